@@ -1,0 +1,484 @@
+// The IOTLB: a bounded cache of leaf translations, as an open-addressing hash table over
+// typed arrays (no allocation, no bigint on the lookup path).
+//
+// Tags (what an entry matches on):
+//   kind    TLB_S1 (stage 1 only: VA -> PA), TLB_S2 (stage 2 only: IPA -> PA),
+//           TLB_NESTED (combined stage 1 + stage 2: VA -> PA, the IPA kept per entry);
+//   regime  EL1 (non-secure, non-hyp: NH_* / S12 / S2 / NSNH commands) or EL2 (EL2_* commands);
+//   VMID    every entry (stage-1-only entries carry STE.S2VMID, 0 without stage 2);
+//   ASID    stage-1 and nested entries made from a descriptor with nG = 1. Entries from a
+//           global descriptor (nG = 0) are NOT ASID-tagged: they match every ASID of their
+//           VMID, TLBI_NH_ASID leaves them alone and TLBI_NH_VA removes them whatever its
+//           ASID (the VMSAv8-64 rules for global entries). Stage-2 entries have no ASID;
+//   address the input page number at the entry's size (log2 of the page or block the
+//           address lies in; a nested entry has the smaller of the stage-1 and stage-2 sizes).
+// Level and permissions are stored but are not tags.
+//
+// Only leaf translations are cached (no walk cache), so TLBI Leaf=1 and Leaf=0 remove the
+// same entries, and TTL (a level hint) never spares an entry: the architecture allows an
+// invalidation to remove more than it must, never less.
+//
+// Permissions: `allow` holds the access types (ACC_* bit combinations, 8 of them) a walk has
+// proved allowed for this entry. An access outside it is a "permission miss": the caller
+// walks again, and either adds the access to `allow` (insert updates the entry) or reports
+// the walk's fault. Re-walking is always permitted (no cached entry must be used), and the
+// output address of an entry never changes without an invalidation or a re-walk.
+//
+// Replacement: LRU-ish. Each hit stamps the entry with a clock; when full, the oldest of a
+// few sampled entries is evicted (Redis-style sampled LRU: O(1) per insertion).
+
+export const TLB_S1 = 1;
+export const TLB_S2 = 2;
+export const TLB_NESTED = 3;
+export const REGIME_EL1 = 0;
+export const REGIME_EL2 = 1;
+
+/** Stage masks for `invalidateVmid`. */
+export const INV_STAGE1 = 1; // TLB_S1 + TLB_NESTED entries
+export const INV_STAGE2 = 2; // TLB_S2 entries
+
+// meta word: bit 0 valid, bits 2:1 kind, bit 3 regime, bit 4 global, bits 13:8 sizeLog2.
+const M_VALID = 1;
+const M_GLOBAL = 16;
+const EVICT_SAMPLES = 8;
+const TWO32 = 4294967296;
+
+export interface CacheCounters {
+  lookups: number;
+  hits: number;
+  misses: number;
+  insertions: number;
+  evictions: number;
+  /** Entries removed by invalidation commands. */
+  invalidated: number;
+}
+
+export interface IotlbStats extends CacheCounters {
+  readonly entries: number;
+  readonly capacity: number;
+}
+
+function metaOf(kind: number, regime: number, global: boolean, sizeLog2: number): number {
+  return M_VALID | (kind << 1) | (regime << 3) | (global ? M_GLOBAL : 0) | (sizeLog2 << 8);
+}
+
+export class Iotlb {
+  readonly capacity: number;
+  // Entry pool (index e in [0, capacity)).
+  private readonly meta: Uint32Array;
+  private readonly ctx: Uint32Array; // vmid << 16 | asid (asid 0 for global and S2 entries)
+  private readonly vpnHi: Uint32Array;
+  private readonly vpnLo: Uint32Array;
+  private readonly home: Uint32Array; // hash of the key (its home slot)
+  private readonly stamp: Uint32Array;
+  /** Input base address of the entry (page aligned, hence exact as a double). */
+  readonly base: Float64Array;
+  /** Output (PA) base address of the entry. */
+  readonly pa: Float64Array;
+  /** IPA base of the entry (nested: stage-1 output; S2: = base; S1: = pa). */
+  readonly ipa: Float64Array;
+  readonly level: Uint8Array;
+  readonly allow: Uint8Array;
+  readonly sizeLog2: Uint8Array;
+  // Index: slot -> entry, -1 empty. Linear probing, load factor <= 0.5.
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+  private readonly freeList: Int32Array;
+  private nFree: number;
+  private clock = 0;
+  private rng: number;
+  // Page sizes present (so a lookup probes only those), split by ASID-tagged and global.
+  private readonly sizeCnt = new Int32Array(64);
+  private readonly globalCnt = new Int32Array(64);
+  private readonly sizes = new Int32Array(64);
+  private nSizes = 0;
+  private nGlobal = 0;
+  readonly counters: CacheCounters = { lookups: 0, hits: 0, misses: 0, insertions: 0, evictions: 0, invalidated: 0 };
+
+  constructor(capacity = 2048, seed = 0x2545f491) {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 22) throw new RangeError(`IOTLB capacity ${capacity}`);
+    this.capacity = capacity;
+    this.meta = new Uint32Array(capacity);
+    this.ctx = new Uint32Array(capacity);
+    this.vpnHi = new Uint32Array(capacity);
+    this.vpnLo = new Uint32Array(capacity);
+    this.home = new Uint32Array(capacity);
+    this.stamp = new Uint32Array(capacity);
+    this.base = new Float64Array(capacity);
+    this.pa = new Float64Array(capacity);
+    this.ipa = new Float64Array(capacity);
+    this.level = new Uint8Array(capacity);
+    this.allow = new Uint8Array(capacity);
+    this.sizeLog2 = new Uint8Array(capacity);
+    let n = 2;
+    while (n < capacity * 2) n *= 2;
+    this.slots = new Int32Array(n).fill(-1);
+    this.mask = n - 1;
+    this.freeList = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.freeList[i] = capacity - 1 - i;
+    this.nFree = capacity;
+    this.rng = seed >>> 0 || 1;
+  }
+
+  get entries(): number {
+    return this.capacity - this.nFree;
+  }
+
+  stats(): IotlbStats {
+    return { ...this.counters, entries: this.entries, capacity: this.capacity };
+  }
+
+  private hash(ctx: number, meta: number, vHi: number, vLo: number): number {
+    let h = Math.imul(vLo ^ Math.imul(ctx ^ (meta << 20) ^ vHi, 0x9e3779b1), 0x85ebca77);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0xc2b2ae3d);
+    return (h ^ (h >>> 16)) >>> 0;
+  }
+
+  private probe(ctx: number, meta: number, vHi: number, vLo: number): number {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = this.hash(ctx, meta, vHi, vLo) & mask;
+    for (;;) {
+      const e = slots[i]!;
+      if (e < 0) return -1;
+      if (this.meta[e] === meta && this.ctx[e] === ctx && this.vpnLo[e] === vLo && this.vpnHi[e] === vHi) return e;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /**
+   * Finds the entry translating input address (hi, lo) for this context, or -1. Global
+   * entries of the VMID match any ASID. Counts a lookup and a hit or miss.
+   */
+  lookup(kind: number, regime: number, vmid: number, asid: number, hi: number, lo: number): number {
+    this.counters.lookups++;
+    const e = this.find(kind, regime, vmid, asid, hi, lo);
+    if (e >= 0) {
+      this.counters.hits++;
+      this.clock = (this.clock + 1) >>> 0;
+      this.stamp[e] = this.clock;
+    } else this.counters.misses++;
+    return e;
+  }
+
+  /** Like lookup, without counting or stamping (for tests and reference checks). */
+  find(kind: number, regime: number, vmid: number, asid: number, hi: number, lo: number): number {
+    const n = this.nSizes;
+    const ctx = ((vmid << 16) | asid) >>> 0;
+    const gctx = (vmid << 16) >>> 0;
+    for (let k = 0; k < n; k++) {
+      const s = this.sizes[k]!;
+      let vLo: number, vHi: number;
+      if (s < 32) {
+        vLo = ((lo >>> s) | (hi << (32 - s))) >>> 0;
+        vHi = hi >>> s;
+      } else {
+        vLo = hi >>> (s - 32);
+        vHi = 0;
+      }
+      const m = metaOf(kind, regime, false, s);
+      if (this.sizeCnt[s]! > 0) {
+        const e = this.probe(ctx, m, vHi, vLo);
+        if (e >= 0) return e;
+      }
+      if (this.globalCnt[s]! > 0) {
+        const e = this.probe(gctx, m | M_GLOBAL, vHi, vLo);
+        if (e >= 0) return e;
+      }
+    }
+    return -1;
+  }
+
+  /** Output address for input (hi, lo) through entry e. */
+  outputOf(e: number, hi: number, lo: number): number {
+    const s = this.sizeLog2[e]!;
+    const off = s < 32 ? (lo & ((1 << s) - 1)) >>> 0 : (hi & ((1 << (s - 32)) - 1)) * TWO32 + lo;
+    return this.pa[e]! + off;
+  }
+
+  /** IPA for input (hi, lo) through entry e (meaningful for nested and S2 entries). */
+  ipaOf(e: number, hi: number, lo: number): number {
+    const s = this.sizeLog2[e]!;
+    const off = s < 32 ? (lo & ((1 << s) - 1)) >>> 0 : (hi & ((1 << (s - 32)) - 1)) * TWO32 + lo;
+    return this.ipa[e]! + off;
+  }
+
+  /**
+   * Inserts (or refreshes) the translation of the 2^sizeLog2 page containing (hi, lo).
+   * `pa`/`ipa` are the page's output and intermediate addresses (any offset inside the page
+   * is dropped). An existing entry with the same tags gets `allow` ORed in and its output
+   * replaced (a re-walk). Returns the entry index.
+   */
+  insert(
+    kind: number,
+    regime: number,
+    vmid: number,
+    asid: number,
+    global: boolean,
+    hi: number,
+    lo: number,
+    sizeLog2: number,
+    level: number,
+    pa: number,
+    ipa: number,
+    allow: number,
+  ): number {
+    const s = sizeLog2;
+    let vLo: number, vHi: number;
+    if (s < 32) {
+      vLo = ((lo >>> s) | (hi << (32 - s))) >>> 0;
+      vHi = hi >>> s;
+    } else {
+      vLo = hi >>> (s - 32);
+      vHi = 0;
+    }
+    const ctx = global || kind === TLB_S2 ? (vmid << 16) >>> 0 : ((vmid << 16) | asid) >>> 0;
+    const m = metaOf(kind, regime, global, s);
+    const size = 2 ** s;
+    const paBase = pa - (pa % size);
+    const ipaBase = ipa - (ipa % size);
+    let e = this.probe(ctx, m, vHi, vLo);
+    if (e >= 0) {
+      if (this.pa[e] === paBase && this.ipa[e] === ipaBase) this.allow[e]! |= allow;
+      else {
+        this.pa[e] = paBase;
+        this.ipa[e] = ipaBase;
+        this.allow[e] = allow;
+      }
+      this.level[e] = level;
+      return e;
+    }
+    if (this.nFree === 0) this.evictOne();
+    e = this.freeList[--this.nFree]!;
+    const h = this.hash(ctx, m, vHi, vLo);
+    this.meta[e] = m;
+    this.ctx[e] = ctx;
+    this.vpnHi[e] = vHi;
+    this.vpnLo[e] = vLo;
+    this.home[e] = h;
+    this.base[e] = (vHi * TWO32 + vLo) * size;
+    this.pa[e] = paBase;
+    this.ipa[e] = ipaBase;
+    this.level[e] = level;
+    this.allow[e] = allow;
+    this.sizeLog2[e] = s;
+    this.clock = (this.clock + 1) >>> 0;
+    this.stamp[e] = this.clock;
+    let i = h & this.mask;
+    while (this.slots[i]! >= 0) i = (i + 1) & this.mask;
+    this.slots[i] = e;
+    this.countSize(s, global, 1);
+    this.counters.insertions++;
+    return e;
+  }
+
+  private countSize(s: number, global: boolean, d: number): void {
+    const before = this.sizeCnt[s]! + this.globalCnt[s]!;
+    if (global) {
+      this.globalCnt[s]! += d;
+      this.nGlobal += d;
+    } else this.sizeCnt[s]! += d;
+    const after = this.sizeCnt[s]! + this.globalCnt[s]!;
+    if ((before === 0) !== (after === 0)) {
+      let n = 0;
+      for (let k = 12; k < 64; k++) if (this.sizeCnt[k]! + this.globalCnt[k]! > 0) this.sizes[n++] = k;
+      this.nSizes = n;
+    }
+  }
+
+  private evictOne(): void {
+    let victim = -1;
+    let oldest = -1;
+    for (let k = 0; k < EVICT_SAMPLES; k++) {
+      // xorshift32
+      let x = this.rng;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      this.rng = x >>> 0;
+      const e = this.rng % this.capacity;
+      if (this.meta[e] === 0) continue;
+      const age = (this.clock - this.stamp[e]!) >>> 0;
+      if (age > oldest) {
+        oldest = age;
+        victim = e;
+      }
+    }
+    if (victim < 0) {
+      for (let e = 0; e < this.capacity; e++) if (this.meta[e] !== 0) { victim = e; break; }
+    }
+    this.remove(victim);
+    this.counters.evictions++;
+  }
+
+  /** Removes entry e (backward-shift deletion keeps probe chains intact). */
+  private remove(e: number): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = this.home[e]! & mask;
+    while (slots[i] !== e) i = (i + 1) & mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const f = slots[j]!;
+      if (f < 0) break;
+      const k = this.home[f]! & mask;
+      // Move f back to the hole at i unless its home lies cyclically in (i, j].
+      const inRange = i <= j ? k > i && k <= j : k > i || k <= j;
+      if (!inRange) {
+        slots[i] = f;
+        i = j;
+      }
+    }
+    slots[i] = -1;
+    const m = this.meta[e]!;
+    this.countSize((m >>> 8) & 63, (m & M_GLOBAL) !== 0, -1);
+    this.meta[e] = 0;
+    this.freeList[this.nFree++] = e;
+  }
+
+  /** Removes every entry for which `pred(e, meta, vmid, asid)` holds; returns the count. */
+  private sweep(pred: (e: number, meta: number, vmid: number, asid: number) => boolean): number {
+    let n = 0;
+    for (let e = 0; e < this.capacity; e++) {
+      const m = this.meta[e]!;
+      if (m === 0) continue;
+      const c = this.ctx[e]!;
+      if (pred(e, m, c >>> 16, c & 0xffff)) {
+        this.remove(e);
+        n++;
+      }
+    }
+    this.counters.invalidated += n;
+    return n;
+  }
+
+  /** Everything (reset). Not counted as invalidation by command. */
+  clear(): void {
+    this.slots.fill(-1);
+    this.meta.fill(0);
+    for (let i = 0; i < this.capacity; i++) this.freeList[i] = this.capacity - 1 - i;
+    this.nFree = this.capacity;
+    this.sizeCnt.fill(0);
+    this.globalCnt.fill(0);
+    this.nSizes = 0;
+    this.nGlobal = 0;
+  }
+
+  /** All entries of a regime: TLBI_NSNH_ALL (EL1, every VMID) and TLBI_EL2_ALL (EL2). */
+  invalidateRegime(regime: number): number {
+    return this.sweep((_e, m) => ((m >>> 3) & 1) === regime);
+  }
+
+  /** EL1 entries of a VMID: stages INV_STAGE1 (TLBI_NH_ALL) or INV_STAGE1|INV_STAGE2 (TLBI_S12_VMALL). */
+  invalidateVmid(vmid: number, stages: number): number {
+    return this.sweep((_e, m, v) => {
+      if (v !== vmid || (m & 8) !== 0) return false;
+      const kind = (m >>> 1) & 3;
+      return kind === TLB_S2 ? (stages & INV_STAGE2) !== 0 : (stages & INV_STAGE1) !== 0;
+    });
+  }
+
+  /**
+   * Non-global stage-1 (S1 and nested) entries of an ASID: TLBI_NH_ASID (regime EL1, VMID
+   * given) and TLBI_EL2_ASID (regime EL2, vmid -1 = any).
+   */
+  invalidateAsid(regime: number, vmid: number, asid: number): number {
+    return this.sweep((_e, m, v, a) => {
+      if (((m >>> 3) & 1) !== regime || (m & M_GLOBAL) !== 0) return false;
+      if (((m >>> 1) & 3) === TLB_S2) return false;
+      return (vmid < 0 || v === vmid) && a === asid;
+    });
+  }
+
+  /**
+   * Stage-1 (S1 and nested) entries overlapping the input range [start, start + len):
+   * TLBI_NH_VA (asid given: that ASID's entries and global ones), TLBI_NH_VAA (asid -1: every
+   * ASID), and the EL2 forms (regime EL2, vmid -1). `start` is page aligned (exact double).
+   */
+  invalidateVa(regime: number, vmid: number, asid: number, start: number, len: number): number {
+    const end = start + len;
+    if (asid >= 0 && this.nGlobal === 0 && regime === REGIME_EL1 && vmid >= 0) {
+      const n = this.probeRange(vmid, asid, start, end);
+      if (n >= 0) {
+        this.counters.invalidated += n;
+        return n;
+      }
+    }
+    return this.sweep((e, m, v, a) => {
+      if (((m >>> 3) & 1) !== regime || ((m >>> 1) & 3) === TLB_S2) return false;
+      if (vmid >= 0 && v !== vmid) return false;
+      if (asid >= 0 && (m & M_GLOBAL) === 0 && a !== asid) return false;
+      const b = this.base[e]!;
+      return b < end && start < b + 2 ** ((m >>> 8) & 63);
+    });
+  }
+
+  /**
+   * Fast path for small VA ranges: probe each page of each present size instead of scanning
+   * the table. Returns -1 when the range is too large for probing (the caller sweeps).
+   */
+  private probeRange(vmid: number, asid: number, start: number, end: number): number {
+    let probes = 0;
+    for (let k = 0; k < this.nSizes; k++) {
+      const size = 2 ** this.sizes[k]!;
+      probes += Math.floor((end - 1) / size) - Math.floor(start / size) + 1;
+      if (probes > 64) return -1;
+    }
+    const ctx = ((vmid << 16) | asid) >>> 0;
+    let n = 0;
+    for (let k = 0; k < this.nSizes; k++) {
+      const s = this.sizes[k]!;
+      if (this.sizeCnt[s] === 0) continue;
+      const size = 2 ** s;
+      const first = Math.floor(start / size);
+      const last = Math.floor((end - 1) / size);
+      for (let vpn = first; vpn <= last; vpn++) {
+        const vHi = Math.floor(vpn / TWO32) >>> 0;
+        const vLo = vpn >>> 0;
+        for (let kind = TLB_S1; kind <= TLB_NESTED; kind += TLB_NESTED - TLB_S1) {
+          const e = this.probe(ctx, metaOf(kind, REGIME_EL1, false, s), vHi, vLo);
+          if (e >= 0) {
+            this.remove(e);
+            n++;
+          }
+        }
+      }
+    }
+    return n;
+  }
+
+  /**
+   * TLBI_S2_IPA: stage-2 entries whose input range overlaps [start, start + len), and nested
+   * entries whose IPA range overlaps it (a combined entry is derived from that stage-2
+   * mapping; removing it too is the conservative, always-permitted choice).
+   */
+  invalidateIpa(vmid: number, start: number, len: number): number {
+    const end = start + len;
+    return this.sweep((e, m, v) => {
+      if (v !== vmid || (m & 8) !== 0) return false;
+      const kind = (m >>> 1) & 3;
+      const size = 2 ** ((m >>> 8) & 63);
+      if (kind === TLB_S2) {
+        const b = this.base[e]!;
+        return b < end && start < b + size;
+      }
+      if (kind === TLB_NESTED) {
+        const b = this.ipa[e]!;
+        return b < end && start < b + size;
+      }
+      return false;
+    });
+  }
+
+  /** Visits every valid entry (tests, dumps). */
+  forEach(fn: (e: number, kind: number, regime: number, vmid: number, asid: number, global: boolean) => void): void {
+    for (let e = 0; e < this.capacity; e++) {
+      const m = this.meta[e]!;
+      if (m === 0) continue;
+      const c = this.ctx[e]!;
+      fn(e, (m >>> 1) & 3, (m >>> 3) & 1, c >>> 16, c & 0xffff, (m & M_GLOBAL) !== 0);
+    }
+  }
+}
