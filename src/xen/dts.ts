@@ -11,7 +11,16 @@ import { VsmmuError } from '../runtime/errors.ts';
 export type DtValue =
   | { readonly kind: 'empty' }
   | { readonly kind: 'strings'; readonly values: readonly string[] }
-  | { readonly kind: 'cells'; readonly values: readonly number[] }
+  | {
+      readonly kind: 'cells';
+      readonly values: readonly number[];
+      /**
+       * Phandle references: refs[i] is the label of the node cell i points at (written
+       * `&label`, so dtc can check e.g. `iommus` against `#iommu-cells`); values[i] still
+       * holds the phandle number it resolves to.
+       */
+      readonly refs?: readonly (string | undefined)[];
+    }
   | { readonly kind: 'bytes'; readonly values: readonly number[] };
 
 export interface DtProp {
@@ -22,14 +31,22 @@ export interface DtProp {
 export interface DtNode {
   /** Node name with unit address (`iommu@4040000`); '' for the root. */
   readonly name: string;
+  /** Source label (`vsmmu: iommu@4040000 { ... }`), target of `&vsmmu` references. */
+  readonly label?: string;
   readonly props: DtProp[];
   readonly children: DtNode[];
 }
 
 // --- construction ------------------------------------------------------------------------
 
-export function node(name: string, props: DtProp[] = [], children: DtNode[] = []): DtNode {
-  return { name, props, children };
+export function node(name: string, props: DtProp[] = [], children: DtNode[] = [], label?: string): DtNode {
+  return label === undefined ? { name, props, children } : { name, label, props, children };
+}
+
+/** A phandle reference inside a cell list: the target's label and its phandle number. */
+export interface DtRef {
+  readonly ref: string;
+  readonly phandle: number;
 }
 export function pEmpty(name: string): DtProp {
   return { name, value: { kind: 'empty' } };
@@ -37,13 +54,16 @@ export function pEmpty(name: string): DtProp {
 export function pStr(name: string, ...values: string[]): DtProp {
   return { name, value: { kind: 'strings', values } };
 }
-export function pCells(name: string, ...values: number[]): DtProp {
+export function pCells(name: string, ...items: (number | DtRef)[]): DtProp {
+  const values = items.map((it) => (typeof it === 'number' ? it : it.phandle));
   for (const v of values) {
     if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
       throw new VsmmuError('EDT_CELL', `property "${name}": cell value ${v} is not a 32-bit unsigned integer`, { name, value: v });
     }
   }
-  return { name, value: { kind: 'cells', values } };
+  if (items.every((it) => typeof it === 'number')) return { name, value: { kind: 'cells', values } };
+  const refs = items.map((it) => (typeof it === 'number' ? undefined : it.ref));
+  return { name, value: { kind: 'cells', values, refs } };
 }
 
 // --- queries (used by generators' callers and tests) ---------------------------------------
@@ -105,7 +125,7 @@ function formatValue(v: DtValue): string {
     case 'strings':
       return ` = ${v.values.map(quote).join(', ')}`;
     case 'cells':
-      return ` = <${v.values.map(hex).join(' ')}>`;
+      return ` = <${v.values.map((x, i) => (v.refs?.[i] !== undefined ? `&${v.refs[i]}` : hex(x))).join(' ')}>`;
     case 'bytes':
       return ` = [${v.values.map((b) => b.toString(16).padStart(2, '0')).join(' ')}]`;
   }
@@ -113,7 +133,7 @@ function formatValue(v: DtValue): string {
 
 function writeNode(n: DtNode, depth: number, out: string[]): void {
   const ind = '\t'.repeat(depth);
-  out.push(`${ind}${n.name === '' ? '/' : n.name} {`);
+  out.push(`${ind}${n.label === undefined ? '' : `${n.label}: `}${n.name === '' ? '/' : n.name} {`);
   for (const p of n.props) out.push(`${ind}\t${p.name}${formatValue(p.value)};`);
   for (const c of n.children) {
     out.push('');
@@ -217,14 +237,20 @@ function readNumber(r: Reader): number {
 function readValue(r: Reader, name: string): DtValue {
   const strings: string[] = [];
   const cells: number[] = [];
+  const refs: (string | undefined)[] = [];
   const bytes: number[] = [];
   for (;;) {
     if (r.peek('"')) strings.push(readString(r));
     else if (r.peek('<')) {
       r.eat('<');
       while (!r.peek('>')) {
-        if (r.peek('&')) r.fail(`property "${name}": label references are not supported`);
-        cells.push(readNumber(r));
+        if (r.peek('&')) {
+          r.eat('&');
+          const label = r.match(/^[A-Za-z_][A-Za-z0-9_]*/);
+          if (label === null) r.fail(`property "${name}": expected a label after "&"`);
+          refs[cells.length] = label;
+          cells.push(0); // resolved to the target's phandle once the whole tree is read
+        } else cells.push(readNumber(r));
       }
       r.eat('>');
     } else if (r.peek('[')) {
@@ -244,17 +270,17 @@ function readValue(r: Reader, name: string): DtValue {
   // dtc prints a string list as one string with embedded NULs: split it back.
   if (strings.length > 0) return { kind: 'strings', values: strings.flatMap((s) => s.split('\0')) };
   if (bytes.length > 0) return { kind: 'bytes', values: bytes };
-  return { kind: 'cells', values: cells };
+  return refs.length > 0 ? { kind: 'cells', values: cells, refs } : { kind: 'cells', values: cells };
 }
 
 function readBody(r: Reader, n: DtNode): void {
   r.eat('{');
   while (!r.peek('}')) {
-    r.match(/^[A-Za-z_][A-Za-z0-9_]*:/); // label: ignored
+    const label = r.match(/^[A-Za-z_][A-Za-z0-9_]*:/)?.slice(0, -1);
     const name = r.match(NAME_RE);
     if (name === null) r.fail('expected a property or node name');
     if (r.peek('{')) {
-      const child = node(name);
+      const child = node(name, [], [], label);
       readBody(r, child);
       n.children.push(child);
     } else if (r.peek('=')) {
@@ -286,5 +312,34 @@ export function parseDts(src: string): DtNode {
     r.eat('/');
     readBody(r, root); // several root blocks merge, as in dtc
   }
-  return root;
+  return resolveRefs(root);
+}
+
+/** Replace `&label` cells by the phandle of the labelled node (its `phandle` property). */
+function resolveRefs(root: DtNode): DtNode {
+  const byLabel = new Map<string, number>();
+  for (const { node: n } of walkNodes(root)) {
+    const ph = cellsOf(n, 'phandle')?.[0];
+    if (n.label !== undefined && ph !== undefined) byLabel.set(n.label, ph);
+  }
+  const fix = (n: DtNode): DtNode => ({
+    ...n,
+    props: n.props.map((p) => {
+      const v = p.value;
+      if (v.kind !== 'cells' || v.refs === undefined) return p;
+      const refs = v.refs;
+      const values = v.values.map((x, i) => {
+        const l = refs[i];
+        if (l === undefined) return x;
+        const ph = byLabel.get(l);
+        if (ph === undefined) {
+          throw new VsmmuError('EDTS_SYNTAX', `property "${p.name}": reference &${l} names no node with a label and a phandle property`, { label: l });
+        }
+        return ph;
+      });
+      return { name: p.name, value: { kind: 'cells', values, refs } };
+    }),
+    children: n.children.map(fix),
+  });
+  return fix(root);
 }
