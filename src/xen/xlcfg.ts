@@ -7,7 +7,8 @@
 // \n \t \\ \" \' \xHH \ooo, no newline inside), or a list [ atom, atom, ... ] of numbers and
 // strings that may span lines and may end with a trailing comma. '#' starts a comment. As in
 // libxlu, an atom is text: a numeric key accepts "512" and a string key accepts 512. A key
-// given twice keeps the last value (xl does the same; we warn). `+=` appends to a list.
+// given twice keeps the last value (xl does the same; we warn). `key += [ ... ]` appends to
+// a list (or starts one).
 //
 // Keys this emulator reads:
 //   name    = "guest1"              required; 1-64 of [A-Za-z0-9_.-], starting alphanumeric
@@ -247,10 +248,11 @@ function parseSettings(src: string, file: string | undefined): { settings: Setti
     }
     const prev = settings.find((s) => s.key === t.v);
     if (op.t === '+=') {
+      if (value.kind !== 'list' || (prev !== undefined && prev.value.kind !== 'list')) {
+        throw syntax(file, t.line, t.col, `"${t.v} +=" appends a [ list ] to a list${prev === undefined ? '' : ` (line ${prev.line} sets a single value)`}: use "=" for single values`);
+      }
       if (prev === undefined) settings.push({ key: t.v, value, line: t.line, col: t.col });
-      else if (prev.value.kind === 'list' && value.kind === 'list') prev.value = { ...prev.value, items: [...prev.value.items, ...value.items] };
-      else if (prev.value.kind === 'atom' && value.kind === 'atom') prev.value = { ...prev.value, text: prev.value.text + value.text };
-      else throw syntax(file, t.line, t.col, `"${t.v} +=" must append the same kind of value (list to list, string to string) as line ${prev.line}`);
+      else if (prev.value.kind === 'list') prev.value = { ...prev.value, items: [...prev.value.items, ...value.items] };
     } else {
       if (prev !== undefined) {
         warnings.push(`${where(file, t.line)}: "${t.v}" is set again (first at line ${prev.line}); the last value wins, as in xl`);
