@@ -106,14 +106,16 @@ export class RingProducer extends RingView {
     this.head = Atomics.load(this.h, HEAD);
   }
 
-  /** Free slots, refreshing HEAD (one Atomics.load) only when fewer than `want` look free. */
-  free(want = 1): number {
-    let f = this.capacity - ((this.tail - this.head) | 0);
-    if (f < want) {
-      this.head = Atomics.load(this.h, HEAD);
-      f = this.capacity - ((this.tail - this.head) | 0);
-    }
-    return f;
+  /** Free slots now (one Atomics.load of HEAD). */
+  free(): number {
+    this.head = Atomics.load(this.h, HEAD);
+    return this.capacity - ((this.tail - this.head) | 0);
+  }
+
+  /** Free slots, refreshing HEAD only when fewer than `want` look free. */
+  private room(want: number): number {
+    const f = this.capacity - ((this.tail - this.head) | 0);
+    return f >= want ? f : this.free();
   }
 
   /**
@@ -124,7 +126,7 @@ export class RingProducer extends RingView {
     this.checkBatch(n);
     for (;;) {
       if (this.closed) throw closedError();
-      if (this.free(n) >= n) return n;
+      if (this.room(n) >= n) return n;
       if (waitWhile(this.h, HEAD, this.head, this.h, PROD_PARK, CLOSED, timeoutMs) !== WAIT_OK) return 0;
     }
   }
@@ -133,7 +135,7 @@ export class RingProducer extends RingView {
     this.checkBatch(n);
     for (;;) {
       if (this.closed) throw closedError();
-      if (this.free(n) >= n) return n;
+      if (this.room(n) >= n) return n;
       if ((await waitWhileAsync(this.h, HEAD, this.head, this.h, PROD_PARK, CLOSED, timeoutMs)) !== WAIT_OK) return 0;
     }
   }
@@ -176,14 +178,16 @@ export class RingConsumer extends RingView {
     this.tail = Atomics.load(this.h, TAIL);
   }
 
-  /** Records ready, refreshing TAIL (one Atomics.load) only when none look ready. */
+  /** Records ready now (one Atomics.load of TAIL). */
   available(): number {
-    let n = (this.tail - this.head) | 0;
-    if (n === 0) {
-      this.tail = Atomics.load(this.h, TAIL);
-      n = (this.tail - this.head) | 0;
-    }
-    return n;
+    this.tail = Atomics.load(this.h, TAIL);
+    return (this.tail - this.head) | 0;
+  }
+
+  /** Records ready, refreshing TAIL only when fewer than `want` are known. */
+  private ready(want: number): number {
+    const n = (this.tail - this.head) | 0;
+    return n >= want ? n : this.available();
   }
 
   /**
@@ -192,7 +196,7 @@ export class RingConsumer extends RingView {
    */
   acquire(max: number, timeoutMs = Infinity): number {
     for (;;) {
-      const n = this.available();
+      const n = this.ready(max);
       if (n > 0) return n < max ? n : max;
       if (this.closed) return this.drainClosed(max);
       if (waitWhile(this.h, TAIL, this.tail, this.bell, this.bellIdx, CLOSED, timeoutMs) !== WAIT_OK) return 0;
@@ -201,7 +205,7 @@ export class RingConsumer extends RingView {
 
   async acquireAsync(max: number, timeoutMs = Infinity): Promise<number> {
     for (;;) {
-      const n = this.available();
+      const n = this.ready(max);
       if (n > 0) return n < max ? n : max;
       if (this.closed) return this.drainClosed(max);
       if ((await waitWhileAsync(this.h, TAIL, this.tail, this.bell, this.bellIdx, CLOSED, timeoutMs)) !== WAIT_OK) return 0;

@@ -1,13 +1,13 @@
 // Worker entry for runtime thread tests: one role per workerData.role. Each role reports
 // { ok, ... } on parentPort when done; the test synchronises on those messages only.
 import { parentPort, workerData } from 'node:worker_threads';
-import { RingProducer } from '../../src/runtime/ring.ts';
+import { RingConsumer, RingProducer } from '../../src/runtime/ring.ts';
 import type { RingDesc } from '../../src/runtime/ring.ts';
 import { TRAP_ABORT, TRAP_OK, TrapServer, TrapVcpu } from '../../src/runtime/trap.ts';
 import type { TrapChannelDesc, TrapRequest, TrapServerDesc, TrapStatus } from '../../src/runtime/trap.ts';
 import { IrqLines } from '../../src/runtime/irq.ts';
 import type { IrqDesc } from '../../src/runtime/irq.ts';
-import { mulberry32, writeRecord } from './prng.ts';
+import { checkRecord, mulberry32, writeRecord } from './prng.ts';
 
 const port = parentPort;
 if (!port) throw new Error('runtime-roles must run in a worker');
@@ -37,6 +37,20 @@ switch (d.role) {
     }
     if (d['close'] !== false) p.close();
     port.postMessage({ ok: true, produced: seq });
+    break;
+  }
+  case 'ring-consumer': {
+    // Blocking consumer: checks every record until the ring is closed and drained.
+    const c = new RingConsumer(d['ring'] as RingDesc);
+    const maxBatch = d['maxBatch'] as number;
+    let seq = 0;
+    let bad = '';
+    for (let n; !bad && (n = c.acquire(maxBatch, 10_000)) > 0; ) {
+      for (let i = 0; i < n && !bad; i++) bad = checkRecord(c.u32, c.offset(i), c.recordWords, seq + i, 0);
+      c.release(n);
+      seq += n;
+    }
+    port.postMessage({ ok: bad === '', bad, consumed: seq, closed: c.closed });
     break;
   }
   case 'trap-server': {
