@@ -270,7 +270,7 @@ function readValue(r: Reader, name: string): DtValue {
   // dtc prints a string list as one string with embedded NULs: split it back.
   if (strings.length > 0) return { kind: 'strings', values: strings.flatMap((s) => s.split('\0')) };
   if (bytes.length > 0) return { kind: 'bytes', values: bytes };
-  return refs.length > 0 ? { kind: 'cells', values: cells, refs } : { kind: 'cells', values: cells };
+  return refs.length > 0 ? { kind: 'cells', values: cells, refs: cells.map((_, i) => refs[i]) } : { kind: 'cells', values: cells };
 }
 
 function readBody(r: Reader, n: DtNode): void {
