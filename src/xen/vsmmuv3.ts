@@ -1,0 +1,612 @@
+// One guest's virtual SMMUv3: the MMIO trap emulation of page 0 and page 1, the command
+// queue the guest fills in its RAM, its event queue, GERROR and its "combined" interrupt.
+// Pure: it reaches guest RAM through an IPA port, the physical SMMU through `VsmmuPhys`
+// (Xen's SMMUv3 driver), and the guest's interrupt through a level callback, so it runs
+// in-process under tests and in the Xen worker alike.
+//
+// Policy (reference/xen-vsmmuv3.md, peers.md §3, reliability.md §6a):
+// - command processing is bounded by a budget per call; the rest continues on the next call
+//   (`run`), so no trap holds a vCPU for a guest-chosen amount of work;
+// - each command is read once from guest RAM into Xen's copy before it is decoded;
+// - only the commands of COMMAND_POLICY are accepted; the others, and malformed ones, stop
+//   the queue with CERROR_ILL + GERROR.CMDQ_ERR until the guest acknowledges;
+// - CMD_SYNC completes only after the commands forwarded before it completed on the
+//   physical queue;
+// - nothing a guest writes throws: internal failures are counted (`stats.xenBugs`).
+
+import { CERROR, CFGI_RANGE_ALL, CMD_WORDS, SYNC_CS, commandError, decodeCommand, type Command } from '../arch/commands.ts';
+import { EVT, EVT_WORDS, encodeEvent, eventOf } from '../arch/events.ts';
+import type { SmmuFeatures } from '../arch/features.ts';
+import { STE_WORDS } from '../arch/ste.ts';
+import type { WordReader, WordWriter } from '../arch/types.ts';
+import { CONS_ERR_MASK, CONS_ERR_SHIFT, PROD_OVFLG as Q_OVF, Q_PTR_MASK as Q_PTR, qEmpty, qFull, qIdx, qInc } from '../arch/queue.ts';
+import {
+  CR0_CMDQEN, CR0_EVENTQEN, CR0_SMMUEN, GBPA_ABORT, GBPA_FIELDS,
+  GBPA_RESET, GBPA_UPDATE, GERR_CMDQ, GERR_EVENTQ_ABT, GERR_MSI_CMDQ_ABT, GERR_MSI_EVENTQ_ABT,
+  GERR_MSI_GERROR_ABT, IRQ_EVENTQ, IRQ_GERROR, SLOT, SLOT_AT, VREGS, VSMMU_PAGES_SIZE,
+  guestFeatures, guestIdRegs, type RegEffect, type VsmmuGuestOptions,
+} from './vsmmuv3-regs.ts';
+import { readGuestSte, type GuestSteConfig, type GuestSteReject } from './vsmmuv3-ste.ts';
+import { VsidTable, type VsidMode } from './vsid.ts';
+
+/** Guest RAM by IPA (the domain's p2m): -1 / false for IPAs the guest does not own. */
+export interface GuestMemPort extends WordReader, WordWriter {
+  /** 32-bit store at a 4-aligned IPA (MSI writes); false when the IPA is not guest RAM. */
+  store32(ipa: number, value: number): boolean;
+}
+
+/** What the vSMMU asks of the physical side (Xen's SMMUv3 driver). */
+export interface VsmmuPhys {
+  /**
+   * Installs the physical STE of `psid` for a guest config (Xen composes it over the
+   * domain's stage 2 and writes it in a safe order, each step followed by CFGI_STE + SYNC).
+   */
+  setStreamConfig(psid: number, cfg: GuestSteConfig): void;
+  /** Queues a sanitised command (4 words: VMID forced, pSID translated) on the physical queue. */
+  forward(cmd: Uint32Array): void;
+  /** Issues a physical CMD_SYNC after everything forwarded so far; returns its ticket. */
+  sync(): number;
+  /** Whether the physical CMD_SYNC of `ticket` has completed. */
+  syncDone(ticket: number): boolean;
+}
+
+export interface VsmmuOptions extends VsmmuGuestOptions {
+  /** Physical SMMU features (the guest's IDRs derive from them). */
+  readonly phys: Readonly<SmmuFeatures>;
+  readonly ram: GuestMemPort;
+  readonly backend: VsmmuPhys;
+  /** The domain's VMID, forced into every forwarded TLBI. */
+  readonly vmid: number;
+  /** Level of the guest's combined SPI. */
+  readonly irq: (level: boolean) => void;
+  /** Commands consumed per `run` call at most (default 64). */
+  readonly budget?: number;
+  readonly vsidMode?: VsidMode;
+}
+
+export interface VsmmuStats {
+  reads: number;
+  writes: number;
+  aborts: number;
+  /** Writes ignored because the register was locked by an enable (e.g. STRTAB_BASE with SMMUEN). */
+  ignoredWrites: number;
+  commands: number;
+  forwarded: number;
+  cerrorIll: number;
+  cerrorAbt: number;
+  syncs: number;
+  /** Times processing stopped with work left because the budget ran out. */
+  budgetStops: number;
+  steInstalls: number;
+  steRejected: Partial<Record<GuestSteReject | 'BAD_STREAMID' | 'FETCH_ABORT', number>>;
+  eventsWritten: number;
+  eventsDropped: number;
+  eventOverflows: number;
+  evtqAborts: number;
+  msiWrites: number;
+  /** Internal failures caught on a guest-driven path (never reach the guest as a crash). */
+  xenBugs: number;
+}
+
+type CmdResult = 'done' | 'ill' | 'wait';
+type Handler = (v: VSmmuV3, cmd: Command, words: Uint32Array) => CmdResult;
+
+/** The guest commands Xen accepts, and what each becomes (peers.md §3.4 as policy). */
+export const COMMAND_POLICY: Readonly<Partial<Record<Command['name'], Handler>>> = {
+  PREFETCH_CONFIG: () => 'done',
+  PREFETCH_ADDR: () => 'done',
+  CFGI_STE: (v, c) => (c.name === 'CFGI_STE' ? v.cfgiSte(c.sid, c.sid) : 'ill'),
+  CFGI_STE_RANGE: (v, c) => {
+    if (c.name !== 'CFGI_STE_RANGE') return 'ill';
+    if (c.range >= CFGI_RANGE_ALL) return v.cfgiSte(0, 0xffff_ffff);
+    const n = 2 ** (c.range + 1);
+    const first = c.sid - (c.sid % n);
+    return v.cfgiSte(first, first + n - 1);
+  },
+  CFGI_CD: (v, c, w) => (c.name === 'CFGI_CD' ? v.forwardBySid(c.sid, w) : 'ill'),
+  CFGI_CD_ALL: (v, c, w) => (c.name === 'CFGI_CD_ALL' ? v.forwardBySid(c.sid, w) : 'ill'),
+  TLBI_NH_ALL: (v, _c, w) => v.forwardWithVmid(w),
+  TLBI_NH_ASID: (v, _c, w) => v.forwardWithVmid(w),
+  TLBI_NH_VA: (v, _c, w) => v.forwardWithVmid(w),
+  TLBI_NH_VAA: (v, _c, w) => v.forwardWithVmid(w),
+  // All VMIDs would include other guests': it becomes NH_ALL for this guest's VMID.
+  TLBI_NSNH_ALL: (v) => v.forwardWithVmid(new Uint32Array([0x10, 0, 0, 0])),
+  SYNC: (v, c) => (c.name === 'SYNC' ? v.syncCmd(c.cs, c.msiAddress, c.msiAddressHi, c.msiData) : 'ill'),
+};
+
+/** Event types forwarded to a guest (stage 1 only; stage-2 faults stay in Xen). */
+const FORWARDED_EVENTS: ReadonlySet<number> = new Set<number>([
+  EVT.C_BAD_STE, EVT.F_STREAM_DISABLED, EVT.C_BAD_SUBSTREAMID, EVT.C_BAD_CD,
+  EVT.F_TRANSLATION, EVT.F_ADDR_SIZE, EVT.F_ACCESS, EVT.F_PERMISSION,
+]);
+
+/** Whether a physical event record belongs in the guest's queue (type allowed, S2 = 0). */
+export function isGuestEvent(words: ArrayLike<number>): boolean {
+  const type = (words[0] ?? 0) & 0xff;
+  const s2 = ((words[3] ?? 0) >>> 7) & 1; // dw1[39]
+  return s2 === 0 && FORWARDED_EVENTS.has(type);
+}
+
+export class VSmmuV3 {
+  /** The features the guest sees. */
+  readonly gf: SmmuFeatures;
+  readonly vsids: VsidTable;
+  readonly vmid: number;
+  readonly ipaBits: number;
+  readonly stats: VsmmuStats = {
+    reads: 0, writes: 0, aborts: 0, ignoredWrites: 0, commands: 0, forwarded: 0, cerrorIll: 0,
+    cerrorAbt: 0, syncs: 0, budgetStops: 0, steInstalls: 0, steRejected: {}, eventsWritten: 0,
+    eventsDropped: 0, eventOverflows: 0, evtqAborts: 0, msiWrites: 0, xenBugs: 0,
+  };
+
+  private readonly ram: GuestMemPort;
+  private readonly be: VsmmuPhys;
+  private readonly irqOut: (level: boolean) => void;
+  private readonly budget: number;
+  private readonly r = new Uint32Array(VREGS.length);
+  /** Xen's copy of each device's guest STE config, by vSID (from its last CFGI_STE). */
+  private readonly guestCfg = new Map<number, GuestSteConfig>();
+  private readonly cmd = new Uint32Array(CMD_WORDS);
+  private readonly evt = new Uint32Array(EVT_WORDS);
+  /** Commands forwarded since the last physical SYNC. */
+  private unsynced = 0;
+  /** The SYNC being completed: physical ticket (-1 none), and its completion signal. */
+  private syncTicket = -1;
+  private syncCs = 0;
+  private syncMsi = 0;
+  private syncData = 0;
+  private irqLevel = false;
+
+  constructor(o: VsmmuOptions) {
+    this.gf = guestFeatures(o.phys, o);
+    this.vsids = new VsidTable(o.vsidMode ?? 'identity', this.gf.sidBits);
+    this.vmid = o.vmid;
+    this.ipaBits = Math.min(o.ipaBits, o.phys.oas);
+    this.ram = o.ram;
+    this.be = o.backend;
+    this.irqOut = o.irq;
+    this.budget = Math.max(1, Math.floor(o.budget ?? 64));
+    const id = guestIdRegs(this.gf);
+    const r = this.r;
+    r[SLOT.IDR0] = id.idr0;
+    r[SLOT.IDR1] = id.idr1;
+    r[SLOT.IDR2] = id.idr2;
+    r[SLOT.IDR3] = id.idr3;
+    r[SLOT.IDR4] = id.idr4;
+    r[SLOT.IDR5] = id.idr5;
+    r[SLOT.IIDR] = id.iidr;
+    r[SLOT.AIDR] = id.aidr;
+    r[SLOT.GBPA] = GBPA_RESET;
+  }
+
+  // ---- MMIO -------------------------------------------------------------------------------
+
+  /** Register value at `off` (32-bit, 4-aligned, within the window); RAZ elsewhere. */
+  read32(off: number): number {
+    this.stats.reads++;
+    const slot = off >= 0 && off < VSMMU_PAGES_SIZE ? (SLOT_AT[off >>> 2] ?? -1) : -1;
+    return slot < 0 ? 0 : (this.r[slot] ?? 0);
+  }
+
+  /** Guest write of a 32-bit register; never throws (internal failures are counted). */
+  write32(off: number, value: number): void {
+    this.stats.writes++;
+    const slot = off >= 0 && off < VSMMU_PAGES_SIZE ? (SLOT_AT[off >>> 2] ?? -1) : -1;
+    if (slot < 0) return; // RAZ/WI
+    const def = VREGS[slot];
+    if (def === undefined) return;
+    if (def.lock !== undefined && ((this.r[SLOT.CR0ACK] ?? 0) & def.lock) !== 0) {
+      this.stats.ignoredWrites++;
+      return;
+    }
+    const old = this.r[slot] ?? 0;
+    this.r[slot] = ((old & ~def.wmask) | (value & def.wmask)) >>> 0;
+    if (def.effect !== undefined) this.guard(() => this.effect(def.effect as RegEffect, old, value >>> 0));
+  }
+
+  /**
+   * One trapped access of `size` bytes at window offset `off` (0 .. size of the window).
+   * Returns false for an abort: sizes other than 4 and 8, or unaligned accesses. An 8-byte
+   * access is two 32-bit accesses, low half first. Reads leave the value in `lo`/`hi`.
+   */
+  access(write: boolean, size: number, off: number, valLo: number, valHi: number, out: { lo: number; hi: number }): boolean {
+    if ((size !== 4 && size !== 8) || off % size !== 0 || off < 0) {
+      this.stats.aborts++;
+      return false;
+    }
+    if (write) {
+      this.write32(off, valLo);
+      if (size === 8) this.write32(off + 4, valHi);
+      out.lo = 0;
+      out.hi = 0;
+    } else {
+      out.lo = this.read32(off);
+      out.hi = size === 8 ? this.read32(off + 4) : 0;
+    }
+    return true;
+  }
+
+  /** The current value of a register, by name (tests, stats, traces). */
+  reg(name: keyof typeof SLOT): number {
+    return this.r[SLOT[name]] ?? 0;
+  }
+
+  // ---- devices ----------------------------------------------------------------------------
+
+  /** Gives a device of the domain a vSID and installs its physical STE for the current state. */
+  attachDevice(psid: number): number {
+    const vsid = this.vsids.allocate(psid);
+    this.installFor(vsid, psid);
+    return vsid;
+  }
+
+  /** Forgets a device (its STE is Xen's business again); returns its vSID or -1. */
+  detachDevice(psid: number): number {
+    const vsid = this.vsids.release(psid);
+    if (vsid >= 0) this.guestCfg.delete(vsid);
+    return vsid;
+  }
+
+  /** What the physical STE of `vsid` must be now: guest SMMU disabled -> GBPA, else its STE. */
+  effectiveConfig(vsid: number): GuestSteConfig {
+    const r = this.r;
+    if (((r[SLOT.CR0ACK] ?? 0) & CR0_SMMUEN) === 0) {
+      const abort = ((r[SLOT.GBPA] ?? 0) & GBPA_ABORT) !== 0;
+      return { kind: abort ? 'abort' : 's2', words: EMPTY_STE };
+    }
+    return this.guestCfg.get(vsid) ?? { kind: 'invalid', words: EMPTY_STE };
+  }
+
+  // ---- command queue ----------------------------------------------------------------------
+
+  /** Whether `run` has something to do (commands pending, or a SYNC waiting for the hardware). */
+  hasWork(): boolean {
+    const r = this.r;
+    if (((r[SLOT.CR0ACK] ?? 0) & CR0_CMDQEN) === 0) return false;
+    if ((((r[SLOT.GERROR] ?? 0) ^ (r[SLOT.GERRORN] ?? 0)) & GERR_CMDQ) !== 0) return false;
+    if (this.syncTicket >= 0) return true;
+    const log2 = this.cmdqLog2();
+    return !qEmpty(r[SLOT.CMDQ_PROD] ?? 0, r[SLOT.CMDQ_CONS] ?? 0, log2);
+  }
+
+  /** Whether the queue is stopped only waiting for a physical SYNC. */
+  waitingForHardware(): boolean {
+    return this.syncTicket >= 0 && !this.be.syncDone(this.syncTicket);
+  }
+
+  /** Processes at most `budget` commands; returns how many were consumed. Never throws. */
+  run(budget = this.budget): number {
+    let n = 0;
+    this.guard(() => {
+      n = this.process(budget);
+    });
+    return n;
+  }
+
+  private process(budget: number): number {
+    const r = this.r;
+    let done = 0;
+    while (this.hasWork()) {
+      if (this.syncTicket >= 0) {
+        if (!this.be.syncDone(this.syncTicket)) break;
+        this.completeSync();
+        continue;
+      }
+      if (done >= budget) {
+        this.stats.budgetStops++;
+        break;
+      }
+      const log2 = this.cmdqLog2();
+      const cons = r[SLOT.CMDQ_CONS] ?? 0;
+      const at = this.cmdqBase() + qIdx(cons, log2) * 16;
+      if (!this.fetch(at, this.cmd, 2)) {
+        this.cmdError(CERROR.ABT);
+        break;
+      }
+      this.stats.commands++;
+      const words = this.cmd;
+      const cmd = decodeCommand(words);
+      const handler = COMMAND_POLICY[cmd.name];
+      let res: CmdResult = 'ill';
+      if (handler !== undefined && commandError(cmd, this.gf) === CERROR.NONE) res = handler(this, cmd, words);
+      if (res === 'ill') {
+        this.cmdError(CERROR.ILL);
+        break;
+      }
+      done++;
+      if (res === 'wait') continue; // CONS moves past the SYNC once the hardware completed
+      this.consume();
+    }
+    return done;
+  }
+
+  private consume(): void {
+    const r = this.r;
+    const cons = r[SLOT.CMDQ_CONS] ?? 0;
+    const next = qInc(cons & Q_PTR, this.cmdqLog2());
+    r[SLOT.CMDQ_CONS] = ((cons & ~Q_PTR) | next) >>> 0;
+  }
+
+  private cmdError(code: number): void {
+    const r = this.r;
+    if (code === CERROR.ILL) this.stats.cerrorIll++;
+    else this.stats.cerrorAbt++;
+    // ERR is written before the error is made visible (FACTS §5).
+    r[SLOT.CMDQ_CONS] = (((r[SLOT.CMDQ_CONS] ?? 0) & ~CONS_ERR_MASK) | (code << CONS_ERR_SHIFT)) >>> 0;
+    this.raiseGerror(GERR_CMDQ);
+  }
+
+  /** CFGI_STE / CFGI_STE_RANGE / CFGI_ALL over the guest's devices in [first, last]. */
+  cfgiSte(first: number, last: number): CmdResult {
+    for (const vsid of this.vsids.inRange(first, last)) this.refreshSte(vsid, true);
+    return 'done';
+  }
+
+  /** Re-reads the guest STE of `vsid` into Xen's copy and installs the physical STE. */
+  private refreshSte(vsid: number, report: boolean): void {
+    const r = this.r;
+    const st = {
+      base: joinAddr(r[SLOT.STRTAB_BASE] ?? 0, r[SLOT.STRTAB_BASE_HI] ?? 0, 0xffff_ffc0),
+      cfg: r[SLOT.STRTAB_BASE_CFG] ?? 0,
+    };
+    const res = readGuestSte(this.ram, st, vsid, this.gf, this.ipaBits);
+    if (res.ok) {
+      this.guestCfg.set(vsid, res.cfg);
+    } else {
+      this.guestCfg.set(vsid, { kind: 'invalid', words: EMPTY_STE });
+      this.stats.steRejected[res.reason] = (this.stats.steRejected[res.reason] ?? 0) + 1;
+      if (report) {
+        encodeEvent(eventOf({ type: res.event, sid: vsid, fetchAddr: res.fetchAddr }), this.evt);
+        this.pushEvent(this.evt);
+      }
+    }
+    const psid = this.vsids.psidOf(vsid);
+    if (psid >= 0) this.installFor(vsid, psid);
+  }
+
+  private installFor(vsid: number, psid: number): void {
+    this.stats.steInstalls++;
+    this.be.setStreamConfig(psid, this.effectiveConfig(vsid));
+  }
+
+  /** CFGI_CD / CFGI_CD_ALL: forwarded with the pSID; a vSID without a device is a no-op. */
+  forwardBySid(vsid: number, words: Uint32Array): CmdResult {
+    const psid = this.vsids.psidOf(vsid);
+    if (psid < 0) return 'done';
+    const out = Uint32Array.from(words);
+    out[1] = psid >>> 0;
+    this.forward(out);
+    return 'done';
+  }
+
+  /** TLBI_NH_*: forwarded with the domain's VMID (dw0[47:32]) whatever the guest wrote. */
+  forwardWithVmid(words: Uint32Array): CmdResult {
+    const out = Uint32Array.from(words);
+    out[1] = (((out[1] ?? 0) & 0xffff_0000) | (this.vmid & 0xffff)) >>> 0;
+    this.forward(out);
+    return 'done';
+  }
+
+  private forward(cmd: Uint32Array): void {
+    this.stats.forwarded++;
+    this.unsynced++;
+    this.be.forward(cmd);
+  }
+
+  /** CMD_SYNC: waits for the forwarded commands on the physical queue, then signals. */
+  syncCmd(cs: number, msiLo: number, msiHi: number, data: number): CmdResult {
+    this.stats.syncs++;
+    this.syncCs = cs;
+    this.syncMsi = msiHi === 0 ? msiLo : -1; // an address above 2^52 is never guest RAM
+    this.syncData = data >>> 0;
+    if (this.unsynced === 0) {
+      this.signalSync();
+      return 'done';
+    }
+    this.unsynced = 0;
+    this.syncTicket = this.be.sync();
+    return 'wait';
+  }
+
+  private completeSync(): void {
+    this.syncTicket = -1;
+    this.signalSync();
+    this.consume();
+  }
+
+  private signalSync(): void {
+    if (this.syncCs === SYNC_CS.SIG_IRQ && this.syncMsi !== 0) {
+      if (this.msiWrite(this.syncMsi, this.syncData)) this.stats.msiWrites++;
+      else this.raiseGerror(GERR_MSI_CMDQ_ABT);
+    }
+    // SIG_SEV: a WFE wake-up has no observable effect here.
+  }
+
+  // ---- event queue ------------------------------------------------------------------------
+
+  /**
+   * A physical event record of one of the guest's devices (`psid`): forwarded with the vSID
+   * if it is a stage-1 event of a forwarded type. Returns whether it reached the guest queue.
+   */
+  forwardEvent(words: ArrayLike<number>, psid: number): boolean {
+    let ok = false;
+    this.guard(() => {
+      const vsid = this.vsids.vsidOf(psid);
+      if (vsid < 0 || !isGuestEvent(words)) return;
+      const e = this.evt;
+      for (let i = 0; i < EVT_WORDS; i++) e[i] = (words[i] ?? 0) >>> 0;
+      e[1] = vsid >>> 0;
+      ok = this.pushEvent(e);
+    });
+    return ok;
+  }
+
+  /** Writes one record into the guest's event queue (EVENTQEN, CONS, overflow honoured). */
+  private pushEvent(e: Uint32Array): boolean {
+    const r = this.r;
+    if (((r[SLOT.CR0ACK] ?? 0) & CR0_EVENTQEN) === 0) {
+      this.stats.eventsDropped++;
+      return false;
+    }
+    const log2 = this.evtqLog2();
+    const prod = r[SLOT.EVENTQ_PROD] ?? 0;
+    const cons = r[SLOT.EVENTQ_CONS] ?? 0;
+    if (qFull(prod, cons, log2)) {
+      this.stats.eventsDropped++;
+      this.stats.eventOverflows++;
+      // A new overflow only when none is active (OVFLG == OVACKFLG).
+      if (((prod ^ cons) & Q_OVF) === 0) r[SLOT.EVENTQ_PROD] = (prod ^ Q_OVF) >>> 0;
+      return false;
+    }
+    const base = joinAddr(r[SLOT.EVENTQ_BASE] ?? 0, r[SLOT.EVENTQ_BASE_HI] ?? 0, 0xffff_ffe0);
+    const at = base - (base % (32 * 2 ** log2)) + qIdx(prod, log2) * 32;
+    for (let i = 0; i < EVT_WORDS / 2; i++) {
+      if (!this.ram.store64(at + i * 8, e[2 * i] ?? 0, e[2 * i + 1] ?? 0)) {
+        this.stats.evtqAborts++;
+        this.stats.eventsDropped++;
+        this.raiseGerror(GERR_EVENTQ_ABT);
+        return false;
+      }
+    }
+    r[SLOT.EVENTQ_PROD] = ((prod & Q_OVF) | qInc(prod & Q_PTR, log2)) >>> 0;
+    this.stats.eventsWritten++;
+    if (((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_EVENTQ) !== 0 && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) !== 0) {
+      if (!this.msiWrite(this.msiAddr(SLOT.EVENTQ_IRQ_CFG0), r[SLOT.EVENTQ_IRQ_CFG1] ?? 0)) this.raiseGerror(GERR_MSI_EVENTQ_ABT);
+    }
+    this.updateIrq();
+    return true;
+  }
+
+  // ---- GERROR and the interrupt -----------------------------------------------------------
+
+  /** Activates `bit` if it is not already active (GERROR toggles, FACTS §1.13). */
+  private raiseGerror(bit: number): void {
+    const r = this.r;
+    const active = ((r[SLOT.GERROR] ?? 0) ^ (r[SLOT.GERRORN] ?? 0)) & bit;
+    if (active !== 0) return;
+    r[SLOT.GERROR] = ((r[SLOT.GERROR] ?? 0) ^ bit) >>> 0;
+    if (((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_GERROR) !== 0 && this.msiAddr(SLOT.GERROR_IRQ_CFG0) !== 0 && bit !== GERR_MSI_GERROR_ABT) {
+      if (!this.msiWrite(this.msiAddr(SLOT.GERROR_IRQ_CFG0), r[SLOT.GERROR_IRQ_CFG1] ?? 0)) this.raiseGerror(GERR_MSI_GERROR_ABT);
+    }
+    this.updateIrq();
+  }
+
+  /** The combined wired SPI: the level of every enabled, pending, non-MSI source. */
+  private updateIrq(): void {
+    const r = this.r;
+    const ctrl = r[SLOT.IRQ_CTRLACK] ?? 0;
+    const gerr = ((r[SLOT.GERROR] ?? 0) ^ (r[SLOT.GERRORN] ?? 0)) !== 0;
+    const evtq = ((r[SLOT.CR0ACK] ?? 0) & CR0_EVENTQEN) !== 0 &&
+      !qEmpty((r[SLOT.EVENTQ_PROD] ?? 0) & Q_PTR, (r[SLOT.EVENTQ_CONS] ?? 0) & Q_PTR, this.evtqLog2());
+    const level =
+      ((ctrl & IRQ_GERROR) !== 0 && gerr && this.msiAddr(SLOT.GERROR_IRQ_CFG0) === 0) ||
+      ((ctrl & IRQ_EVENTQ) !== 0 && evtq && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) === 0);
+    if (level !== this.irqLevel) {
+      this.irqLevel = level;
+      this.irqOut(level);
+    }
+  }
+
+  /** Current level of the guest's combined interrupt. */
+  get irqAsserted(): boolean {
+    return this.irqLevel;
+  }
+
+  private msiAddr(cfg0Slot: number): number {
+    return joinAddr(this.r[cfg0Slot] ?? 0, this.r[cfg0Slot + 1] ?? 0, 0xffff_fffc);
+  }
+
+  private msiWrite(ipa: number, data: number): boolean {
+    return ipa >= 0 && this.ram.store32(ipa, data >>> 0);
+  }
+
+  // ---- register side effects --------------------------------------------------------------
+
+  private effect(e: RegEffect, old: number, value: number): void {
+    const r = this.r;
+    switch (e) {
+      case 'cr0': {
+        const now = r[SLOT.CR0] ?? 0;
+        r[SLOT.CR0ACK] = now; // every change takes effect at once
+        // Disabling the queue abandons a SYNC in progress: it is re-read from CONS later.
+        if ((now & CR0_CMDQEN) === 0) this.syncTicket = -1;
+        if (((old ^ now) & CR0_SMMUEN) !== 0) this.smmuenChanged((now & CR0_SMMUEN) !== 0);
+        this.updateIrq();
+        return;
+      }
+      case 'gbpa': {
+        if ((value & GBPA_UPDATE) === 0) return; // v3.2: writes without Update are ignored
+        const prev = r[SLOT.GBPA] ?? 0;
+        r[SLOT.GBPA] = (value & GBPA_FIELDS) >>> 0; // Update reads 0: done at once
+        if (((prev ^ value) & GBPA_ABORT) !== 0 && ((r[SLOT.CR0ACK] ?? 0) & CR0_SMMUEN) === 0) this.reinstallAll();
+        return;
+      }
+      case 'irqCtrl':
+        r[SLOT.IRQ_CTRLACK] = r[SLOT.IRQ_CTRL] ?? 0;
+        this.updateIrq();
+        return;
+      case 'gerrorn':
+      case 'evtqCons':
+        this.updateIrq();
+        return;
+      case 'cmdqProd':
+        return; // the caller (Xen) runs the queue after the trap: see `run`
+    }
+  }
+
+  private smmuenChanged(on: boolean): void {
+    if (on) {
+      // The hardware reads STEs from the table it was just given: so does Xen, quietly.
+      for (const { vsid } of this.vsids.entries()) this.refreshSte(vsid, false);
+    } else {
+      this.reinstallAll();
+    }
+  }
+
+  private reinstallAll(): void {
+    for (const { vsid, psid } of this.vsids.entries()) this.installFor(vsid, psid);
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  private cmdqLog2(): number {
+    return Math.min((this.r[SLOT.CMDQ_BASE] ?? 0) & 31, this.gf.cmdqLog2);
+  }
+
+  private evtqLog2(): number {
+    return Math.min((this.r[SLOT.EVENTQ_BASE] ?? 0) & 31, this.gf.evtqLog2);
+  }
+
+  /** CMDQ base, aligned down to the queue size (lower bits treated as zero). */
+  private cmdqBase(): number {
+    const base = joinAddr(this.r[SLOT.CMDQ_BASE] ?? 0, this.r[SLOT.CMDQ_BASE_HI] ?? 0, 0xffff_ffe0);
+    const size = Math.max(32, 16 * 2 ** this.cmdqLog2());
+    return base - (base % size);
+  }
+
+  /** Reads `n` 64-bit words at IPA `at` into `out`; false on a guest-memory abort. */
+  private fetch(at: number, out: Uint32Array, n: number): boolean {
+    for (let i = 0; i < n; i++) {
+      const lo = this.ram.load64(at + i * 8);
+      if (lo < 0) return false;
+      out[2 * i] = lo;
+      out[2 * i + 1] = this.ram.hi;
+    }
+    return true;
+  }
+
+  private guard(f: () => void): void {
+    try {
+      f();
+    } catch {
+      this.stats.xenBugs++;
+    }
+  }
+}
+
+const EMPTY_STE = new Uint32Array(STE_WORDS);
+
+/** (lo & loMask) + bits [51:32] of hi, as a number (exact: below 2^52). */
+function joinAddr(lo: number, hi: number, loMask: number): number {
+  return (hi & 0x000f_ffff) * 4294967296 + ((lo & loMask) >>> 0);
+}
