@@ -240,7 +240,8 @@ function parseSettings(src: string, file: string | undefined): { settings: Setti
       next();
       value = { kind: 'list', items, line: vt.line, col: vt.col };
     } else {
-      throw syntax(file, vt.line, vt.col, `expected a value (number, "string" or [ list ]) after "${t.v} ${op.v}", found ${describe(vt)}`);
+      const hint = vt.t === 'id' ? ` (strings need quotes: ${t.v} ${op.v} "${vt.v}")` : '';
+      throw syntax(file, vt.line, vt.col, `expected a value (number, "string" or [ list ]) after "${t.v} ${op.v}", found ${describe(vt)}${hint}`);
     }
     const end = next();
     if (end.t !== 'nl' && end.t !== ';' && end.t !== 'eof') {

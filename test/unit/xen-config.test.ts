@@ -139,6 +139,10 @@ describe('xl.cfg parsing', () => {
     expect(r.config.memory).toBe(128 * 2 ** 20);
     expect(r.warnings).toEqual(['xl.cfg:3: "memory" is set again (first at line 2); the last value wins, as in xl']);
   });
+  it('accepts CRLF line endings and comments after list items', () => {
+    const c = parseXlCfg('name = "w"\r\nmemory = 32\r\ndmadev = [ # devices\r\n  "name=a,sid=1", # first\r\n]\r\n');
+    expect(c.devices).toEqual([{ name: 'a', sid: 1, line: 4 }]);
+  });
   it('accepts an empty list and a second RAM bank sized memory', () => {
     expect(parseXlCfg('name="a"\nmemory=8192\ndmadev=[]').memory).toBe(8 * 2 ** 30);
   });
@@ -149,6 +153,7 @@ describe('xl.cfg parsing', () => {
       ['memory 512', 1, 8, 'expected "=" after "memory"'],
       ['name = "a"\nmemory = 1\nvcpus = ', 3, 9, 'expected a value'],
       ['= 3', 1, 1, 'expected a setting name'],
+      ['name = "a"\nviommu = smmuv3', 2, 10, 'strings need quotes: viommu = "smmuv3"'],
       ['name = "a" "b"', 1, 12, 'expected the end of the line'],
       ['dmadev = [ "a" "b" ]', 1, 16, 'expected "," or "]"'],
       ['dmadev = [ "a",\n  [ "b" ] ]', 2, 3, 'lists do not nest'],
