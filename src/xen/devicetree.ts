@@ -167,7 +167,7 @@ export function vsmmuNode(s: VsmmuNodeSpec): DtNode {
   return node(`iommu@${hex(s.base)}`, props, [], s.label);
 }
 
-/** A DMA master: MMIO page at `base`, `iommus = <iommuPhandle sid>` when translated. */
+/** A DMA master: MMIO page at `base`, `iommus = <&iommu sid>` when translated. */
 export function dmaDeviceNode(name: string, base: number, iommu: { ref: DtRef; sid: number } | null, compatible = TEST_DMA_COMPATIBLE): DtNode {
   const props = [pStr('compatible', compatible), regProp([base, GUEST_PASSTHROUGH_DEV_SIZE])];
   if (iommu !== null) props.push(pCells('iommus', iommu.ref, iommu.sid));
@@ -177,7 +177,7 @@ export function dmaDeviceNode(name: string, base: number, iommu: { ref: DtRef; s
 export interface PciHostSpec {
   readonly ecamBase?: number;
   readonly ecamSize?: number;
-  /** iommu-map = <ridBase iommuPhandle sidBase length>: RIDs ridBase.. map to StreamIDs sidBase.. */
+  /** iommu-map = <ridBase &iommu sidBase length>: RIDs ridBase.. map to StreamIDs sidBase.. */
   readonly ridBase?: number;
   readonly sidBase?: number;
   /** RFC: 0x10000 (identity over the whole RID space); v3: 0x1000 from an allocated vSID range. */
