@@ -5,7 +5,8 @@
 //
 // Accesses are split at granule boundaries, since consecutive IPA pages need not be
 // consecutive in PA. 16/32/64-bit accesses must be naturally aligned, so they never cross a
-// page. An IPA the p2m does not map is refused: VsmmuError('EGUEST_RANGE') from the API
+// page. A zero-length byte access touches no page and is accepted at any IPA. An IPA the
+// p2m does not map is refused: VsmmuError('EGUEST_RANGE') from the API
 // methods, -1 / false from load64/store64.
 
 import type { WordReader, WordWriter } from '../arch/types.ts';

@@ -122,6 +122,10 @@ describe('GuestRam', () => {
     ram.writeBytes(RAM + 0x1ffe, [1, 2, 3]);
     expect([mem.read8(0x2ffe), mem.read8(0x2fff), mem.read8(0x8000)]).toEqual([1, 2, 3]);
     expect(ram.readBytes(RAM, 0).length).toBe(0);
+    // Zero-length accesses touch no page: accepted even where there is no RAM.
+    expect(ram.readBytes(0x1000, 0).length).toBe(0);
+    ram.writeBytes(RAM - 100, []);
+    ram.fill(RAM + 0x6000, 0, 1);
   });
 
   it('refuses IPAs it does not own with EGUEST_RANGE, writing nothing', () => {
