@@ -106,7 +106,10 @@ class FakeMem implements WordReader {
   hi = 0;
   readonly m = new Map<number, [number, number]>();
   readonly reads: number[] = [];
-  constructor(readonly limit = 2 ** 40) {}
+  readonly limit: number;
+  constructor(limit = 2 ** 40) {
+    this.limit = limit;
+  }
   load64(pa: number): number {
     this.reads.push(pa);
     if (pa >= this.limit) return -1;

@@ -226,7 +226,10 @@ class FakeMem implements WordReader {
   hi = 0;
   readonly m = new Map<number, [number, number]>();
   reads: number[] = [];
-  constructor(readonly size = 2 ** 32) {}
+  readonly size: number;
+  constructor(size = 2 ** 32) {
+    this.size = size;
+  }
   load64(pa: number): number {
     this.reads.push(pa);
     if (pa < 0 || pa + 8 > this.size) return -1;
