@@ -59,7 +59,11 @@ export type ControlApi<T> = {
     : never;
 };
 
-type WireApi = Record<string, (...args: unknown[]) => Promise<Envelope>>;
+type WireApi = Record<string, (...args: unknown[]) => Envelope | Promise<Envelope>>;
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
 
 /** Names of the callable methods of an object (own and inherited, not Object's). */
 function methodNames(api: object): string[] {
@@ -77,9 +81,16 @@ export function exposeControl(api: object, port: NodePort): void {
   const wire: WireApi = {};
   const target = api as Record<string, (...args: unknown[]) => unknown>;
   for (const name of methodNames(api)) {
-    wire[name] = async (...args: unknown[]): Promise<Envelope> => {
+    const fn = target[name] as (...a: unknown[]) => unknown;
+    // Synchronous results answer without an extra promise turn; promises are awaited.
+    wire[name] = (...args: unknown[]): Envelope | Promise<Envelope> => {
       try {
-        return { ok: true, value: await (target[name] as (...a: unknown[]) => unknown).apply(api, args) };
+        const value = fn.apply(api, args);
+        if (!isThenable(value)) return { ok: true, value };
+        return Promise.resolve(value).then(
+          (v): Envelope => ({ ok: true, value: v }),
+          (e: unknown): Envelope => ({ ok: false, error: VsmmuError.recordOf(e) }),
+        );
       } catch (e) {
         return { ok: false, error: VsmmuError.recordOf(e) };
       }
@@ -97,6 +108,7 @@ export class ControlClient<T> {
   private readonly pending = new Set<(e: VsmmuError) => void>();
   private readonly inflight = new Set<Promise<unknown>>();
   private dead: VsmmuError | undefined;
+  private readonly methods = new Map<string, (...a: unknown[]) => Promise<Envelope>>();
   private readonly port: NodePort & { close(): void };
 
   constructor(port: NodePort & { close(): void }) {
@@ -116,7 +128,10 @@ export class ControlClient<T> {
   /** Calls `method` on the worker's API. */
   call(method: string, args: readonly unknown[]): Promise<unknown> {
     if (this.dead) return Promise.reject(this.dead);
-    const fn = this.remote[method] as unknown as (...a: unknown[]) => Promise<Envelope>;
+    // One comlink sub-proxy per method, kept: comlink builds (and registers for
+    // finalization) a new proxy on every property read otherwise.
+    let fn = this.methods.get(method);
+    if (!fn) this.methods.set(method, (fn = this.remote[method] as unknown as (...a: unknown[]) => Promise<Envelope>));
     const p = new Promise<unknown>((resolve, reject) => {
       this.pending.add(reject);
       fn(...args).then(

@@ -1,7 +1,7 @@
 // Trap channel on one thread: the async vCPU side against TrapServer.poll.
 import { describe, expect, it } from 'vitest';
 import { TRAP_ABORT, TRAP_OK, TrapServer, TrapVcpu, createTrapChannel, createTrapServer } from '../../src/runtime/trap.ts';
-import type { TrapRequest } from '../../src/runtime/trap.ts';
+import type { TrapRequest, TrapStatus } from '../../src/runtime/trap.ts';
 
 // Channel word indices, as documented in trap.ts.
 const REQ_SEQ = 0;
@@ -24,7 +24,7 @@ describe('trap channel', () => {
   it('carries address, size, read/write and 64-bit values as lo/hi; answers each channel', async () => {
     const { server, va, vb, slotA, slotB } = setup();
     const seen: string[] = [];
-    const handler = (r: TrapRequest) => {
+    const handler = (r: TrapRequest): TrapStatus => {
       seen.push(`${r.channel}:${r.write ? 'W' : 'R'}${r.size}@${r.addrHi.toString(16)}_${r.addrLo.toString(16)}=${r.valueHi.toString(16)}_${r.valueLo.toString(16)}`);
       if (!r.write) {
         r.valueLo = 0xdeadbeef;
