@@ -279,6 +279,16 @@ export function tlbiRange(tgField: number, numField: number, scaleField: number,
   return { start, length: (numField + 1) * (POW2[scaleField] ?? 0) * page, level: ttlField };
 }
 
+/**
+ * StreamIDs a CFGI_STE_RANGE invalidates: 2^(Range+1) STEs from StreamID aligned down to
+ * that size; Range = 31 covers every StreamID (CMD_CFGI_ALL).
+ */
+export function cfgiSteRange(sid: number, rangeField: number): { first: number; count: number } {
+  const count = POW2[(rangeField & 31) + 1] ?? 0;
+  const id = sid >>> 0;
+  return { first: id - (id % count), count };
+}
+
 /** The span of an ATC_INV: 4096 * 2^Size bytes, Address aligned down; Size 52 = all. */
 export function atcInvRange(size: number, address: number): { start: number; length: number } {
   if (size >= 52) return { start: 0, length: POW2[64] ?? Infinity };

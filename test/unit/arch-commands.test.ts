@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  atcInvRange, CERROR, CFGI_RANGE_ALL, cmdOf, commandError, decodeCommand, encodeCommand, OP, SYNC_CS, tlbiRange,
+  atcInvRange, CERROR, cfgiSteRange, CFGI_RANGE_ALL, cmdOf, commandError, decodeCommand, encodeCommand, OP, SYNC_CS, tlbiRange,
   type Command,
 } from '../../src/arch/commands.ts';
 import { DEFAULT_FEATURES, type SmmuFeatures } from '../../src/arch/features.ts';
@@ -169,6 +169,11 @@ describe('TLBI range span', () => {
     const b = tlbiRange(1, 0, 5, 3, a.start + a.length);
     expect(a.length + b.length).toBe(35 * 4096);
     expect(b.start).toBe(0x103000);
+  });
+  it('CFGI_STE_RANGE span', () => {
+    expect(cfgiSteRange(0x1235, 3)).toEqual({ first: 0x1230, count: 16 });
+    expect(cfgiSteRange(0x1235, 0)).toEqual({ first: 0x1234, count: 2 });
+    expect(cfgiSteRange(0xffffffff, CFGI_RANGE_ALL)).toEqual({ first: 0, count: 2 ** 32 });
   });
   it('ATC_INV span', () => {
     expect(atcInvRange(3, 0x12345000)).toEqual({ start: 0x12340000, length: 0x8000 });
