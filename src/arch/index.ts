@@ -7,3 +7,6 @@ export * from './ste.ts';
 export * from './cd.ts';
 export * from './commands.ts';
 export * from './queue.ts';
+export * from './granule.ts';
+export * from './walk.ts';
+export * from './pgtable.ts';
