@@ -18,11 +18,10 @@
 // same entries, and TTL (a level hint) never spares an entry: the architecture allows an
 // invalidation to remove more than it must, never less.
 //
-// Permissions: `allow` holds the access types (ACC_* bit combinations, 8 of them) a walk has
-// proved allowed for this entry. An access outside it is a "permission miss": the caller
-// walks again, and either adds the access to `allow` (insert updates the entry) or reports
-// the walk's fault. Re-walking is always permitted (no cached entry must be used), and the
-// output address of an entry never changes without an invalidation or a re-walk.
+// Permissions: `perm` holds each stage's permissions as the walker reports them (PERM_* bits
+// of stage 1 in bits [5:0], of stage 2 in bits [11:6]), so a hit can raise F_PERMISSION
+// from the entry and attribute it to the right stage, as hardware does with a cached
+// translation.
 //
 // Replacement: LRU-ish. Each hit stamps the entry with a clock; when full, the oldest of a
 // few sampled entries is evicted (Redis-style sampled LRU: O(1) per insertion).
@@ -78,7 +77,8 @@ export class Iotlb {
   /** IPA base of the entry (nested: stage-1 output; S2: = base; S1: = pa). */
   readonly ipa: Float64Array;
   readonly level: Uint8Array;
-  readonly allow: Uint8Array;
+  /** Stage-1 PERM_* bits [5:0], stage-2 PERM_* bits [11:6]. */
+  readonly perm: Uint16Array;
   readonly sizeLog2: Uint8Array;
   // Index: slot -> entry, -1 empty. Linear probing, load factor <= 0.5.
   private readonly slots: Int32Array;
@@ -108,7 +108,7 @@ export class Iotlb {
     this.pa = new Float64Array(capacity);
     this.ipa = new Float64Array(capacity);
     this.level = new Uint8Array(capacity);
-    this.allow = new Uint8Array(capacity);
+    this.perm = new Uint16Array(capacity);
     this.sizeLog2 = new Uint8Array(capacity);
     let n = 2;
     while (n < capacity * 2) n *= 2;
@@ -207,8 +207,8 @@ export class Iotlb {
   /**
    * Inserts (or refreshes) the translation of the 2^sizeLog2 page containing (hi, lo).
    * `pa`/`ipa` are the page's output and intermediate addresses (any offset inside the page
-   * is dropped). An existing entry with the same tags gets `allow` ORed in and its output
-   * replaced (a re-walk). Returns the entry index.
+   * is dropped). An existing entry with the same tags is refreshed in place (a re-walk).
+   * Returns the entry index.
    */
   insert(
     kind: number,
@@ -222,7 +222,7 @@ export class Iotlb {
     level: number,
     pa: number,
     ipa: number,
-    allow: number,
+    perm: number,
   ): number {
     const s = sizeLog2;
     let vLo: number, vHi: number;
@@ -240,12 +240,9 @@ export class Iotlb {
     const ipaBase = ipa - (ipa % size);
     let e = this.probe(ctx, m, vHi, vLo);
     if (e >= 0) {
-      if (this.pa[e] === paBase && this.ipa[e] === ipaBase) this.allow[e]! |= allow;
-      else {
-        this.pa[e] = paBase;
-        this.ipa[e] = ipaBase;
-        this.allow[e] = allow;
-      }
+      this.pa[e] = paBase;
+      this.ipa[e] = ipaBase;
+      this.perm[e] = perm;
       this.level[e] = level;
       return e;
     }
@@ -261,7 +258,7 @@ export class Iotlb {
     this.pa[e] = paBase;
     this.ipa[e] = ipaBase;
     this.level[e] = level;
-    this.allow[e] = allow;
+    this.perm[e] = perm;
     this.sizeLog2[e] = s;
     this.clock = (this.clock + 1) >>> 0;
     this.stamp[e] = this.clock;

@@ -1,0 +1,117 @@
+// The event queue producer (FACTS §1.17, §6; spec §7.4). Every record is 32 bytes written
+// with four single-copy-atomic 64-bit stores, then EVENTQ_PROD is published.
+//   - EVENTQEN = 0 (CR0ACK): the event is not delivered (dropped, no overflow).
+//   - Queue full: the event is discarded and, unless an overflow is already active
+//     (OVFLG != OVACKFLG), EVENTQ_PROD.OVFLG is toggled. No GERROR (QEMU's deviation).
+//     Later events are written again as soon as there is space.
+//   - A store outside memory: GERROR.EVENTQ_ABT_ERR, the event is lost.
+// The caller raises the event-queue interrupt after a service step that wrote records.
+
+import { EVT, encodeEvent, type EventRecord, EVT_WORDS } from '../arch/events.ts';
+import { R } from '../arch/registers.ts';
+import { qFull, qIdx, qInc, qLog2Eff, qOverflowActive, toggleOvflg, PROD_OVFLG } from '../arch/queue.ts';
+import type { WordWriter } from '../arch/types.ts';
+import type { RegisterPage } from './regpage.ts';
+
+export const EVT_WRITTEN = 0;
+export const EVT_OVERFLOW = 1;
+export const EVT_DISABLED = 2;
+export const EVT_ABORT = 3;
+
+/** Names of event types, for statistics. */
+export const EVT_NAME: ReadonlyMap<number, string> = new Map(Object.entries(EVT).map(([k, v]) => [v, k]));
+
+export interface EventQueueStats {
+  written: number;
+  droppedOverflow: number;
+  droppedDisabled: number;
+  droppedAbort: number;
+  overflows: number;
+  byType: Record<string, number>;
+}
+
+/**
+ * A queue's base and effective log2 size from its BASE register: LOG2SIZE capped at the
+ * IDR1 maximum, ADDR[55:5] with the bits below the queue size (at least 32 bytes) treated
+ * as zero.
+ */
+export function latchQueue(page: RegisterPage, off: number, entryBytes: number, maxLog2: number): { base: number; log2: number } {
+  const lo = page.load(off);
+  const hi = page.load(off + 4) & 0x00ffffff;
+  const log2 = qLog2Eff(lo & 31, maxLog2);
+  const a = hi * 4294967296 + ((lo & 0xffffffe0) >>> 0);
+  const align = Math.max(32, entryBytes * 2 ** log2);
+  return { base: a - (a % align), log2 };
+}
+
+export class EventQueue {
+  private base = 0;
+  private log2 = 0;
+  private readonly words = new Uint32Array(EVT_WORDS);
+  /** Records written since the caller last took `pendingIrq`. */
+  pendingIrq = false;
+  readonly stats: EventQueueStats = { written: 0, droppedOverflow: 0, droppedDisabled: 0, droppedAbort: 0, overflows: 0, byType: {} };
+
+  private readonly page: RegisterPage;
+  private readonly mem: WordWriter;
+  private readonly maxLog2: number;
+  private readonly onAbort: () => void;
+
+  constructor(page: RegisterPage, mem: WordWriter, maxLog2: number, onAbort: () => void) {
+    this.page = page;
+    this.mem = mem;
+    this.maxLog2 = maxLog2;
+    this.onAbort = onAbort;
+  }
+
+  /** Latches EVENTQ_BASE (called when EVENTQEN goes 0 -> 1). */
+  enable(): void {
+    const q = latchQueue(this.page, R.EVENTQ_BASE, 32, this.maxLog2);
+    this.base = q.base;
+    this.log2 = q.log2;
+  }
+
+  get queueBase(): number {
+    return this.base;
+  }
+
+  get queueLog2(): number {
+    return this.log2;
+  }
+
+  /** Delivers one record; returns EVT_WRITTEN, EVT_OVERFLOW, EVT_DISABLED or EVT_ABORT. */
+  write(e: EventRecord, enabled: boolean): number {
+    const name = EVT_NAME.get(e.type) ?? `0x${e.type.toString(16)}`;
+    this.stats.byType[name] = (this.stats.byType[name] ?? 0) + 1;
+    if (!enabled) {
+      this.stats.droppedDisabled++;
+      return EVT_DISABLED;
+    }
+    const prod = this.page.load(R.EVENTQ_PROD);
+    const cons = this.page.load(R.EVENTQ_CONS);
+    if (qFull(prod, cons, this.log2)) {
+      this.stats.droppedOverflow++;
+      if (!qOverflowActive(prod, cons)) {
+        this.page.store(R.EVENTQ_PROD, toggleOvflg(prod));
+        this.page.published();
+        this.stats.overflows++;
+      }
+      return EVT_OVERFLOW;
+    }
+    encodeEvent(e, this.words, 0);
+    const at = this.base + qIdx(prod, this.log2) * 32;
+    const w = this.words;
+    for (let i = 0; i < 4; i++) {
+      if (!this.mem.store64(at + 8 * i, w[2 * i] ?? 0, w[2 * i + 1] ?? 0)) {
+        this.stats.droppedAbort++;
+        this.onAbort();
+        return EVT_ABORT;
+      }
+    }
+    this.page.store(R.EVENTQ_PROD, (qInc(prod, this.log2) | (prod & PROD_OVFLG)) >>> 0);
+    this.page.published();
+    this.stats.written++;
+    this.pendingIrq = true;
+    return EVT_WRITTEN;
+  }
+}

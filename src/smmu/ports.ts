@@ -1,0 +1,195 @@
+// Transaction ports: how a DMA-capable device reaches the SMMU. Each port has
+//   - a request ring (device -> SMMU) whose consumer parks on the SMMU's doorbell, so a
+//     commit wakes the SMMU thread,
+//   - a completion ring (SMMU -> device),
+//   - a device-side data SAB: a transaction's bytes are copied from it (DMA write) or into
+//     it (DMA read) at the transaction's buffer offset.
+//
+// Request record, 32 bytes = 8 u32 (written by the device):
+//   w0 tag (echoed in the completion)        w1 StreamID
+//   w2 flags: [0] write, [1] instruction, [2] privileged (the ACC_* bits), [3] SSV,
+//             [31:12] SubstreamID
+//   w3 IOVA[31:0]   w4 IOVA[63:32]   w5 length in bytes (1..MAX_TX_BYTES)
+//   w6 byte offset of the buffer in the port's data SAB    w7 0
+// Completion record, 32 bytes = 8 u32 (written by the SMMU):
+//   w0 tag   w1 status (TX_*)   w2 bytes moved (the length, or 0: a transaction moves all
+//   of its bytes or none)
+//   w3 fault: [7:0] event type (0: aborted without a type: STE abort config, GBPA.ABORT),
+//      [8] S2, [10:9] CLASS, [11] recorded in the event queue
+//   w4, w5 input address of the faulting page (lo, hi)
+//   w6, w7 IPA (stage-2 faults) or FetchAddr (fetch aborts), lo/hi
+//
+// Every page of a transaction is translated before any byte moves: a transaction that
+// faults on its last page never touched memory (no partial DMA), and one whose output
+// lies outside physical memory completes with TX_EABT, also without moving a byte.
+
+import { createRing, RingConsumer, RingProducer, type RingDesc } from '../runtime/ring.ts';
+import { VsmmuError } from '../runtime/errors.ts';
+
+export const TX_RECORD_BYTES = 32;
+export const TX_OK = 0;
+export const TX_FAULT = 1;
+export const TX_EABT = 2;
+export const TX_BADREQ = 3;
+/** Largest transaction (bytes); bounds the per-transaction page list. */
+export const MAX_TX_BYTES = 1 << 20;
+
+export const TXF_WRITE = 1;
+export const TXF_INSTR = 2;
+export const TXF_PRIV = 4;
+export const TXF_SSV = 8;
+
+export interface PortDesc {
+  readonly id: number;
+  readonly requests: RingDesc;
+  readonly completions: RingDesc;
+  readonly data: SharedArrayBuffer;
+}
+
+export interface AttachPortOptions {
+  /** Records per ring (power of two, default 256). */
+  readonly capacity?: number;
+  /** Bytes of the device-side data SAB (default 1 MiB). */
+  readonly dataBytes?: number;
+  readonly name?: string;
+}
+
+export interface PortStats {
+  readonly id: number;
+  readonly name: string;
+  transactions: number;
+  bytes: number;
+  faults: number;
+  aborts: number;
+  badRequests: number;
+  batches: number;
+}
+
+/** SMMU side of a port. */
+export class PortServer {
+  readonly desc: PortDesc;
+  readonly req: RingConsumer;
+  readonly cpl: RingProducer;
+  readonly data: Uint8Array;
+  readonly stats: PortStats;
+
+  constructor(id: number, opts: AttachPortOptions, doorbell: { sab: SharedArrayBuffer; index: number }) {
+    const capacity = opts.capacity ?? 256;
+    const dataBytes = opts.dataBytes ?? 1 << 20;
+    if (!Number.isInteger(dataBytes) || dataBytes < 0 || dataBytes > 1 << 30) {
+      throw new VsmmuError('EPORT_CONFIG', `port data size ${dataBytes}`);
+    }
+    // Data SAB layout: bytes [0, dataBytes) are the device's DMA buffer; the device writes
+    // it before a DMA write and reads it after a DMA read completes; the SMMU copies.
+    const data = new SharedArrayBuffer(dataBytes);
+    const requests = createRing({ capacity, recordBytes: TX_RECORD_BYTES }, doorbell);
+    const completions = createRing({ capacity, recordBytes: TX_RECORD_BYTES });
+    this.desc = { id, requests, completions, data };
+    this.req = new RingConsumer(requests);
+    this.cpl = new RingProducer(completions);
+    this.data = new Uint8Array(data);
+    this.stats = { id, name: opts.name ?? `port${id}`, transactions: 0, bytes: 0, faults: 0, aborts: 0, badRequests: 0, batches: 0 };
+  }
+}
+
+export interface TxRequest {
+  readonly tag: number;
+  readonly sid: number;
+  readonly iova: number | bigint;
+  readonly length: number;
+  readonly write?: boolean;
+  readonly instr?: boolean;
+  readonly priv?: boolean;
+  readonly ssid?: number;
+  /** Offset of the buffer in the data SAB (default 0). */
+  readonly offset?: number;
+}
+
+export interface TxCompletion {
+  readonly tag: number;
+  readonly status: number;
+  readonly bytes: number;
+  readonly faultType: number;
+  readonly s2: number;
+  readonly cls: number;
+  readonly recorded: boolean;
+  readonly addr: bigint;
+  readonly ipa: number;
+}
+
+/** Device side of a port: submits transactions, reads completions, owns the data buffer. */
+export class SmmuPortClient {
+  readonly id: number;
+  readonly data: Uint8Array;
+  readonly requests: RingProducer;
+  readonly completions: RingConsumer;
+
+  constructor(desc: PortDesc) {
+    this.id = desc.id;
+    this.data = new Uint8Array(desc.data);
+    this.requests = new RingProducer(desc.requests);
+    this.completions = new RingConsumer(desc.completions);
+  }
+
+  /** Writes request i of a reserved batch (see RingProducer.reserve/commit). */
+  static encode(u32: Uint32Array, o: number, t: TxRequest): void {
+    const iova = BigInt(t.iova);
+    const flags = (t.write ? TXF_WRITE : 0) | (t.instr ? TXF_INSTR : 0) | (t.priv ? TXF_PRIV : 0) |
+      (t.ssid !== undefined ? TXF_SSV | ((t.ssid & 0xfffff) << 12) : 0);
+    u32[o] = t.tag >>> 0;
+    u32[o + 1] = t.sid >>> 0;
+    u32[o + 2] = flags >>> 0;
+    u32[o + 3] = Number(iova & 0xffffffffn);
+    u32[o + 4] = Number((iova >> 32n) & 0xffffffffn);
+    u32[o + 5] = t.length >>> 0;
+    u32[o + 6] = (t.offset ?? 0) >>> 0;
+    u32[o + 7] = 0;
+  }
+
+  static decode(u32: Uint32Array, o: number): TxCompletion {
+    const w3 = u32[o + 3] ?? 0;
+    return {
+      tag: u32[o] ?? 0,
+      status: u32[o + 1] ?? 0,
+      bytes: u32[o + 2] ?? 0,
+      faultType: w3 & 0xff,
+      s2: (w3 >>> 8) & 1,
+      cls: (w3 >>> 9) & 3,
+      recorded: ((w3 >>> 11) & 1) !== 0,
+      addr: (BigInt(u32[o + 5] ?? 0) << 32n) | BigInt(u32[o + 4] ?? 0),
+      ipa: (u32[o + 7] ?? 0) * 4294967296 + (u32[o + 6] ?? 0),
+    };
+  }
+
+  /** Submits transactions as one batch (waits for ring space up to timeoutMs). */
+  submit(txs: readonly TxRequest[], timeoutMs = 5000): void {
+    let i = 0;
+    while (i < txs.length) {
+      const want = Math.min(txs.length - i, this.requests.capacity);
+      if (this.requests.reserve(want, timeoutMs) === 0) throw new VsmmuError('ETIMEOUT', 'port request ring stayed full');
+      for (let k = 0; k < want; k++) SmmuPortClient.encode(this.requests.u32, this.requests.offset(k), txs[i + k] as TxRequest);
+      this.requests.commit(want);
+      i += want;
+    }
+  }
+
+  /** Waits for `n` completions (in order) or throws ETIMEOUT. */
+  collect(n: number, timeoutMs = 5000): TxCompletion[] {
+    const out: TxCompletion[] = [];
+    const deadline = performance.now() + timeoutMs;
+    while (out.length < n) {
+      const left = deadline - performance.now();
+      const got = left > 0 ? this.completions.acquire(n - out.length, left) : 0;
+      if (got <= 0) throw new VsmmuError('ETIMEOUT', `port ${this.id}: ${out.length}/${n} completions`);
+      for (let k = 0; k < got; k++) out.push(SmmuPortClient.decode(this.completions.u32, this.completions.offset(k)));
+      this.completions.release(got);
+    }
+    return out;
+  }
+
+  /** One transaction, synchronously. */
+  run(t: TxRequest, timeoutMs = 5000): TxCompletion {
+    this.submit([t], timeoutMs);
+    return this.collect(1, timeoutMs)[0] as TxCompletion;
+  }
+}

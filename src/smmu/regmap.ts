@@ -1,0 +1,120 @@
+// How each register behaves in this model, as a table: writable bits (per feature set),
+// the CR0ACK enables that make it write-ignored, and the side-effect class the SMMU thread
+// services after a write. Offsets, widths and fields come from src/arch/registers.ts.
+//
+// Writes: new value = (old & ~mask) | (written & mask). Bits outside `mask` (RES0, RO
+// fields such as CMDQ_CONS.ERR or EVENTQ_PROD.OVFLG) keep their value; a register whose mask
+// is 0 (RO, or a feature this SMMU does not implement) is write-ignored, and reads of an
+// unimplemented register return 0 (RAZ/WI).
+//
+// Write-ignored while enabled (one of the CONSTRAINED UNPREDICTABLE options, as gem5 and
+// OpenVMM choose; reliability.md A3): queue BASE and the software-owned index of a queue
+// while CR0ACK says that queue is enabled, STRTAB_BASE(_CFG), CR1 and CR2 while SMMUEN.
+
+import { reg, type RegName } from '../arch/registers.ts';
+import type { SmmuFeatures } from '../arch/features.ts';
+
+/** Side-effect classes: bits of the register page's DIRTY word. */
+export const DIRTY = {
+  CR0: 1,
+  GBPA: 2,
+  IRQ_CTRL: 4,
+  GERRORN: 8,
+  CMDQ_PROD: 16,
+  EVENTQ_CONS: 32,
+} as const;
+
+/** CR0 / CR0ACK bits. */
+export const CR0 = { SMMUEN: 1, PRIQEN: 2, EVENTQEN: 4, CMDQEN: 8, ATSCHK: 16 } as const;
+/** IRQ_CTRL bits. */
+export const IRQ_CTRL = { GERROR_IRQEN: 1, PRIQ_IRQEN: 2, EVENTQ_IRQEN: 4 } as const;
+/** GERROR / GERRORN bits. */
+export const GERROR = {
+  CMDQ_ERR: 1,
+  EVENTQ_ABT_ERR: 4,
+  PRIQ_ABT_ERR: 8,
+  MSI_CMDQ_ABT_ERR: 16,
+  MSI_EVENTQ_ABT_ERR: 32,
+  MSI_PRIQ_ABT_ERR: 64,
+  MSI_GERROR_ABT_ERR: 128,
+  SFM_ERR: 256,
+} as const;
+export const GBPA_UPDATE = 0x80000000;
+export const GBPA_ABORT = 0x00100000;
+export const CR2 = { E2H: 1, RECINVSID: 2, PTM: 4, REC_CFG_ATS: 8 } as const;
+
+export interface RegBehaviour {
+  readonly name: RegName;
+  /** Writable bits of the low and high 32-bit halves. */
+  readonly mask: readonly [number, number];
+  /** CR0ACK bits: while any is set, writes are ignored. */
+  readonly wiWhen: number;
+  /** DIRTY class serviced by the SMMU thread after a write (0 = plain storage). */
+  readonly dirty: number;
+}
+
+type Row = readonly [RegName, (f: Readonly<SmmuFeatures>) => readonly [number, number], number, number];
+
+const b = (c: boolean, v: number): number => (c ? v : 0);
+const ADDR_HI = 0x00ffffff; // bits [55:32]
+const msi = (lo: number, hi = 0) => (f: Readonly<SmmuFeatures>) => [b(f.msi, lo), b(f.msi, hi)] as const;
+const pri = (lo: number, hi = 0) => (f: Readonly<SmmuFeatures>) => [b(f.pri, lo), b(f.pri, hi)] as const;
+
+/** Every software-writable register; anything else is RO or RAZ/WI. */
+const ROWS: readonly Row[] = [
+  ['CR0', (f) => [CR0.SMMUEN | CR0.EVENTQEN | CR0.CMDQEN | b(f.pri, CR0.PRIQEN) | b(f.ats, CR0.ATSCHK) | b(f.vmw, 0x1c0), 0], 0, DIRTY.CR0],
+  ['CR1', () => [0xfff, 0], CR0.SMMUEN, 0],
+  ['CR2', (f) => [CR2.RECINVSID | CR2.PTM | b(f.hyp, CR2.E2H) | b(f.ats, CR2.REC_CFG_ATS), 0], CR0.SMMUEN, 0],
+  ['GBPA', () => [0x801f3f1f, 0], 0, DIRTY.GBPA],
+  ['IRQ_CTRL', (f) => [IRQ_CTRL.GERROR_IRQEN | IRQ_CTRL.EVENTQ_IRQEN | b(f.pri, IRQ_CTRL.PRIQ_IRQEN), 0], 0, DIRTY.IRQ_CTRL],
+  ['GERRORN', () => [0x1fd, 0], 0, DIRTY.GERRORN],
+  ['GERROR_IRQ_CFG0', msi(0xfffffffc, ADDR_HI), 0, 0],
+  ['GERROR_IRQ_CFG1', msi(0xffffffff), 0, 0],
+  ['GERROR_IRQ_CFG2', msi(0x3f), 0, 0],
+  ['STRTAB_BASE', () => [0xffffffc0, 0x40000000 | ADDR_HI], CR0.SMMUEN, 0],
+  ['STRTAB_BASE_CFG', () => [0x307ff, 0], CR0.SMMUEN, 0],
+  ['CMDQ_BASE', () => [0xffffffff, 0x40000000 | ADDR_HI], CR0.CMDQEN, 0],
+  ['CMDQ_PROD', () => [0xfffff, 0], 0, DIRTY.CMDQ_PROD],
+  ['CMDQ_CONS', () => [0xfffff, 0], CR0.CMDQEN, 0],
+  ['EVENTQ_BASE', () => [0xffffffff, 0x40000000 | ADDR_HI], CR0.EVENTQEN, 0],
+  ['EVENTQ_PROD', () => [0xfffff, 0], CR0.EVENTQEN, 0],
+  ['EVENTQ_CONS', () => [0x800fffff, 0], 0, DIRTY.EVENTQ_CONS],
+  ['EVENTQ_IRQ_CFG0', msi(0xfffffffc, ADDR_HI), 0, 0],
+  ['EVENTQ_IRQ_CFG1', msi(0xffffffff), 0, 0],
+  ['EVENTQ_IRQ_CFG2', msi(0x3f), 0, 0],
+  // PRI is not modelled beyond its registers: plain storage when advertised, else RAZ/WI.
+  ['PRIQ_BASE', pri(0xffffffff, 0x40000000 | ADDR_HI), CR0.PRIQEN, 0],
+  ['PRIQ_PROD', pri(0xfffff), CR0.PRIQEN, 0],
+  ['PRIQ_CONS', pri(0x800fffff), 0, 0],
+  ['PRIQ_IRQ_CFG0', (f) => [b(f.pri && f.msi, 0xfffffffc), b(f.pri && f.msi, ADDR_HI)], 0, 0],
+  ['PRIQ_IRQ_CFG1', (f) => [b(f.pri && f.msi, 0xffffffff), 0], 0, 0],
+  ['PRIQ_IRQ_CFG2', (f) => [b(f.pri && f.msi, 0x8000003f), 0], 0, 0],
+];
+
+/** The behaviour of every writable register under feature set `f`, by name. */
+export function regBehaviours(f: Readonly<SmmuFeatures>): ReadonlyMap<RegName, RegBehaviour> {
+  const m = new Map<RegName, RegBehaviour>();
+  for (const [name, mask, wiWhen, dirty] of ROWS) m.set(name, { name, mask: mask(f), wiWhen, dirty });
+  return m;
+}
+
+/** A 32-bit word's write behaviour: the writable mask of that half, plus the register's rules. */
+export interface WordRule {
+  readonly mask: number;
+  readonly wiWhen: number;
+  readonly dirty: number;
+  readonly gbpa: boolean;
+}
+
+/** Write rules per 32-bit word offset (absolute), for the words software can write. */
+export function wordRules(f: Readonly<SmmuFeatures>): ReadonlyMap<number, WordRule> {
+  const rules = new Map<number, WordRule>();
+  for (const r of regBehaviours(f).values()) {
+    const def = reg(r.name);
+    for (let half = 0; half < def.width / 32; half++) {
+      const mask = r.mask[half] ?? 0;
+      if (mask !== 0) rules.set(def.offset + 4 * half, { mask, wiWhen: r.wiWhen, dirty: r.dirty, gbpa: r.name === 'GBPA' });
+    }
+  }
+  return rules;
+}

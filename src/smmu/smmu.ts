@@ -1,0 +1,474 @@
+// The physical SMMUv3 core: a class driven by `step()` (register side effects, then the
+// command queue and the transaction ports, each with a budget), so the same code runs in a
+// worker (workers/smmu.ts, via `run()`) or single-threaded under a test.
+//
+// Interrupt lines (an IrqLines bank of 4 edge lines, SMMU_IRQ): EVENTQ, PRIQ, GERROR,
+// CMD_SYNC. The event-queue and GERROR interrupts honour IRQ_CTRLACK; with IDR0.MSI and a
+// non-zero *_IRQ_CFG0 address they are MSI writes (32-bit *_IRQ_CFG1 data to that PA)
+// instead of the wired line. Enabling an interrupt in IRQ_CTRL while its condition holds
+// (events in the queue, an active GERROR) signals it at once, so nothing is lost while it
+// was disabled.
+
+import { type CommandOf } from '../arch/commands.ts';
+import { DEFAULT_FEATURES, type SmmuFeatures } from '../arch/features.ts';
+import { qEmpty } from '../arch/queue.ts';
+import { R } from '../arch/registers.ts';
+import type { EventRecord } from '../arch/events.ts';
+import { ACC_WRITE } from '../arch/types.ts';
+import type { PhysMemory } from '../mem/phys.ts';
+import { VsmmuError } from '../runtime/errors.ts';
+import { createIrqLines, IrqLines, type IrqDesc } from '../runtime/irq.ts';
+import { waitUntilAsync, wake } from '../runtime/wait.ts';
+import { CommandQueue, type CommandStats } from './cmdq.ts';
+import { ConfigCache, type ConfigCacheStats } from './config-cache.ts';
+import { EventQueue, type EventQueueStats } from './evtq.ts';
+import { Iotlb, type IotlbStats } from './iotlb.ts';
+import {
+  MAX_TX_BYTES, PortServer, TX_BADREQ, TX_EABT, TX_FAULT, TX_OK, TXF_SSV, type AttachPortOptions, type PortDesc,
+  type PortStats,
+} from './ports.ts';
+import { CR0, CR2, DIRTY, GBPA_ABORT, GBPA_UPDATE, GERROR, IRQ_CTRL } from './regmap.ts';
+import {
+  createSmmuRegisterPage, CTL_DIRTY, CTL_PARK, CTL_SEV, CTL_STOP, GBPA_RESET, RegisterPage, type RegisterPageDesc,
+} from './regpage.ts';
+import { Translator, XL_OK, XlateOut, type CdEntry, type SteEntry, type TranslateStats, type TranslatorRegs } from './translate.ts';
+
+/** Lines of the SMMU's interrupt bank. */
+export const SMMU_IRQ = { EVENTQ: 0, PRIQ: 1, GERROR: 2, CMD_SYNC: 3 } as const;
+
+export interface SmmuOptions {
+  readonly memory: PhysMemory;
+  readonly features?: Partial<SmmuFeatures>;
+  /** Register page to serve (default: a new one). */
+  readonly regs?: RegisterPageDesc;
+  /** Interrupt bank to raise (default: a new one of 4 edge lines). */
+  readonly irq?: IrqDesc;
+  readonly iotlbEntries?: number;
+  readonly steCacheEntries?: number;
+  readonly cdCacheEntries?: number;
+  /** Commands consumed per step (default 256). */
+  readonly cmdBudget?: number;
+  /** Transactions served per step, all ports together (default 256). */
+  readonly txBudget?: number;
+  readonly gbpaReset?: number;
+}
+
+export interface SmmuStats {
+  readonly translations: number;
+  readonly translationFaults: number;
+  readonly permissionFaultsFromTlb: number;
+  readonly walks: number;
+  readonly walkReads: number;
+  readonly steFetches: number;
+  readonly cdFetches: number;
+  readonly iotlb: IotlbStats;
+  readonly configCache: ConfigCacheStats;
+  readonly commands: CommandStats;
+  readonly events: EventQueueStats;
+  readonly gerrors: number;
+  readonly msiWrites: number;
+  readonly sevs: number;
+  readonly ports: readonly PortStats[];
+}
+
+/** What a driver and devices need to reach this SMMU. */
+export interface SmmuDescription {
+  readonly regs: RegisterPageDesc;
+  readonly irq: IrqDesc;
+  readonly features: SmmuFeatures;
+}
+
+export class Smmu {
+  readonly features: Readonly<SmmuFeatures>;
+  readonly mem: PhysMemory;
+  readonly regsDesc: RegisterPageDesc;
+  readonly page: RegisterPage;
+  readonly irqDesc: IrqDesc;
+  readonly irq: IrqLines;
+  readonly iotlb: Iotlb;
+  readonly configCache: ConfigCache<SteEntry, CdEntry>;
+  readonly translator: Translator;
+  readonly cmdq: CommandQueue;
+  readonly evtq: EventQueue;
+  private readonly xregs: TranslatorRegs = { smmuEnabled: false, gbpaAbort: false, strtabBase: 0, strtabCfg: 0, recInvSid: false, e2h: false };
+  private readonly out = new XlateOut();
+  private readonly ports = new Map<number, PortServer>();
+  private portList: PortServer[] = [];
+  private nextPort = 0;
+  private nextPortId = 1;
+  private readonly cmdBudget: number;
+  private readonly txBudget: number;
+  private readonly gbpaReset: number;
+  private readonly segPa = new Float64Array(MAX_TX_BYTES / 4096 + 2);
+  private readonly segLen = new Float64Array(MAX_TX_BYTES / 4096 + 2);
+  private gerrors = 0;
+  private msiWrites = 0;
+  private sevs = 0;
+  private running: Promise<void> | null = null;
+
+  constructor(opts: SmmuOptions) {
+    this.features = Object.freeze({ ...DEFAULT_FEATURES, ...opts.features });
+    this.mem = opts.memory;
+    this.gbpaReset = opts.gbpaReset ?? GBPA_RESET;
+    this.regsDesc = opts.regs ?? createSmmuRegisterPage(this.features, this.gbpaReset);
+    this.page = new RegisterPage(this.regsDesc);
+    this.irqDesc = opts.irq ?? createIrqLines({ lines: 4 });
+    this.irq = new IrqLines(this.irqDesc);
+    this.cmdBudget = opts.cmdBudget ?? 256;
+    this.txBudget = opts.txBudget ?? 256;
+    this.iotlb = new Iotlb(opts.iotlbEntries ?? 2048);
+    this.configCache = new ConfigCache<SteEntry, CdEntry>(opts.steCacheEntries ?? 256, opts.cdCacheEntries ?? 1024);
+    this.evtq = new EventQueue(this.page, this.mem, this.features.evtqLog2, () => this.gerror(GERROR.EVENTQ_ABT_ERR));
+    this.translator = new Translator(this.features, this.mem, this.iotlb, this.configCache, this.xregs, (e) => this.recordEvent(e));
+    this.cmdq = new CommandQueue(this.features, this.page, this.mem, this.iotlb, this.configCache as ConfigCache<unknown, unknown>, {
+      gerror: (bit) => this.gerror(bit),
+      syncSignal: (cmd) => this.syncSignal(cmd),
+      cmdqErrorActive: () => this.gerrorActive(GERROR.CMDQ_ERR),
+    });
+    if (opts.regs) this.page.reset(this.features, this.gbpaReset);
+    this.latchGbpa();
+  }
+
+  describe(): SmmuDescription {
+    return { regs: this.regsDesc, irq: this.irqDesc, features: { ...this.features } };
+  }
+
+  // ---- service -------------------------------------------------------------------------
+
+  /** One service round: register side effects, commands, transactions. Returns work done. */
+  step(): number {
+    let work = 0;
+    const dirty = Atomics.exchange(this.page.ctl, CTL_DIRTY, 0);
+    if (dirty !== 0) {
+      this.applyRegisterWrites(dirty);
+      work++;
+    }
+    work += this.cmdq.service(this.ack(CR0.CMDQEN), this.cmdBudget);
+    work += this.servePorts(this.txBudget);
+    this.flushIrqs();
+    return work;
+  }
+
+  /** Whether a step would find work (for the service loop's wait). */
+  hasWork(): boolean {
+    if (Atomics.load(this.page.ctl, CTL_DIRTY) !== 0) return true;
+    if (this.cmdq.pending(this.ack(CR0.CMDQEN))) return true;
+    for (const p of this.portList) if (p.req.available() > 0) return true;
+    return false;
+  }
+
+  /**
+   * Serves until stop(): steps while there is work (yielding to the event loop every
+   * `sliceMs` so control calls get through), then parks on the doorbell.
+   */
+  run(sliceMs = 2): Promise<void> {
+    if (this.running) return this.running;
+    Atomics.store(this.page.ctl, CTL_STOP, 0);
+    const ctl = this.page.ctl;
+    const stopped = (): boolean => Atomics.load(ctl, CTL_STOP) !== 0;
+    const ready = (): boolean => stopped() || this.hasWork();
+    this.running = (async () => {
+      while (!stopped()) {
+        const t0 = performance.now();
+        while (this.step() > 0 && performance.now() - t0 < sliceMs);
+        if (stopped()) break;
+        if (this.hasWork()) await new Promise<void>((r) => setImmediate(r));
+        else await waitUntilAsync(ready, ctl, CTL_PARK, Infinity);
+      }
+    })();
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    Atomics.store(this.page.ctl, CTL_STOP, 1);
+    wake(this.page.ctl, CTL_PARK);
+    const r = this.running;
+    this.running = null;
+    if (r) await r;
+  }
+
+  // ---- registers -------------------------------------------------------------------------
+
+  private ack(bit: number): boolean {
+    return (this.page.load(R.CR0ACK) & bit) !== 0;
+  }
+
+  private applyRegisterWrites(dirty: number): void {
+    const page = this.page;
+    if (dirty & DIRTY.CR0) {
+      const want = page.load(R.CR0);
+      const had = page.load(R.CR0ACK);
+      const rise = want & ~had;
+      const fall = had & ~want;
+      if (rise & CR0.CMDQEN) this.cmdq.enable();
+      if (rise & CR0.EVENTQEN) this.evtq.enable();
+      if (rise & CR0.SMMUEN) {
+        // STRTAB_BASE(_CFG) and CR2 cannot change while SMMUEN = 1: latch them now.
+        const lo = page.load(R.STRTAB_BASE);
+        const hi = page.load(R.STRTAB_BASE + 4) & 0x00ffffff;
+        this.xregs.strtabBase = hi * 4294967296 + ((lo & 0xffffffc0) >>> 0);
+        this.xregs.strtabCfg = page.load(R.STRTAB_BASE_CFG);
+        const cr2 = page.load(R.CR2);
+        this.xregs.recInvSid = (cr2 & CR2.RECINVSID) !== 0;
+        this.xregs.e2h = (cr2 & CR2.E2H) !== 0;
+      }
+      if ((rise | fall) & CR0.SMMUEN) this.translator.forget();
+      this.xregs.smmuEnabled = (want & CR0.SMMUEN) !== 0;
+      page.store(R.CR0ACK, want);
+    }
+    if (dirty & DIRTY.GBPA) this.latchGbpa();
+    if (dirty & DIRTY.IRQ_CTRL) {
+      const want = page.load(R.IRQ_CTRL);
+      const rise = want & ~page.load(R.IRQ_CTRLACK);
+      page.store(R.IRQ_CTRLACK, want);
+      // A condition that arose while the interrupt was disabled is signalled on enable.
+      if (rise & IRQ_CTRL.EVENTQ_IRQEN && !qEmpty(page.load(R.EVENTQ_PROD), page.load(R.EVENTQ_CONS), this.evtq.queueLog2)) {
+        this.evtq.pendingIrq = true;
+      }
+      if (rise & IRQ_CTRL.GERROR_IRQEN && this.gerrorActive(0x7ff)) this.signalGerror();
+    }
+    // GERRORN (acknowledgements) needs no action: the queue checks GERROR ^ GERRORN.
+    // EVENTQ_CONS: space and OVACKFLG are read at each event write.
+    page.published();
+  }
+
+  private latchGbpa(): void {
+    const v = this.page.load(R.GBPA);
+    this.xregs.gbpaAbort = (v & GBPA_ABORT) !== 0;
+    if (v & GBPA_UPDATE) {
+      this.page.store(R.GBPA, v & ~GBPA_UPDATE);
+      this.page.published();
+    }
+  }
+
+  private gerrorActive(bits: number): boolean {
+    return ((this.page.load(R.GERROR) ^ this.page.load(R.GERRORN)) & bits) !== 0;
+  }
+
+  /** Activates a global error: toggles GERROR[bit] unless already active, raises the IRQ. */
+  gerror(bit: number): void {
+    if (this.gerrorActive(bit)) return;
+    this.page.store(R.GERROR, this.page.load(R.GERROR) ^ bit);
+    this.gerrors++;
+    this.page.published();
+    this.signalGerror(bit === GERROR.MSI_GERROR_ABT_ERR);
+  }
+
+  private signalGerror(wiredOnly = false): void {
+    if (!(this.page.load(R.IRQ_CTRLACK) & IRQ_CTRL.GERROR_IRQEN)) return;
+    if (!wiredOnly && this.msiTarget(R.GERROR_IRQ_CFG0) !== 0) {
+      if (!this.msiWrite(this.msiTarget(R.GERROR_IRQ_CFG0), this.page.load(R.GERROR_IRQ_CFG1))) this.gerror(GERROR.MSI_GERROR_ABT_ERR);
+    } else this.irq.raise(SMMU_IRQ.GERROR);
+  }
+
+  private flushIrqs(): void {
+    if (!this.evtq.pendingIrq) return;
+    this.evtq.pendingIrq = false;
+    if (!(this.page.load(R.IRQ_CTRLACK) & IRQ_CTRL.EVENTQ_IRQEN)) return;
+    const addr = this.msiTarget(R.EVENTQ_IRQ_CFG0);
+    if (addr !== 0) {
+      if (!this.msiWrite(addr, this.page.load(R.EVENTQ_IRQ_CFG1))) this.gerror(GERROR.MSI_EVENTQ_ABT_ERR);
+    } else this.irq.raise(SMMU_IRQ.EVENTQ);
+  }
+
+  /** MSI target of a *_IRQ_CFG0 register: ADDR[55:2], 0 = no MSI (or MSI not implemented). */
+  private msiTarget(off: number): number {
+    if (!this.features.msi) return 0;
+    const lo = this.page.load(off) & 0xfffffffc;
+    const hi = this.page.load(off + 4) & 0x00ffffff;
+    return hi * 4294967296 + (lo >>> 0);
+  }
+
+  /** A 32-bit MSI write to physical memory; false if the address is outside memory. */
+  private msiWrite(pa: number, data: number): boolean {
+    if (pa % 4 !== 0 || !this.mem.contains(pa, 4)) return false;
+    Atomics.store(this.mem.u32, pa / 4, data >>> 0);
+    this.msiWrites++;
+    return true;
+  }
+
+  private syncSignal(cmd: Readonly<CommandOf<'SYNC'>>): void {
+    if (cmd.cs === 1) {
+      const addr = cmd.msiAddressHi !== 0 ? -1 : cmd.msiAddress;
+      if (this.features.msi && addr !== 0) {
+        if (!this.msiWrite(addr, cmd.msiData)) this.gerror(GERROR.MSI_CMDQ_ABT_ERR);
+      } else this.irq.raise(SMMU_IRQ.CMD_SYNC);
+    } else if (cmd.cs === 2) {
+      this.sevs++;
+      Atomics.add(this.page.ctl, CTL_SEV, 1);
+      Atomics.notify(this.page.ctl, CTL_SEV);
+    }
+  }
+
+  private recordEvent(e: EventRecord): void {
+    this.evtq.write(e, this.ack(CR0.EVENTQEN));
+  }
+
+  // ---- transactions ----------------------------------------------------------------------
+
+  attachPort(opts: AttachPortOptions = {}): PortDesc {
+    const id = this.nextPortId++;
+    const p = new PortServer(id, opts, { sab: this.regsDesc.sab, index: (0x20000 >> 2) + CTL_PARK });
+    this.ports.set(id, p);
+    this.portList = [...this.ports.values()];
+    return p.desc;
+  }
+
+  detachPort(id: number): boolean {
+    const p = this.ports.get(id);
+    if (!p) return false;
+    p.req.close();
+    p.cpl.close();
+    this.ports.delete(id);
+    this.portList = [...this.ports.values()];
+    return true;
+  }
+
+  private servePorts(budget: number): number {
+    const list = this.portList;
+    const n = list.length;
+    let done = 0;
+    for (let k = 0; k < n && done < budget; k++) {
+      const p = list[(this.nextPort + k) % n] as PortServer;
+      const avail = p.req.available();
+      if (avail === 0) continue;
+      let m = Math.min(avail, budget - done);
+      m = Math.min(m, p.cpl.free());
+      if (m <= 0) continue; // completion ring full: the device must drain it first
+      const rq = p.req.u32;
+      const cq = p.cpl.u32;
+      for (let i = 0; i < m; i++) this.transact(p, rq, p.req.offset(i), cq, p.cpl.offset(i));
+      p.cpl.commit(m);
+      p.req.release(m);
+      p.stats.batches++;
+      done += m;
+    }
+    if (n > 0) this.nextPort = (this.nextPort + 1) % n;
+    return done;
+  }
+
+  private transact(p: PortServer, rq: Uint32Array, ro: number, cq: Uint32Array, co: number): void {
+    const tag = rq[ro] ?? 0;
+    const sid = rq[ro + 1] ?? 0;
+    const flags = rq[ro + 2] ?? 0;
+    let lo = rq[ro + 3] ?? 0;
+    let hi = rq[ro + 4] ?? 0;
+    const len = rq[ro + 5] ?? 0;
+    const boff = rq[ro + 6] ?? 0;
+    const acc = flags & 7;
+    const ssv = (flags & TXF_SSV) !== 0;
+    const ssid = flags >>> 12;
+    p.stats.transactions++;
+    cq[co] = tag;
+    cq[co + 3] = 0;
+    cq[co + 4] = 0;
+    cq[co + 5] = 0;
+    cq[co + 6] = 0;
+    cq[co + 7] = 0;
+    if (len === 0 || len > MAX_TX_BYTES || boff + len > p.data.length) {
+      p.stats.badRequests++;
+      cq[co + 1] = TX_BADREQ;
+      cq[co + 2] = 0;
+      return;
+    }
+    // Phase 1: translate every page; a fault stops the transaction before any byte moves.
+    const out = this.out;
+    let nseg = 0;
+    let left = len;
+    while (left > 0) {
+      if (this.translator.translate(sid, ssv, ssid, hi, lo, acc, out) !== XL_OK) {
+        const e = out.event;
+        p.stats.faults++;
+        cq[co + 1] = TX_FAULT;
+        cq[co + 2] = 0;
+        cq[co + 3] = (e.type & 0xff) | (e.s2 << 8) | ((e.cls & 3) << 9) | (out.recorded ? 1 << 11 : 0);
+        cq[co + 4] = lo;
+        cq[co + 5] = hi;
+        const aux = e.fetchAddr !== 0 ? e.fetchAddr : e.ipa;
+        cq[co + 6] = aux % 4294967296;
+        cq[co + 7] = Math.floor(aux / 4294967296);
+        return;
+      }
+      const chunk = out.pageBytes < left ? out.pageBytes : left;
+      this.segPa[nseg] = out.pa;
+      this.segLen[nseg] = chunk;
+      nseg++;
+      left -= chunk;
+      const nlo = lo + chunk;
+      if (nlo >= 4294967296) {
+        lo = nlo - 4294967296;
+        hi = (hi + 1) >>> 0;
+      } else lo = nlo;
+    }
+    // Phase 2: every output inside memory, then move the bytes.
+    const mem = this.mem;
+    for (let s = 0; s < nseg; s++) {
+      if (!mem.contains(this.segPa[s] ?? 0, this.segLen[s] ?? 0)) {
+        p.stats.aborts++;
+        cq[co + 1] = TX_EABT;
+        cq[co + 2] = 0;
+        return;
+      }
+    }
+    const u8 = mem.u8;
+    const data = p.data;
+    const write = (acc & ACC_WRITE) !== 0;
+    let b = boff;
+    for (let s = 0; s < nseg; s++) {
+      const pa = this.segPa[s] ?? 0;
+      const n = this.segLen[s] ?? 0;
+      if (n <= 64) {
+        if (write) for (let i = 0; i < n; i++) u8[pa + i] = data[b + i] ?? 0;
+        else for (let i = 0; i < n; i++) data[b + i] = u8[pa + i] ?? 0;
+      } else if (write) u8.set(data.subarray(b, b + n), pa);
+      else data.set(u8.subarray(pa, pa + n), b);
+      b += n;
+    }
+    p.stats.bytes += len;
+    cq[co + 1] = TX_OK;
+    cq[co + 2] = len;
+  }
+
+  // ---- control -----------------------------------------------------------------------------
+
+  /** Hardware reset: registers to reset values, caches emptied, queues disabled. */
+  reset(): void {
+    this.page.reset(this.features, this.gbpaReset);
+    Atomics.store(this.page.ctl, CTL_DIRTY, 0);
+    this.iotlb.clear();
+    this.configCache.clear();
+    this.translator.forget();
+    this.xregs.smmuEnabled = false;
+    this.latchGbpa();
+    this.page.published();
+  }
+
+  stats(): SmmuStats {
+    const t: TranslateStats = this.translator.stats;
+    return {
+      translations: t.translations,
+      translationFaults: t.faults,
+      permissionFaultsFromTlb: t.permissionHits,
+      walks: this.translator.walker.walks,
+      walkReads: this.translator.walker.reads,
+      steFetches: t.steFetches,
+      cdFetches: t.cdFetches,
+      iotlb: this.iotlb.stats(),
+      configCache: this.configCache.stats(),
+      commands: structuredClone(this.cmdq.stats),
+      events: structuredClone(this.evtq.stats),
+      gerrors: this.gerrors,
+      msiWrites: this.msiWrites,
+      sevs: this.sevs,
+      ports: this.portList.map((p) => ({ ...p.stats })),
+    };
+  }
+
+  /** Checks an option object coming from another thread. */
+  static checkOptions(o: { cmdBudget?: number; txBudget?: number }): void {
+    for (const k of ['cmdBudget', 'txBudget'] as const) {
+      const v = o[k];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new VsmmuError('ESMMU_CONFIG', `${k} must be a positive integer`);
+    }
+  }
+}

@@ -1,0 +1,144 @@
+// The SMMU core in-process (single thread: the test pumps smmu.step()), driven only through
+// its registers, physical memory and a transaction port.
+import { describe, expect, it } from 'vitest';
+import { cmdOf } from '../../src/arch/commands.ts';
+import { CLASS, EVT } from '../../src/arch/events.ts';
+import { R } from '../../src/arch/registers.ts';
+import { ACC_PRIV } from '../../src/arch/types.ts';
+import { PROT_READ } from '../../src/arch/pgtable.ts';
+import { PhysMemory } from '../../src/mem/phys.ts';
+import { SmmuPortClient, TX_EABT, TX_FAULT, TX_OK, type TxRequest } from '../../src/smmu/ports.ts';
+import { Smmu } from '../../src/smmu/smmu.ts';
+import { CR0, GERROR } from '../../src/smmu/regmap.ts';
+import {
+  cdSlot, GUEST_IPA, guestS2, makeWorld, MIB, nestedSte, RW, s1Cd, s1Ste, s1Table, s2Ste, s2Table, type World,
+} from '../support/smmu-world.ts';
+
+function setup(features = {}, opts: { iotlbEntries?: number } = {}) {
+  const mem = PhysMemory.create(64 * MIB);
+  const smmu = new Smmu({ memory: mem, features, ...opts });
+  const w = makeWorld(mem, smmu.regsDesc, smmu.features, () => smmu.step());
+  const dev = new SmmuPortClient(smmu.attachPort({ dataBytes: 1 << 20 }));
+  const run = (t: TxRequest) => {
+    dev.submit([t]);
+    smmu.step();
+    return dev.collect(1, 100)[0]!;
+  };
+  return { mem, smmu, w, dev, run };
+}
+
+/** An S1 stream: CD + table mapping `va` -> `pa` (4K), SID `sid`, ASID `asid`. */
+function s1Stream(w: World, sid: number, asid: number, va: number, pa: number, size = 0x1000) {
+  const pt = s1Table(w);
+  pt.map(va, pa, size, RW);
+  const cd = cdSlot(w);
+  w.drv.writeCd(cd, s1Cd(pt, asid));
+  w.drv.writeSte(sid, s1Ste(cd));
+  return { pt, cd };
+}
+
+describe('SMMU core (in-process)', () => {
+  it('resets and enables in Linux order; ID registers and ACKs', () => {
+    const { w, smmu } = setup();
+    expect(w.drv.port.read32(R.IDR0) & 3).toBe(3); // S1P | S2P
+    w.drv.reset();
+    expect(w.drv.port.read32(R.CR0ACK)).toBe(CR0.CMDQEN | CR0.EVENTQEN | CR0.SMMUEN);
+    expect(w.drv.port.read32(R.IRQ_CTRLACK)).toBe(5);
+    expect(smmu.stats().commands.byOpcode).toMatchObject({ CFGI_STE_RANGE: 1, TLBI_NSNH_ALL: 1, SYNC: 2 });
+  });
+
+  it('translates a stage-1 DMA read and write through a port, page-crossing', () => {
+    const { w, dev, run, mem } = setup();
+    w.drv.reset();
+    const pt = s1Table(w);
+    pt.map(0x10_0000, 0x50_0000, 0x1000, RW);
+    pt.map(0x10_1000, 0x70_3000, 0x1000, RW);
+    const cd = cdSlot(w);
+    w.drv.writeCd(cd, s1Cd(pt, 3));
+    w.drv.writeSte(5, s1Ste(cd));
+    mem.writeBytes(0x50_0ff0, Uint8Array.from({ length: 16 }, (_, i) => i + 1));
+    mem.writeBytes(0x70_3000, Uint8Array.from({ length: 16 }, (_, i) => 0x80 + i));
+    const c = run({ tag: 7, sid: 5, iova: 0x10_0ff0, length: 32, offset: 100 });
+    expect(c).toMatchObject({ tag: 7, status: TX_OK, bytes: 32 });
+    expect([...dev.data.subarray(100, 132)]).toEqual([...Array.from({ length: 16 }, (_, i) => i + 1), ...Array.from({ length: 16 }, (_, i) => 0x80 + i)]);
+    dev.data.fill(0xee, 0, 8);
+    expect(run({ tag: 8, sid: 5, iova: 0x10_1ffc, length: 8, write: true }).status).toBe(TX_FAULT); // 0x10_2000 unmapped
+    expect(mem.read32(0x70_3ffc)).toBe(0); // nothing moved: every page is checked first
+    expect(run({ tag: 9, sid: 5, iova: 0x10_1ff8, length: 8, write: true }).status).toBe(TX_OK);
+    expect(mem.read32(0x70_3ff8)).toBe(0xeeeeeeee);
+  });
+
+  it('a stale translation persists until TLBI_NH_VA + SYNC', () => {
+    const { w, run, smmu } = setup();
+    w.drv.reset();
+    const { pt } = s1Stream(w, 1, 9, 0x20_0000, 0x30_0000);
+    expect(run({ tag: 1, sid: 1, iova: 0x20_0010, length: 4 }).status).toBe(TX_OK);
+    pt.unmap(0x20_0000, 0x1000);
+    pt.map(0x20_0000, 0x31_0000, 0x1000, RW);
+    w.mem.write32(0x30_0010, 0x1111);
+    w.mem.write32(0x31_0010, 0x2222);
+    const dev = new SmmuPortClient(smmu.attachPort());
+    const read = () => {
+      dev.submit([{ tag: 2, sid: 1, iova: 0x20_0010, length: 4 }]);
+      smmu.step();
+      expect(dev.collect(1, 100)[0]!.status).toBe(TX_OK);
+      return new DataView(dev.data.buffer).getUint32(0, true);
+    };
+    expect(read()).toBe(0x1111); // stale: no invalidation yet
+    w.drv.cmdSync([cmdOf('TLBI_NH_VA', { asid: 9, addr: 0x20_0000, leaf: 1 })]);
+    expect(read()).toBe(0x2222);
+  });
+
+  it('stage 2 and nested translation; S2 fault on the CD fetch is CLASS CD', () => {
+    const { w, run, mem } = setup();
+    w.drv.reset();
+    // Stage 2 only.
+    const s2 = s2Table(w);
+    s2.map(0x8000_0000, 0x60_0000, 0x1000, RW);
+    w.drv.writeSte(2, s2Ste(s2, 4));
+    mem.write32(0x60_0020, 0xabcd);
+    expect(run({ tag: 1, sid: 2, iova: 0x8000_0020, length: 4 }).status).toBe(TX_OK);
+    // Nested: guest S1 tables and CD in IPA space, Xen's S2 maps the guest's RAM.
+    const g = guestS2(w, 7);
+    const gpt = s1Table(w, 12, true);
+    const bufIpa = w.guestAlloc.alloc(0x1000, 0x1000);
+    gpt.map(0x1_0000_0000, bufIpa, 0x1000, RW);
+    const cdIpa = cdSlot(w, 1, true);
+    w.drv.writeCd(cdIpa, s1Cd(gpt, 1), w.guest);
+    w.drv.writeSte(3, nestedSte(g.pt, 7, cdIpa));
+    w.guest.write(bufIpa + 8, 4, 0x5a5a5a5a);
+    const ok = run({ tag: 2, sid: 3, iova: 0x1_0000_0008, length: 4 });
+    expect(ok.status).toBe(TX_OK);
+    // A nested STE whose CD IPA is outside the guest's stage 2.
+    w.drv.writeSte(4, nestedSte(g.pt, 7, 0x7000_0000));
+    const bad = run({ tag: 3, sid: 4, iova: 0x1000, length: 4, priv: true });
+    expect(bad).toMatchObject({ status: TX_FAULT, faultType: EVT.F_TRANSLATION, s2: 1, cls: CLASS.CD, recorded: true });
+    const ev = w.drv.readEvents();
+    expect(ev).toHaveLength(1);
+    expect(ev[0]).toMatchObject({ type: EVT.F_TRANSLATION, sid: 4, s2: 1, cls: CLASS.CD, ipa: 0x7000_0000, rnw: 1, pnu: 1, inputLo: 0x1000, inputHi: 0 });
+    void ACC_PRIV;
+  });
+
+  it('CERROR_ILL stops the queue at the command until GERRORN acknowledges', () => {
+    const { w, smmu } = setup();
+    w.drv.reset();
+    const before = w.drv.port.read32(R.CMDQ_CONS);
+    w.drv.submit([cmdOf('TLBI_NSNH_ALL'), { name: 'UNKNOWN', op: 0x77, raw: [0x77, 0, 0, 0] }, cmdOf('SYNC', { cs: 0 })]);
+    smmu.step();
+    const cons = w.drv.port.read32(R.CMDQ_CONS);
+    expect((cons >>> 24) & 0x7f).toBe(1);
+    expect(cons & 0xfffff).toBe((before + 1) & 0x1ff);
+    const gerror = w.drv.port.read32(R.GERROR);
+    expect(gerror & GERROR.CMDQ_ERR).toBe(1);
+    smmu.step();
+    expect(w.drv.port.read32(R.CMDQ_CONS) & 0xfffff).toBe((before + 1) & 0x1ff); // stopped
+    // Linux's recovery: replace the bad command with a SYNC, acknowledge.
+    const at = w.drv.cmdqBase + ((before + 1) & 0xff) * 16;
+    w.mem.store64(at, 0x46, 0);
+    w.mem.store64(at + 8, 0, 0);
+    w.drv.port.write32(R.GERRORN, gerror);
+    smmu.step();
+    expect(w.drv.port.read32(R.CMDQ_CONS) & 0x1ff).toBe(w.drv.prod);
+    void PROT_READ;
+  });
+});
