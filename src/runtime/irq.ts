@@ -7,7 +7,7 @@
 // Counters per line: raised (edges; for level lines the 0 -> 1 transitions) and delivered
 // (times the sink took the line), for stats.
 import { VsmmuError } from './errors.ts';
-import { WAIT_OK, waitUntil, waitUntilAsync, wake } from './wait.ts';
+import { SpinPolicy, WAIT_OK, waitUntil, waitUntilAsync, wake } from './wait.ts';
 
 // SAB layout (Int32 word indices; each role on its own 64-byte line):
 //   line 0  PENDING      bit n = line n pending; sources Atomics.or/and, the sink Atomics.and
@@ -66,6 +66,7 @@ export class IrqLines {
   private readonly h: Int32Array;
   private readonly level: number;
   private waitMask = 0;
+  private readonly spin = new SpinPolicy();
   private readonly ready = (): boolean => (Atomics.load(this.h, PENDING) & this.waitMask) !== 0 || this.closed;
 
   constructor(desc: IrqDesc) {
@@ -127,7 +128,7 @@ export class IrqLines {
     const got = this.pending() & mask;
     if (got !== 0) return got;
     this.waitMask = mask;
-    const r = waitUntil(this.ready, this.h, PARK, timeoutMs);
+    const r = waitUntil(this.ready, this.h, PARK, timeoutMs, this.spin);
     return this.afterWait(r, mask);
   }
 
@@ -135,7 +136,7 @@ export class IrqLines {
     const got = this.pending() & mask;
     if (got !== 0) return got;
     this.waitMask = mask;
-    const r = await waitUntilAsync(this.ready, this.h, PARK, timeoutMs);
+    const r = await waitUntilAsync(this.ready, this.h, PARK, timeoutMs, this.spin);
     return this.afterWait(r, mask);
   }
 

@@ -5,7 +5,7 @@
 // (A single MPSC ring would need a CAS per reservation and per-slot ready flags; one ring
 // per producer keeps every publication a plain store and gives per-producer FIFO order.)
 import { VsmmuError } from './errors.ts';
-import { WAIT_OK, waitUntil, waitUntilAsync, waitWhile, waitWhileAsync, wake } from './wait.ts';
+import { SpinPolicy, WAIT_OK, waitUntil, waitUntilAsync, waitWhile, waitWhileAsync, wake } from './wait.ts';
 
 // Header layout (Int32 word indices; each role on its own 64-byte line):
 //   line 0  HEAD        consumer writes (records released), producer reads
@@ -72,6 +72,8 @@ class RingView {
   protected readonly mask: number;
   protected readonly bell: Int32Array;
   protected readonly bellIdx: number;
+  /** This side's adaptive spin budget (the producer and the consumer each wait here). */
+  protected readonly spin = new SpinPolicy();
 
   constructor(desc: RingDesc) {
     this.h = new Int32Array(desc.sab, 0, HEADER_BYTES >> 2);
@@ -127,7 +129,7 @@ export class RingProducer extends RingView {
     for (;;) {
       if (this.closed) throw closedError();
       if (this.room(n) >= n) return n;
-      if (waitWhile(this.h, HEAD, this.head, this.h, PROD_PARK, CLOSED, timeoutMs) !== WAIT_OK) return 0;
+      if (waitWhile(this.h, HEAD, this.head, this.h, PROD_PARK, CLOSED, timeoutMs, this.spin) !== WAIT_OK) return 0;
     }
   }
 
@@ -136,7 +138,7 @@ export class RingProducer extends RingView {
     for (;;) {
       if (this.closed) throw closedError();
       if (this.room(n) >= n) return n;
-      if ((await waitWhileAsync(this.h, HEAD, this.head, this.h, PROD_PARK, CLOSED, timeoutMs)) !== WAIT_OK) return 0;
+      if ((await waitWhileAsync(this.h, HEAD, this.head, this.h, PROD_PARK, CLOSED, timeoutMs, this.spin)) !== WAIT_OK) return 0;
     }
   }
 
@@ -199,7 +201,7 @@ export class RingConsumer extends RingView {
       const n = this.ready(max);
       if (n > 0) return n < max ? n : max;
       if (this.closed) return this.drainClosed(max);
-      if (waitWhile(this.h, TAIL, this.tail, this.bell, this.bellIdx, CLOSED, timeoutMs) !== WAIT_OK) return 0;
+      if (waitWhile(this.h, TAIL, this.tail, this.bell, this.bellIdx, CLOSED, timeoutMs, this.spin) !== WAIT_OK) return 0;
     }
   }
 
@@ -208,7 +210,7 @@ export class RingConsumer extends RingView {
       const n = this.ready(max);
       if (n > 0) return n < max ? n : max;
       if (this.closed) return this.drainClosed(max);
-      if ((await waitWhileAsync(this.h, TAIL, this.tail, this.bell, this.bellIdx, CLOSED, timeoutMs)) !== WAIT_OK) return 0;
+      if ((await waitWhileAsync(this.h, TAIL, this.tail, this.bell, this.bellIdx, CLOSED, timeoutMs, this.spin)) !== WAIT_OK) return 0;
     }
   }
 
@@ -265,6 +267,7 @@ export class RingSetConsumer {
   readonly rings: readonly RingConsumer[];
   private readonly bell: Int32Array;
   private next = 0;
+  private readonly spin = new SpinPolicy();
   private readonly anyReady = (): boolean => this.ready() !== -1 || this.allClosed();
 
   constructor(desc: RingSetDesc) {
@@ -293,7 +296,7 @@ export class RingSetConsumer {
   waitAny(timeoutMs = Infinity): number {
     const i = this.ready();
     if (i >= 0) return i;
-    if (waitUntil(this.anyReady, this.bell, SET_PARK, timeoutMs) !== WAIT_OK) return -1;
+    if (waitUntil(this.anyReady, this.bell, SET_PARK, timeoutMs, this.spin) !== WAIT_OK) return -1;
     const j = this.ready();
     return j >= 0 ? j : -2;
   }
@@ -301,7 +304,7 @@ export class RingSetConsumer {
   async waitAnyAsync(timeoutMs = Infinity): Promise<number> {
     const i = this.ready();
     if (i >= 0) return i;
-    if ((await waitUntilAsync(this.anyReady, this.bell, SET_PARK, timeoutMs)) !== WAIT_OK) return -1;
+    if ((await waitUntilAsync(this.anyReady, this.bell, SET_PARK, timeoutMs, this.spin)) !== WAIT_OK) return -1;
     const j = this.ready();
     return j >= 0 ? j : -2;
   }

@@ -6,7 +6,7 @@
 // REQ_SEQ, never an answer left from an earlier request or an earlier server. A timeout
 // closes the channel (see TrapVcpu.timedOut).
 import { VsmmuError } from './errors.ts';
-import { WAIT_OK, WAIT_TIMEOUT, waitUntil, waitUntilAsync, waitWhile, waitWhileAsync, wake } from './wait.ts';
+import { SpinPolicy, WAIT_OK, WAIT_TIMEOUT, waitUntil, waitUntilAsync, waitWhile, waitWhileAsync, wake } from './wait.ts';
 
 export const TRAP_OK = 0;
 export const TRAP_ABORT = 1;
@@ -80,6 +80,7 @@ export class TrapVcpu {
   private readonly h: Int32Array;
   private readonly srv: Int32Array;
   private seq: number;
+  private readonly spin = new SpinPolicy();
 
   constructor(desc: TrapChannelDesc) {
     this.h = channelWords(desc.sab);
@@ -93,7 +94,7 @@ export class TrapVcpu {
     const h = this.h;
     for (let r = Atomics.load(h, RESP_SEQ); r !== seq; r = Atomics.load(h, RESP_SEQ)) {
       if (Atomics.load(h, CLOSED) !== 0) throw closedError();
-      if (waitWhile(h, RESP_SEQ, r, h, VCPU_PARK, CLOSED, timeoutMs) === WAIT_TIMEOUT) throw this.timedOut(addrLo, addrHi);
+      if (waitWhile(h, RESP_SEQ, r, h, VCPU_PARK, CLOSED, timeoutMs, this.spin) === WAIT_TIMEOUT) throw this.timedOut(addrLo, addrHi);
     }
     return this.take();
   }
@@ -104,7 +105,7 @@ export class TrapVcpu {
     const h = this.h;
     for (let r = Atomics.load(h, RESP_SEQ); r !== seq; r = Atomics.load(h, RESP_SEQ)) {
       if (Atomics.load(h, CLOSED) !== 0) throw closedError();
-      if ((await waitWhileAsync(h, RESP_SEQ, r, h, VCPU_PARK, CLOSED, timeoutMs)) === WAIT_TIMEOUT) throw this.timedOut(addrLo, addrHi);
+      if ((await waitWhileAsync(h, RESP_SEQ, r, h, VCPU_PARK, CLOSED, timeoutMs, this.spin)) === WAIT_TIMEOUT) throw this.timedOut(addrLo, addrHi);
     }
     return this.take();
   }
@@ -174,6 +175,7 @@ export class TrapServer {
   private readonly srv: Int32Array;
   private readonly chans: (Int32Array | null)[] = [];
   private readonly served: number[] = [];
+  private readonly spin = new SpinPolicy();
   private readonly req: TrapRequest = { channel: 0, write: false, size: 0, addrLo: 0, addrHi: 0, valueLo: 0, valueHi: 0 };
   private readonly anyPending = (): boolean => this.pendingSlot() >= 0 || this.closed;
 
@@ -233,7 +235,7 @@ export class TrapServer {
       const n = this.poll(handler);
       if (n > 0) return n;
       if (this.closed) return -1;
-      if (waitUntil(this.anyPending, this.srv, SRV_PARK, timeoutMs) !== WAIT_OK) return 0;
+      if (waitUntil(this.anyPending, this.srv, SRV_PARK, timeoutMs, this.spin) !== WAIT_OK) return 0;
     }
   }
 
@@ -242,7 +244,7 @@ export class TrapServer {
       const n = this.poll(handler);
       if (n > 0) return n;
       if (this.closed) return -1;
-      if ((await waitUntilAsync(this.anyPending, this.srv, SRV_PARK, timeoutMs)) !== WAIT_OK) return 0;
+      if ((await waitUntilAsync(this.anyPending, this.srv, SRV_PARK, timeoutMs, this.spin)) !== WAIT_OK) return 0;
     }
   }
 

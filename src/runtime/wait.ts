@@ -12,32 +12,68 @@
 // The waker skips notify (~75 ns, more with a sleeper) whenever the peer is spinning.
 // Close/poison needs nothing special: a closer sets its flag, then wakes, exactly like data.
 //
-// Spin budget. Waking a parked thread costs ~8 us per direction (node-limits.md §1); a spin
-// shorter than that (~100 loads) is worse than none because once one side sleeps the pair
-// stays in the slow mode. Measured here on Node 24 (bench/runtime.bench.ts, bare ping-pong,
-// 2 threads on 2 cores): spin 1k -> ~0.5 us/RTT, 4k -> ~0.4 us, 10k -> ~0.4 us, spin 0 ->
-// ~16 us. One Atomics.load in a spin loop with the line bouncing costs ~5-20 ns, so 4 096
-// loads bound a fruitless spin to ~20-80 us: with more runnable threads than cores each
-// waiter wastes at most that before it sleeps, a few percent of a 1-4 ms scheduler slice,
-// and nobody burns a core. The budget is fixed (not adaptive): an adaptive budget that
-// shrinks after failed spins falls into the slow mode described above. `setSpinBudget`
-// lets a host with a single core set 0.
+// Spin budget (adaptive, bounded). Waking a parked thread costs ~8-16 us per direction
+// (node-limits.md §1). When both threads have a core, a spin that covers the peer's answer
+// (~0.3-1 us) turns that into ~0.5 us, and a spin shorter than the wake-up latency locks
+// the pair into the sleep-sleep slow mode. When the peer has no core (more runnable
+// threads than cores), every spin is wasted: the peer runs only once we park. A failed
+// spin followed by a short park looks the same in both cases, so the policy probes:
+//   - a park that ended quickly (< GROW_MS) doubles the budget (a longer spin may catch it);
+//   - if even the ceiling failed with a short park, spinning does not help: drop to
+//     MIN_SPIN and stay there for COOLDOWN parks before probing again;
+//   - a long park (> SHRINK_MS: the peer was idle, not busy) halves the budget;
+//   - spins that succeed leave it alone.
+// One probe costs ~5-20 ns, so the ceiling of 16 384 probes bounds a fruitless spin to
+// ~0.1-0.3 ms, and on an oversubscribed machine a waiter wastes ~256 probes (~1-5 us) per
+// wait on average. Measurements (Node 24, this machine): see the runtime bench report.
+// setSpinBudget(0), or a single core, disables spinning.
 import { availableParallelism } from 'node:os';
 
 export const WAIT_OK = 0;
 export const WAIT_TIMEOUT = 1;
 export type WaitResult = typeof WAIT_OK | typeof WAIT_TIMEOUT;
 
-const DEFAULT_SPIN = 4096;
-let spin = availableParallelism() > 1 ? DEFAULT_SPIN : 0;
+const MAX_SPIN = 16384;
+const MIN_SPIN = 256;
+const GROW_MS = 0.05;
+const SHRINK_MS = 1;
+const COOLDOWN = 64;
+let ceiling = availableParallelism() > 1 ? MAX_SPIN : 0;
 
-/** Number of Atomics.load probes before a waiter parks. */
+/** Upper bound of every waiter's spin budget (Atomics.load probes before parking). */
 export function spinBudget(): number {
-  return spin;
+  return ceiling;
 }
 
+/** Sets the ceiling; 0 disables spinning (e.g. on one core). Affects waiters made later and
+ * clamps existing ones at their next park. */
 export function setSpinBudget(loads: number): void {
-  spin = Math.max(0, Math.floor(loads));
+  ceiling = Math.max(0, Math.floor(loads));
+}
+
+/** One waiter's adaptive spin budget (see the policy above). */
+export class SpinPolicy {
+  budget: number;
+  private cooldown = 0;
+  constructor(initial = 4096) {
+    this.budget = Math.min(initial, ceiling);
+  }
+  /** Feedback after the spin failed and the waiter slept `ms`. */
+  parked(ms: number): void {
+    if (this.cooldown > 0) {
+      this.cooldown--;
+      this.budget = Math.min(this.budget, ceiling);
+    } else if (ms > SHRINK_MS) {
+      this.budget = Math.min(ceiling, Math.max(MIN_SPIN, this.budget >> 1));
+    } else if (ms > GROW_MS) {
+      this.budget = Math.min(this.budget, ceiling);
+    } else if (this.budget < ceiling) {
+      this.budget = Math.min(ceiling, Math.max(MIN_SPIN, this.budget * 2));
+    } else {
+      this.budget = Math.min(MIN_SPIN, ceiling);
+      this.cooldown = COOLDOWN;
+    }
+  }
 }
 
 /** Wakes the waiter parked on `park[idx]`, if it is (or is about to be) asleep. */
@@ -61,8 +97,9 @@ export function waitWhile(
   parkIdx: number,
   closedIdx: number,
   timeoutMs: number,
+  policy: SpinPolicy,
 ): WaitResult {
-  for (let k = spin; k > 0; k--) if (Atomics.load(word, idx) !== old) return WAIT_OK;
+  for (let k = policy.budget; k > 0; k--) if (Atomics.load(word, idx) !== old) return WAIT_OK;
   const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
   for (;;) {
     Atomics.store(park, parkIdx, 1);
@@ -75,13 +112,20 @@ export function waitWhile(
       Atomics.store(park, parkIdx, 0);
       return WAIT_TIMEOUT;
     }
-    Atomics.wait(park, parkIdx, 1, left === Infinity ? undefined : left);
+    sleep(park, parkIdx, left, policy);
+  }
+}
+
+function sleep(park: Int32Array, parkIdx: number, left: number, policy: SpinPolicy): void {
+  const t0 = performance.now();
+  if (Atomics.wait(park, parkIdx, 1, left === Infinity ? undefined : left) !== 'not-equal') {
+    policy.parked(performance.now() - t0);
   }
 }
 
 /** Blocks until `ready()` holds or `timeoutMs` passes; for conditions over several words. */
-export function waitUntil(ready: () => boolean, park: Int32Array, parkIdx: number, timeoutMs: number): WaitResult {
-  for (let k = spin >> 2; k > 0; k--) if (ready()) return WAIT_OK;
+export function waitUntil(ready: () => boolean, park: Int32Array, parkIdx: number, timeoutMs: number, policy: SpinPolicy): WaitResult {
+  for (let k = policy.budget >> 2; k > 0; k--) if (ready()) return WAIT_OK;
   const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
   for (;;) {
     Atomics.store(park, parkIdx, 1);
@@ -94,7 +138,7 @@ export function waitUntil(ready: () => boolean, park: Int32Array, parkIdx: numbe
       Atomics.store(park, parkIdx, 0);
       return WAIT_TIMEOUT;
     }
-    Atomics.wait(park, parkIdx, 1, left === Infinity ? undefined : left);
+    sleep(park, parkIdx, left, policy);
   }
 }
 
@@ -119,8 +163,9 @@ export async function waitUntilAsync(
   park: Int32Array,
   parkIdx: number,
   timeoutMs: number,
+  policy: SpinPolicy,
 ): Promise<WaitResult> {
-  for (let k = spin >> 2; k > 0; k--) if (ready()) return WAIT_OK;
+  for (let k = policy.budget >> 2; k > 0; k--) if (ready()) return WAIT_OK;
   const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
   holdLoop();
   try {
@@ -136,7 +181,11 @@ export async function waitUntilAsync(
         return WAIT_TIMEOUT;
       }
       const r = Atomics.waitAsync(park, parkIdx, 1, left === Infinity ? undefined : left);
-      if (r.async) await r.value;
+      if (r.async) {
+        const t0 = performance.now();
+        await r.value;
+        policy.parked(performance.now() - t0);
+      }
     }
   } finally {
     releaseLoop();
@@ -152,11 +201,13 @@ export function waitWhileAsync(
   parkIdx: number,
   closedIdx: number,
   timeoutMs: number,
+  policy: SpinPolicy,
 ): Promise<WaitResult> {
   return waitUntilAsync(
     () => Atomics.load(word, idx) !== old || (closedIdx >= 0 && Atomics.load(word, closedIdx) !== 0),
     park,
     parkIdx,
     timeoutMs,
+    policy,
   );
 }
