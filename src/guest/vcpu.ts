@@ -1,0 +1,140 @@
+// The guest's vCPU as its kernel sees it: loads/stores to RAM go to GuestRam (the domain's
+// p2m), loads/stores to an emulated MMIO region (the vSMMU window) trap to Xen through the
+// runtime trap channel — the vCPU blocks until Xen answers, as a trapped access stops a
+// real vCPU — and an abort answer is a synchronous external abort (a coded error here).
+// Interrupts arrive on the IRQ lines of its GIC view: one line per INTID it handles (the
+// vSMMU's SPI 33). Every trapped access is timed for the latency summary.
+
+import { VsmmuError } from '../runtime/errors.ts';
+import { IrqLines, type IrqDesc } from '../runtime/irq.ts';
+import { TRAP_OK, TrapVcpu, type TrapChannelDesc } from '../runtime/trap.ts';
+import { LatencyRecorder } from './latency.ts';
+import type { MmioPort } from './ports.ts';
+
+/** A trapped MMIO access, as the vCPU issues it (Trap channel or an in-process handler). */
+export interface TrapPort {
+  /** Returns true when Xen answered ok (read value in valueLo), false for an abort. */
+  access(write: boolean, size: number, ipa: number, value: number): boolean;
+  readonly valueLo: number;
+}
+
+/** The runtime trap channel as a TrapPort. */
+export class ChannelTrapPort implements TrapPort {
+  private readonly v: TrapVcpu;
+  private readonly timeoutMs: number;
+
+  constructor(desc: TrapChannelDesc, timeoutMs = Infinity) {
+    this.v = new TrapVcpu(desc);
+    this.timeoutMs = timeoutMs;
+  }
+
+  get valueLo(): number {
+    return this.v.valueLo;
+  }
+
+  access(write: boolean, size: number, ipa: number, value: number): boolean {
+    const lo = ipa % 4294967296 >>> 0;
+    const hi = Math.floor(ipa / 4294967296) >>> 0;
+    return this.v.access(write, size, lo, hi, value >>> 0, 0, this.timeoutMs) === TRAP_OK;
+  }
+
+  close(): void {
+    this.v.close();
+  }
+}
+
+export interface VcpuOptions {
+  readonly trap: TrapPort;
+  /** The vCPU's interrupt inputs and which bank line carries which INTID. */
+  readonly irq?: { readonly desc: IrqDesc; readonly lines: Readonly<Record<number, number>> };
+}
+
+export class Vcpu {
+  readonly latency = new LatencyRecorder();
+  private readonly trap: TrapPort;
+  private readonly irqBank: IrqLines | null;
+  private readonly intidLine: Map<number, number>;
+  private aborts = 0;
+
+  constructor(o: VcpuOptions) {
+    this.trap = o.trap;
+    this.irqBank = o.irq ? new IrqLines(o.irq.desc) : null;
+    this.intidLine = new Map(Object.entries(o.irq?.lines ?? {}).map(([k, v]) => [Number(k), v]));
+  }
+
+  /** A 32-bit load from emulated MMIO at `ipa`; throws EGUEST_SEA on an abort. */
+  mmioRead32(ipa: number): number {
+    const t0 = performance.now();
+    const ok = this.trap.access(false, 4, ipa, 0);
+    this.latency.record(performance.now() - t0);
+    if (!ok) throw this.sea(false, ipa);
+    return this.trap.valueLo >>> 0;
+  }
+
+  mmioWrite32(ipa: number, value: number): void {
+    const t0 = performance.now();
+    const ok = this.trap.access(true, 4, ipa, value >>> 0);
+    this.latency.record(performance.now() - t0);
+    if (!ok) throw this.sea(true, ipa);
+  }
+
+  /** An MmioPort over the window at `base` (offsets relative to it), as a driver maps it. */
+  window(base: number, size: number): MmioPort {
+    const check = (off: number): number => {
+      if (!(Number.isInteger(off) && off >= 0 && off + 4 <= size)) {
+        throw new VsmmuError('EINVAL', `MMIO offset 0x${off.toString(16)} outside the 0x${size.toString(16)}-byte window`, { offset: off });
+      }
+      return base + off;
+    };
+    return {
+      read32: (off) => this.mmioRead32(check(off)),
+      write32: (off, v) => this.mmioWrite32(check(off), v),
+    };
+  }
+
+  get abortCount(): number {
+    return this.aborts;
+  }
+
+  // ---- interrupts
+
+  private line(intid: number): number {
+    const l = this.intidLine.get(intid);
+    if (l === undefined || !this.irqBank) throw new VsmmuError('EINVAL', `INTID ${intid} is not wired to this vCPU`, { intid });
+    return l;
+  }
+
+  /** Whether INTID `intid` is pending (a load, no trap). */
+  irqPending(intid: number): boolean {
+    return this.irqBank !== null && (this.irqBank.pending() & (1 << this.line(intid))) !== 0;
+  }
+
+  /** Acknowledges INTID `intid` (edge: clears the latch; level: stays while asserted). */
+  ackIrq(intid: number): boolean {
+    return this.irqBank !== null && this.irqBank.take(1 << this.line(intid)) !== 0;
+  }
+
+  /** Blocks until one of `intids` is pending; returns the pending ones ([] on timeout). */
+  waitIrq(intids: readonly number[], timeoutMs = Infinity): number[] {
+    if (!this.irqBank) return [];
+    let mask = 0;
+    for (const i of intids) mask |= 1 << this.line(i);
+    const got = this.irqBank.wait(mask, timeoutMs);
+    return intids.filter((i) => (got & (1 << this.line(i))) !== 0);
+  }
+
+  async waitIrqAsync(intids: readonly number[], timeoutMs = Infinity): Promise<number[]> {
+    if (!this.irqBank) return [];
+    let mask = 0;
+    for (const i of intids) mask |= 1 << this.line(i);
+    const got = await this.irqBank.waitAsync(mask, timeoutMs);
+    return intids.filter((i) => (got & (1 << this.line(i))) !== 0);
+  }
+
+  private sea(write: boolean, ipa: number): VsmmuError {
+    this.aborts++;
+    return new VsmmuError('EGUEST_SEA', `synchronous external abort: MMIO ${write ? 'write' : 'read'} at IPA 0x${ipa.toString(16)} was aborted by the hypervisor`, {
+      ipa, write,
+    });
+  }
+}
