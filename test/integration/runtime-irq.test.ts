@@ -62,3 +62,32 @@ describe('IRQ lines across threads', () => {
     expect(irq.pending()).toBe(0);
   });
 });
+
+describe('async waits keep their thread alive', () => {
+  it('a worker whose only activity is waitAsync does not exit before the wake-up', async () => {
+    const desc = createIrqLines({ lines: 1 });
+    const irq = new IrqLines(desc);
+    const park = new Int32Array(desc.sab); // word 16 = the sink's park word (irq.ts layout)
+    const w = new Worker(roles, { workerData: { role: 'async-waiter', irq: desc } });
+    let exitedEarly = false;
+    let result: Record<string, unknown> | undefined;
+    const exited = new Promise<void>((r) =>
+      w.once('exit', () => {
+        if (!result) exitedEarly = true;
+        r();
+      }),
+    );
+    w.on('message', (m: Record<string, unknown>) => {
+      if (m['ok']) result = m;
+    });
+    // Handshake on shared memory: the sink has parked (spin over, waitAsync pending).
+    while (Atomics.load(park, 16) !== 1) await new Promise((r) => setImmediate(r));
+    // Give a thread with an empty event loop ample time to end (it must not).
+    await new Promise((r) => setTimeout(r, 100));
+    expect(exitedEarly).toBe(false);
+    irq.raise(0);
+    await exited;
+    expect(exitedEarly).toBe(false);
+    expect(result).toEqual({ ok: true, got: 1 });
+  });
+});

@@ -127,6 +127,14 @@ switch (d.role) {
     port.postMessage({ ok: true, closed, ms: performance.now() - before });
     break;
   }
+  case 'async-waiter': {
+    // Its only pending work is an async wait: the runtime must keep the thread alive.
+    const irq = new IrqLines(d['irq'] as IrqDesc);
+    port.postMessage({ phase: 'armed' });
+    void irq.waitAsync(1, Infinity).then((got) => port.postMessage({ ok: true, got }));
+    port.unref(); // the port must not be what keeps this thread alive
+    break;
+  }
   case 'irq-source': {
     const irq = new IrqLines(d['irq'] as IrqDesc);
     for (const line of d['lines'] as number[]) irq.raise(line);
