@@ -1,0 +1,345 @@
+// The hypervisor core: domains and their p2m, Xen's SMMUv3 driver, the vIOMMU of each
+// domain, the MMIO trap dispatcher and the physical event consumer. Pure (no threads): the
+// Xen worker (workers/xen.ts) drives it from its trap channels and IRQ lines, tests drive it
+// in-process.
+//
+// Lifecycle rules: a device is attached stage-2 only, or through its domain's vSMMU (which
+// installs nested STEs once the guest configures stage 1). Destroying a domain puts its
+// devices' STEs to abort (CFGI_STE + SYNC), invalidates its VMID's TLB entries (SYNC), and
+// only then frees its memory and VMID.
+
+import type { SmmuFeatures } from '../arch/features.ts';
+import { STE_WORDS } from '../arch/ste.ts';
+import type { PageAllocator } from '../mem/alloc.ts';
+import type { PhysMemory } from '../mem/phys.ts';
+import { VsmmuError } from '../runtime/errors.ts';
+import { parseXenCmdline, type XenCmdline } from './cmdline.ts';
+import { Domain, type DomainInfo } from './domain.ts';
+import { GUEST_VSMMUV3_BASE, GUEST_VSMMUV3_SIZE } from './layout.ts';
+import { SmmuDriver, type DriverMmio, type DriverStats, type StreamEntry } from './smmu-driver.ts';
+import { viommuType } from './viommu.ts';
+import { VmidAllocator } from './vmid.ts';
+import { VSmmuV3, type GuestMemPort, type VsmmuPhys } from './vsmmuv3.ts';
+import { composePhysicalSte, type GuestSteConfig } from './vsmmuv3-ste.ts';
+import type { VsidMode } from './vsid.ts';
+import type { DomainConfig, DomainDevice } from './xlcfg.ts';
+
+export interface XenOptions {
+  readonly mem: PhysMemory;
+  /** Xen's allocator of physical memory (its structures and guest RAM). */
+  readonly alloc: PageAllocator;
+  /** Register access to the physical SMMU. */
+  readonly mmio: DriverMmio;
+  /** The Xen command line (`viommu=<bool>`). */
+  readonly cmdline?: string;
+  /** vSMMU commands per trap or continuation step (default 64). */
+  readonly budget?: number;
+  readonly vsidMode?: VsidMode;
+  /** Bound of every wait for the physical SMMU (ms). */
+  readonly timeoutMs?: number;
+  /** Domain IPA size (default 40 bits, Xen's default for Arm guests). */
+  readonly ipaBits?: number;
+}
+
+export interface XenStats {
+  readonly domains: number;
+  readonly vmidsInUse: number;
+  readonly streams: number;
+  readonly driver: DriverStats;
+  readonly traps: number;
+  readonly trapAborts: number;
+  /** Physical events for StreamIDs no domain owns. */
+  readonly unknownStreamEvents: number;
+  /** Internal failures caught on guest-driven paths (never a crash of the actor). */
+  readonly xenBugs: number;
+  readonly memory: { readonly freePages: number; readonly usedPages: number };
+}
+
+export interface TrapOut {
+  lo: number;
+  hi: number;
+}
+
+export class Xen {
+  readonly cmdline: XenCmdline;
+  readonly driver: SmmuDriver;
+  phys!: SmmuFeatures;
+  private readonly mem: PhysMemory;
+  private readonly alloc: PageAllocator;
+  private readonly budget: number;
+  private readonly vsidMode: VsidMode;
+  private readonly ipaBits: number;
+  private vmids!: VmidAllocator;
+  private readonly domains = new Map<number, Domain>();
+  private nextDomid = 1;
+  private traps = 0;
+  private trapAborts = 0;
+  private unknownStreamEvents = 0;
+  private xenBugs = 0;
+
+  constructor(o: XenOptions) {
+    this.cmdline = parseXenCmdline(o.cmdline ?? '');
+    this.mem = o.mem;
+    this.alloc = o.alloc;
+    this.budget = o.budget ?? 64;
+    this.vsidMode = o.vsidMode ?? 'identity';
+    this.ipaBits = o.ipaBits ?? 40;
+    this.driver = new SmmuDriver({ mmio: o.mmio, mem: o.mem, alloc: o.alloc, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) });
+  }
+
+  /** Probes and enables the physical SMMU. */
+  boot(): SmmuFeatures {
+    this.phys = this.driver.probe();
+    this.vmids = new VmidAllocator(this.phys.vmid16);
+    this.driver.reset();
+    return this.phys;
+  }
+
+  // ---- domains ----------------------------------------------------------------------------
+
+  /**
+   * Creates a domain from its xl.cfg config: VMID, RAM at the guest layout, p2m, vSMMU if
+   * asked (and allowed by the command line and the hardware), its devices attached.
+   */
+  createDomain(cfg: DomainConfig): DomainInfo {
+    const type = viommuType(cfg.viommu);
+    if (type.name !== 'none' && !this.cmdline.viommu) {
+      throw new VsmmuError('EVIOMMU_DISABLED', `domain "${cfg.name}" asks for viommu = "${cfg.viommu}" but Xen was booted without viommu=1`, { domain: cfg.name });
+    }
+    if (type.needsNesting && !this.driver.nesting) {
+      throw new VsmmuError('EVIOMMU_UNSUPPORTED', `domain "${cfg.name}": the physical SMMU cannot nest (needs IDR0.S1P and S2P)`, { domain: cfg.name });
+    }
+    for (const d of this.domains.values()) {
+      if (d.config.name === cfg.name) throw new VsmmuError('EDOMAIN_DUPLICATE', `a domain named "${cfg.name}" exists`, { domain: cfg.name });
+    }
+    for (const dev of cfg.devices) {
+      if (this.driver.stream(dev.sid)) throw new VsmmuError('EBUSY', `StreamID 0x${dev.sid.toString(16)} is already assigned`, { sid: dev.sid });
+    }
+    const vmid = this.vmids.alloc();
+    let dom: Domain;
+    try {
+      dom = new Domain(this.nextDomid, cfg, vmid, this.mem, this.alloc, this.phys.oas, this.ipaBits);
+    } catch (e) {
+      this.vmids.free(vmid);
+      throw e;
+    }
+    this.nextDomid++;
+    this.domains.set(dom.domid, dom);
+    try {
+      if (type.name === 'smmuv3') dom.vsmmu = this.makeVsmmu(dom);
+      for (const dev of cfg.devices) this.assignDevice(dom.domid, dev);
+    } catch (e) {
+      this.destroyDomain(dom.domid);
+      throw e;
+    }
+    return dom.info();
+  }
+
+  private makeVsmmu(dom: Domain): VSmmuV3 {
+    const ram: GuestMemPort = {
+      hi: 0,
+      load64(ipa: number): number {
+        const lo = dom.ram.load64(ipa);
+        this.hi = dom.ram.hi;
+        return lo;
+      },
+      store64: (ipa, lo, hi) => dom.ram.store64(ipa, lo, hi),
+      store32: (ipa, v) => {
+        if (ipa % 4 !== 0 || !dom.ram.owns(ipa, 4)) return false;
+        dom.ram.write32(ipa, v);
+        return true;
+      },
+    };
+    const drv = this.driver;
+    const backend: VsmmuPhys = {
+      setStreamConfig: (psid, cfg) => this.installGuestConfig(dom, psid, cfg),
+      forward: (cmd) => drv.issueRaw(cmd),
+      sync: () => drv.sync(),
+      syncDone: (t) => drv.syncDone(t),
+    };
+    return new VSmmuV3({
+      phys: this.phys,
+      ipaBits: dom.p2m.ipaBits,
+      ram,
+      backend,
+      vmid: dom.vmid,
+      budget: this.budget,
+      vsidMode: this.vsidMode,
+      irq: (level) => {
+        dom.irqLevel = level;
+        dom.onIrq(level);
+      },
+    });
+  }
+
+  private installGuestConfig(dom: Domain, psid: number, cfg: GuestSteConfig): void {
+    const s = this.driver.stream(psid);
+    if (s === undefined || s.domid !== dom.domid) return; // not (or no longer) this domain's
+    const out = new Uint32Array(STE_WORDS);
+    composePhysicalSte(cfg.kind, cfg.words, dom.p2m.s2Ste(dom.vmid, this.phys), out);
+    this.driver.writeSte(psid, out);
+    s.stage = cfg.kind;
+  }
+
+  /** Passes a device through to a domain; returns its vSID (-1 without a vSMMU). */
+  assignDevice(domid: number, dev: DomainDevice): number {
+    const dom = this.domain(domid);
+    if (dom.devices.has(dev.sid)) throw new VsmmuError('EBUSY', `device with StreamID ${dev.sid} already assigned`, { sid: dev.sid });
+    const s = this.driver.addStream(dev.sid, dom.domid, dom.vmid);
+    dom.devices.set(dev.sid, dev);
+    try {
+      if (dom.vsmmu) return dom.vsmmu.attachDevice(dev.sid);
+      this.driver.writeSte(dev.sid, dom.p2m.s2Ste(dom.vmid, this.phys));
+      s.stage = 's2';
+      return -1;
+    } catch (e) {
+      this.driver.removeStream(dev.sid);
+      dom.devices.delete(dev.sid);
+      throw e;
+    }
+  }
+
+  /** Takes a device away from its domain: its STE goes to abort (CFGI_STE + SYNC). */
+  deassignDevice(domid: number, sid: number): void {
+    const dom = this.domain(domid);
+    if (!dom.devices.has(sid)) throw new VsmmuError('ENODEV', `domain ${domid} has no device with StreamID ${sid}`, { domid, sid });
+    this.driver.removeStream(sid);
+    dom.vsmmu?.detachDevice(sid);
+    dom.devices.delete(sid);
+    this.driver.invalidateVmid(dom.vmid, dom.vsmmu !== null);
+  }
+
+  /**
+   * Destroys a domain: devices to abort, its TLB entries invalidated (each step synced on
+   * the physical queue), then its RAM, tables and VMID freed. Unknown domids throw ENODOMAIN.
+   */
+  destroyDomain(domid: number): void {
+    const dom = this.domain(domid);
+    let firstError: unknown = null;
+    const step = (f: () => void): void => {
+      try {
+        f();
+      } catch (e) {
+        firstError ??= e;
+      }
+    };
+    for (const sid of [...dom.devices.keys()]) {
+      step(() => this.driver.removeStream(sid));
+      dom.vsmmu?.detachDevice(sid);
+    }
+    dom.devices.clear();
+    step(() => this.driver.invalidateVmid(dom.vmid, dom.vsmmu !== null));
+    dom.vsmmu = null;
+    this.domains.delete(domid);
+    if (firstError !== null) {
+      // The hardware did not confirm the devices are quiesced: keep the memory (leaked on
+      // purpose rather than handed to someone else while DMA may still reach it).
+      throw firstError;
+    }
+    dom.release();
+    this.vmids.free(dom.vmid);
+  }
+
+  domain(domid: number): Domain {
+    const d = this.domains.get(domid);
+    if (d === undefined) throw new VsmmuError('ENODOMAIN', `no domain ${domid}`, { domid });
+    return d;
+  }
+
+  domainByName(name: string): Domain | undefined {
+    for (const d of this.domains.values()) if (d.config.name === name) return d;
+    return undefined;
+  }
+
+  listDomains(): DomainInfo[] {
+    return [...this.domains.values()].map((d) => d.info());
+  }
+
+  // ---- traps and continuations ------------------------------------------------------------
+
+  /**
+   * A trapped MMIO access of domain `domid` at IPA `ipa`. Returns false for a data abort
+   * (nothing emulated there, or an access the vSMMU refuses). Never throws.
+   */
+  mmio(domid: number, write: boolean, size: number, ipa: number, valLo: number, valHi: number, out: TrapOut): boolean {
+    this.traps++;
+    try {
+      const dom = this.domains.get(domid);
+      const v = dom?.vsmmu;
+      if (v && ipa >= GUEST_VSMMUV3_BASE && ipa < GUEST_VSMMUV3_BASE + GUEST_VSMMUV3_SIZE) {
+        const ok = v.access(write, size, ipa - GUEST_VSMMUV3_BASE, valLo, valHi, out);
+        if (write && ok) v.run(); // a budget of work now; the rest continues in `pump`
+        if (!ok) this.trapAborts++;
+        return ok;
+      }
+    } catch {
+      this.xenBugs++;
+    }
+    this.trapAborts++;
+    out.lo = 0;
+    out.hi = 0;
+    return false;
+  }
+
+  /**
+   * Continuations: runs each vSMMU with pending commands for one budget, and consumes the
+   * physical event queue. Returns true while some vSMMU still has commands it can process
+   * now (the caller calls again soon); a vSMMU waiting for the hardware does not count.
+   */
+  pump(): boolean {
+    let more = false;
+    try {
+      if (this.driver.eventsPending()) this.driver.drainEvents((w, s) => this.onEvent(w, s));
+    } catch {
+      this.xenBugs++;
+    }
+    for (const d of this.domains.values()) {
+      const v = d.vsmmu;
+      if (v === null || !v.hasWork()) continue;
+      v.run();
+      if (v.hasWork() && !v.waitingForHardware()) more = true;
+    }
+    return more;
+  }
+
+  /** Whether any vSMMU waits for a physical SYNC (the caller polls again later). */
+  waitingForHardware(): boolean {
+    for (const d of this.domains.values()) if (d.vsmmu?.waitingForHardware()) return true;
+    return false;
+  }
+
+  private onEvent(words: Uint32Array, s: StreamEntry | undefined): void {
+    if (s === undefined) {
+      this.unknownStreamEvents++;
+      return;
+    }
+    const dom = this.domains.get(s.domid);
+    if (dom === undefined) {
+      this.unknownStreamEvents++;
+      return;
+    }
+    if (dom.vsmmu?.forwardEvent(words, s.sid)) {
+      dom.stats.eventsForwarded++;
+      return;
+    }
+    dom.stats.eventsKept++;
+    if ((((words[3] ?? 0) >>> 7) & 1) === 1) dom.stats.s2Faults++;
+  }
+
+  stats(): XenStats {
+    let vsmmuBugs = 0;
+    for (const d of this.domains.values()) vsmmuBugs += d.vsmmu?.stats.xenBugs ?? 0;
+    const a = this.alloc.stats();
+    return {
+      domains: this.domains.size,
+      vmidsInUse: this.vmids?.inUse ?? 0,
+      streams: this.driver.streamCount,
+      driver: { ...this.driver.stats },
+      traps: this.traps,
+      trapAborts: this.trapAborts,
+      unknownStreamEvents: this.unknownStreamEvents,
+      xenBugs: this.xenBugs + vsmmuBugs,
+      memory: { freePages: a.freePages, usedPages: a.usedPages },
+    };
+  }
+}

@@ -1,0 +1,281 @@
+// Xen core in-process: its SMMU driver against the physical SMMU core (stepped synchronously),
+// domains and p2m, the vSMMU through Xen's trap dispatcher, event attribution, destroy.
+import { describe, expect, it } from 'vitest';
+import { ACC_WRITE } from '../../src/arch/types.ts';
+import { EVT } from '../../src/arch/events.ts';
+import { R } from '../../src/arch/registers.ts';
+import { STE_CFG, steConfigOf } from '../../src/arch/ste.ts';
+import { XL_OK, XlateOut } from '../../src/smmu/translate.ts';
+import { GUEST_RAM0_BASE, GUEST_VSMMUV3_BASE } from '../../src/xen/layout.ts';
+import { VmidAllocator } from '../../src/xen/vmid.ts';
+import { VsidTable } from '../../src/xen/vsid.ts';
+import type { Xen } from '../../src/xen/xen.ts';
+import { G, TestGuest } from '../support/xen-guest.ts';
+import { MiB, domCfg, xenRig, type XenRig } from '../support/xen-rig.ts';
+
+function guestOf(r: XenRig, domid: number): TestGuest {
+  const dom = r.xen.domain(domid);
+  const out = { lo: 0, hi: 0 };
+  return new TestGuest(
+    {
+      read32: (off) => (r.xen.mmio(domid, false, 4, GUEST_VSMMUV3_BASE + off, 0, 0, out) ? out.lo : 0xdead),
+      write32: (off, v) => {
+        r.xen.mmio(domid, true, 4, GUEST_VSMMUV3_BASE + off, v, 0, out);
+        while (r.xen.pump());
+      },
+    },
+    dom.ram,
+  );
+}
+
+function translate(r: XenRig, sid: number, iova: number, acc = 0): { ok: boolean; pa: number; type: number; s2: number } {
+  const out = new XlateOut();
+  const ok = r.smmu.translator.translate(sid, false, 0, Math.floor(iova / 2 ** 32), iova >>> 0, acc, out) === XL_OK;
+  r.smmu.step(); // let the SMMU publish any event
+  return { ok, pa: out.pa, type: out.event.type, s2: out.event.s2 };
+}
+
+function ste(r: XenRig, sid: number): Uint32Array {
+  return r.xen.driver.readSte(sid);
+}
+
+describe('VMID and vSID allocation', () => {
+  it('hands out VMIDs from 1, reuses freed ones last, and runs out cleanly', () => {
+    const a = new VmidAllocator(false);
+    const got = Array.from({ length: 255 }, () => a.alloc());
+    expect(got[0]).toBe(1);
+    expect(new Set(got).size).toBe(255);
+    expect(() => a.alloc()).toThrow(expect.objectContaining({ code: 'ENOVMID' }));
+    a.free(7);
+    expect(a.alloc()).toBe(7);
+    expect(() => a.free(0)).toThrow(expect.objectContaining({ code: 'EBADFREE' }));
+  });
+
+  it('maps vSIDs injectively, identity or lowest-free', () => {
+    const t = new VsidTable('lowest-free', 16);
+    expect([t.allocate(0x900), t.allocate(0x20), t.allocate(0x31)]).toEqual([0, 1, 2]);
+    t.release(0x20);
+    expect(t.allocate(0x44)).toBe(1);
+    expect(() => t.allocate(0x44)).toThrow(expect.objectContaining({ code: 'EVSID' }));
+    expect(t.psidOf(2)).toBe(0x31);
+    expect(t.vsidOf(0x900)).toBe(0);
+    const id = new VsidTable('identity', 8);
+    expect(id.allocate(0x12)).toBe(0x12);
+    expect(() => id.allocate(0x100)).toThrow(expect.objectContaining({ code: 'EVSID' }));
+  });
+});
+
+describe('Xen SMMUv3 driver', () => {
+  it('probes and enables the SMMU in Linux order with a 2-level stream table', () => {
+    const r = xenRig();
+    expect(r.port.read32(R.CR0ACK)).toBe(0xd);
+    expect(r.port.read32(R.IRQ_CTRLACK)).toBe(0x5);
+    const cfg = r.port.read32(R.STRTAB_BASE_CFG);
+    expect(cfg >>> 16).toBe(1); // 2-level
+    expect((cfg >>> 6) & 31).toBe(8);
+    const order = r.mmio.writes.map(([o]) => o).filter((o) => [R.CR0, R.STRTAB_BASE, R.CMDQ_BASE, R.EVENTQ_BASE, R.IRQ_CTRL].includes(o));
+    expect(order.indexOf(R.STRTAB_BASE)).toBeLessThan(order.indexOf(R.CMDQ_BASE));
+    expect(order.indexOf(R.CMDQ_BASE)).toBeLessThan(order.indexOf(R.EVENTQ_BASE));
+    expect(order.lastIndexOf(R.CR0)).toBeGreaterThan(order.lastIndexOf(R.IRQ_CTRL));
+    const ops = r.smmu.stats().commands.byOpcode;
+    expect(ops['CFGI_STE_RANGE']).toBe(1);
+    expect(ops['TLBI_NSNH_ALL']).toBe(1);
+    expect(r.smmu.stats().commands.errors).toEqual({ ill: 0, abt: 0 });
+  });
+
+  it('uses a linear stream table when StreamIDs are few', () => {
+    const r = xenRig({ features: { sidBits: 6 } });
+    expect(r.port.read32(R.STRTAB_BASE_CFG)).toBe(6);
+  });
+
+  it('refuses an SMMU without stage 2', () => {
+    expect(() => xenRig({ features: { s2: false } })).toThrow(expect.objectContaining({ code: 'ESMMU_PROBE' }));
+  });
+
+  it('never lets the hardware see a mix of old and new STE fields', () => {
+    const r = xenRig();
+    const sid = 0x31;
+    const d = r.xen.driver;
+    d.addStream(sid, 1, 5);
+    const seen: Uint32Array[] = [];
+    const orig = r.mmio.write32;
+    r.mmio.write32 = (off, v) => {
+      if (off === R.CMDQ_PROD) seen.push(Uint32Array.from(d.readSte(sid)));
+      orig(off, v);
+    };
+    const states: Uint32Array[] = [];
+    const mk = (w0: number, w2: number, w4: number, w6: number): Uint32Array => {
+      const w = new Uint32Array(16);
+      w[0] = w0;
+      w[2] = w2;
+      w[4] = w4;
+      w[6] = w6;
+      return w;
+    };
+    states.push(mk(0xd, 0, 5, 0x10000)); // S2
+    states.push(mk(0x4000_000f, 0x80000d6, 5, 0x10000)); // nested
+    states.push(mk(0x5000_000f, 0x80000d6, 5, 0x10000)); // nested, new CD pointer: one word, hitless
+    states.push(mk(0xd, 0, 6, 0x20000)); // S2 of another VMID and table: not hitless
+    states.push(mk(0x1, 0, 0, 0)); // abort
+    let prev = d.readSte(sid);
+    for (const next of states) {
+      seen.length = 0;
+      d.writeSte(sid, next);
+      for (const s of seen) {
+        const same = (a: Uint32Array): boolean => a.every((x, i) => x === s[i]);
+        const nonLive = (s[0]! & 1) === 0 || steConfigOf(s) < STE_CFG.BYPASS;
+        expect(same(prev) || same(next) || nonLive).toBe(true);
+      }
+      expect([...d.readSte(sid)]).toEqual([...next]);
+      prev = Uint32Array.from(next);
+    }
+    expect(d.stats.hitless).toBeGreaterThan(0);
+    expect(d.stats.viaAbort).toBeGreaterThan(0);
+  });
+});
+
+describe('Xen domains', () => {
+  it('creates a domain with RAM at the guest layout, a VMID and a stage-2-only device', () => {
+    const r = xenRig();
+    const info = r.xen.createDomain(domCfg('d1', [{ sid: 0x10 }], 'none'));
+    expect(info.vmid).toBe(1);
+    expect(info.ram[0]?.ipa).toBe(GUEST_RAM0_BASE);
+    expect(info.ram.reduce((a, x) => a + x.size, 0)).toBe(8 * MiB);
+    const s = ste(r, 0x10);
+    expect(steConfigOf(s)).toBe(STE_CFG.S2);
+    expect(s[4]! & 0xffff).toBe(1);
+    const dom = r.xen.domain(info.domid);
+    const t = translate(r, 0x10, GUEST_RAM0_BASE + 0x1234, ACC_WRITE);
+    expect(t.ok).toBe(true);
+    expect(t.pa).toBe(dom.p2m.lookup(GUEST_RAM0_BASE + 0x1234));
+    const bad = translate(r, 0x10, 0x1000);
+    expect([bad.ok, bad.type, bad.s2]).toEqual([false, EVT.F_TRANSLATION, 1]);
+    r.xen.pump();
+    expect(r.xen.domain(info.domid).stats.s2Faults).toBe(1);
+  });
+
+  it('rejects what the command line or the config forbids', () => {
+    const r = xenRig({ cmdline: '' });
+    expect(() => r.xen.createDomain(domCfg('d1', []))).toThrow(expect.objectContaining({ code: 'EVIOMMU_DISABLED' }));
+    const r2 = xenRig();
+    r2.xen.createDomain(domCfg('d1', [{ sid: 1 }]));
+    expect(() => r2.xen.createDomain(domCfg('d1', []))).toThrow(expect.objectContaining({ code: 'EDOMAIN_DUPLICATE' }));
+    expect(() => r2.xen.createDomain(domCfg('d2', [{ sid: 1 }]))).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    expect(() => r2.xen.createDomain(domCfg('d3', [], 'none', 1024 * MiB))).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
+    expect(r2.xen.stats().domains).toBe(1);
+    expect(r2.xen.stats().vmidsInUse).toBe(1);
+  });
+
+  it('destroys a domain with devices attached: STEs abort first, then memory, VMID freed, nothing leaks', () => {
+    const r = xenRig();
+    const base = r.xen.stats();
+    const a = r.xen.createDomain(domCfg('a', [{ sid: 0x10 }, { sid: 0x11 }]));
+    const b = r.xen.createDomain(domCfg('b', [{ sid: 0x20 }], 'none'));
+    const g = guestOf(r, a.domid);
+    g.reset();
+    g.attachS1(0x10, 1);
+    expect(steConfigOf(ste(r, 0x10))).toBe(STE_CFG.NESTED);
+    const syncsBefore = r.xen.driver.stats.syncs;
+    r.xen.destroyDomain(a.domid);
+    expect(steConfigOf(ste(r, 0x10))).toBe(STE_CFG.ABORT);
+    expect(ste(r, 0x10)[0]! & 1).toBe(1);
+    expect(steConfigOf(ste(r, 0x11))).toBe(STE_CFG.ABORT);
+    expect(r.xen.driver.stats.syncs).toBeGreaterThan(syncsBefore);
+    expect(translate(r, 0x10, 0x1000).ok).toBe(false);
+    r.xen.destroyDomain(b.domid);
+    const after = r.xen.stats();
+    expect(after.domains).toBe(0);
+    expect(after.vmidsInUse).toBe(0);
+    expect(after.streams).toBe(0);
+    // Only the SMMU's L2 stream tables (allocated once per 256 StreamIDs) remain.
+    expect(after.memory.usedPages - base.memory.usedPages).toBe(r.xen.driver.structures.l2Tables * 4);
+    expect(() => r.xen.destroyDomain(a.domid)).toThrow(expect.objectContaining({ code: 'ENODOMAIN' }));
+  });
+});
+
+describe('Xen vSMMU through the trap dispatcher', () => {
+  function setup(): { r: XenRig; x: Xen; g: TestGuest; domid: number } {
+    const r = xenRig();
+    const info = r.xen.createDomain(domCfg('g', [{ sid: 0x10 }]));
+    const g = guestOf(r, info.domid);
+    return { r, x: r.xen, g, domid: info.domid };
+  }
+
+  it('starts with stage 2 only (guest SMMU off, GBPA bypass) and aborts other MMIO', () => {
+    const { r, x, domid } = setup();
+    expect(steConfigOf(ste(r, 0x10))).toBe(STE_CFG.S2);
+    const out = { lo: 0, hi: 0 };
+    expect(x.mmio(domid, false, 4, 0x0800_0000, 0, 0, out)).toBe(false);
+    expect(x.mmio(domid, false, 4, GUEST_VSMMUV3_BASE + R.IDR0, 0, 0, out)).toBe(true);
+    expect(out.lo & 3).toBe(2); // S1P only
+    expect(x.mmio(99, false, 4, GUEST_VSMMUV3_BASE, 0, 0, out)).toBe(false);
+  });
+
+  it('installs the nested STE and translates through the guest stage 1 and Xen stage 2', () => {
+    const { r, g, domid } = setup();
+    g.reset();
+    expect(ste(r, 0x10)[0]! & 1).toBe(0); // guest SMMU on, its STE still zero: invalid
+    g.attachS1(0x10, 3);
+    expect(g.drained()).toBe(true);
+    const s = ste(r, 0x10);
+    expect(steConfigOf(s)).toBe(STE_CFG.NESTED);
+    expect(s[4]! & 0xffff).toBe(r.xen.domain(domid).vmid);
+    expect((s[2]! >>> 19) & 1).toBe(1); // MEV
+    g.map(0x10, 0x1000_0000, G.DATA, 0x2000);
+    const t = translate(r, 0x10, 0x1000_1008, ACC_WRITE);
+    expect(t.ok).toBe(true);
+    expect(t.pa).toBe(r.xen.domain(domid).p2m.lookup(G.DATA + 0x1008));
+  });
+
+  it('forwards TLBI_NH_VA with the VMID: a stale translation goes away after the guest TLBI + SYNC', () => {
+    const { r, g } = setup();
+    g.reset();
+    g.attachS1(0x10, 3);
+    g.map(0x10, 0x1000_0000, G.DATA, 0x1000);
+    expect(translate(r, 0x10, 0x1000_0000).ok).toBe(true); // now cached
+    g.unmap(0x10, 0x1000_0000, 0x1000);
+    expect(translate(r, 0x10, 0x1000_0000).ok).toBe(true); // stale, as on hardware
+    g.submit(g.cmd('TLBI_NH_VA', { asid: 3, addr: 0x1000_0000, leaf: 1, vmid: 0x77 }), g.cmd('SYNC'));
+    expect(g.drained()).toBe(true);
+    expect(translate(r, 0x10, 0x1000_0000).ok).toBe(false);
+    expect(r.smmu.stats().commands.byOpcode['TLBI_NH_VA']).toBe(1);
+  });
+
+  it('forwards stage-1 faults to the guest with the vSID, keeps stage-2 faults in Xen', () => {
+    const { r, g, x, domid } = setup();
+    g.reset();
+    g.attachS1(0x10, 3);
+    const f1 = translate(r, 0x10, 0x5000_0000);
+    expect([f1.ok, f1.type, f1.s2]).toEqual([false, EVT.F_TRANSLATION, 0]);
+    x.pump();
+    const evs = g.events();
+    expect(evs.map((e) => [e.type, e.sid, e.inputLo])).toEqual([[EVT.F_TRANSLATION, 0x10, 0x5000_0000]]);
+    g.map(0x10, 0x2000_0000, 0x8000_0000, 0x1000); // an IPA the domain does not own
+    const f2 = translate(r, 0x10, 0x2000_0000);
+    expect([f2.ok, f2.s2]).toEqual([false, 1]);
+    x.pump();
+    expect(g.events()).toEqual([]);
+    expect(x.domain(domid).stats).toMatchObject({ eventsForwarded: 1, s2Faults: 1 });
+  });
+
+  it('rejects a bad guest STE with C_BAD_STE and leaves the physical STE invalid', () => {
+    const { r, g } = setup();
+    g.reset();
+    g.writeSte(0x10, [0x0f, 0, 0, 0, 7]); // guest asks for nested with a VMID
+    g.submit(g.cmd('CFGI_STE', { sid: 0x10 }), g.cmd('SYNC'));
+    expect(g.events().map((e) => [e.type, e.sid])).toEqual([[EVT.C_BAD_STE, 0x10]]);
+    expect(ste(r, 0x10)[0]! & 1).toBe(0);
+    expect(translate(r, 0x10, 0x1000).type).toBe(EVT.C_BAD_STE);
+  });
+
+  it('keeps answering after hostile writes and reports a command error to the guest', () => {
+    const { g, x } = setup();
+    g.reset();
+    g.submit(g.cmd('TLBI_S12_VMALL', { vmid: 1 }));
+    expect(g.r(R.CMDQ_CONS) >>> 24).toBe(1);
+    expect(g.r(R.GERROR) & 1).toBe(1);
+    for (let off = 0; off < 0x20000; off += 0x44) g.w(off, 0xffff_ffff);
+    expect(x.stats().xenBugs).toBe(0);
+    expect(g.r(R.IDR0) & 2).toBe(2);
+  });
+});
