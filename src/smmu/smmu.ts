@@ -18,7 +18,7 @@ import { ACC_WRITE } from '../arch/types.ts';
 import type { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../runtime/errors.ts';
 import { createIrqLines, IrqLines, type IrqDesc } from '../runtime/irq.ts';
-import { waitUntilAsync, wake } from '../runtime/wait.ts';
+import { SpinPolicy, waitUntilAsync, wake } from '../runtime/wait.ts';
 import { CommandQueue, type CommandStats } from './cmdq.ts';
 import { ConfigCache, type ConfigCacheStats } from './config-cache.ts';
 import { EventQueue, type EventQueueStats } from './evtq.ts';
@@ -105,6 +105,7 @@ export class Smmu {
   private msiWrites = 0;
   private sevs = 0;
   private running: Promise<void> | null = null;
+  private readonly spin = new SpinPolicy();
 
   constructor(opts: SmmuOptions) {
     this.features = Object.freeze({ ...DEFAULT_FEATURES, ...opts.features });
@@ -173,7 +174,7 @@ export class Smmu {
         while (this.step() > 0 && performance.now() - t0 < sliceMs);
         if (stopped()) break;
         if (this.hasWork()) await new Promise<void>((r) => setImmediate(r));
-        else await waitUntilAsync(ready, ctl, CTL_PARK, Infinity);
+        else await waitUntilAsync(ready, ctl, CTL_PARK, Infinity, this.spin);
       }
     })();
     return this.running;

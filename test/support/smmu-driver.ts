@@ -32,6 +32,8 @@ export interface ResetOptions {
   readonly evtqLog2?: number;
   readonly irq?: boolean;
   readonly enable?: boolean;
+  /** CR2 (default PTM | RECINVSID). */
+  readonly cr2?: number;
 }
 
 const SYNC_SEV = 2;
@@ -93,8 +95,10 @@ export class SmmuTestDriver {
       this.waitReg(R.GBPA, (v) => (v & 0x80000000) === 0, 'GBPA.Update');
     }
     this.setCr0(0);
+    // Acknowledge global errors left active by a previous owner.
+    port.write32(R.GERRORN, port.read32(R.GERROR));
     port.write32(R.CR1, 0xd75);
-    port.write32(R.CR2, 0x6); // PTM | RECINVSID
+    port.write32(R.CR2, o.cr2 ?? 0x6); // PTM | RECINVSID
     this.sidBits = o.sidBits ?? 8;
     this.twoLevel = o.twoLevel ?? false;
     this.l2.clear();
@@ -183,9 +187,10 @@ export class SmmuTestDriver {
   /** Waits until CONS = PROD (every submitted command consumed); throws on a CMDQ error. */
   waitConsPast(): void {
     const target = this.prod;
-    this.waitReg(R.CMDQ_CONS, (v) => qPtr(v, this.cmdqLog2) === target || (v & 0x7f000000) !== 0, 'CMDQ_CONS');
+    const errActive = (): boolean => ((this.port.read32(R.GERROR) ^ this.port.read32(R.GERRORN)) & 1) !== 0;
+    this.waitReg(R.CMDQ_CONS, (v) => qPtr(v, this.cmdqLog2) === target || errActive(), 'CMDQ_CONS');
     const cons = this.port.read32(R.CMDQ_CONS);
-    if ((cons & 0x7f000000) !== 0) throw new Error(`CMDQ error ${(cons >>> 24) & 0x7f} at ${qPtr(cons, this.cmdqLog2)}`);
+    if (qPtr(cons, this.cmdqLog2) !== target) throw new Error(`CMDQ error ${(cons >>> 24) & 0x7f} at ${qPtr(cons, this.cmdqLog2)}`);
   }
 
   /** Reads every pending event record and consumes them (acknowledging any overflow). */
@@ -207,6 +212,20 @@ export class SmmuTestDriver {
     this.port.write32(R.EVENTQ_CONS, (qPtr(cons, log2) | (prodReg & PROD_OVFLG)) >>> 0);
     return out;
   }
+}
+
+/** PA of the leaf descriptor of `va` in a 4K-granule, 4-level stage-1 table at `root` (-1 if none). */
+export function leafSlot(mem: PhysMemory, root: number, va: number): number {
+  let table = root;
+  for (let level = 0; level <= 3; level++) {
+    const slot = table + (Math.floor(va / 2 ** (39 - 9 * level)) % 512) * 8;
+    const lo = mem.load64(slot);
+    const hi = mem.hi;
+    if (lo < 0 || (lo & 1) === 0) return -1;
+    if (level === 3 || (lo & 2) === 0) return slot;
+    table = (hi & 0xffff) * 2 ** 32 + ((lo & 0xfffff000) >>> 0);
+  }
+  return -1;
 }
 
 function writeWords(mem: WordWriter, at: number, fill: (w: Uint32Array) => void): void {
