@@ -10,7 +10,8 @@
 //
 // Lifecycle: starting -> ready -> (closing -> closed) | destroyed | crashed.
 //   close():   drain (wait for calls in flight), dispose the actor in its thread, wait for
-//              the thread to end by itself (terminate after closeTimeoutMs).
+//              the thread to end by itself (terminate after closeTimeoutMs); later calls
+//              reject with EACTOR_CLOSED.
 //   destroy(): terminate now; pending calls reject with EACTOR_DESTROYED.
 //   crash:     an uncaught error rejects pending calls with EWORKER_ERROR, an exit with
 //              EWORKER_EXIT; later calls reject with the same error.

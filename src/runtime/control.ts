@@ -169,8 +169,10 @@ export class ControlClient<T> {
     this.closePort();
   }
 
-  /** Releases the comlink proxy and the port (no message is awaited: the peer may be gone). */
+  /** Releases the comlink proxy and the port (no message is awaited: the peer may be gone).
+   * Later calls reject with EACTOR_CLOSED (or the error that ended the peer). */
   closePort(): void {
+    this.dead ??= new VsmmuError('EACTOR_CLOSED', 'actor control port is closed');
     try {
       void (this.remote[releaseProxy] as () => Promise<void>)().catch(() => {});
     } catch {

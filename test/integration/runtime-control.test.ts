@@ -33,7 +33,7 @@ describe('startActor / serveActor', () => {
     const inflight = a.api.slow(30, 'late');
     await a.close();
     expect(await inflight).toBe('late');
-    expect((await codeOf(a.api.add(1, 1))).code).toBe('EWORKER_EXIT');
+    expect((await codeOf(a.api.add(1, 1))).code).toBe('EACTOR_CLOSED');
   });
 
   it('rejects with EACTOR_START when the entry fails to import', async () => {
