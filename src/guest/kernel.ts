@@ -1,0 +1,361 @@
+// The guest kernel actor: one per domain, in its own worker. Built from workerData (its
+// RAM as p2m ranges over the physical memory SAB, its vCPU's trap channel, its IRQ lines,
+// the transaction ports of its passed-through devices), it owns the SMMUv3 driver, the
+// test DMA devices and the workloads, and exposes a control API (every public method of
+// GuestKernel) through the runtime's serveActor (workers/guest.ts).
+//
+// Interrupts: the vSMMU's combined SPI is taken by an async loop while the kernel is idle,
+// and inside the driver's wait loops (irqPending) while it is busy, as a CPU would.
+
+import type { SmmuFeatures } from '../arch/features.ts';
+import { PROT_EXEC, PROT_PRIV, PROT_READ, PROT_WRITE } from '../arch/pgtable.ts';
+import { PageAllocator } from '../mem/alloc.ts';
+import { GuestRam, RangeP2m, type P2mRange } from '../mem/guest-ram.ts';
+import { PhysMemory } from '../mem/phys.ts';
+import { VsmmuError } from '../runtime/errors.ts';
+import type { IrqDesc } from '../runtime/irq.ts';
+import type { TrapChannelDesc } from '../runtime/trap.ts';
+import { SmmuPortClient, type PortDesc } from '../smmu/ports.ts';
+import { GUEST_VSMMU_SPI, GUEST_VSMMUV3_BASE, GUEST_VSMMUV3_SIZE } from '../xen/layout.ts';
+import { DmaDevice, type DmaAttrs, type DmaResult } from './dma-device.ts';
+import { SmmuV3Driver, type AttachOptions, type Attachment, type DriverStats, type GuestFault, type ProbeInfo } from './driver.ts';
+import type { CmdqErrorRecord } from './cmdq.ts';
+import type { LatencySummary } from './latency.ts';
+import { ChannelTrapPort, Vcpu, type TrapPort } from './vcpu.ts';
+import { runMapDmaFault, runDmaStream, type MapDmaFaultParams, type MapDmaFaultReport, type DmaStreamParams, type DmaStreamReport } from './workloads.ts';
+
+/** A passed-through device as the guest gets it. */
+export interface GuestDeviceData {
+  readonly name: string;
+  /** The StreamID the guest knows (its device tree's iommus / iommu-map). */
+  readonly vSid: number;
+  /** The physical StreamID the device emits (the hardware sees it). */
+  readonly pSid: number;
+  /** Its transaction port on the physical SMMU (SmmuActor.attachPort). */
+  readonly port: PortDesc;
+}
+
+/** workerData of workers/guest.ts. */
+export interface GuestWorkerData {
+  readonly name?: string;
+  readonly domid?: number;
+  /** The physical memory SAB. */
+  readonly memory: SharedArrayBuffer;
+  /** The guest's RAM: IPA -> PA ranges (the domain's p2m for RAM). */
+  readonly ram: readonly P2mRange[];
+  /** Page size of the guest kernel (its allocator and GuestRam granule), default 4096. */
+  readonly pageSize?: number;
+  /** vCPU 0's trap channel to Xen. */
+  readonly trap: TrapChannelDesc;
+  /** Its interrupt inputs: the bank and the line of each INTID (the vSMMU's SPI 33). */
+  readonly irq?: { readonly desc: IrqDesc; readonly lines: Readonly<Record<number, number>> };
+  /** The vSMMU window and SPI (default: Xen's guest layout). */
+  readonly vsmmu?: { readonly base?: number; readonly size?: number; readonly spi?: number };
+  readonly devices?: readonly GuestDeviceData[];
+  /** Driver bounds (polls, queue sizes). */
+  readonly driver?: { readonly pollTimeoutMs?: number; readonly cmdqMaxLog2?: number; readonly evtqMaxLog2?: number };
+  /** Bound of a trapped access (default: none, as a real vCPU). */
+  readonly trapTimeoutMs?: number;
+}
+
+/** What the kernel is built from when not in a worker (tests): ports instead of SABs. */
+export interface GuestKernelParts {
+  readonly name?: string;
+  readonly ram: GuestRam;
+  readonly alloc: PageAllocator;
+  readonly trap: TrapPort;
+  readonly irq?: { readonly desc: IrqDesc; readonly lines: Readonly<Record<number, number>> };
+  readonly vsmmu?: { readonly base?: number; readonly size?: number; readonly spi?: number };
+  readonly devices?: readonly { readonly name: string; readonly vSid: number; readonly pSid: number; readonly device: DmaDevice }[];
+  readonly driver?: GuestWorkerData['driver'];
+}
+
+export type ProtSpec = number | string;
+
+/** "rw", "r", "rwx", "rwp" ... (r read, w write, x exec, p privileged) or PROT_* bits. */
+export function parseProt(p: ProtSpec): number {
+  if (typeof p === 'number') return p;
+  let v = 0;
+  for (const ch of p.toLowerCase()) {
+    const bit = ch === 'r' ? PROT_READ : ch === 'w' ? PROT_WRITE : ch === 'x' ? PROT_EXEC : ch === 'p' ? PROT_PRIV : -1;
+    if (bit < 0) throw new VsmmuError('EINVAL', `protection "${p}": expected letters r, w, x, p`, { prot: p });
+    v |= bit;
+  }
+  return v;
+}
+
+export interface GuestStats {
+  readonly name: string;
+  readonly driver: DriverStats | null;
+  readonly trapLatency: LatencySummary;
+  readonly mmioAborts: number;
+  readonly irqsTaken: number;
+  readonly spuriousIrqs: number;
+  readonly devices: readonly { readonly name: string; readonly vSid: number; readonly pSid: number; readonly stats: DmaDevice['stats'] }[];
+}
+
+export interface GuestDmaRequest extends DmaAttrs {
+  readonly op: 'read' | 'write';
+  readonly iova: number;
+  /** Bytes to read, or to write when `data` is absent (the pattern fills them). */
+  readonly length?: number;
+  readonly data?: Uint8Array;
+  /** Fill byte for writes without data (default: an incrementing pattern). */
+  readonly fill?: number;
+}
+
+interface Dev {
+  readonly name: string;
+  readonly vSid: number;
+  readonly pSid: number;
+  readonly device: DmaDevice;
+}
+
+export class GuestKernel {
+  readonly name: string;
+  readonly ram: GuestRam;
+  readonly allocator: PageAllocator;
+  readonly vcpu: Vcpu;
+  readonly driver: SmmuV3Driver;
+  readonly spi: number;
+  readonly vsmmuBase: number;
+  private readonly devs: Map<number, Dev>;
+  private irqsTaken = 0;
+  private spurious = 0;
+  private closed = false;
+  private irqLoop: Promise<void> | null = null;
+  private readonly hasIrq: boolean;
+
+  constructor(p: GuestKernelParts) {
+    this.name = p.name ?? 'guest';
+    this.ram = p.ram;
+    this.allocator = p.alloc;
+    this.spi = p.vsmmu?.spi ?? GUEST_VSMMU_SPI;
+    this.vsmmuBase = p.vsmmu?.base ?? GUEST_VSMMUV3_BASE;
+    this.hasIrq = p.irq !== undefined && p.irq.lines[this.spi] !== undefined;
+    this.vcpu = new Vcpu({ trap: p.trap, ...(p.irq ? { irq: p.irq } : {}) });
+    const window = this.vcpu.window(this.vsmmuBase, p.vsmmu?.size ?? GUEST_VSMMUV3_SIZE);
+    this.driver = new SmmuV3Driver(window, this.ram, this.allocator, {
+      ...(p.driver ?? {}),
+      ...(this.hasIrq ? { irqPending: () => this.vcpu.irqPending(this.spi) } : {}),
+    });
+    this.devs = new Map((p.devices ?? []).map((d) => [d.vSid, { ...d }]));
+  }
+
+  /** Builds the kernel in a worker from its workerData. */
+  static fromWorkerData(data: GuestWorkerData): GuestKernel {
+    const pageSize = data.pageSize ?? 4096;
+    const mem = PhysMemory.attach(data.memory);
+    if (data.ram.length === 0) throw new VsmmuError('EINVAL', 'guest has no RAM');
+    const p2m = new RangeP2m(data.ram, pageSize);
+    const ram = new GuestRam(mem, p2m.lookup, pageSize);
+    // One allocator over the first bank (where Xen puts a small guest's RAM).
+    const bank = p2m.ranges[0] as P2mRange;
+    const alloc = new PageAllocator(bank.ipa, bank.size, pageSize);
+    const devices = (data.devices ?? []).map((d) => ({
+      name: d.name, vSid: d.vSid, pSid: d.pSid, device: new DmaDevice(new SmmuPortClient(d.port), d.pSid, { name: d.name }),
+    }));
+    return new GuestKernel({
+      ...(data.name !== undefined ? { name: data.name } : {}),
+      ram, alloc, trap: new ChannelTrapPort(data.trap, data.trapTimeoutMs ?? Infinity),
+      ...(data.irq ? { irq: data.irq } : {}),
+      ...(data.vsmmu ? { vsmmu: data.vsmmu } : {}),
+      ...(data.driver ? { driver: data.driver } : {}),
+      devices,
+    });
+  }
+
+  // ---- the SMMU -----------------------------------------------------------------------
+
+  /** Probes and enables the vSMMU (Linux's probe + reset); starts taking its interrupt. */
+  probe(): ProbeInfo {
+    const info = this.driver.probe();
+    this.startIrqLoop();
+    return info;
+  }
+
+  features(): SmmuFeatures | null {
+    return this.driver.probed?.features ?? null;
+  }
+
+  attach(vSid: number, opts: AttachOptions = {}): Attachment {
+    this.ensureProbed();
+    return this.driver.attach({ vSid }, opts);
+  }
+
+  detach(vSid: number): void {
+    this.driver.detach(vSid);
+  }
+
+  map(vSid: number, iova: number, ipa: number, length: number, prot: ProtSpec = 'rw'): void {
+    this.driver.map(vSid, iova, ipa, length, parseProt(prot));
+  }
+
+  unmap(vSid: number, iova: number, length: number): number {
+    return this.driver.unmap(vSid, iova, length);
+  }
+
+  /** The stage-1 translation of `iova` for the device (software lookup), -1 if unmapped. */
+  iovaToIpa(vSid: number, iova: number): number {
+    return this.driver.iovaToIpa(vSid, iova);
+  }
+
+  /** Faults taken from the event queue (those after sequence number `since`). */
+  faults(since = 0): GuestFault[] {
+    return this.driver.faults().filter((f) => f.seq > since);
+  }
+
+  cmdqErrors(): readonly CmdqErrorRecord[] {
+    return this.driver.probed ? this.driver.cmdqErrors() : [];
+  }
+
+  /** Runs the interrupt handler now if the vSMMU's SPI is pending; returns events consumed. */
+  pollIrq(): number {
+    if (!this.hasIrq || !this.vcpu.irqPending(this.spi)) return 0;
+    return this.takeIrq();
+  }
+
+  /** Blocks up to `timeoutMs` for the vSMMU's interrupt and handles it; returns events consumed (-1 on timeout). */
+  waitIrq(timeoutMs: number): number {
+    if (!this.hasIrq) throw new VsmmuError('EINVAL', `SPI ${this.spi} is not wired to this guest`);
+    if (this.vcpu.waitIrq([this.spi], timeoutMs).length === 0) return -1;
+    return this.takeIrq();
+  }
+
+  // ---- devices and DMA ---------------------------------------------------------------
+
+  devices(): { name: string; vSid: number; pSid: number }[] {
+    return [...this.devs.values()].map(({ name, vSid, pSid }) => ({ name, vSid, pSid }));
+  }
+
+  /** Makes the device with `vSid` do a DMA read or write. */
+  dma(vSid: number, req: GuestDmaRequest): DmaResult {
+    const d = this.#dev(vSid).device;
+    const attrs: DmaAttrs = {
+      ...(req.ssid !== undefined ? { ssid: req.ssid } : {}),
+      ...(req.priv ? { priv: true } : {}), ...(req.instr ? { instr: true } : {}),
+    };
+    if (req.op === 'read') return d.read(req.iova, req.length ?? req.data?.length ?? 0, attrs);
+    const data = req.data ?? pattern(req.length ?? 0, req.fill);
+    return d.write(req.iova, data, attrs);
+  }
+
+  #dev(vSid: number): Dev {
+    const d = this.devs.get(vSid);
+    if (!d) throw new VsmmuError('ENODEV', `no device with vSID ${vSid} in ${this.name}`, { vSid });
+    return d;
+  }
+
+  // ---- memory and MMIO ------------------------------------------------------------------
+
+  /** dma_alloc: a zeroed buffer in guest RAM; returns its IPA. */
+  alloc(bytes: number, align?: number): number {
+    const ipa = this.allocator.alloc(bytes, align);
+    if (ipa < 0) throw new VsmmuError('ENOMEM', `guest ${this.name}: no ${bytes} bytes of free RAM`, { bytes });
+    this.ram.fill(ipa, bytes, 0);
+    return ipa;
+  }
+
+  free(ipa: number): void {
+    this.allocator.free(ipa);
+  }
+
+  memRead(ipa: number, length: number): Uint8Array {
+    return this.ram.readBytes(ipa, length);
+  }
+
+  memWrite(ipa: number, bytes: Uint8Array): void {
+    this.ram.writeBytes(ipa, bytes);
+  }
+
+  /** A 32-bit read of the vSMMU window at `offset` (traps to Xen). */
+  mmioRead(offset: number): number {
+    return this.vcpu.mmioRead32(this.vsmmuBase + checkWindow(offset));
+  }
+
+  mmioWrite(offset: number, value: number): void {
+    this.vcpu.mmioWrite32(this.vsmmuBase + checkWindow(offset), value);
+  }
+
+  // ---- workloads and stats ------------------------------------------------------------
+
+  /** Map a buffer, DMA into it, check, unmap, DMA again, expect the F_TRANSLATION fault via the event queue and interrupt. */
+  workloadMapDmaFault(params: MapDmaFaultParams): MapDmaFaultReport {
+    this.ensureProbed();
+    return runMapDmaFault(this, params);
+  }
+
+  /** A stream of DMA transactions at a chosen rate and size. */
+  workloadDmaStream(params: DmaStreamParams): DmaStreamReport {
+    this.ensureProbed();
+    return runDmaStream(this, params);
+  }
+
+  stats(): GuestStats {
+    return {
+      name: this.name,
+      driver: this.driver.probed ? this.driver.stats() : null,
+      trapLatency: this.vcpu.latency.summary(),
+      mmioAborts: this.vcpu.abortCount,
+      irqsTaken: this.irqsTaken,
+      spuriousIrqs: this.spurious,
+      devices: [...this.devs.values()].map((d) => ({ name: d.name, vSid: d.vSid, pSid: d.pSid, stats: { ...d.device.stats } })),
+    };
+  }
+
+  resetLatency(): void {
+    this.vcpu.latency.reset();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.closed = true;
+    await this.irqLoop?.catch(() => {});
+  }
+
+  // ---- interrupts ---------------------------------------------------------------------
+
+  /** Takes the vSMMU's interrupt: acknowledge at the GIC, run the driver's handler. */
+  takeIrq(): number {
+    this.vcpu.ackIrq(this.spi);
+    this.irqsTaken++;
+    const before = this.driver.stats().gerrors;
+    const n = this.driver.handleIrq();
+    if (n === 0 && this.driver.stats().gerrors === before) this.spurious++;
+    return n;
+  }
+
+  private ensureProbed(): void {
+    if (!this.driver.probed) this.probe();
+  }
+
+  private startIrqLoop(): void {
+    if (!this.hasIrq || this.irqLoop) return;
+    this.irqLoop = (async () => {
+      while (!this.closed) {
+        // Wake up at least every 50 ms to notice close().
+        const got = await this.vcpu.waitIrqAsync([this.spi], 50).catch(() => [] as number[]);
+        if (this.closed) break;
+        if (got.length === 0) continue;
+        const spuriousBefore = this.spurious;
+        this.takeIrq();
+        // A level line that stays asserted with nothing to do: back off instead of spinning.
+        if (this.spurious !== spuriousBefore && this.vcpu.irqPending(this.spi)) await new Promise((r) => setTimeout(r, 1));
+      }
+    })();
+  }
+}
+
+function checkWindow(offset: number): number {
+  if (!(Number.isInteger(offset) && offset >= 0 && offset % 4 === 0 && offset < GUEST_VSMMUV3_SIZE)) {
+    throw new VsmmuError('EINVAL', `vSMMU offset ${offset} is not a 4-aligned offset in the window`, { offset });
+  }
+  return offset;
+}
+
+/** Bytes i & 0xff (+ fill) for test DMA: every byte distinguishes its position in a page. */
+export function pattern(length: number, fill?: number): Uint8Array {
+  const b = new Uint8Array(length);
+  if (fill !== undefined) b.fill(fill & 0xff);
+  else for (let i = 0; i < length; i++) b[i] = (i * 7 + (i >>> 8) * 13 + 1) & 0xff;
+  return b;
+}
