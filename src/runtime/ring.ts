@@ -197,6 +197,7 @@ export class RingConsumer extends RingView {
    * `offset(0..n-1)`, 0 on timeout, -1 if the ring is closed and drained. Then release(n).
    */
   acquire(max: number, timeoutMs = Infinity): number {
+    checkMax(max);
     for (;;) {
       const n = this.ready(max);
       if (n > 0) return n < max ? n : max;
@@ -206,6 +207,7 @@ export class RingConsumer extends RingView {
   }
 
   async acquireAsync(max: number, timeoutMs = Infinity): Promise<number> {
+    checkMax(max);
     for (;;) {
       const n = this.ready(max);
       if (n > 0) return n < max ? n : max;
@@ -308,6 +310,10 @@ export class RingSetConsumer {
     const j = this.ready();
     return j >= 0 ? j : -2;
   }
+}
+
+function checkMax(max: number): void {
+  if (!(max >= 1)) throw new VsmmuError('ERING_BATCH', `acquire of ${max} records`);
 }
 
 function closedError(): VsmmuError {

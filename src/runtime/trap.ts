@@ -19,7 +19,7 @@ export type TrapStatus = typeof TRAP_OK | typeof TRAP_ABORT;
 //                           RVAL_LO, RVAL_HI
 //   line 2  VCPU_PARK:      the vCPU's park word; the handler wakes it after answering
 //   line 3  CLOSED:         set by either side (guest gone / server stopping), then wake
-//   line 4  MAGIC           written at allocation
+//   line 4  MAGIC, SERVER_ID (the serving TrapServer's id)   written at allocation
 const REQ_SEQ = 0;
 const OP = 1;
 const ADDR_LO = 2;
@@ -33,14 +33,17 @@ const RVAL_HI = 19;
 const VCPU_PARK = 32;
 const CLOSED = 48;
 const MAGIC = 64;
+const SERVER_ID = 65;
 const CHANNEL_BYTES = 320;
 const CHANNEL_MAGIC = 0x54524150; // 'TRAP'
 
 // Server SAB layout (Int32): word 0 PARK (the handler's park word; every request wakes
-// it), word 16 CLOSED (own line).
+// it), word 16 CLOSED (own line), word 32 ID (random, written at allocation: SAB objects
+// arriving in different messages are different JS objects, so identity is by this id).
 const SRV_PARK = 0;
 const SRV_CLOSED = 16;
-const SERVER_BYTES = 128;
+const SRV_ID = 32;
+const SERVER_BYTES = 192;
 
 export interface TrapServerDesc {
   readonly sab: SharedArrayBuffer;
@@ -52,12 +55,16 @@ export interface TrapChannelDesc {
 }
 
 export function createTrapServer(): TrapServerDesc {
-  return { sab: new SharedArrayBuffer(SERVER_BYTES) };
+  const sab = new SharedArrayBuffer(SERVER_BYTES);
+  new Int32Array(sab)[SRV_ID] = (Math.random() * 0x7fffffff) | 1;
+  return { sab };
 }
 
 export function createTrapChannel(server: TrapServerDesc): TrapChannelDesc {
   const sab = new SharedArrayBuffer(CHANNEL_BYTES);
-  new Int32Array(sab)[MAGIC] = CHANNEL_MAGIC;
+  const h = new Int32Array(sab);
+  h[MAGIC] = CHANNEL_MAGIC;
+  h[SERVER_ID] = new Int32Array(server.sab)[SRV_ID] ?? 0;
   return { sab, server: server.sab };
 }
 
@@ -186,7 +193,7 @@ export class TrapServer {
   /** Adds a channel; returns its slot (TrapRequest.channel). */
   attach(ch: TrapChannelDesc): number {
     const h = channelWords(ch.sab);
-    if (ch.server !== this.srv.buffer) throw new VsmmuError('ETRAP_CONFIG', 'trap channel belongs to another server');
+    if (h[SERVER_ID] !== this.srv[SRV_ID]) throw new VsmmuError('ETRAP_CONFIG', 'trap channel belongs to another server');
     this.chans.push(h);
     this.served.push(Atomics.load(h, RESP_SEQ));
     return this.chans.length - 1;

@@ -34,6 +34,8 @@ describe('ring geometry', () => {
     const { p } = pair(8, 8);
     expect(() => p.reserve(0)).toThrow(/batch/);
     expect(() => p.reserve(9)).toThrow(/batch/);
+    const { c } = pair(8, 8);
+    expect(() => c.acquire(0)).toThrow(expect.objectContaining({ code: 'ERING_BATCH' }));
   });
 });
 

@@ -72,6 +72,16 @@ describe('trap channel', () => {
     expect(va.valueLo).toBe(0x600d);
   });
 
+  it('attach checks the server by id, not by SAB object identity', () => {
+    const { sd, server } = setup();
+    const ch = createTrapChannel(sd);
+    const cloned = structuredClone(ch); // as a channel arriving in a later message
+    expect(cloned.server).not.toBe(sd.sab);
+    expect(() => server.attach(cloned)).not.toThrow();
+    const other = createTrapChannel(createTrapServer());
+    expect(() => server.attach(other)).toThrow(expect.objectContaining({ code: 'ETRAP_CONFIG' }));
+  });
+
   it('refuses sizes other than 1, 2, 4, 8', async () => {
     const { va } = setup();
     await expect(va.accessAsync(false, 3, 0, 0, 0, 0)).rejects.toMatchObject({ code: 'ETRAP_SIZE' });
