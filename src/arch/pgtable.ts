@@ -45,6 +45,9 @@ export interface PageTableOptions {
   readonly alloc: (bytes: number, align: number) => number;
   /** Stage 2 with STE.S2FWB: cacheable mappings use MemAttr 0x6 (force write-back). */
   readonly fwb?: boolean;
+  /** Stage 2 only: start at this level (concatenating first-level tables as needed) instead
+   *  of the level Linux would choose; must be a legal S2SL0/S2T0SZ combination. */
+  readonly startLevel?: number;
 }
 
 const P2: readonly number[] = Array.from({ length: 65 }, (_, n) => 2 ** n);
@@ -99,6 +102,7 @@ export class PageTable {
       const tooHigh = (l: number): boolean =>
         (g === 12 && l === 0 && oas < 44) || (g !== 12 && l === 1 && oas < 42) || (g === 14 && l === 0);
       while (start < 3 && tooHigh(start)) start++;
+      if (o.startLevel !== undefined) start = o.startLevel;
       this.sl0 = g === 12 ? 2 - start : 3 - start;
       const tg = g === 12 ? 0 : g === 16 ? 1 : 2;
       const sl = s2StartLevel(tg, this.sl0, this.t0sz, oas);
