@@ -165,6 +165,10 @@ export class XenActor {
     this.xen.deassignDevice(domid, sid);
   }
 
+  unmapGuestRam(domid: number, ipa: number, size: number): number {
+    return this.xen.unmapGuestRam(domid, ipa, size);
+  }
+
   domains(): DomainInfo[] {
     return this.xen.listDomains();
   }

@@ -240,6 +240,18 @@ export class Xen {
     this.vmids.free(dom.vmid);
   }
 
+  /**
+   * Removes [ipa, ipa + size) from a domain's stage 2 (a balloon-out): the p2m entries go,
+   * then TLBI_S2_IPA (or S12_VMALL) for the VMID, plus NH_ALL for nested entries, and a SYNC
+   * waited for. The pages stay the domain's until it is destroyed. Returns bytes unmapped.
+   */
+  unmapGuestRam(domid: number, ipa: number, size: number): number {
+    const dom = this.domain(domid);
+    const n = dom.p2m.unmap(ipa, size);
+    this.driver.invalidateIpa(dom.vmid, ipa, size, dom.vsmmu !== null);
+    return n;
+  }
+
   domain(domid: number): Domain {
     const d = this.domains.get(domid);
     if (d === undefined) throw new VsmmuError('ENODOMAIN', `no domain ${domid}`, { domid });

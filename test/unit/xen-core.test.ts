@@ -279,3 +279,37 @@ describe('Xen vSMMU through the trap dispatcher', () => {
     expect(g.r(R.IDR0) & 2).toBe(2);
   });
 });
+
+describe('p2m', () => {
+  it('builds the domain stage-2 STE from its tables: VMID, VTCR, S2TTB, S2R, S2PTW', () => {
+    const r = xenRig();
+    const info = r.xen.createDomain(domCfg('p', [], 'none'));
+    const dom = r.xen.domain(info.domid);
+    const s = dom.p2m.s2Ste(dom.vmid, r.xen.phys);
+    expect(steConfigOf(s)).toBe(STE_CFG.S2);
+    expect(s[4]! & 0xffff).toBe(dom.vmid);
+    expect(s[5]! & 63).toBe(64 - 40); // S2T0SZ for a 40-bit IPA space
+    expect((s[5]! >>> 19) & 1).toBe(1); // S2AA64
+    expect((s[5]! >>> 22) & 1).toBe(1); // S2PTW
+    expect((s[5]! >>> 26) & 1).toBe(1); // S2R
+    expect(s[6]! + s[7]! * 2 ** 32).toBe(dom.p2m.table.root);
+    expect(dom.p2m.lookup(GUEST_RAM0_BASE - 1)).toBe(-1);
+    expect(dom.p2m.table.translate(GUEST_RAM0_BASE + 0x5000)).toBe(dom.p2m.lookup(GUEST_RAM0_BASE + 0x5000));
+  });
+
+  it('unmaps guest RAM from stage 2 and invalidates the VMID: DMA there faults at stage 2', () => {
+    const r = xenRig();
+    const info = r.xen.createDomain(domCfg('b', [{ sid: 0x12 }], 'none'));
+    const ipa = GUEST_RAM0_BASE + 0x10_0000;
+    expect(translate(r, 0x12, ipa).ok).toBe(true); // cached in the IOTLB now
+    const ops = (): number => r.smmu.stats().commands.byOpcode['TLBI_S2_IPA'] ?? 0;
+    const before = ops();
+    expect(r.xen.unmapGuestRam(info.domid, ipa, 0x2000)).toBe(0x2000);
+    expect(ops()).toBe(before + 2);
+    const t = translate(r, 0x12, ipa);
+    expect([t.ok, t.s2]).toEqual([false, 1]);
+    expect(translate(r, 0x12, ipa + 0x2000).ok).toBe(true);
+    expect(r.xen.domain(info.domid).p2m.mapped.length).toBe(5); // split around the hole
+    r.xen.destroyDomain(info.domid);
+  });
+});
