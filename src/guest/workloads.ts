@@ -58,6 +58,11 @@ export interface MapDmaFaultReport {
   readonly fault: GuestFault | null;
 }
 
+/** The bytes map-dma-fault writes for device `vSid` (what a checker expects in memory). */
+export function workloadPattern(n: number, vSid: number): Uint8Array {
+  return pat(n, vSid);
+}
+
 function pat(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = (i * 31 + seed + (i >>> 12)) & 0xff;
