@@ -52,6 +52,7 @@ export function createRing(opts: RingOptions, doorbell?: { sab: SharedArrayBuffe
   if (!Number.isInteger(recordBytes) || recordBytes <= 0 || recordBytes % 4 !== 0) {
     throw new VsmmuError('ERING_CONFIG', `ring record size ${recordBytes} is not a positive multiple of 4`);
   }
+  // Header (layout above: HEAD, TAIL, parks, CLOSED on their own lines) + records.
   const sab = new SharedArrayBuffer(HEADER_BYTES + capacity * recordBytes);
   const h = new Int32Array(sab, 0, HEADER_BYTES >> 2);
   h[MAGIC] = RING_MAGIC;
