@@ -279,8 +279,12 @@ export class Xen {
       const dom = this.domains.get(domid);
       const v = dom?.vsmmu;
       if (v && ipa >= GUEST_VSMMUV3_BASE && ipa < GUEST_VSMMUV3_BASE + GUEST_VSMMUV3_SIZE) {
+        // Before a read, let a pending queue progress (a SYNC the hardware just completed
+        // shows in CMDQ_CONS at once); after a write, run a budget of new work. The rest
+        // continues in `pump`.
+        if (!write && v.hasWork()) v.run();
         const ok = v.access(write, size, ipa - GUEST_VSMMUV3_BASE, valLo, valHi, out);
-        if (write && ok) v.run(); // a budget of work now; the rest continues in `pump`
+        if (write && ok) v.run();
         if (!ok) this.trapAborts++;
         return ok;
       }

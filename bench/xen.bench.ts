@@ -1,0 +1,120 @@
+// Xen's vSMMU against the bare primitive it is built on, in the same run:
+//   vSMMU register read (guest trap -> Xen worker -> answer)  vs a bare Atomics ping-pong
+//   guest TLBI_NH_ASID + CMD_SYNC (guest -> Xen -> physical SMMU -> back to the guest's
+//     CMDQ_CONS)                                                vs the same ping-pong
+// The main thread is the guest vCPU; Xen and the SMMU are worker threads (workers/xen.ts,
+// workers/smmu.ts); the ping-pong peer is a worker started from this file.
+import { Worker, isMainThread, workerData } from 'node:worker_threads';
+import { benchSuite } from './harness.ts';
+import { CMD_WORDS, cmdOf, encodeCommand } from '../src/arch/commands.ts';
+import { R } from '../src/arch/registers.ts';
+import { GuestRam, RangeP2m } from '../src/mem/guest-ram.ts';
+import { PhysMemory } from '../src/mem/phys.ts';
+import { startActor } from '../src/runtime/actor.ts';
+import { TRAP_OK, TrapVcpu } from '../src/runtime/trap.ts';
+import type { SmmuActor } from '../src/smmu/actor.ts';
+import type { XenActor, XenWorkerData } from '../src/xen/actor.ts';
+import { GUEST_RAM0_BASE, GUEST_VSMMUV3_BASE } from '../src/xen/layout.ts';
+
+const SPIN = 10_000;
+const PING = 0;
+const PONG = 16;
+const MAIN_SLEEP = 32;
+const PEER_SLEEP = 48;
+const MiB = 1024 * 1024;
+
+// ---- the bare primitive (node-limits.md §1), inline on purpose.
+function bareWait(a: Int32Array, idx: number, old: number, sleepIdx: number): number {
+  let v = 0;
+  for (let k = 0; k < SPIN; k++) if ((v = Atomics.load(a, idx)) !== old) return v;
+  for (;;) {
+    Atomics.store(a, sleepIdx, 1);
+    if ((v = Atomics.load(a, idx)) !== old) {
+      Atomics.store(a, sleepIdx, 0);
+      return v;
+    }
+    Atomics.wait(a, idx, old);
+    Atomics.store(a, sleepIdx, 0);
+  }
+}
+function bareSignal(a: Int32Array, idx: number, v: number, peerSleepIdx: number): void {
+  Atomics.store(a, idx, v);
+  if (Atomics.load(a, peerSleepIdx) !== 0) Atomics.notify(a, idx);
+}
+
+if (!isMainThread) {
+  const a = new Int32Array((workerData as { sab: SharedArrayBuffer }).sab);
+  for (let last = 0; ; ) {
+    last = bareWait(a, PING, last, PEER_SLEEP);
+    bareSignal(a, PONG, last, MAIN_SLEEP);
+  }
+} else {
+  const sab = new SharedArrayBuffer(256);
+  const pp = new Int32Array(sab);
+  const peer = new Worker(new URL(import.meta.url), { workerData: { sab } });
+  let seq = 0;
+
+  const mem = PhysMemory.create(64 * MiB);
+  const smmu = await startActor<SmmuActor>('smmu', { memory: mem.sab });
+  const d = await smmu.api.describe();
+  const xen = await startActor<XenActor>('xen', {
+    memory: mem.sab, regs: d.regs, smmuIrq: d.irq, heapBase: 4 * MiB, heapSize: 60 * MiB, cmdline: 'viommu=1',
+  } satisfies XenWorkerData);
+  const att = await xen.api.createDomain({ name: 'bench', memory: 8 * MiB, vcpus: 1, viommu: 'smmuv3', devices: [{ name: 'd0', sid: 0x10 }] });
+  const vcpu = new TrapVcpu(att.trap);
+  const ram = new GuestRam(mem, new RangeP2m(att.domain.ram).lookup);
+  const V = GUEST_VSMMUV3_BASE;
+  const wr = (off: number, v: number): void => {
+    if (vcpu.write(V + off, 0, 4, v, 0) !== TRAP_OK) throw new Error('trap aborted');
+  };
+  const rd = (off: number): number => {
+    if (vcpu.read(V + off, 0, 4) !== TRAP_OK) throw new Error('trap aborted');
+    return vcpu.valueLo;
+  };
+  // A command queue of 256 entries in guest RAM, enabled.
+  const CMDQ = GUEST_RAM0_BASE + 0x10_0000;
+  wr(R.CMDQ_BASE, CMDQ + 8);
+  wr(R.CMDQ_BASE + 4, 0);
+  wr(R.CR0, 0x8);
+  const tlbi = new Uint32Array(CMD_WORDS);
+  const sync = new Uint32Array(CMD_WORDS);
+  encodeCommand(cmdOf('TLBI_NH_ASID', { asid: 1 }), tlbi);
+  encodeCommand(cmdOf('SYNC', { cs: 2 }), sync);
+  let prod = 0;
+  const put = (c: Uint32Array): void => {
+    const at = CMDQ + (prod & 255) * 16;
+    ram.store64(at, c[0] ?? 0, c[1] ?? 0);
+    ram.store64(at + 8, c[2] ?? 0, c[3] ?? 0);
+    prod = (prod + 1) & 511;
+  };
+
+  await benchSuite('xen', {
+    tasks: [
+      {
+        name: 'bare ping-pong',
+        fn: () => {
+          seq++;
+          bareSignal(pp, PING, seq, PEER_SLEEP);
+          bareWait(pp, PONG, seq - 1, MAIN_SLEEP);
+        },
+      },
+      { name: 'vSMMU register read (trap)', fn: () => rd(R.IDR0) },
+      {
+        name: 'guest TLBI + CMD_SYNC',
+        fn: () => {
+          put(tlbi);
+          put(sync);
+          wr(R.CMDQ_PROD, prod);
+          while ((rd(R.CMDQ_CONS) & 0x1ff) !== prod);
+        },
+      },
+    ],
+    ratios: [
+      { name: 'register trap / ping-pong', of: 'vSMMU register read (trap)', vs: 'bare ping-pong', kind: 'cost', target: { op: '<=', value: 3 } },
+      { name: 'TLBI+SYNC / ping-pong', of: 'guest TLBI + CMD_SYNC', vs: 'bare ping-pong', kind: 'cost' },
+    ],
+  });
+  await xen.close();
+  await smmu.close();
+  await peer.terminate();
+}
