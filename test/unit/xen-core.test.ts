@@ -313,3 +313,25 @@ describe('p2m', () => {
     r.xen.destroyDomain(info.domid);
   });
 });
+
+describe('virtual StreamIDs end to end', () => {
+  it('lets the guest name its device by vSID only: CFGI_STE, DMA faults and C_BAD_STE all use it', () => {
+    const r = xenRig({ vsidMode: 'lowest-free' });
+    const info = r.xen.createDomain(domCfg('v', [{ sid: 0x3a }]));
+    expect(info.devices).toEqual([{ name: 'dma0', sid: 0x3a, vsid: 0 }]);
+    const g = guestOf(r, info.domid);
+    g.reset();
+    g.attachS1(0, 9); // the guest's STE 0 describes physical stream 0x3a
+    expect(steConfigOf(ste(r, 0x3a))).toBe(STE_CFG.NESTED);
+    expect(translate(r, 0x3a, 0x6000_0000).ok).toBe(false);
+    r.xen.pump();
+    expect(g.events().map((e) => [e.type, e.sid])).toEqual([[EVT.F_TRANSLATION, 0]]);
+    // Guest V = 0: the physical STE is invalid, so DMA records C_BAD_STE, forwarded with the vSID.
+    g.writeSte(0, [0, 0]);
+    g.submit(g.cmd('CFGI_STE', { sid: 0 }), g.cmd('SYNC'));
+    expect(g.events()).toEqual([]);
+    expect(translate(r, 0x3a, 0x6000_0000).type).toBe(EVT.C_BAD_STE);
+    r.xen.pump();
+    expect(g.events().map((e) => [e.type, e.sid])).toEqual([[EVT.C_BAD_STE, 0]]);
+  });
+});
