@@ -165,7 +165,7 @@ export class Iotlb {
   /** Like lookup, without counting or stamping (for tests and reference checks). */
   find(kind: number, regime: number, vmid: number, asid: number, hi: number, lo: number): number {
     const n = this.nSizes;
-    const ctx = ((vmid << 16) | asid) >>> 0;
+    const ctx = ((vmid << 16) | (kind === TLB_S2 ? 0 : asid)) >>> 0; // stage-2 entries have no ASID
     const gctx = (vmid << 16) >>> 0;
     for (let k = 0; k < n; k++) {
       const s = this.sizes[k]!;

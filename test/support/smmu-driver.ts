@@ -52,6 +52,8 @@ export class SmmuTestDriver {
   sidBits = 0;
   twoLevel = false;
   private readonly l2 = new Map<number, number>();
+  /** What reset() allocated (freed by the next reset). */
+  private owned: number[] = [];
 
   constructor(o: DriverOptions) {
     this.port = new SmmuRegisterPort(o.regs, o.features);
@@ -84,6 +86,7 @@ export class SmmuTestDriver {
     const pa = this.alloc.alloc(bytes, align);
     if (pa < 0) throw new Error('out of test memory');
     this.mem.fill(pa, bytes, 0);
+    this.owned.push(pa);
     return pa;
   }
 
@@ -95,6 +98,8 @@ export class SmmuTestDriver {
       this.waitReg(R.GBPA, (v) => (v & 0x80000000) === 0, 'GBPA.Update');
     }
     this.setCr0(0);
+    for (const pa of this.owned) this.alloc.free(pa);
+    this.owned = [];
     // Acknowledge global errors left active by a previous owner.
     port.write32(R.GERRORN, port.read32(R.GERROR));
     port.write32(R.CR1, 0xd75);
