@@ -55,6 +55,8 @@ const GBPA_UPDATE = 0x80000000;
 export const GERROR_ERR_MASK = 0x1fd;
 const GERROR_CMDQ_ERR = 1 << 0;
 const GERROR_SFM_ERR = 1 << 8;
+/** Faults kept in the log (older ones are dropped and counted: a guest can be flooded). */
+export const FAULT_LOG_MAX = 4096;
 /** Stage-1 MAIR Linux writes (FACTS §7.9). */
 export const MAIR_LINUX = 0xf404ff44;
 /** STE.S1DSS = SSID0: no-SSID traffic uses CD 0. */
@@ -131,6 +133,8 @@ export interface DriverStats {
   readonly steSyncs: number;
   readonly cdSyncs: number;
   readonly tlbiCommands: number;
+  /** Faults dropped from the log (FAULT_LOG_MAX kept). */
+  readonly faultsDropped: number;
 }
 
 interface S1Domain {
@@ -183,6 +187,7 @@ export class SmmuV3Driver {
   private readonly masters = new Map<number, Master>();
   private readonly domains = new Map<number, S1Domain>();
   private readonly faultLog: GuestFault[] = [];
+  private faultsDropped = 0;
   private readonly gerrorLog: number[] = [];
   private faultSeq = 0;
   private inIrq = false;
@@ -206,24 +211,47 @@ export class SmmuV3Driver {
   probe(): ProbeInfo {
     if (this.info) throw new VsmmuError('EBUSY', 'SMMU already probed');
     const f = this.hwProbe();
+    const allocated: number[] = [];
+    const galloc = this.galloc;
+    const tracking: GuestAllocator = {
+      alloc: (bytes, align) => {
+        const ipa = galloc.alloc(bytes, align);
+        if (ipa >= 0) allocated.push(ipa);
+        return ipa;
+      },
+      free: (ipa) => galloc.free(ipa),
+    };
+    try {
+      const info = this.setup(f, tracking);
+      this.reset(info);
+      this.info = info;
+      return info;
+    } catch (e) {
+      // As devm: nothing allocated by a failed probe stays allocated.
+      for (const ipa of allocated) galloc.free(ipa);
+      this.cmdq = null;
+      this.evtq = null;
+      throw e;
+    }
+  }
+
+  /** Stream table and queues in guest RAM (arm_smmu_init_structures). */
+  private setup(f: SmmuFeatures, alloc: GuestAllocator): ProbeInfo {
     const ias = Math.max(f.ttf & 1 ? 40 : 0, f.oas);
     const twoLevel = f.stLevel2 && f.sidBits > STRTAB_SPLIT;
-    const strtab = twoLevel ? this.initStrtab2Lvl(f) : this.initStrtabLinear(f);
+    const strtab = twoLevel ? this.initStrtab2Lvl(f, alloc) : this.initStrtabLinear(f, alloc);
     const msiPoll = f.msi && f.coherent;
-    const cmdqQ = this.initQueue('cmdq', Math.min(this.cmdqMax, f.cmdqLog2), 16);
-    const evtqQ = this.initQueue('evtq', Math.min(this.evtqMax, f.evtqLog2), 32);
+    const cmdqQ = this.initQueue('cmdq', Math.min(this.cmdqMax, f.cmdqLog2), 16, alloc);
+    const evtqQ = this.initQueue('evtq', Math.min(this.evtqMax, f.evtqLog2), 32, alloc);
     this.cmdq = new CommandQueue(this.mmio, this.ram, cmdqQ.ipa, cmdqQ.log2, {
       msiPoll, timeoutMs: this.timeoutMs, hooks: { service: (err) => this.service(err) },
     });
     this.evtq = new EventQueue(this.mmio, this.ram, evtqQ.ipa, evtqQ.log2);
-    const info: ProbeInfo = {
+    return {
       features: f, ias, strtab,
       cmdq: { ipa: cmdqQ.ipa, log2: cmdqQ.log2, msiPoll },
       evtq: { ipa: evtqQ.ipa, log2: evtqQ.log2 },
     };
-    this.info = info;
-    this.reset(info);
-    return info;
   }
 
   /** arm_smmu_device_hw_probe: read the ID registers, refuse what Linux refuses. */
@@ -250,25 +278,25 @@ export class SmmuV3Driver {
     return f;
   }
 
-  private allocZeroed(bytes: number, align: number, what: string): number {
-    const ipa = this.galloc.alloc(bytes, align);
+  private allocZeroed(bytes: number, align: number, what: string, alloc: GuestAllocator = this.galloc): number {
+    const ipa = alloc.alloc(bytes, align);
     if (ipa < 0) throw new VsmmuError('ENOMEM', `failed to allocate ${what} (${hex(bytes)} bytes)`, { bytes });
     this.ram.fill(ipa, bytes, 0);
     return ipa;
   }
 
-  private initStrtabLinear(f: SmmuFeatures): ProbeInfo['strtab'] {
+  private initStrtabLinear(f: SmmuFeatures, alloc: GuestAllocator): ProbeInfo['strtab'] {
     const entries = 2 ** f.sidBits;
     const bytes = entries * STE_BYTES;
-    const ipa = this.allocZeroed(bytes, Math.max(bytes, 64), 'linear stream table');
+    const ipa = this.allocZeroed(bytes, Math.max(bytes, 64), 'linear stream table', alloc);
     this.initAbortStes(ipa, entries);
     return { ipa, twoLevel: false, cfg: f.sidBits, l1Entries: 0 };
   }
 
-  private initStrtab2Lvl(f: SmmuFeatures): ProbeInfo['strtab'] {
+  private initStrtab2Lvl(f: SmmuFeatures, alloc: GuestAllocator): ProbeInfo['strtab'] {
     const l1Entries = Math.min(STRTAB_MAX_L1_ENTRIES, 2 ** (f.sidBits - STRTAB_SPLIT));
     const bytes = l1Entries * 8;
-    const ipa = this.allocZeroed(bytes, Math.max(bytes, 64), 'l1 stream table');
+    const ipa = this.allocZeroed(bytes, Math.max(bytes, 64), 'l1 stream table', alloc);
     const cfg = (1 << 16) | (STRTAB_SPLIT << 6) | (Math.log2(l1Entries) + STRTAB_SPLIT);
     return { ipa, twoLevel: true, cfg, l1Entries };
   }
@@ -278,10 +306,10 @@ export class SmmuV3Driver {
     for (let i = 0; i < n; i++) this.ram.store64(ipa + i * STE_BYTES, 1, 0);
   }
 
-  private initQueue(name: string, maxLog2: number, entBytes: number): { ipa: number; log2: number } {
+  private initQueue(name: string, maxLog2: number, entBytes: number, alloc: GuestAllocator): { ipa: number; log2: number } {
     for (let log2 = maxLog2; ; log2--) {
       const bytes = (2 ** log2) * entBytes;
-      const ipa = this.galloc.alloc(bytes, Math.max(bytes, 32));
+      const ipa = alloc.alloc(bytes, Math.max(bytes, 32));
       if (ipa >= 0) {
         this.ram.fill(ipa, bytes, 0);
         return { ipa, log2 };
@@ -436,6 +464,10 @@ export class SmmuV3Driver {
 
   private recordEvent(w: Uint32Array): void {
     const e = decodeEvent(w, 0);
+    if (this.faultLog.length >= FAULT_LOG_MAX) {
+      this.faultLog.shift();
+      this.faultsDropped++;
+    }
     this.faultLog.push({
       ...e,
       seq: ++this.faultSeq,
@@ -463,6 +495,7 @@ export class SmmuV3Driver {
       cmdq: { ...this.queue().stats },
       evtq: { ...this.events().stats },
       ...this.counters,
+      faultsDropped: this.faultsDropped,
     };
   }
 
@@ -617,6 +650,13 @@ export class SmmuV3Driver {
     return d;
   }
 
+  /** The kernel page size if the SMMU has it, else the smallest granule it has (io-pgtable). */
+  private defaultGranule(f: SmmuFeatures): number {
+    const has = (g: number): boolean => (g === 4096 && f.gran4k) || (g === 16384 && f.gran16k) || (g === 65536 && f.gran64k);
+    if (has(this.pageSize)) return this.pageSize;
+    return [4096, 16384, 65536].find(has) ?? this.pageSize;
+  }
+
   private freeAsid(): number {
     for (let a = 1; ; a++) if (!this.domains.has(a)) return a;
   }
@@ -639,7 +679,7 @@ export class SmmuV3Driver {
       this.masters.set(vSid, m);
     }
     const asid = opts.asid ?? this.freeAsid();
-    const granule = opts.granule ?? this.pageSize;
+    const granule = opts.granule ?? this.defaultGranule(f);
     let d = this.domains.get(asid);
     if (d && d.granule !== granule) {
       throw new VsmmuError('EINVAL', `ASID ${asid} is a domain with granule ${d.granule}, not ${granule}`, { asid });

@@ -318,6 +318,10 @@ export class GuestKernel {
   takeIrq(): number {
     this.vcpu.ackIrq(this.spi);
     this.irqsTaken++;
+    if (!this.driver.probed) {
+      this.spurious++; // no handler installed yet
+      return 0;
+    }
     const before = this.driver.stats().gerrors;
     const n = this.driver.handleIrq();
     if (n === 0 && this.driver.stats().gerrors === before) this.spurious++;

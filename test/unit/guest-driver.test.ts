@@ -120,6 +120,9 @@ describe('probe and reset', () => {
     expect(slow.fake.log.filter((a) => a.op === 'r' && a.off === R.CR0ACK).length).toBe(1 + 3 * 6);
     const dead = setup({ ackDelay: Infinity }, { pollTimeoutMs: 5 });
     expect(codeOf(() => dead.drv.probe())).toBe('ESMMU_TIMEOUT:');
+    // A failed probe leaves nothing allocated and the driver unprobed.
+    expect(dead.alloc.stats().usedPages).toBe(0);
+    expect(dead.drv.probed).toBeNull();
   });
 
   it('uses a linear stream table of abort STEs when SIDSIZE <= 8 or without 2-level support', () => {
