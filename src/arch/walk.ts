@@ -9,13 +9,16 @@
 // Deliberate choices (the architecture leaves them open or we do not model them):
 // - HA/HD (HTTU) are not implemented: with CD.HA / STE.S2HA set an AF = 0 descriptor is used
 //   as if AF were 1, without writing it back; without HA, AF = 0 is F_ACCESS unless AFFD.
+//   DBM is ignored: a write to a read-only page is a permission fault even with HD.
+// - The Contiguous hint is ignored: `size` is that of the descriptor itself.
 // - TTB0/TTB1/S2TTB bits below the alignment of the first table (its size, at least 64 bytes)
 //   are treated as zero (one of the two CONSTRAINED UNPREDICTABLE options; QEMU does the same).
 // - A TTB above the output size gives F_ADDR_SIZE at level 0 (such a CD/STE is ILLEGAL anyway).
 // - Input-range faults (TxSZ/TBI/EPD, S2T0SZ, stage-1-bypass IAS) report level 0.
 // - Out-of-range TxSZ is clamped to [16 (12 for 64K with VAX), 39] and a reserved or
 //   unimplemented TGx makes that half of the address space fault (CD validation rejects both).
-// - Stage-1 permissions follow the EL1&0 regime (two privilege levels, STRW = NS-EL1).
+// - Stage-1 permissions follow the EL1&0 regime (two privilege levels, STRW = NS-EL1); the
+//   EL2 regimes of STRW = 0b10 are not modelled.
 //   CD.UWXN is an AArch32 control and ignored: an unprivileged-writable page is never
 //   privileged-executable in AArch64 anyway. PAN applies to privileged data accesses.
 //   Instruction fetches need execute permission only (execute-only pages are legal).
