@@ -102,6 +102,69 @@ describe('guest commands on the physical SMMU', () => {
   });
 });
 
+describe('forwarded invalidations and continuations', () => {
+  it('forwards CFGI_CD with the pSID: a changed CD takes effect only after CFGI_CD + SYNC', async () => {
+    const t = await guest('cfgicd', [0x49]);
+    const { g } = t;
+    g.reset();
+    const pt = g.attachS1(0x49, 4);
+    expect(until(() => g.drained())).toBe(true);
+    g.map(0x49, 0x1000_0000, G.DATA, 0x1000);
+    expect(dma(0x49, 0x1000_0000, false).status).toBe(TX_OK);
+    // Point the CD at an empty table: cached CD (and TLB) keep the old one until invalidated.
+    const cdAt = G.CDS + 0x49 * 64;
+    const empty = G.DATA + 0x10_0000;
+    for (let i = 0; i < 512; i++) t.ram.store64(empty + 8 * i, 0, 0);
+    t.ram.store64(cdAt + 8, empty, 0);
+    expect(pt.root).not.toBe(empty);
+    const before = await w.smmu.api.stats();
+    g.submit(g.cmd('CFGI_CD', { sid: 0x49, leaf: 1 }), g.cmd('TLBI_NH_ASID', { asid: 4 }), g.cmd('SYNC'));
+    expect(until(() => g.drained())).toBe(true);
+    expect(dma(0x49, 0x1000_0000, false).status).toBe(TX_FAULT);
+    const after = await w.smmu.api.stats();
+    expect(after.commands.byOpcode['CFGI_CD']).toBe((before.commands.byOpcode['CFGI_CD'] ?? 0) + 1);
+    expect(after.commands.errors).toEqual(before.commands.errors);
+    await w.xen.api.destroyDomain(t.att.domain.domid);
+  });
+
+  it('turns TLBI_NSNH_ALL into NH_ALL for the VMID: another guest keeps its cached translations', async () => {
+    const a = await guest('nsnh-a', [0x4a]);
+    const b = await guest('nsnh-b', [0x4b]);
+    for (const [t, sid] of [[a, 0x4a], [b, 0x4b]] as const) {
+      t.g.reset();
+      t.g.attachS1(sid, 1);
+      expect(until(() => t.g.drained())).toBe(true);
+      t.g.map(sid, 0x1000_0000, G.DATA, 0x1000);
+      expect(dma(sid, 0x1000_0000, false).status).toBe(TX_OK);
+      t.g.unmap(sid, 0x1000_0000, 0x1000); // stale in the IOTLB from now on
+    }
+    const before = (await w.smmu.api.stats()).commands.byOpcode;
+    a.g.submit(a.g.cmd('TLBI_NSNH_ALL'), a.g.cmd('SYNC'));
+    expect(until(() => a.g.drained())).toBe(true);
+    const after = (await w.smmu.api.stats()).commands.byOpcode;
+    expect(after['TLBI_NH_ALL']).toBe((before['TLBI_NH_ALL'] ?? 0) + 1);
+    expect(after['TLBI_NSNH_ALL']).toBe(before['TLBI_NSNH_ALL']);
+    expect(dma(0x4a, 0x1000_0000, false).status).toBe(TX_FAULT); // a's entries gone
+    expect(dma(0x4b, 0x1000_0000, false).status).toBe(TX_OK); // b's survive: not a's to flush
+    await w.xen.api.destroyDomain(a.att.domain.domid);
+    await w.xen.api.destroyDomain(b.att.domain.domid);
+  });
+
+  it('processes a full queue in budgeted slices without holding the vCPU', async () => {
+    const t = await guest('budget', [0x4c]);
+    const { g } = t;
+    g.reset();
+    const before = (await w.smmu.api.stats()).commands.byOpcode['TLBI_NH_ASID'] ?? 0;
+    const cmds = Array.from({ length: 250 }, (_, i) => g.cmd('TLBI_NH_ASID', { asid: i }));
+    g.submit(...cmds, g.cmd('SYNC'));
+    expect(until(() => g.drained())).toBe(true);
+    expect((await w.smmu.api.stats()).commands.byOpcode['TLBI_NH_ASID']).toBe(before + 250);
+    const info = await w.xen.api.domain(t.att.domain.domid);
+    expect(info.vsmmu?.budgetStops).toBeGreaterThan(0);
+    await w.xen.api.destroyDomain(t.att.domain.domid);
+  });
+});
+
 describe('event forwarding', () => {
   it('delivers stage-1 faults with the vSID and flags overflow', async () => {
     const t = await guest('events', [0x44]);
