@@ -108,6 +108,7 @@ export class SmmuDriver {
   private readonly streams: StreamEntry[] = [];
   private readonly scratch = new Uint32Array(CMD_WORDS);
   private readonly steOld = new Uint32Array(STE_WORDS);
+  private readonly evtWords = new Uint32Array(EVT_WORDS);
 
   constructor(o: SmmuDriverOptions) {
     this.io = o.mmio;
@@ -452,7 +453,7 @@ export class SmmuDriver {
     const io = this.io;
     const log2 = this.evtqLog2;
     const prod = io.read32(R.EVENTQ_PROD);
-    const words = new Uint32Array(EVT_WORDS);
+    const words = this.evtWords;
     let n = 0;
     while (n < max && !qEmpty(prod & Q_PTR_MASK, this.evtCons, log2)) {
       const at = this.evtq + qIdx(this.evtCons, log2) * 32;

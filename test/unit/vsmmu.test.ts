@@ -146,6 +146,23 @@ describe('vSMMUv3 stream configuration', () => {
     expect(drv.events()).toEqual([]);
   });
 
+  it('follows the guest SMMUEN: off gives stage 2 only (or abort per GBPA), on re-reads the STEs', () => {
+    const { v, drv, phys } = rig();
+    v.attachDevice(PSID);
+    drv.reset();
+    drv.writeSte(PSID, drv.s1Ste());
+    drv.issue(cmd('CFGI_STE', { sid: PSID }));
+    expect(phys.lastInstall(PSID)?.kind).toBe('nested');
+    drv.w(R.CR0, 0xc);
+    expect(phys.lastInstall(PSID)?.kind).toBe('s2');
+    drv.w(R.GBPA, 0x8010_0000);
+    expect(phys.lastInstall(PSID)?.kind).toBe('abort');
+    drv.writeSte(PSID, [0x9, 0]); // bypass, written while the SMMU is off
+    drv.w(R.CR0, 0xd);
+    expect(phys.lastInstall(PSID)?.kind).toBe('s2');
+    expect(drv.events()).toEqual([]);
+  });
+
   it('reads the guest STE once: later changes need another CFGI_STE', () => {
     const { v, drv, phys } = rig();
     v.attachDevice(PSID);
