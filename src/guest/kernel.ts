@@ -18,6 +18,7 @@ import type { TrapChannelDesc } from '../runtime/trap.ts';
 import { SmmuPortClient, type PortDesc } from '../smmu/ports.ts';
 import { GUEST_VSMMU_SPI, GUEST_VSMMUV3_BASE, GUEST_VSMMUV3_SIZE } from '../xen/layout.ts';
 import { DmaDevice, type DmaAttrs, type DmaResult } from './dma-device.ts';
+import { platformFromDt } from './dt.ts';
 import { SmmuV3Driver, type AttachOptions, type Attachment, type DriverStats, type GuestFault, type ProbeInfo } from './driver.ts';
 import type { CmdqErrorRecord } from './cmdq.ts';
 import type { LatencySummary } from './latency.ts';
@@ -26,9 +27,10 @@ import { runMapDmaFault, runDmaStream, type MapDmaFaultParams, type MapDmaFaultR
 
 /** A passed-through device as the guest gets it. */
 export interface GuestDeviceData {
+  /** Its node name in the guest's device tree. */
   readonly name: string;
-  /** The StreamID the guest knows (its device tree's iommus / iommu-map). */
-  readonly vSid: number;
+  /** The StreamID the guest knows; absent: read from its device tree node's `iommus`. */
+  readonly vSid?: number;
   /** The physical StreamID the device emits (the hardware sees it). */
   readonly pSid: number;
   /** Its transaction port on the physical SMMU (SmmuActor.attachPort). */
@@ -49,8 +51,10 @@ export interface GuestWorkerData {
   readonly trap: TrapChannelDesc;
   /** Its interrupt inputs: the bank and the line of each INTID (the vSMMU's SPI 33). */
   readonly irq?: { readonly desc: IrqDesc; readonly lines: Readonly<Record<number, number>> };
-  /** The vSMMU window and SPI (default: Xen's guest layout). */
+  /** The vSMMU window and SPI (default: the device tree, else Xen's guest layout). */
   readonly vsmmu?: { readonly base?: number; readonly size?: number; readonly spi?: number };
+  /** The guest's device tree (DTS text, as Xen generates it): where the vSMMU is, the vSIDs. */
+  readonly deviceTree?: string;
   readonly devices?: readonly GuestDeviceData[];
   /** Driver bounds (polls, queue sizes). */
   readonly driver?: { readonly pollTimeoutMs?: number; readonly cmdqMaxLog2?: number; readonly evtqMaxLog2?: number };
@@ -152,14 +156,21 @@ export class GuestKernel {
     // One allocator over the first bank (where Xen puts a small guest's RAM).
     const bank = p2m.ranges[0] as P2mRange;
     const alloc = new PageAllocator(bank.ipa, bank.size, pageSize);
-    const devices = (data.devices ?? []).map((d) => ({
-      name: d.name, vSid: d.vSid, pSid: d.pSid, device: new DmaDevice(new SmmuPortClient(d.port), d.pSid, { name: d.name }),
-    }));
+    const dt = data.deviceTree !== undefined ? platformFromDt(data.deviceTree) : null;
+    const devices = (data.devices ?? []).map((d) => {
+      const vSid = d.vSid ?? dt?.masters.get(d.name);
+      if (vSid === undefined) {
+        throw new VsmmuError('EDT', `device "${d.name}": no vSID given and no iommus entry for it in the guest's device tree`, { device: d.name });
+      }
+      return { name: d.name, vSid, pSid: d.pSid, device: new DmaDevice(new SmmuPortClient(d.port), d.pSid, { name: d.name }) };
+    });
+    const fromDt = dt?.smmu ? { base: dt.smmu.base, size: dt.smmu.size, spi: dt.smmu.intid } : {};
+    const vsmmu = { ...fromDt, ...(data.vsmmu ?? {}) };
     return new GuestKernel({
       ...(data.name !== undefined ? { name: data.name } : {}),
       ram, alloc, trap: new ChannelTrapPort(data.trap, data.trapTimeoutMs ?? Infinity),
       ...(data.irq ? { irq: data.irq } : {}),
-      ...(data.vsmmu ? { vsmmu: data.vsmmu } : {}),
+      vsmmu,
       ...(data.driver ? { driver: data.driver } : {}),
       devices,
     });

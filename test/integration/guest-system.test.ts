@@ -12,6 +12,8 @@ import { PhysMemory } from '../../src/mem/phys.ts';
 import { startActor, type ActorHandle } from '../../src/runtime/actor.ts';
 import type { SmmuActor } from '../../src/smmu/actor.ts';
 import type { GuestAttachment, XenActor } from '../../src/xen/actor.ts';
+import { domUDts } from '../../src/xen/devicetree.ts';
+import type { DomainConfig } from '../../src/xen/xlcfg.ts';
 
 const MiB = 1024 * 1024;
 const PSID = 0x10;
@@ -31,15 +33,16 @@ describe('guest driver -> Xen vSMMU -> physical SMMU (threads)', () => {
     xen = await startActor<XenActor>('xen', {
       memory: mem.sab, regs: d.regs, smmuIrq: d.irq, heapBase: 4 * MiB, heapSize: 56 * MiB, cmdline: 'viommu=1',
     });
-    dom = await xen.api.createDomain({
-      name: 'domU1', memory: 16 * MiB, vcpus: 1, viommu: 'smmuv3', devices: [{ name: 'dma0', sid: PSID }],
-    });
+    const cfg: DomainConfig = { name: 'domU1', memory: 16 * MiB, vcpus: 1, viommu: 'smmuv3', devices: [{ name: 'dma0', sid: PSID }] };
+    dom = await xen.api.createDomain(cfg);
     vsid = dom.domain.devices[0]?.vsid ?? -1;
+    // The guest learns the vSMMU and the device's vSID from the device tree Xen makes for it.
+    const deviceTree = domUDts(cfg, { vsids: { dma0: vsid } });
     const port = await smmu.api.attachPort({ name: 'dma0' });
     const data: GuestWorkerData = {
       name: 'domU1', domid: dom.domain.domid, memory: mem.sab, ram: dom.domain.ram, trap: dom.trap,
       irq: { desc: dom.irq, lines: { [dom.spi]: 0 } },
-      devices: [{ name: 'dma0', vSid: vsid, pSid: PSID, port }],
+      deviceTree, devices: [{ name: 'dma0', pSid: PSID, port }],
       driver: { cmdqMaxLog2: 8, evtqMaxLog2: 8 },
     };
     guest = await startActor<GuestKernel>('guest', data);
