@@ -201,7 +201,8 @@ export class CommandQueue {
         this.hooks.service(0);
         if ((it & 255) === 255 && performance.now() > deadline) throw this.timeout('CMD_SYNC MSI', this.readCons());
       }
-      // Linux leaves CONS stale here; refresh it only when space is needed.
+      // As Linux (__arm_smmu_cmdq_poll_until_msi): the SMMU consumed up to the SYNC.
+      this.cons = qInc(syncPos, this.log2);
       return;
     }
     for (let it = 0; ; it++) {

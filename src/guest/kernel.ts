@@ -7,6 +7,7 @@
 // Interrupts: the vSMMU's combined SPI is taken by an async loop while the kernel is idle,
 // and inside the driver's wait loops (irqPending) while it is busy, as a CPU would.
 
+import { decodeCommand } from '../arch/commands.ts';
 import type { SmmuFeatures } from '../arch/features.ts';
 import { PROT_EXEC, PROT_PRIV, PROT_READ, PROT_WRITE } from '../arch/pgtable.ts';
 import { PageAllocator } from '../mem/alloc.ts';
@@ -218,6 +219,18 @@ export class GuestKernel {
 
   cmdqErrors(): readonly CmdqErrorRecord[] {
     return this.driver.probed ? this.driver.cmdqErrors() : [];
+  }
+
+  /**
+   * Issues raw commands (4 u32 words each) on the command queue, then a CMD_SYNC if `sync`
+   * (diagnostics: what the SMMU does with a command the driver would not send). Returns the
+   * command errors recovered meanwhile.
+   */
+  issueCommands(commands: readonly (readonly number[])[], sync = true): CmdqErrorRecord[] {
+    this.ensureProbed();
+    const before = this.driver.cmdqErrors().length;
+    this.driver.submit(commands.map((w) => decodeCommand(w)), sync);
+    return this.driver.cmdqErrors().slice(before);
   }
 
   /** Runs the interrupt handler now if the vSMMU's SPI is pending; returns events consumed. */

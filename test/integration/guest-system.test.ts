@@ -89,6 +89,16 @@ describe('guest driver -> Xen vSMMU -> physical SMMU (threads)', () => {
     expect(st.trapLatency.count).toBeGreaterThan(0);
   });
 
+  it('recovers from a command the vSMMU rejects (CERROR_ILL), as Linux', async () => {
+    // TLBI_S12_VMALL: the guest's vSMMU has no stage 2, so Xen stops its queue with CERROR_ILL.
+    const errs = await guest.api.issueCommands([[0x28, 0, 0, 0]], true);
+    expect(errs).toEqual([{ cons: expect.any(Number) as number, code: 1, name: 'Illegal command', command: [0x28, 0, 0, 0], replaced: true }]);
+    // The queue runs again: an ordinary invalidation + SYNC completes.
+    expect(await guest.api.issueCommands([[0x11, 1 << 16, 0, 0]], true)).toEqual([]);
+    const st = await guest.api.stats();
+    expect(st.driver?.gerrors).toBeGreaterThanOrEqual(1);
+  });
+
   it('streams DMA', async () => {
     const r = await guest.api.workloadDmaStream({ vSid: vsid, size: 4096, count: 50 });
     expect(r).toMatchObject({ count: 50, ok: 50, faults: 0, bytes: 50 * 4096 });
