@@ -667,14 +667,24 @@ export class SmmuV3Driver {
     const f = info.features;
     if (!f.s1) throw new VsmmuError('ESMMU_UNSUPPORTED', 'the SMMU has no stage 1 (IDR0.S1P = 0)');
     const vSid = dev.vSid;
-    const steIpa = this.steIpa(vSid);
+    this.steIpa(vSid); // checks the StreamID, allocates its level-2 table
     const ssidBits = opts.ssidBits ?? 0;
     if (!(Number.isInteger(ssidBits) && ssidBits >= 0 && ssidBits <= f.ssidBits)) {
       throw new VsmmuError('EINVAL', `ssidBits ${ssidBits} exceeds the SMMU's SSIDSIZE ${f.ssidBits}`, { ssidBits });
     }
     let m = this.masters.get(vSid);
-    if (m && m.domain) this.detach(vSid);
-    if (!m || (m.cd && m.cd.s1cdmax !== ssidBits)) {
+    // Attached already and nothing else asked for: the current attachment.
+    const cur = m?.domain;
+    if (m && cur && (opts.asid === undefined || opts.asid === cur.asid) && (opts.granule === undefined || opts.granule === cur.granule) &&
+      (opts.ssidBits === undefined || opts.ssidBits === m.cd?.s1cdmax)) {
+      return this.attachmentOf(m, cur);
+    }
+    if (m && m.cd && m.cd.s1cdmax !== ssidBits) {
+      // A CD table of another shape: go through abort, as a new master.
+      if (m.domain) this.detach(vSid);
+      m = undefined;
+    }
+    if (!m) {
       m = { vSid, stall: (opts.stall ?? false) || f.stallModel === 2, cd: null, domain: null };
       this.masters.set(vSid, m);
     }
@@ -686,11 +696,34 @@ export class SmmuV3Driver {
     }
     d ??= this.newDomain(asid, granule);
     m.cd ??= this.allocCdTable(ssidBits);
-    const cdIpa = this.writeCd(m, 0, this.makeS1Cd(d, m.stall));
+    // Moving between domains rewrites CD 0 in place (a breaking update); the STE already
+    // points at the CD table and does not change.
+    this.writeCd(m, 0, this.makeS1Cd(d, m.stall));
     this.writeSte(vSid, this.makeCdTableSte(m));
+    const old = m.domain;
     m.domain = d;
     d.masters.add(vSid);
-    return { vSid, asid, granule, steIpa, cdTableIpa: m.cd.ipa, cdIpa, ttb0: d.pgtable.root };
+    if (old && old !== d) {
+      old.masters.delete(vSid);
+      if (old.masters.size === 0) this.freeDomain(old);
+    }
+    return this.attachmentOf(m, d);
+  }
+
+  private attachmentOf(m: Master, d: S1Domain): Attachment {
+    const cd = m.cd;
+    if (!cd) throw new VsmmuError('EINVAL', 'no CD table');
+    return {
+      vSid: m.vSid, asid: d.asid, granule: d.granule, steIpa: this.steIpa(m.vSid), cdTableIpa: cd.ipa,
+      cdIpa: this.cdIpa(m, 0), ttb0: d.pgtable.root,
+    };
+  }
+
+  /** The domain's last master left: flush its ASID (TLBI_NH_ASID + SYNC), free its tables. */
+  private freeDomain(d: S1Domain): void {
+    this.submit([cmdOf('TLBI_NH_ASID', { asid: d.asid })], true);
+    d.pgtable.destroy((ipa) => this.galloc.free(ipa));
+    this.domains.delete(d.asid);
   }
 
   /** Back to an abort STE, clear CD 0; the last master out frees the domain (TLBI_NH_ASID + SYNC). */
@@ -704,11 +737,7 @@ export class SmmuV3Driver {
     const d = m.domain;
     m.domain = null;
     d.masters.delete(vSid);
-    if (d.masters.size === 0) {
-      this.submit([cmdOf('TLBI_NH_ASID', { asid: d.asid })], true);
-      d.pgtable.destroy((ipa) => this.galloc.free(ipa));
-      this.domains.delete(d.asid);
-    }
+    if (d.masters.size === 0) this.freeDomain(d);
   }
 
   attachment(vSid: number): { asid: number; granule: number } | null {

@@ -226,6 +226,34 @@ describe('attach: STE and CD', () => {
     expect(codeOf(() => drv.attach({ vSid: 70000 }))).toBe('EINVAL:');
   });
 
+  it('attach is idempotent, moves a master between domains in place, shares a domain by ASID', () => {
+    const { fake, drv, ram, alloc } = setup();
+    drv.probe();
+    const a = drv.attach({ vSid: 6 }, { asid: 3 });
+    fake.commands.length = 0;
+    expect(drv.attach({ vSid: 6 })).toEqual(a);
+    expect(drv.attach({ vSid: 6 }, { asid: 3 })).toEqual(a);
+    expect(fake.commands).toEqual([]);
+    // Move to ASID 4: CD 0 rewritten (breaking: V = 0, rest, dw0), STE unchanged, ASID 3 freed.
+    const steBefore = words(ram, a.steIpa, 16);
+    const b = drv.attach({ vSid: 6 }, { asid: 4 });
+    expect(b.cdIpa).toBe(a.cdIpa);
+    expect(words(ram, a.steIpa, 16)).toEqual(steBefore);
+    expect(ram.read32(b.cdIpa + 4) >>> 16).toBe(4);
+    expect(fake.commands.map((x) => x.cmd.name)).toEqual([
+      'CFGI_CD', 'SYNC', 'CFGI_CD', 'SYNC', 'CFGI_CD', 'SYNC', 'PREFETCH_CONFIG', 'TLBI_NH_ASID', 'SYNC',
+    ]);
+    // A second master with ASID 4 shares the page table.
+    const buf = alloc.alloc(4096, 4096);
+    drv.map(6, 0x7000, buf, 4096, PROT_READ);
+    const c = drv.attach({ vSid: 7 }, { asid: 4 });
+    expect(c.ttb0).toBe(b.ttb0);
+    expect(drv.iovaToIpa(7, 0x7000)).toBe(buf);
+    // Detaching one master keeps the domain for the other.
+    drv.detach(6);
+    expect(drv.iovaToIpa(7, 0x7000)).toBe(buf);
+  });
+
   it('detach aborts the STE, clears the CD and flushes the ASID', () => {
     const { fake, drv, ram } = setup();
     drv.probe();
