@@ -141,7 +141,8 @@ interface S1Domain {
   readonly asid: number;
   readonly granule: number;
   readonly pgtable: PageTable;
-  readonly masters: Set<number>;
+  /** Users: "vSid" for CD 0 (the device's default domain), "vSid/ssid" for PASIDs. */
+  readonly masters: Set<string>;
 }
 
 interface CdTable {
@@ -158,6 +159,8 @@ interface Master {
   readonly stall: boolean;
   cd: CdTable | null;
   domain: S1Domain | null;
+  /** Domains attached to SubstreamIDs other than 0 (PASIDs). */
+  readonly pasids: Map<number, S1Domain>;
 }
 
 const EVT_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(EVT).map(([k, v]) => [v, k]));
@@ -685,7 +688,7 @@ export class SmmuV3Driver {
       m = undefined;
     }
     if (!m) {
-      m = { vSid, stall: (opts.stall ?? false) || f.stallModel === 2, cd: null, domain: null };
+      m = { vSid, stall: (opts.stall ?? false) || f.stallModel === 2, cd: null, domain: null, pasids: new Map() };
       this.masters.set(vSid, m);
     }
     const asid = opts.asid ?? this.freeAsid();
@@ -702,11 +705,8 @@ export class SmmuV3Driver {
     this.writeSte(vSid, this.makeCdTableSte(m));
     const old = m.domain;
     m.domain = d;
-    d.masters.add(vSid);
-    if (old && old !== d) {
-      old.masters.delete(vSid);
-      if (old.masters.size === 0) this.freeDomain(old);
-    }
+    d.masters.add(`${vSid}`);
+    if (old && old !== d) this.release(old, `${vSid}`);
     return this.attachmentOf(m, d);
   }
 
@@ -719,6 +719,12 @@ export class SmmuV3Driver {
     };
   }
 
+  /** A user leaves `d`; the last one out frees it. */
+  private release(d: S1Domain, user: string): void {
+    d.masters.delete(user);
+    if (d.masters.size === 0) this.freeDomain(d);
+  }
+
   /** The domain's last master left: flush its ASID (TLBI_NH_ASID + SYNC), free its tables. */
   private freeDomain(d: S1Domain): void {
     this.submit([cmdOf('TLBI_NH_ASID', { asid: d.asid })], true);
@@ -726,18 +732,58 @@ export class SmmuV3Driver {
     this.domains.delete(d.asid);
   }
 
-  /** Back to an abort STE, clear CD 0; the last master out frees the domain (TLBI_NH_ASID + SYNC). */
+  /**
+   * Back to an abort STE, clear CD 0 and the PASID CDs; the last master out frees a domain
+   * (TLBI_NH_ASID + SYNC).
+   */
   detach(vSid: number): void {
     const m = this.masters.get(vSid);
     if (!m || !m.domain) throw new VsmmuError('ENODEV', `StreamID ${vSid} is not attached`, { vSid });
     const abort = new Uint32Array(STE_WORDS);
     abort[0] = 1;
     this.writeSte(vSid, abort);
+    for (const ssid of [...m.pasids.keys()]) this.detachPasid(vSid, ssid);
     this.writeCd(m, 0, new Uint32Array(CD_WORDS));
     const d = m.domain;
     m.domain = null;
-    d.masters.delete(vSid);
-    if (d.masters.size === 0) this.freeDomain(d);
+    this.release(d, `${vSid}`);
+  }
+
+  /**
+   * Attaches SubstreamID `ssid` (a PASID, >= 1) of an attached master to a stage-1 domain
+   * (arm_smmu_set_pasid): writes CD[ssid] and invalidates it. Needs a CD table (attach with
+   * ssidBits > 0).
+   */
+  attachPasid(vSid: number, ssid: number, opts: { readonly asid?: number; readonly granule?: number } = {}): Attachment {
+    const m = this.masters.get(vSid);
+    if (!m || !m.domain || !m.cd) throw new VsmmuError('ENODEV', `StreamID ${vSid} is not attached`, { vSid });
+    const max = 2 ** m.cd.s1cdmax;
+    if (!(Number.isInteger(ssid) && ssid >= 1 && ssid < max)) {
+      throw new VsmmuError('EINVAL', `SubstreamID ${ssid} is outside 1..${max - 1} (attached with ssidBits ${m.cd.s1cdmax})`, { ssid });
+    }
+    const f = this.probedInfo().features;
+    const cur = m.pasids.get(ssid);
+    if (cur && (opts.asid === undefined || opts.asid === cur.asid)) return { ...this.attachmentOf(m, cur), cdIpa: this.cdIpa(m, ssid) };
+    const asid = opts.asid ?? this.freeAsid();
+    const granule = opts.granule ?? this.defaultGranule(f);
+    let d = this.domains.get(asid);
+    if (d && d.granule !== granule) throw new VsmmuError('EINVAL', `ASID ${asid} is a domain with granule ${d.granule}, not ${granule}`, { asid });
+    d ??= this.newDomain(asid, granule);
+    const cdIpa = this.writeCd(m, ssid, this.makeS1Cd(d, m.stall));
+    m.pasids.set(ssid, d);
+    d.masters.add(`${vSid}/${ssid}`);
+    if (cur) this.release(cur, `${vSid}/${ssid}`);
+    return { ...this.attachmentOf(m, d), cdIpa };
+  }
+
+  /** Clears CD[ssid] (arm_smmu_clear_cd); the last user frees the domain. */
+  detachPasid(vSid: number, ssid: number): void {
+    const m = this.masters.get(vSid);
+    const d = m?.pasids.get(ssid);
+    if (!m || !d) throw new VsmmuError('ENODEV', `SubstreamID ${ssid} of StreamID ${vSid} is not attached`, { vSid, ssid });
+    this.writeCd(m, ssid, new Uint32Array(CD_WORDS));
+    m.pasids.delete(ssid);
+    this.release(d, `${vSid}/${ssid}`);
   }
 
   attachment(vSid: number): { asid: number; granule: number } | null {
@@ -745,25 +791,27 @@ export class SmmuV3Driver {
     return d ? { asid: d.asid, granule: d.granule } : null;
   }
 
-  private domainOf(vSid: number): S1Domain {
-    const d = this.masters.get(vSid)?.domain;
-    if (!d) throw new VsmmuError('ENODEV', `StreamID ${vSid} is not attached`, { vSid });
+  /** The domain behind (vSid, ssid): CD 0's domain for ssid 0 / absent, else the PASID's. */
+  private domainOf(vSid: number, ssid = 0): S1Domain {
+    const m = this.masters.get(vSid);
+    const d = ssid === 0 ? m?.domain : m?.pasids.get(ssid);
+    if (!d) throw new VsmmuError('ENODEV', `StreamID ${vSid}${ssid ? ` SubstreamID ${ssid}` : ''} is not attached`, { vSid, ssid });
     return d;
   }
 
   // ---- io-pgtable ----------------------------------------------------------------------
 
   /** iommu_map on the device's domain (no invalidation: nothing invalid is cached). */
-  map(vSid: number, iova: number, ipa: number, length: number, prot: number): void {
-    this.domainOf(vSid).pgtable.map(iova, ipa, length, prot);
+  map(vSid: number, iova: number, ipa: number, length: number, prot: number, ssid = 0): void {
+    this.domainOf(vSid, ssid).pgtable.map(iova, ipa, length, prot);
   }
 
   /**
    * iommu_unmap: clears the leaves, then the TLB invalidation Linux issues for what was
    * unmapped (grouped by leaf size, as the io-pgtable gather) + CMD_SYNC. Returns bytes unmapped.
    */
-  unmap(vSid: number, iova: number, length: number): number {
-    const d = this.domainOf(vSid);
+  unmap(vSid: number, iova: number, length: number, ssid = 0): number {
+    const d = this.domainOf(vSid, ssid);
     const groups = this.leafGroups(d.pgtable, iova, length);
     const n = d.pgtable.unmap(iova, length);
     const ril = this.probedInfo().features.ril;
@@ -781,8 +829,8 @@ export class SmmuV3Driver {
   }
 
   /** Software lookup in the device's stage-1 table: IPA of `iova`, or -1. */
-  iovaToIpa(vSid: number, iova: number): number {
-    return this.domainOf(vSid).pgtable.translate(iova);
+  iovaToIpa(vSid: number, iova: number, ssid = 0): number {
+    return this.domainOf(vSid, ssid).pgtable.translate(iova);
   }
 
   /**

@@ -199,17 +199,27 @@ export class GuestKernel {
     this.driver.detach(vSid);
   }
 
-  map(vSid: number, iova: number, ipa: number, length: number, prot: ProtSpec = 'rw'): void {
-    this.driver.map(vSid, iova, ipa, length, parseProt(prot));
+  /** Attaches PASID `ssid` of the device to a stage-1 domain (needs attach with ssidBits). */
+  attachPasid(vSid: number, ssid: number, opts: { asid?: number; granule?: number } = {}): Attachment {
+    return this.driver.attachPasid(vSid, ssid, opts);
   }
 
-  unmap(vSid: number, iova: number, length: number): number {
-    return this.driver.unmap(vSid, iova, length);
+  detachPasid(vSid: number, ssid: number): void {
+    this.driver.detachPasid(vSid, ssid);
+  }
+
+  /** Maps in the device's domain (of PASID `ssid` when given). */
+  map(vSid: number, iova: number, ipa: number, length: number, prot: ProtSpec = 'rw', ssid = 0): void {
+    this.driver.map(vSid, iova, ipa, length, parseProt(prot), ssid);
+  }
+
+  unmap(vSid: number, iova: number, length: number, ssid = 0): number {
+    return this.driver.unmap(vSid, iova, length, ssid);
   }
 
   /** The stage-1 translation of `iova` for the device (software lookup), -1 if unmapped. */
-  iovaToIpa(vSid: number, iova: number): number {
-    return this.driver.iovaToIpa(vSid, iova);
+  iovaToIpa(vSid: number, iova: number, ssid = 0): number {
+    return this.driver.iovaToIpa(vSid, iova, ssid);
   }
 
   /** Faults taken from the event queue (those after sequence number `since`). */

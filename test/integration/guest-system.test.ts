@@ -99,6 +99,23 @@ describe('guest driver -> Xen vSMMU -> physical SMMU (threads)', () => {
     expect(st.driver?.gerrors).toBeGreaterThanOrEqual(1);
   });
 
+  it('PASID: a substream DMA translates through its own CD and tables', async () => {
+    await guest.api.detach(vsid);
+    await guest.api.attach(vsid, { asid: 5, ssidBits: 3 });
+    await guest.api.attachPasid(vsid, 2, { asid: 6 });
+    const a = await guest.api.alloc(4096, 4096);
+    const b = await guest.api.alloc(4096, 4096);
+    await guest.api.map(vsid, 0x4000, a, 4096, 'rw');
+    await guest.api.map(vsid, 0x4000, b, 4096, 'rw', 2);
+    expect(await guest.api.dma(vsid, { op: 'write', iova: 0x4000, length: 16, fill: 0x11 })).toMatchObject({ status: 'ok' });
+    expect(await guest.api.dma(vsid, { op: 'write', iova: 0x4000, length: 16, fill: 0x22, ssid: 2 })).toMatchObject({ status: 'ok' });
+    expect(mem.readBytes(paOf(a), 2)).toEqual(new Uint8Array([0x11, 0x11]));
+    expect(mem.readBytes(paOf(b), 2)).toEqual(new Uint8Array([0x22, 0x22]));
+    // An SSID without a CD: the SMMU refuses the transaction.
+    expect((await guest.api.dma(vsid, { op: 'read', iova: 0x4000, length: 4, ssid: 5 })).status).not.toBe('ok');
+    await guest.api.detach(vsid);
+  });
+
   it('streams DMA', async () => {
     const r = await guest.api.workloadDmaStream({ vSid: vsid, size: 4096, count: 50 });
     expect(r).toMatchObject({ count: 50, ok: 50, faults: 0, bytes: 50 * 4096 });

@@ -254,6 +254,27 @@ describe('attach: STE and CD', () => {
     expect(drv.iovaToIpa(7, 0x7000)).toBe(buf);
   });
 
+  it('attaches PASIDs: CD[ssid] with its own ASID and tables, CFGI_CD for that SSID', () => {
+    const { fake, drv, ram, alloc } = setup();
+    drv.probe();
+    const a = drv.attach({ vSid: 8 }, { asid: 1, ssidBits: 4 });
+    expect(ram.read32(a.steIpa + 4) >>> 27).toBe(4); // S1CDMax
+    expect(ram.read32(a.steIpa + 8) & 3).toBe(2); // S1DSS = SSID0
+    fake.commands.length = 0;
+    const p = drv.attachPasid(8, 3, { asid: 9 });
+    expect(p.cdIpa).toBe(a.cdTableIpa + 3 * 64);
+    expect(ram.read32(p.cdIpa + 4) >>> 16).toBe(9);
+    expect(fake.commands[0]?.words).toEqual([0x05 | (3 << 12), 8, 1, 0]); // CFGI_CD SSID 3 Leaf
+    const buf = alloc.alloc(4096, 4096);
+    drv.map(8, 0x3000, buf, 4096, PROT_READ, 3);
+    expect(drv.iovaToIpa(8, 0x3000, 3)).toBe(buf);
+    expect(drv.iovaToIpa(8, 0x3000)).toBe(-1);
+    expect(codeOf(() => drv.attachPasid(8, 16))).toBe('EINVAL:');
+    drv.detach(8);
+    expect(words(ram, p.cdIpa, 16)).toEqual(new Array<number>(16).fill(0));
+    expect(codeOf(() => drv.iovaToIpa(8, 0x3000, 3))).toBe('ENODEV:');
+  });
+
   it('detach aborts the STE, clears the CD and flushes the ASID', () => {
     const { fake, drv, ram } = setup();
     drv.probe();
