@@ -143,6 +143,8 @@ interface S1Domain {
   readonly pgtable: PageTable;
   /** Users: "vSid" for CD 0 (the device's default domain), "vSid/ssid" for PASIDs. */
   readonly masters: Set<string>;
+  /** Invalidations gathered by unmaps without sync (iommu_unmap_fast), issued by iotlbSync. */
+  readonly gathered: Command[];
 }
 
 interface CdTable {
@@ -648,7 +650,7 @@ export class SmmuV3Driver {
         return ipa;
       },
     });
-    const d: S1Domain = { asid, granule, pgtable, masters: new Set() };
+    const d: S1Domain = { asid, granule, pgtable, masters: new Set(), gathered: [] };
     this.domains.set(asid, d);
     return d;
   }
@@ -808,24 +810,36 @@ export class SmmuV3Driver {
 
   /**
    * iommu_unmap: clears the leaves, then the TLB invalidation Linux issues for what was
-   * unmapped (grouped by leaf size, as the io-pgtable gather) + CMD_SYNC. Returns bytes unmapped.
+   * unmapped (grouped by leaf size, as the io-pgtable gather) + CMD_SYNC. With `sync` false
+   * (iommu_unmap_fast) the invalidations are only gathered: until `iotlbSync`, the SMMU may
+   * still use cached translations of the unmapped range. Returns bytes unmapped.
    */
-  unmap(vSid: number, iova: number, length: number, ssid = 0): number {
+  unmap(vSid: number, iova: number, length: number, ssid = 0, sync = true): number {
     const d = this.domainOf(vSid, ssid);
     const groups = this.leafGroups(d.pgtable, iova, length);
     const n = d.pgtable.unmap(iova, length);
     const ril = this.probedInfo().features.ril;
-    const cmds: Command[] = [];
     for (const gr of groups) {
-      cmds.push(...tlbiRangeCommands({
+      d.gathered.push(...tlbiRangeCommands({
         asid: d.asid, iova: gr.start, size: gr.size, granule: gr.leaf, pageShift: d.pgtable.granuleShift, leaf: true, ril,
       }));
     }
+    if (sync) this.syncDomain(d);
+    return n;
+  }
+
+  /** iommu_iotlb_sync: issues the gathered invalidations of the domain + CMD_SYNC. */
+  iotlbSync(vSid: number, ssid = 0): number {
+    return this.syncDomain(this.domainOf(vSid, ssid));
+  }
+
+  private syncDomain(d: S1Domain): number {
+    const cmds = d.gathered.splice(0);
     if (cmds.length > 0) {
       this.counters.tlbiCommands += cmds.length;
       this.submit(cmds, true);
     }
-    return n;
+    return cmds.length;
   }
 
   /** Software lookup in the device's stage-1 table: IPA of `iova`, or -1. */

@@ -213,8 +213,14 @@ export class GuestKernel {
     this.driver.map(vSid, iova, ipa, length, parseProt(prot), ssid);
   }
 
-  unmap(vSid: number, iova: number, length: number, ssid = 0): number {
-    return this.driver.unmap(vSid, iova, length, ssid);
+  /** Unmaps; with `sync` false only gathers the TLB invalidation (see iotlbSync). */
+  unmap(vSid: number, iova: number, length: number, ssid = 0, sync = true): number {
+    return this.driver.unmap(vSid, iova, length, ssid, sync);
+  }
+
+  /** Issues the invalidations gathered by unmaps without sync; returns how many commands. */
+  iotlbSync(vSid: number, ssid = 0): number {
+    return this.driver.iotlbSync(vSid, ssid);
   }
 
   /** The stage-1 translation of `iova` for the device (software lookup), -1 if unmapped. */

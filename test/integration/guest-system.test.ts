@@ -116,6 +116,20 @@ describe('guest driver -> Xen vSMMU -> physical SMMU (threads)', () => {
     await guest.api.detach(vsid);
   });
 
+  it('a cached translation stays usable until the TLBI + SYNC (iommu_unmap_fast, then iotlb_sync)', async () => {
+    await guest.api.attach(vsid, { asid: 7 });
+    const a = await guest.api.alloc(4096, 4096);
+    await guest.api.map(vsid, 0x8000, a, 4096, 'rw');
+    expect(await guest.api.dma(vsid, { op: 'write', iova: 0x8000, length: 8, fill: 0x33 })).toMatchObject({ status: 'ok' });
+    // Unmapped in the guest's table but not invalidated: the SMMU's IOTLB still translates.
+    expect(await guest.api.unmap(vsid, 0x8000, 4096, 0, false)).toBe(4096);
+    expect(await guest.api.dma(vsid, { op: 'write', iova: 0x8000, length: 8, fill: 0x44 })).toMatchObject({ status: 'ok' });
+    expect(mem.readBytes(paOf(a), 1)).toEqual(new Uint8Array([0x44]));
+    expect(await guest.api.iotlbSync(vsid)).toBeGreaterThan(0);
+    expect(await guest.api.dma(vsid, { op: 'write', iova: 0x8000, length: 8, fill: 0x55 })).toMatchObject({ status: 'fault' });
+    expect(mem.readBytes(paOf(a), 1)).toEqual(new Uint8Array([0x44]));
+  });
+
   it('streams DMA', async () => {
     const r = await guest.api.workloadDmaStream({ vSid: vsid, size: 4096, count: 50 });
     expect(r).toMatchObject({ count: 50, ok: 50, faults: 0, bytes: 50 * 4096 });
