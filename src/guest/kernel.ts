@@ -308,13 +308,17 @@ export class GuestKernel {
     this.ram.writeBytes(ipa, bytes);
   }
 
-  /** A 32-bit read of the vSMMU window at `offset` (traps to Xen). */
-  mmioRead(offset: number): number {
-    return this.vcpu.mmioRead32(this.vsmmuBase + checkWindow(offset));
+  /**
+   * A load by the guest's vCPU at guest physical address `gpa` (4 or 8 bytes): MMIO traps
+   * to Xen (the vSMMU window at 0x0404_0000, ...). Returns [lo, hi]; an abort is EGUEST_SEA.
+   */
+  mmioRead(gpa: number, size: 4 | 8 = 4): [number, number] {
+    return this.vcpu.mmioRead(gpa, size);
   }
 
-  mmioWrite(offset: number, value: number): void {
-    this.vcpu.mmioWrite32(this.vsmmuBase + checkWindow(offset), value);
+  /** A store by the guest's vCPU at `gpa` (4 or 8 bytes, low word `lo`). */
+  mmioWrite(gpa: number, size: 4 | 8, lo: number, hi = 0): void {
+    this.vcpu.mmioWrite(gpa, size, lo, hi);
   }
 
   // ---- workloads and stats ------------------------------------------------------------
@@ -387,13 +391,6 @@ export class GuestKernel {
       }
     })();
   }
-}
-
-function checkWindow(offset: number): number {
-  if (!(Number.isInteger(offset) && offset >= 0 && offset % 4 === 0 && offset < GUEST_VSMMUV3_SIZE)) {
-    throw new VsmmuError('EINVAL', `vSMMU offset ${offset} is not a 4-aligned offset in the window`, { offset });
-  }
-  return offset;
 }
 
 /** Bytes i & 0xff (+ fill) for test DMA: every byte distinguishes its position in a page. */

@@ -13,9 +13,13 @@ import type { MmioPort } from './ports.ts';
 
 /** A trapped MMIO access, as the vCPU issues it (Trap channel or an in-process handler). */
 export interface TrapPort {
-  /** Returns true when Xen answered ok (read value in valueLo), false for an abort. */
-  access(write: boolean, size: number, ipa: number, value: number): boolean;
+  /**
+   * One access of `size` bytes (4 or 8) at `ipa`; writes carry (lo, hi). Returns true when
+   * Xen answered ok (a read's value in valueLo/valueHi), false for an abort.
+   */
+  access(write: boolean, size: number, ipa: number, lo: number, hi: number): boolean;
   readonly valueLo: number;
+  readonly valueHi: number;
 }
 
 /** The runtime trap channel as a TrapPort. */
@@ -32,15 +36,24 @@ export class ChannelTrapPort implements TrapPort {
     return this.v.valueLo;
   }
 
-  access(write: boolean, size: number, ipa: number, value: number): boolean {
-    const lo = ipa % 4294967296 >>> 0;
-    const hi = Math.floor(ipa / 4294967296) >>> 0;
-    return this.v.access(write, size, lo, hi, value >>> 0, 0, this.timeoutMs) === TRAP_OK;
+  get valueHi(): number {
+    return this.v.valueHi;
+  }
+
+  access(write: boolean, size: number, ipa: number, lo: number, hi: number): boolean {
+    const alo = ipa % 4294967296 >>> 0;
+    const ahi = Math.floor(ipa / 4294967296) >>> 0;
+    return this.v.access(write, size, alo, ahi, lo >>> 0, hi >>> 0, this.timeoutMs) === TRAP_OK;
   }
 
   close(): void {
     this.v.close();
   }
+}
+
+function checkAccess(ipa: number, size: number): void {
+  if (size !== 4 && size !== 8) throw new VsmmuError('EINVAL', `MMIO access size ${String(size)}: 4 or 8 bytes`, { size });
+  if (!(Number.isSafeInteger(ipa) && ipa >= 0)) throw new VsmmuError('EINVAL', `MMIO address ${String(ipa)} is not a guest physical address`, { ipa });
 }
 
 export interface VcpuOptions {
@@ -65,7 +78,7 @@ export class Vcpu {
   /** A 32-bit load from emulated MMIO at `ipa`; throws EGUEST_SEA on an abort. */
   mmioRead32(ipa: number): number {
     const t0 = performance.now();
-    const ok = this.trap.access(false, 4, ipa, 0);
+    const ok = this.trap.access(false, 4, ipa, 0, 0);
     this.latency.record(performance.now() - t0);
     if (!ok) throw this.sea(false, ipa);
     return this.trap.valueLo >>> 0;
@@ -73,7 +86,25 @@ export class Vcpu {
 
   mmioWrite32(ipa: number, value: number): void {
     const t0 = performance.now();
-    const ok = this.trap.access(true, 4, ipa, value >>> 0);
+    const ok = this.trap.access(true, 4, ipa, value >>> 0, 0);
+    this.latency.record(performance.now() - t0);
+    if (!ok) throw this.sea(true, ipa);
+  }
+
+  /** A load of `size` bytes (4 or 8) at `ipa`: [lo, hi]. Throws EGUEST_SEA on an abort. */
+  mmioRead(ipa: number, size: 4 | 8): [number, number] {
+    checkAccess(ipa, size);
+    const t0 = performance.now();
+    const ok = this.trap.access(false, size, ipa, 0, 0);
+    this.latency.record(performance.now() - t0);
+    if (!ok) throw this.sea(false, ipa);
+    return [this.trap.valueLo >>> 0, size === 8 ? this.trap.valueHi >>> 0 : 0];
+  }
+
+  mmioWrite(ipa: number, size: 4 | 8, lo: number, hi = 0): void {
+    checkAccess(ipa, size);
+    const t0 = performance.now();
+    const ok = this.trap.access(true, size, ipa, lo >>> 0, size === 8 ? hi >>> 0 : 0);
     this.latency.record(performance.now() - t0);
     if (!ok) throw this.sea(true, ipa);
   }

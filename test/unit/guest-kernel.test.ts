@@ -20,13 +20,19 @@ const PSID = 0x421;
 function world() {
   const { ram, alloc } = guestRam();
   const fake = new FakeSmmu(ram, { features: { sidBits: 8 } });
-  const trap: TrapPort & { valueLo: number } = {
+  const trap: TrapPort & { valueLo: number; valueHi: number } = {
     valueLo: 0,
-    access(write, _size, ipa, value) {
+    valueHi: 0,
+    access(write, size, ipa, lo, hi) {
       const off = ipa - GUEST_VSMMUV3_BASE;
-      if (off === 0x44 && write) return false; // an aborting register, for the SEA test
-      if (write) fake.write32(off, value);
-      else this.valueLo = fake.read32(off);
+      if (off < 0 || off >= 0x20000 || (off === 0x44 && write)) return false; // outside the window / an aborting register
+      if (write) {
+        fake.write32(off, lo);
+        if (size === 8) fake.write32(off + 4, hi);
+      } else {
+        this.valueLo = fake.read32(off);
+        this.valueHi = size === 8 ? fake.read32(off + 4) : 0;
+      }
       return true;
     },
   };
@@ -108,23 +114,28 @@ describe('guest kernel', () => {
 
   it('traps MMIO, turns an abort into a synchronous external abort, and times accesses', () => {
     const { kernel, fake } = world();
-    expect(kernel.mmioRead(0)).toBe(fake.get(0));
-    expect(() => kernel.mmioWrite(0x44, 1)).toThrow(expect.objectContaining({ code: 'EGUEST_SEA' }) as unknown as Error);
-    expect(kernel.stats().mmioAborts).toBe(1);
+    const B = GUEST_VSMMUV3_BASE;
+    expect(kernel.mmioRead(B)).toEqual([fake.get(0), 0]);
+    expect(kernel.mmioRead(B, 8)).toEqual([fake.get(0), fake.get(4)]);
+    kernel.mmioWrite(B + 0x90, 8, 0x1234_5000, 0x4000_0000);
+    expect([fake.get(0x90), fake.get(0x94)]).toEqual([0x1234_5000, 0x4000_0000]);
+    expect(() => kernel.mmioWrite(B + 0x44, 4, 1)).toThrow(expect.objectContaining({ code: 'EGUEST_SEA' }) as unknown as Error);
+    expect(() => kernel.mmioRead(0x0300_1000)).toThrow(expect.objectContaining({ code: 'EGUEST_SEA' }) as unknown as Error);
+    expect(kernel.stats().mmioAborts).toBe(2);
     let code = '';
     try {
-      kernel.mmioRead(3);
+      kernel.mmioRead(B, 2 as 4);
     } catch (e) {
       code = (e as VsmmuError).code;
     }
     expect(code).toBe('EINVAL');
-    expect(kernel.stats().trapLatency.count).toBe(2);
+    expect(kernel.stats().trapLatency.count).toBe(5);
   });
 
   it('vCPU interrupts: pending, acknowledge, wait', () => {
     const desc = createIrqLines({ lines: 2 });
     const src = new IrqLines(desc);
-    const v = new Vcpu({ trap: { valueLo: 0, access: () => true }, irq: { desc, lines: { 33: 1 } } });
+    const v = new Vcpu({ trap: { valueLo: 0, valueHi: 0, access: () => true }, irq: { desc, lines: { 33: 1 } } });
     expect(v.irqPending(33)).toBe(false);
     expect(v.waitIrq([33], 1)).toEqual([]);
     src.raise(1);
