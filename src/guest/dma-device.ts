@@ -30,7 +30,7 @@ export type DmaStatus = 'ok' | 'fault' | 'abort' | 'bad-request';
 
 export interface DmaFault {
   readonly type: number;
-  /** Event type name (F_TRANSLATION ...), 'ABORT' when aborted without a type. */
+  /** Event type name (F_TRANSLATION ...); without a type: ABORT, EXTERNAL_ABORT or BAD_REQUEST. */
   readonly name: string;
   readonly s2: number;
   readonly cls: number;
@@ -114,7 +114,7 @@ export class DmaDevice {
         const status = c ? (STATUS[c.status] ?? 'abort') : 'abort';
         if (status === 'fault') this.stats.faults++;
         else this.stats.aborts++;
-        const fault = c ? faultOf(c) : undefined;
+        const fault = c ? faultOf(c, status) : undefined;
         return {
           status, bytes: done, ...(fault ? { fault } : {}),
           ...(out ? { data: out.slice(0, done) } : {}),
@@ -128,10 +128,12 @@ export class DmaDevice {
   }
 }
 
-function faultOf(c: TxCompletion): DmaFault {
+/** The fault of a failed completion; without an event type: ABORT (STE abort, GBPA), EXTERNAL_ABORT (output outside memory), BAD_REQUEST. */
+function faultOf(c: TxCompletion, status: DmaStatus): DmaFault {
+  const untyped = status === 'bad-request' ? 'BAD_REQUEST' : status === 'abort' ? 'EXTERNAL_ABORT' : 'ABORT';
   return {
     type: c.faultType,
-    name: c.faultType === 0 ? 'ABORT' : (EVT_NAMES.get(c.faultType) ?? `0x${c.faultType.toString(16)}`),
+    name: c.faultType === 0 ? untyped : (EVT_NAMES.get(c.faultType) ?? `0x${c.faultType.toString(16)}`),
     s2: c.s2,
     cls: c.cls,
     recorded: c.recorded,
