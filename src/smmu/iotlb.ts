@@ -40,6 +40,7 @@ export const INV_STAGE2 = 2; // TLB_S2 entries
 const M_VALID = 1;
 const M_GLOBAL = 16;
 const EVICT_SAMPLES = 8;
+const UTLB_SLOTS = 256;
 const TWO32 = 4294967296;
 
 export interface CacheCounters {
@@ -61,12 +62,27 @@ function metaOf(kind: number, regime: number, global: boolean, sizeLog2: number)
   return M_VALID | (kind << 1) | (regime << 3) | (global ? M_GLOBAL : 0) | (sizeLog2 << 8);
 }
 
+/**
+ * Probe key word: the high VPN bits (below 2^20: inputs are 64-bit and pages at least 4K)
+ * with the tag bits above them, so a probe compares three words (ctx, key, vpnLo).
+ */
+function keyOf(meta: number, vHi: number): number {
+  return (vHi | (((meta >>> 1) & 15) << 20) | (((meta >>> 8) & 63) << 24)) >>> 0;
+}
+
+/** `a` (an exact non-negative integer below 2^53) aligned down to 2^s, without fmod. */
+function alignDown(a: number, s: number): number {
+  if (s < 32) return a - ((a >>> 0) & ((1 << s) - 1) >>> 0);
+  return a - (a % 2 ** s);
+}
+
 export class Iotlb {
   readonly capacity: number;
   // Entry pool (index e in [0, capacity)).
   private readonly meta: Uint32Array;
   private readonly ctx: Uint32Array; // vmid << 16 | asid (asid 0 for global and S2 entries)
   private readonly vpnHi: Uint32Array;
+  private readonly key: Uint32Array;
   private readonly vpnLo: Uint32Array;
   private readonly home: Uint32Array; // hash of the key (its home slot)
   private readonly stamp: Uint32Array;
@@ -80,8 +96,19 @@ export class Iotlb {
   /** Stage-1 PERM_* bits [5:0], stage-2 PERM_* bits [11:6]. */
   readonly perm: Uint16Array;
   readonly sizeLog2: Uint8Array;
-  // Index: slot -> entry, -1 empty. Linear probing, load factor <= 0.5.
+  // Index: 4 int32 words per slot [vpnLo, key, ctx, entry] (entry -1 = empty), so a probe
+  // reads one cache line. Linear probing, load factor <= 0.5.
   private readonly slots: Int32Array;
+  // Micro-TLB in front of the table (as hardware has): direct-mapped by 4K input page and
+  // context, it remembers which entry translated that page. An entry's version changes
+  // whenever the entry is removed, so a micro-TLB slot naming a removed (or reused) entry
+  // never hits: it holds no translation of its own and needs no invalidation.
+  private readonly uCtx = new Int32Array(UTLB_SLOTS);
+  private readonly uKey = new Int32Array(UTLB_SLOTS);
+  private readonly uLo = new Int32Array(UTLB_SLOTS);
+  private readonly uE = new Int32Array(UTLB_SLOTS).fill(-1);
+  private readonly uVer = new Int32Array(UTLB_SLOTS);
+  private readonly ver: Int32Array;
   private readonly mask: number;
   private readonly freeList: Int32Array;
   private nFree: number;
@@ -101,6 +128,7 @@ export class Iotlb {
     this.meta = new Uint32Array(capacity);
     this.ctx = new Uint32Array(capacity);
     this.vpnHi = new Uint32Array(capacity);
+    this.key = new Uint32Array(capacity);
     this.vpnLo = new Uint32Array(capacity);
     this.home = new Uint32Array(capacity);
     this.stamp = new Uint32Array(capacity);
@@ -112,12 +140,13 @@ export class Iotlb {
     this.sizeLog2 = new Uint8Array(capacity);
     let n = 2;
     while (n < capacity * 2) n *= 2;
-    this.slots = new Int32Array(n).fill(-1);
+    this.slots = new Int32Array(n * 4).fill(-1);
+    this.ver = new Int32Array(capacity);
     this.mask = n - 1;
     this.freeList = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.freeList[i] = capacity - 1 - i;
     this.nFree = capacity;
-    this.rng = seed >>> 0 || 1;
+    this.rng = seed | 0 || 1;
   }
 
   get entries(): number {
@@ -128,21 +157,23 @@ export class Iotlb {
     return { ...this.counters, entries: this.entries, capacity: this.capacity };
   }
 
-  private hash(ctx: number, meta: number, vHi: number, vLo: number): number {
-    let h = Math.imul(vLo ^ Math.imul(ctx ^ (meta << 20) ^ vHi, 0x9e3779b1), 0x85ebca77);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0xc2b2ae3d);
+  private hash(ctx: number, key: number, vLo: number): number {
+    const h = Math.imul(vLo ^ Math.imul(ctx ^ key, 0x9e3779b1), 0x85ebca77);
     return (h ^ (h >>> 16)) >>> 0;
   }
 
-  private probe(ctx: number, meta: number, vHi: number, vLo: number): number {
+  private probe(ctx: number, key: number, vLo: number): number {
     const slots = this.slots;
     const mask = this.mask;
-    let i = this.hash(ctx, meta, vHi, vLo) & mask;
+    const l = vLo | 0;
+    const k = key | 0;
+    const c = ctx | 0;
+    let i = this.hash(ctx, key, vLo) & mask;
     for (;;) {
-      const e = slots[i]!;
+      const o = i << 2;
+      const e = slots[o + 3]!;
       if (e < 0) return -1;
-      if (this.meta[e] === meta && this.ctx[e] === ctx && this.vpnLo[e] === vLo && this.vpnHi[e] === vHi) return e;
+      if (slots[o] === l && slots[o + 1] === k && slots[o + 2] === c) return e;
       i = (i + 1) & mask;
     }
   }
@@ -152,13 +183,30 @@ export class Iotlb {
    * entries of the VMID match any ASID. Counts a lookup and a hit or miss.
    */
   lookup(kind: number, regime: number, vmid: number, asid: number, hi: number, lo: number): number {
-    this.counters.lookups++;
+    const c = this.counters;
+    c.lookups++;
+    const ctx = (vmid << 16) | (kind === TLB_S2 ? 0 : asid);
+    const key = ((kind | (regime << 2)) << 20) | (hi >>> 12);
+    const plo = (lo >>> 12) | (hi << 20);
+    const u = (plo ^ (plo >>> 8) ^ ctx) & (UTLB_SLOTS - 1);
+    const ue = this.uE[u]!;
+    if (ue >= 0 && this.uLo[u] === plo && this.uKey[u] === key && this.uCtx[u] === ctx && this.uVer[u] === this.ver[ue]) {
+      c.hits++;
+      this.clock = (this.clock + 1) & 0x3fffffff;
+      this.stamp[ue] = this.clock;
+      return ue;
+    }
     const e = this.find(kind, regime, vmid, asid, hi, lo);
     if (e >= 0) {
-      this.counters.hits++;
-      this.clock = (this.clock + 1) >>> 0;
+      c.hits++;
+      this.clock = (this.clock + 1) & 0x3fffffff;
       this.stamp[e] = this.clock;
-    } else this.counters.misses++;
+      this.uCtx[u] = ctx;
+      this.uKey[u] = key;
+      this.uLo[u] = plo;
+      this.uE[u] = e;
+      this.uVer[u] = this.ver[e]!;
+    } else c.misses++;
     return e;
   }
 
@@ -166,7 +214,7 @@ export class Iotlb {
   find(kind: number, regime: number, vmid: number, asid: number, hi: number, lo: number): number {
     const n = this.nSizes;
     const ctx = ((vmid << 16) | (kind === TLB_S2 ? 0 : asid)) >>> 0; // stage-2 entries have no ASID
-    const gctx = (vmid << 16) >>> 0;
+    const tag = ((kind | (regime << 2)) << 20) >>> 0;
     for (let k = 0; k < n; k++) {
       const s = this.sizes[k]!;
       let vLo: number, vHi: number;
@@ -177,13 +225,13 @@ export class Iotlb {
         vLo = hi >>> (s - 32);
         vHi = 0;
       }
-      const m = metaOf(kind, regime, false, s);
+      const key = (vHi | tag | (s << 24)) >>> 0;
       if (this.sizeCnt[s]! > 0) {
-        const e = this.probe(ctx, m, vHi, vLo);
+        const e = this.probe(ctx, key, vLo);
         if (e >= 0) return e;
       }
       if (this.globalCnt[s]! > 0) {
-        const e = this.probe(gctx, m | M_GLOBAL, vHi, vLo);
+        const e = this.probe((vmid << 16) >>> 0, (key | (1 << 23)) >>> 0, vLo);
         if (e >= 0) return e;
       }
     }
@@ -236,9 +284,10 @@ export class Iotlb {
     const ctx = global || kind === TLB_S2 ? (vmid << 16) >>> 0 : ((vmid << 16) | asid) >>> 0;
     const m = metaOf(kind, regime, global, s);
     const size = 2 ** s;
-    const paBase = pa - (pa % size);
-    const ipaBase = ipa - (ipa % size);
-    let e = this.probe(ctx, m, vHi, vLo);
+    const paBase = alignDown(pa, s);
+    const ipaBase = alignDown(ipa, s);
+    const key = keyOf(m, vHi);
+    let e = this.probe(ctx, key, vLo);
     if (e >= 0) {
       this.pa[e] = paBase;
       this.ipa[e] = ipaBase;
@@ -248,8 +297,9 @@ export class Iotlb {
     }
     if (this.nFree === 0) this.evictOne();
     e = this.freeList[--this.nFree]!;
-    const h = this.hash(ctx, m, vHi, vLo);
+    const h = this.hash(ctx, key, vLo);
     this.meta[e] = m;
+    this.key[e] = key;
     this.ctx[e] = ctx;
     this.vpnHi[e] = vHi;
     this.vpnLo[e] = vLo;
@@ -260,11 +310,15 @@ export class Iotlb {
     this.level[e] = level;
     this.perm[e] = perm;
     this.sizeLog2[e] = s;
-    this.clock = (this.clock + 1) >>> 0;
+    this.clock = (this.clock + 1) & 0x3fffffff;
     this.stamp[e] = this.clock;
     let i = h & this.mask;
-    while (this.slots[i]! >= 0) i = (i + 1) & this.mask;
-    this.slots[i] = e;
+    while (this.slots[(i << 2) + 3]! >= 0) i = (i + 1) & this.mask;
+    const o = i << 2;
+    this.slots[o] = vLo | 0;
+    this.slots[o + 1] = key | 0;
+    this.slots[o + 2] = ctx | 0;
+    this.slots[o + 3] = e;
     this.countSize(s, global, 1);
     this.counters.insertions++;
     return e;
@@ -293,10 +347,10 @@ export class Iotlb {
       x ^= x << 13;
       x ^= x >>> 17;
       x ^= x << 5;
-      this.rng = x >>> 0;
-      const e = this.rng % this.capacity;
+      this.rng = x | 0; // int32: keeps the field a Smi/int32 and the modulo an integer one
+      const e = (x >>> 1) % this.capacity;
       if (this.meta[e] === 0) continue;
-      const age = (this.clock - this.stamp[e]!) >>> 0;
+      const age = (this.clock - this.stamp[e]!) & 0x3fffffff;
       if (age > oldest) {
         oldest = age;
         victim = e;
@@ -314,24 +368,30 @@ export class Iotlb {
     const slots = this.slots;
     const mask = this.mask;
     let i = this.home[e]! & mask;
-    while (slots[i] !== e) i = (i + 1) & mask;
+    while (slots[(i << 2) + 3] !== e) i = (i + 1) & mask;
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      const f = slots[j]!;
+      const f = slots[(j << 2) + 3]!;
       if (f < 0) break;
       const k = this.home[f]! & mask;
       // Move f back to the hole at i unless its home lies cyclically in (i, j].
       const inRange = i <= j ? k > i && k <= j : k > i || k <= j;
       if (!inRange) {
-        slots[i] = f;
+        const a = i << 2;
+        const b = j << 2;
+        slots[a] = slots[b]!;
+        slots[a + 1] = slots[b + 1]!;
+        slots[a + 2] = slots[b + 2]!;
+        slots[a + 3] = f;
         i = j;
       }
     }
-    slots[i] = -1;
+    slots[(i << 2) + 3] = -1;
     const m = this.meta[e]!;
     this.countSize((m >>> 8) & 63, (m & M_GLOBAL) !== 0, -1);
     this.meta[e] = 0;
+    this.ver[e] = (this.ver[e]! + 1) | 0;
     this.freeList[this.nFree++] = e;
   }
 
@@ -354,6 +414,7 @@ export class Iotlb {
   /** Everything (reset). Not counted as invalidation by command. */
   clear(): void {
     this.slots.fill(-1);
+    this.uE.fill(-1);
     this.meta.fill(0);
     for (let i = 0; i < this.capacity; i++) this.freeList[i] = this.capacity - 1 - i;
     this.nFree = this.capacity;
@@ -435,7 +496,7 @@ export class Iotlb {
         const vHi = Math.floor(vpn / TWO32) >>> 0;
         const vLo = vpn >>> 0;
         for (let kind = TLB_S1; kind <= TLB_NESTED; kind += TLB_NESTED - TLB_S1) {
-          const e = this.probe(ctx, metaOf(kind, REGIME_EL1, false, s), vHi, vLo);
+          const e = this.probe(ctx, keyOf(metaOf(kind, REGIME_EL1, false, s), vHi), vLo);
           if (e >= 0) {
             this.remove(e);
             n++;

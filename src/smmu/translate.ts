@@ -93,6 +93,7 @@ export interface TranslatorRegs {
   e2h: boolean;
 }
 
+const POW2: Float64Array = Float64Array.from({ length: 65 }, (_, n) => 2 ** n);
 const TRANSLATION_FAULT_MIN = EVT.F_TRANSLATION;
 const TRANSLATION_FAULT_MAX = EVT.F_PERMISSION;
 
@@ -144,6 +145,30 @@ export class Translator {
    */
   translate(sid: number, ssv: boolean, ssid: number, hi: number, lo: number, acc: number, out: XlateOut): number {
     this.stats.translations++;
+    // Hot path: memoised context + IOTLB hit. Everything else is in translateSlow.
+    const ctx = this.memoCtx;
+    if (ctx !== null && sid === this.memoSid && (ssv ? ssid : -1) === this.memoSsid && this.cfg.generation === this.memoGen && ctx.kind !== M_BYPASS) {
+      let khi = hi;
+      if (ctx.s1 !== null && (hi >>> 23) & 1 ? ctx.tbi1 : ctx.tbi0) khi = (hi >>> 23) & 1 ? (hi | 0xff000000) >>> 0 : hi & 0x00ffffff;
+      const tlb = this.iotlb;
+      const e = tlb.lookup(ctx.kind, ctx.regime, ctx.vmid, ctx.asid, khi, lo);
+      if (e >= 0) {
+        const need = ACC_NEED[acc & 7]!;
+        const perm = tlb.perm[e]!;
+        if ((perm & need) !== 0 && ((perm >>> 6) & need) !== 0) {
+          const s = tlb.sizeLog2[e]!;
+          const off = s < 32 ? (lo & ((1 << s) - 1)) >>> 0 : offsetIn(khi, lo, s);
+          out.pa = tlb.pa[e]! + off;
+          out.pageBytes = POW2[s]! - off;
+          return XL_OK;
+        }
+      }
+      return this.afterLookup(ctx, e, khi, sid, ssv, ssid, hi, lo, acc, out);
+    }
+    return this.translateSlow(sid, ssv, ssid, hi, lo, acc, out);
+  }
+
+  private translateSlow(sid: number, ssv: boolean, ssid: number, hi: number, lo: number, acc: number, out: XlateOut): number {
     const regs = this.regs;
     if (!regs.smmuEnabled) {
       if (regs.gbpaAbort) return this.silent(out, sid, ssv, ssid, hi, lo, acc);
@@ -180,14 +205,27 @@ export class Translator {
     const tlb = this.iotlb;
     const e = tlb.lookup(ctx.kind, ctx.regime, ctx.vmid, ctx.asid, khi, lo);
     if (e >= 0) {
-      const need = ACC_NEED[acc & 7] ?? 0;
-      const perm = tlb.perm[e] ?? 0;
-      const s = tlb.sizeLog2[e] ?? 12;
+      const need = ACC_NEED[acc & 7]!;
+      const perm = tlb.perm[e]!;
       if ((perm & need) !== 0 && ((perm >>> 6) & need) !== 0) {
-        out.pa = tlb.outputOf(e, khi, lo);
-        out.pageBytes = 2 ** s - offsetIn(khi, lo, s);
+        const s = tlb.sizeLog2[e]!;
+        const off = s < 32 ? (lo & ((1 << s) - 1)) >>> 0 : offsetIn(khi, lo, s);
+        out.pa = tlb.pa[e]! + off;
+        out.pageBytes = POW2[s]! - off;
         return XL_OK;
       }
+    }
+    return this.afterLookup(ctx, e, khi, sid, ssv, ssid, hi, lo, acc, out);
+  }
+
+  /** An IOTLB miss (walk) or a hit the access is not permitted by (F_PERMISSION). */
+  private afterLookup(
+    ctx: StreamCtx, e: number, khi: number, sid: number, ssv: boolean, ssid: number, hi: number, lo: number, acc: number, out: XlateOut,
+  ): number {
+    const tlb = this.iotlb;
+    if (e >= 0) {
+      const need = ACC_NEED[acc & 7]!;
+      const perm = tlb.perm[e]!;
       this.stats.permissionHits++;
       const s2 = (perm & need) !== 0 ? 1 : 0;
       const ipa = s2 ? tlb.ipaOf(e, khi, lo) : 0;
@@ -201,7 +239,7 @@ export class Translator {
     const level = ctx.s1 !== null ? res.s1level : res.s2level;
     tlb.insert(ctx.kind, ctx.regime, ctx.vmid, ctx.asid, global, khi, lo, res.size, level < 0 ? 0 : level, res.pa - offsetIn(khi, lo, res.size), res.ipa - offsetIn(khi, lo, res.size), res.s1perm | (res.s2perm << 6));
     out.pa = res.pa;
-    out.pageBytes = 2 ** res.size - offsetIn(khi, lo, res.size);
+    out.pageBytes = POW2[res.size]! - offsetIn(khi, lo, res.size);
     return XL_OK;
   }
 
