@@ -354,6 +354,7 @@ export class GuestKernel {
   async [Symbol.asyncDispose](): Promise<void> {
     this.closed = true;
     await this.irqLoop?.catch(() => {});
+    this.vcpu.close();
   }
 
   // ---- interrupts ---------------------------------------------------------------------

@@ -20,6 +20,8 @@ export interface TrapPort {
   access(write: boolean, size: number, ipa: number, lo: number, hi: number): boolean;
   readonly valueLo: number;
   readonly valueHi: number;
+  /** The vCPU is gone: the hypervisor stops serving this port. */
+  close?(): void;
 }
 
 /** The runtime trap channel as a TrapPort. */
@@ -121,6 +123,11 @@ export class Vcpu {
       read32: (off) => this.mmioRead32(check(off)),
       write32: (off, v) => this.mmioWrite32(check(off), v),
     };
+  }
+
+  /** The vCPU stops (its domain's guest is shutting down). */
+  close(): void {
+    this.trap.close?.();
   }
 
   get abortCount(): number {
