@@ -198,7 +198,8 @@ export class CommandQueue {
       const slot = this.slot(syncPos);
       for (let it = 0; ; it++) {
         if (this.ram.load64(slot) === 0) break; // the MSI write (data 0) landed on the slot
-        this.hooks.service(0);
+        // Slow: look at CONS.ERR now and then, in case the error interrupt is not wired.
+        this.hooks.service((it & 255) === 255 ? consErr(this.readCons()) : 0);
         if ((it & 255) === 255 && performance.now() > deadline) throw this.timeout('CMD_SYNC MSI', this.readCons());
       }
       // As Linux (__arm_smmu_cmdq_poll_until_msi): the SMMU consumed up to the SYNC.

@@ -381,6 +381,23 @@ describe('command errors', () => {
     });
   }
 
+  it('finds a command error by CONS.ERR even without the interrupt (MSI polling)', () => {
+    const { ram, alloc } = guestRam();
+    const fake = new FakeSmmu(ram, { illegalOps: [0x30] });
+    const drv = new SmmuV3Driver(fake, ram, alloc); // no irqPending
+    drv.probe();
+    expect(drv.cmdqErrors().map((e) => e.code)).toEqual([1]);
+  });
+
+  it('disables the SMMU on Service Failure Mode', () => {
+    const { fake, drv } = setup();
+    drv.probe();
+    fake.set(R.GERROR, 1 << 8);
+    drv.handleIrq();
+    expect(fake.get(R.CR0)).toBe(0);
+    expect(fake.get(R.GERRORN)).toBe(1 << 8);
+  });
+
   it('times out (coded) when a command error is never handled', () => {
     const { ram, alloc } = guestRam();
     const fake = new FakeSmmu(ram, { illegalOps: [0x30] });
