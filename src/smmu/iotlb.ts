@@ -103,12 +103,15 @@ export class Iotlb {
   // context, it remembers which entry translated that page. An entry's version changes
   // whenever the entry is removed, so a micro-TLB slot naming a removed (or reused) entry
   // never hits: it holds no translation of its own and needs no invalidation.
-  private readonly uCtx = new Int32Array(UTLB_SLOTS);
-  private readonly uKey = new Int32Array(UTLB_SLOTS);
-  private readonly uLo = new Int32Array(UTLB_SLOTS);
-  private readonly uE = new Int32Array(UTLB_SLOTS).fill(-1);
-  private readonly uVer = new Int32Array(UTLB_SLOTS);
+  // Slot of 8 int32: [page lo, key, ctx, entry (-1 empty), entry version, perm, sizeLog2, -],
+  // plus the entry's output base in uPa: a hit reads two cache lines and the entry's version.
+  private readonly u = new Int32Array(UTLB_SLOTS * 8).fill(-1);
+  private readonly uPa = new Float64Array(UTLB_SLOTS);
   private readonly ver: Int32Array;
+  /** Output base, permissions and size of the entry the last successful lookup returned. */
+  hitPa = 0;
+  hitPerm = 0;
+  hitSize = 12;
   private readonly mask: number;
   private readonly freeList: Int32Array;
   private nFree: number;
@@ -188,24 +191,41 @@ export class Iotlb {
     const ctx = (vmid << 16) | (kind === TLB_S2 ? 0 : asid);
     const key = ((kind | (regime << 2)) << 20) | (hi >>> 12);
     const plo = (lo >>> 12) | (hi << 20);
-    const u = (plo ^ (plo >>> 8) ^ ctx) & (UTLB_SLOTS - 1);
-    const ue = this.uE[u]!;
-    if (ue >= 0 && this.uLo[u] === plo && this.uKey[u] === key && this.uCtx[u] === ctx && this.uVer[u] === this.ver[ue]) {
+    const u = ((plo ^ (plo >>> 8) ^ ctx) & (UTLB_SLOTS - 1)) << 3;
+    const us = this.u;
+    const ue = us[u + 3]!;
+    if (us[u] === plo && us[u + 1] === key && us[u + 2] === ctx && ue >= 0 && us[u + 4] === this.ver[ue]) {
       c.hits++;
       this.clock = (this.clock + 1) & 0x3fffffff;
       this.stamp[ue] = this.clock;
+      this.hitPa = this.uPa[u >> 3]!;
+      this.hitPerm = us[u + 5]!;
+      this.hitSize = us[u + 6]!;
       return ue;
     }
+    return this.lookupSlow(kind, regime, vmid, asid, hi, lo, ctx, key, plo, u);
+  }
+
+  /** Micro-TLB miss: the hash table, then refill the micro-TLB slot `u`. */
+  private lookupSlow(kind: number, regime: number, vmid: number, asid: number, hi: number, lo: number, ctx: number, key: number, plo: number, u: number): number {
+    const c = this.counters;
+    const us = this.u;
     const e = this.find(kind, regime, vmid, asid, hi, lo);
     if (e >= 0) {
       c.hits++;
       this.clock = (this.clock + 1) & 0x3fffffff;
       this.stamp[e] = this.clock;
-      this.uCtx[u] = ctx;
-      this.uKey[u] = key;
-      this.uLo[u] = plo;
-      this.uE[u] = e;
-      this.uVer[u] = this.ver[e]!;
+      this.hitPa = this.pa[e]!;
+      this.hitPerm = this.perm[e]!;
+      this.hitSize = this.sizeLog2[e]!;
+      us[u] = plo;
+      us[u + 1] = key;
+      us[u + 2] = ctx;
+      us[u + 3] = e;
+      us[u + 4] = this.ver[e]!;
+      us[u + 5] = this.hitPerm;
+      us[u + 6] = this.hitSize;
+      this.uPa[u >> 3] = this.hitPa;
     } else c.misses++;
     return e;
   }
@@ -293,6 +313,7 @@ export class Iotlb {
       this.ipa[e] = ipaBase;
       this.perm[e] = perm;
       this.level[e] = level;
+      this.ver[e] = (this.ver[e]! + 1) | 0; // micro-TLB copies of the old contents die
       return e;
     }
     if (this.nFree === 0) this.evictOne();
@@ -414,7 +435,7 @@ export class Iotlb {
   /** Everything (reset). Not counted as invalidation by command. */
   clear(): void {
     this.slots.fill(-1);
-    this.uE.fill(-1);
+    this.u.fill(-1);
     this.meta.fill(0);
     for (let i = 0; i < this.capacity; i++) this.freeList[i] = this.capacity - 1 - i;
     this.nFree = this.capacity;

@@ -154,11 +154,11 @@ export class Translator {
       const e = tlb.lookup(ctx.kind, ctx.regime, ctx.vmid, ctx.asid, khi, lo);
       if (e >= 0) {
         const need = ACC_NEED[acc & 7]!;
-        const perm = tlb.perm[e]!;
+        const perm = tlb.hitPerm;
         if ((perm & need) !== 0 && ((perm >>> 6) & need) !== 0) {
-          const s = tlb.sizeLog2[e]!;
+          const s = tlb.hitSize;
           const off = s < 32 ? (lo & ((1 << s) - 1)) >>> 0 : offsetIn(khi, lo, s);
-          out.pa = tlb.pa[e]! + off;
+          out.pa = tlb.hitPa + off;
           out.pageBytes = POW2[s]! - off;
           return XL_OK;
         }
