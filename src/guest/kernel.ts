@@ -154,9 +154,12 @@ export class GuestKernel {
     if (data.ram.length === 0) throw new VsmmuError('EINVAL', 'guest has no RAM');
     const p2m = new RangeP2m(data.ram, pageSize);
     const ram = new GuestRam(mem, p2m.lookup, pageSize);
-    // One allocator over the first bank (where Xen puts a small guest's RAM).
+    // The kernel's own allocations (stream table, queues, CDs, page tables, DMA buffers)
+    // come from the upper half of the first bank; the lower half is left to whoever drives
+    // the guest from outside (the API's domain.memory), so the two never collide.
     const bank = p2m.ranges[0] as P2mRange;
-    const alloc = new PageAllocator(bank.ipa, bank.size, pageSize);
+    const half = Math.floor(bank.size / 2 / 65536) * 65536;
+    const alloc = new PageAllocator(bank.ipa + half, bank.size - half, pageSize);
     const dt = data.deviceTree !== undefined ? platformFromDt(data.deviceTree) : null;
     const devices = (data.devices ?? []).map((d) => {
       const vSid = d.vSid ?? dt?.masters.get(d.name);

@@ -1,0 +1,291 @@
+// A domain as the embedding program sees it: its guest's memory (read directly from the
+// shared physical memory through the p2m), its vCPU's trapped MMIO, its devices' DMA, its
+// vSMMU interrupt and its Linux-like driver (both run in the guest's worker).
+import type { GuestFault, ProbeInfo, Attachment } from '../guest/driver.ts';
+import type { DmaFault, DmaResult } from '../guest/dma-device.ts';
+import type { GuestKernel, GuestStats, ProtSpec } from '../guest/kernel.ts';
+import { GuestRam, RangeP2m } from '../mem/guest-ram.ts';
+import type { PhysMemory } from '../mem/phys.ts';
+import type { ActorHandle } from '../runtime/actor.ts';
+import { VsmmuError } from '../runtime/errors.ts';
+import { IrqLines } from '../runtime/irq.ts';
+import type { GuestAttachment } from '../xen/actor.ts';
+import { domUDts } from '../xen/devicetree.ts';
+import type { DomainConfig } from '../xen/xlcfg.ts';
+import { Supervised } from './supervise.ts';
+
+
+export interface DmaRequest {
+  /** I/O virtual address (a bigint for addresses above 2^53). */
+  readonly iova: number | bigint;
+  /** Bytes to read, or to write when `data` is absent. */
+  readonly length?: number;
+  /** A write (device to memory) instead of a read. */
+  readonly write?: boolean;
+  /** Bytes to write (implies write). */
+  readonly data?: Uint8Array;
+  readonly ssid?: number;
+  readonly priv?: boolean;
+  readonly instr?: boolean;
+}
+
+export type DmaOutcome =
+  | { readonly ok: true; readonly bytes: number; readonly data?: Uint8Array }
+  | { readonly ok: false; readonly bytes: number; readonly fault: DmaFault | { readonly name: 'BAD_REQUEST' } };
+
+export class Device {
+  readonly name: string;
+  /** The physical StreamID the device emits. */
+  readonly sid: number;
+  /** The StreamID its guest knows (device tree `iommus`). */
+  readonly vsid: number;
+  readonly #domain: Domain;
+
+  constructor(domain: Domain, name: string, sid: number, vsid: number) {
+    this.#domain = domain;
+    this.name = name;
+    this.sid = sid;
+    this.vsid = vsid;
+  }
+
+  /** One DMA by this device through the SMMU: { ok: true, data? } or { ok: false, fault }. */
+  async dma(req: DmaRequest): Promise<DmaOutcome> {
+    const iova = typeof req.iova === 'bigint' ? Number(req.iova) : req.iova;
+    if (!Number.isSafeInteger(iova) || iova < 0) {
+      throw new VsmmuError('EBADDMA', `dma: iova must be a whole number >= 0 below 2^53, got ${String(req.iova)}`);
+    }
+    const write = req.write === true || req.data !== undefined;
+    const length = req.length ?? req.data?.length;
+    if (length === undefined || !Number.isInteger(length) || length < 0) {
+      throw new VsmmuError('EBADDMA', `dma: give length (bytes to ${write ? 'write' : 'read'})${write ? ' or data' : ''}`);
+    }
+    const r: DmaResult = await this.#domain.call('dma', this.vsid, {
+      op: write ? 'write' : 'read', iova, length,
+      ...(req.data !== undefined ? { data: req.data } : {}),
+      ...(req.ssid !== undefined ? { ssid: req.ssid } : {}),
+      ...(req.priv ? { priv: true } : {}),
+      ...(req.instr ? { instr: true } : {}),
+    });
+    if (r.status === 'ok') return r.data !== undefined ? { ok: true, bytes: r.bytes, data: r.data } : { ok: true, bytes: r.bytes };
+    return { ok: false, bytes: r.bytes, fault: r.fault ?? { name: 'BAD_REQUEST' } };
+  }
+}
+
+interface DomainParts {
+  readonly cfg: DomainConfig;
+  readonly index: number;
+  readonly att: GuestAttachment;
+  readonly mem: PhysMemory;
+  readonly guest: ActorHandle<GuestKernel>;
+  readonly guestTimeoutMs: number;
+  /** Xen destroys the domain (devices to abort, memory freed), the SMMU drops its ports. */
+  readonly teardown: () => Promise<void>;
+}
+
+export class Domain {
+  readonly name: string;
+  readonly domid: number;
+  readonly vmid: number;
+  readonly viommu: string;
+  readonly config: DomainConfig;
+  /** The guest CPU's view of its RAM (IPA), synchronous. */
+  readonly memory: {
+    read(ipa: number, length: number): Uint8Array;
+    write(ipa: number, bytes: ArrayLike<number>): void;
+    read32(ipa: number): number;
+    write32(ipa: number, value: number): void;
+    read64(ipa: number): bigint;
+    write64(ipa: number, value: bigint): void;
+  };
+  /** Trapped accesses performed by the guest's vCPU, as its kernel would. */
+  readonly mmio: {
+    read32(gpa: number): Promise<number>;
+    write32(gpa: number, value: number): Promise<void>;
+    read64(gpa: number): Promise<bigint>;
+    write64(gpa: number, value: bigint): Promise<void>;
+  };
+  /** The guest's vSMMU interrupt (SPI 33, "combined"). */
+  readonly irq: {
+    /** Whether the interrupt fired since the last wait (or is asserted), waiting up to `timeoutMs`. */
+    wait(timeoutMs: number): Promise<boolean>;
+    /** Whether the line is asserted now. */
+    pending(): boolean;
+  };
+  /** The guest's Linux-like SMMUv3 driver. */
+  readonly driver: {
+    probe(): Promise<ProbeInfo>;
+    attach(device: string | Device, opts?: { asid?: number; ssidBits?: number; granule?: number }): Promise<Attachment>;
+    detach(device: string | Device): Promise<void>;
+    map(iova: number, ipa: number, length: number, prot?: ProtSpec, opts?: { device?: string | Device }): Promise<void>;
+    unmap(iova: number, length: number, opts?: { device?: string | Device }): Promise<number>;
+    faults(): Promise<GuestFault[]>;
+  };
+  readonly #cfg: DomainConfig;
+  readonly #p2m: RangeP2m;
+  readonly #ram: GuestRam;
+  readonly #devices: Map<string, Device>;
+  readonly #guest: Supervised<GuestKernel>;
+  readonly #irq: IrqLines;
+  readonly #teardown: () => Promise<void>;
+  readonly #attached = new Map<number, number>(); // vSID -> ASID
+  #irqSeen = 0;
+  #ended: Promise<void> | null = null;
+
+  constructor(p: DomainParts) {
+    const info = p.att.domain;
+    this.#cfg = p.cfg;
+    this.config = p.cfg;
+    this.name = info.name;
+    this.domid = info.domid;
+    this.vmid = info.vmid;
+    this.viommu = info.viommu;
+    this.#teardown = p.teardown;
+    this.#p2m = new RangeP2m(info.ram);
+    this.#ram = new GuestRam(p.mem, this.#p2m.lookup);
+    this.#devices = new Map(info.devices.map((d) => [d.name, new Device(this, d.name, d.sid, d.vsid)]));
+    this.#irq = new IrqLines(p.att.irq);
+    this.#guest = new Supervised(p.guest, `domain "${this.name}"`, p.guestTimeoutMs, () => void this.#end());
+
+    const ram = this.#ram;
+    const live = (): GuestRam => {
+      this.#check();
+      return ram;
+    };
+    this.memory = {
+      read: (ipa, length) => live().readBytes(ipa, length),
+      write: (ipa, bytes) => live().writeBytes(ipa, bytes),
+      read32: (ipa) => live().read32(ipa),
+      write32: (ipa, v) => live().write32(ipa, v),
+      read64: (ipa) => live().read64(ipa),
+      write64: (ipa, v) => live().write64(ipa, v),
+    };
+    this.mmio = {
+      read32: async (gpa) => (await this.call('mmioRead', gpa, 4))[0],
+      write32: async (gpa, v) => this.call('mmioWrite', gpa, 4, v >>> 0, 0),
+      read64: async (gpa) => {
+        const [lo, hi] = await this.call('mmioRead', gpa, 8);
+        return (BigInt(hi) << 32n) | BigInt(lo);
+      },
+      write64: async (gpa, v) => this.call('mmioWrite', gpa, 8, Number(BigInt.asUintN(32, v)), Number(BigInt.asUintN(32, v >> 32n))),
+    };
+    this.irq = {
+      wait: (t) => this.#waitIrq(t),
+      pending: () => (this.#irq.pending() & 1) !== 0,
+    };
+    this.driver = {
+      probe: () => this.call('probe'),
+      attach: async (dev, opts = {}) => {
+        const d = this.#device(dev);
+        const a = await this.call('attach', d.vsid, opts);
+        this.#attached.set(d.vsid, a.asid);
+        return a;
+      },
+      detach: async (dev) => {
+        const d = this.#device(dev);
+        await this.call('detach', d.vsid);
+        this.#attached.delete(d.vsid);
+      },
+      map: (iova, ipa, length, prot = 'rw', opts = {}) => this.call('map', this.#ioDomain(opts.device), iova, ipa, length, prot),
+      unmap: (iova, length, opts = {}) => this.call('unmap', this.#ioDomain(opts.device), iova, length),
+      faults: () => this.call('faults', 0),
+    };
+  }
+
+  /** Set once the domain is gone: EDOMAIN_DESTROYED, EDOMAIN_CRASHED or EDOMAIN_HUNG. */
+  get dead(): VsmmuError | null {
+    return this.#guest.dead;
+  }
+
+  get devices(): readonly Device[] {
+    return [...this.#devices.values()];
+  }
+
+  device(name: string): Device {
+    const d = this.#devices.get(name);
+    if (!d) {
+      throw new VsmmuError('EUNKNOWN_DEVICE', `domain "${this.name}" has no device "${name}" (devices: ${[...this.#devices.keys()].join(', ') || 'none'})`, { domain: this.name, device: name });
+    }
+    return d;
+  }
+
+  /** The guest's device tree (DTS): memory, GIC, its vSMMU and each device with its vSID. */
+  deviceTree(): string {
+    return domUDts(this.#cfg, { vsids: Object.fromEntries(this.devices.map((d) => [d.name, d.vsid])) });
+  }
+
+  /** Where the p2m puts the guest page holding `ipa`. */
+  ipaToPa(ipa: number): number {
+    this.#check();
+    const pa = this.#p2m.lookup(ipa);
+    if (pa < 0) throw new VsmmuError('EGUEST_RANGE', `IPA 0x${ipa.toString(16)} is not RAM of domain "${this.name}"`, { ipa });
+    return pa;
+  }
+
+  /** A zeroed buffer from the guest kernel's allocator (dma_alloc); returns its IPA. */
+  alloc(bytes: number, align?: number): Promise<number> {
+    return align === undefined ? this.call('alloc', bytes) : this.call('alloc', bytes, align);
+  }
+
+  free(ipa: number): Promise<void> {
+    return this.call('free', ipa);
+  }
+
+  async guestStats(): Promise<GuestStats> {
+    return this.call('stats');
+  }
+
+  /** Orderly teardown: the guest stops, Xen puts its devices to abort and frees its memory. */
+  async destroy(): Promise<void> {
+    if (!this.#guest.dead) await this.#guest.close().catch(() => this.#guest.kill());
+    await this.#end();
+  }
+
+  /** Terminates the guest's worker at once, as a crash would; Xen then destroys the domain. */
+  async kill(): Promise<void> {
+    await this.#guest.kill();
+    await this.#end();
+  }
+
+  /** @internal a guarded call into the guest's worker. */
+  call: Supervised<GuestKernel>['call'] = (method, ...args) => this.#guest.call(method, ...args);
+
+  #end(): Promise<void> {
+    this.#ended ??= this.#teardown();
+    return this.#ended;
+  }
+
+  #check(): void {
+    const dead = this.#guest.dead;
+    if (dead) throw dead;
+  }
+
+  #device(dev: string | Device): Device {
+    return typeof dev === 'string' ? this.device(dev) : this.device(dev.name);
+  }
+
+  /** The vSID standing for an io domain: the device's, or the only domain's. */
+  #ioDomain(dev: string | Device | undefined): number {
+    if (dev !== undefined) return this.#device(dev).vsid;
+    const asids = new Set(this.#attached.values());
+    const first = this.#attached.keys().next();
+    if (asids.size === 1 && !first.done) return first.value;
+    if (asids.size === 0) throw new VsmmuError('ENOTATTACHED', `domain "${this.name}": attach a device (driver.attach) before mapping`);
+    throw new VsmmuError('EAMBIGUOUS', `domain "${this.name}" has ${asids.size} io domains (ASIDs ${[...asids].join(', ')}): pass { device } to say which`);
+  }
+
+  async #waitIrq(timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      this.#check();
+      const raised = this.#irq.stats(0).raised;
+      if (raised !== this.#irqSeen || (this.#irq.pending() & 1) !== 0) {
+        this.#irqSeen = raised;
+        return true;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await new Promise((r) => setTimeout(r, Math.min(1, left)));
+    }
+  }
+}
+

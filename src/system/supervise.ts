@@ -1,0 +1,73 @@
+// Calls into a guest worker that cannot take the system down: a call that is not answered
+// within the bound marks the guest hung, a worker that exits or throws marks it crashed;
+// either way the owner is told once (it then destroys the domain) and every later call
+// rejects with the same coded error.
+import type { ActorHandle } from '../runtime/actor.ts';
+import type { ControlApi } from '../runtime/control.ts';
+import { VsmmuError } from '../runtime/errors.ts';
+
+export class Supervised<T extends object> {
+  #dead: VsmmuError | null = null;
+  readonly #actor: ActorHandle<T>;
+  readonly #timeoutMs: number;
+  readonly #onDeath: (e: VsmmuError) => void;
+  readonly #what: string;
+
+  constructor(actor: ActorHandle<T>, what: string, timeoutMs: number, onDeath: (e: VsmmuError) => void) {
+    this.#actor = actor;
+    this.#what = what;
+    this.#timeoutMs = timeoutMs;
+    this.#onDeath = onDeath;
+    actor.worker.once('exit', (code) => {
+      this.#die(new VsmmuError('EDOMAIN_CRASHED', `${what}: its guest worker exited (code ${code}); the domain was destroyed`, { exitCode: code }));
+    });
+    actor.worker.once('error', (e) => {
+      this.#die(new VsmmuError('EDOMAIN_CRASHED', `${what}: its guest worker crashed (${e.message}); the domain was destroyed`));
+    });
+  }
+
+  get dead(): VsmmuError | null {
+    return this.#dead;
+  }
+
+  /** Calls `method` with a bound on the answer; a timeout means the guest hangs. */
+  async call<K extends keyof ControlApi<T>>(method: K, ...args: Parameters<ControlApi<T>[K]>): Promise<Awaited<ReturnType<ControlApi<T>[K]>>> {
+    if (this.#dead) throw this.#dead;
+    const fn = this.#actor.api[method] as (...a: unknown[]) => Promise<Awaited<ReturnType<ControlApi<T>[K]>>>;
+    let timer: NodeJS.Timeout | undefined;
+    const hang = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const e = new VsmmuError('EDOMAIN_HUNG', `${this.#what}: no answer to ${String(method)} within ${this.#timeoutMs} ms; the guest was killed and the domain destroyed`, { method: String(method), timeoutMs: this.#timeoutMs });
+        this.#die(e);
+        void this.#actor.destroy();
+        reject(e);
+      }, this.#timeoutMs);
+    });
+    try {
+      return await Promise.race([fn.apply(this.#actor.api, args), hang]);
+    } catch (e) {
+      // A call that failed because the worker died reports the death, not the transport.
+      if (this.#dead && e instanceof VsmmuError && e.code.startsWith('EWORKER')) throw this.#dead;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Orderly end: drain calls in flight, let the guest dispose itself. */
+  async close(): Promise<void> {
+    this.#dead ??= new VsmmuError('EDOMAIN_DESTROYED', `${this.#what} was destroyed`);
+    await this.#actor.close();
+  }
+
+  /** Terminates the worker now, as a crash would. */
+  async kill(): Promise<void> {
+    await this.#actor.destroy();
+  }
+
+  #die(e: VsmmuError): void {
+    if (this.#dead) return;
+    this.#dead = e;
+    this.#onDeath(e);
+  }
+}

@@ -1,0 +1,154 @@
+// createSystem(): the physical SMMU, Xen and one guest per domain, each on its own worker
+// thread, sharing one physical memory. The handles here run on the caller's thread and
+// never block it: memory views read the SharedArrayBuffer directly, everything a guest's
+// CPU or device does goes to that guest's worker.
+import type { SmmuFeatures } from '../arch/features.ts';
+import type { GuestKernel, GuestStats, GuestWorkerData } from '../guest/kernel.ts';
+import { PhysMemory } from '../mem/phys.ts';
+import { startActor, type ActorHandle } from '../runtime/actor.ts';
+import { VsmmuError } from '../runtime/errors.ts';
+import type { SmmuActor } from '../smmu/actor.ts';
+import type { SmmuStats } from '../smmu/smmu.ts';
+import type { XenActor } from '../xen/actor.ts';
+import type { XenStats } from '../xen/xen.ts';
+import { Domain } from './domain.ts';
+import { normaliseOptions, XEN_HEAP_BASE, type SystemOptions } from './options.ts';
+
+export interface SystemStats {
+  readonly smmu: SmmuStats;
+  readonly xen: XenStats;
+  readonly domains: Readonly<Record<string, GuestStats | { readonly dead: string }>>;
+}
+
+/** Host physical memory as the hardware sees it. */
+export interface HostMemory {
+  readonly size: number;
+  read(pa: number, length: number): Uint8Array;
+  write(pa: number, bytes: ArrayLike<number>): void;
+}
+
+export class System implements AsyncDisposable {
+  readonly host: HostMemory;
+  /** Non-fatal findings about the configuration (ignored xl.cfg keys, unknown Xen options). */
+  readonly warnings: readonly string[];
+  readonly features: SmmuFeatures;
+  readonly #mem: PhysMemory;
+  readonly #smmu: ActorHandle<SmmuActor>;
+  readonly #xen: ActorHandle<XenActor>;
+  readonly #domains = new Map<string, Domain>();
+  #closing: Promise<void> | null = null;
+
+  /** @internal use createSystem() */
+  constructor(mem: PhysMemory, smmu: ActorHandle<SmmuActor>, xen: ActorHandle<XenActor>, features: SmmuFeatures, warnings: readonly string[]) {
+    this.#mem = mem;
+    this.#smmu = smmu;
+    this.#xen = xen;
+    this.features = features;
+    this.warnings = warnings;
+    this.host = {
+      size: mem.size,
+      read: (pa, length) => mem.readBytes(pa, length),
+      write: (pa, bytes) => mem.writeBytes(pa, bytes),
+    };
+  }
+
+  /** The domain called `name`; EUNKNOWN_DOMAIN lists the ones there are. */
+  domain(name: string): Domain {
+    const d = this.#domains.get(name);
+    if (!d) {
+      throw new VsmmuError('EUNKNOWN_DOMAIN', `no domain called "${name}" (domains: ${[...this.#domains.keys()].join(', ') || 'none'})`, { name });
+    }
+    return d;
+  }
+
+  /** Every domain created with the system, destroyed or not. */
+  get domains(): readonly Domain[] {
+    return [...this.#domains.values()];
+  }
+
+  async stats(): Promise<SystemStats> {
+    const [smmu, xen] = await Promise.all([this.#smmu.api.stats(), this.#xen.api.stats()]);
+    const domains: Record<string, GuestStats | { dead: string }> = {};
+    await Promise.all(
+      this.domains.map(async (d) => {
+        domains[d.name] = d.dead ? { dead: d.dead.code } : await d.guestStats();
+      }),
+    );
+    return { smmu, xen, domains };
+  }
+
+  /** Orderly shutdown: guests, then Xen (devices to abort, memory freed), then the SMMU. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.allSettled(this.domains.map((d) => d.destroy()));
+      await this.#xen.close().catch(() => this.#xen.destroy());
+      await this.#smmu.close().catch(() => this.#smmu.destroy());
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** @internal */
+  async addDomain(cfgIndex: number, cfg: Parameters<XenActor['createDomain']>[0], guestTimeoutMs: number): Promise<void> {
+    const att = await this.#xen.api.createDomain(cfg);
+    const ports = await Promise.all(att.domain.devices.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}` })));
+    const data: GuestWorkerData = {
+      name: cfg.name,
+      domid: att.domain.domid,
+      memory: this.#mem.sab,
+      ram: att.domain.ram,
+      trap: att.trap,
+      irq: { desc: att.irq, lines: { [att.spi]: 0 } },
+      devices: att.domain.devices.map((dev, i) => ({ name: dev.name, vSid: dev.vsid, pSid: dev.sid, port: ports[i]! })),
+    };
+    let guest: ActorHandle<GuestKernel>;
+    try {
+      guest = await startActor<GuestKernel>('guest', data, { name: `guest:${cfg.name}` });
+    } catch (e) {
+      await this.#xen.api.destroyDomain(att.domain.domid).catch(() => {});
+      throw e;
+    }
+    const domain = new Domain({
+      cfg, index: cfgIndex, att, mem: this.#mem, guest, guestTimeoutMs,
+      teardown: async () => {
+        await this.#xen.api.destroyDomain(att.domain.domid).catch(() => {});
+        await Promise.all(ports.map((p) => this.#smmu.api.detachPort(p.id).catch(() => false)));
+      },
+    });
+    this.#domains.set(cfg.name, domain);
+  }
+}
+
+/**
+ * Starts the physical SMMU, Xen (booting it probes and enables the SMMU) and a guest per
+ * domain. Bad options reject with a VsmmuError whose `code` names the problem.
+ */
+export async function createSystem(options: SystemOptions = {}): Promise<System> {
+  const cfg = normaliseOptions(options);
+  const mem = PhysMemory.create(cfg.memory);
+  const smmu = await startActor<SmmuActor>('smmu', { memory: mem.sab, features: cfg.smmu }, { name: 'smmu' });
+  let xen: ActorHandle<XenActor> | null = null;
+  try {
+    const d = await smmu.api.describe();
+    xen = await startActor<XenActor>(
+      'xen',
+      { memory: mem.sab, regs: d.regs, smmuIrq: d.irq, heapBase: XEN_HEAP_BASE, heapSize: cfg.memory - XEN_HEAP_BASE, cmdline: cfg.cmdline.raw },
+      { name: 'xen' },
+    );
+    const system = new System(mem, smmu, xen, d.features, cfg.warnings);
+    try {
+      for (const [i, dc] of cfg.domains.entries()) await system.addDomain(i, dc, cfg.guestTimeoutMs);
+    } catch (e) {
+      await system.close();
+      throw e;
+    }
+    return system;
+  } catch (e) {
+    if (xen) await xen.destroy().catch(() => {});
+    await smmu.destroy().catch(() => {});
+    throw e;
+  }
+}
