@@ -47,7 +47,7 @@ export class Supervised<T extends object> {
       return await Promise.race([fn.apply(this.#actor.api, args), hang]);
     } catch (e) {
       // A call that failed because the worker died reports the death, not the transport.
-      if (this.#dead && e instanceof VsmmuError && e.code.startsWith('EWORKER')) throw this.#dead;
+      if (this.#dead && e instanceof VsmmuError && (e.code.startsWith('EWORKER') || e.code.startsWith('EACTOR'))) throw this.#dead;
       throw e;
     } finally {
       clearTimeout(timer);
@@ -62,6 +62,7 @@ export class Supervised<T extends object> {
 
   /** Terminates the worker now, as a crash would. */
   async kill(): Promise<void> {
+    this.#die(new VsmmuError('EDOMAIN_CRASHED', `${this.#what}: its guest worker was killed; the domain was destroyed`));
     await this.#actor.destroy();
   }
 
