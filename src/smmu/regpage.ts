@@ -23,7 +23,7 @@
 //     STOP   set by the owner to end the SMMU service loop (then PARK is woken)
 //     MAGIC  identifies the SAB
 import type { SmmuFeatures } from '../arch/features.ts';
-import { encodeIdRegs } from '../arch/features.ts';
+import { decodeIdRegs, encodeIdRegs } from '../arch/features.ts';
 import { R } from '../arch/registers.ts';
 import { VsmmuError } from '../runtime/errors.ts';
 import { wake } from '../runtime/wait.ts';
@@ -121,9 +121,20 @@ export class SmmuRegisterPort {
   private readonly page: RegisterPage;
   private readonly rules: ReadonlyMap<number, WordRule>;
 
-  constructor(desc: RegisterPageDesc, features: Readonly<SmmuFeatures>) {
+  /**
+   * `features` defaults to what the page's ID registers advertise (as a driver learns them),
+   * so a port needs only the page.
+   */
+  constructor(desc: RegisterPageDesc, features?: Readonly<SmmuFeatures>) {
     this.page = new RegisterPage(desc);
-    this.rules = wordRules(features);
+    const p = this.page;
+    this.rules = wordRules(
+      features ??
+        decodeIdRegs({
+          idr0: p.load(R.IDR0), idr1: p.load(R.IDR1), idr2: p.load(R.IDR2), idr3: p.load(R.IDR3),
+          idr4: p.load(R.IDR4), idr5: p.load(R.IDR5), iidr: p.load(R.IIDR), aidr: p.load(R.AIDR),
+        }),
+    );
   }
 
   read32(off: number): number {

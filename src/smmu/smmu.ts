@@ -54,6 +54,8 @@ export interface SmmuOptions {
 }
 
 export interface SmmuStats {
+  /** Milliseconds since the SMMU was created (rates = counters / uptime). */
+  readonly uptimeMs: number;
   readonly translations: number;
   readonly translationFaults: number;
   readonly permissionFaultsFromTlb: number;
@@ -106,6 +108,7 @@ export class Smmu {
   private sevs = 0;
   private running: Promise<void> | null = null;
   private readonly spin = new SpinPolicy();
+  private readonly born = performance.now();
 
   constructor(opts: SmmuOptions) {
     this.features = Object.freeze({ ...DEFAULT_FEATURES, ...opts.features });
@@ -447,6 +450,7 @@ export class Smmu {
   stats(): SmmuStats {
     const t: TranslateStats = this.translator.stats;
     return {
+      uptimeMs: performance.now() - this.born,
       translations: t.translations,
       translationFaults: t.faults,
       permissionFaultsFromTlb: t.permissionHits,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cmdOf, type Command } from '../../src/arch/commands.ts';
 import { TX_OK } from '../../src/smmu/ports.ts';
 import { startThreadedSmmu, type ThreadedSmmu } from '../support/smmu-thread.ts';
-import { cdSlot, GUEST_IPA, GUEST_PA, guestS2, nestedSte, RW, s1Cd, s1Ste, s1Table, s2Ste, s2Table } from '../support/smmu-world.ts';
+import { cdSlot, guestS2, nestedSte, RW, s1Cd, s1Ste, s1Table, s2Ste, s2Table } from '../support/smmu-world.ts';
 
 let t: ThreadedSmmu;
 beforeAll(async () => {
@@ -168,7 +168,5 @@ describe('stale translations until the matching invalidation + CMD_SYNC (real th
     expect(dmaRead(20, 0x5010)).toBe(OLD >>> 0);
     t.w.drv.cmdSync([cmdOf('TLBI_S2_IPA', { vmid: 21, addr: bufIpa, leaf: 1 })]);
     expect(dmaRead(20, 0x5010)).toBe(NEW >>> 0);
-    void GUEST_IPA;
-    void GUEST_PA;
   });
 });

@@ -4,14 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { cmdOf } from '../../src/arch/commands.ts';
 import { CLASS, EVT } from '../../src/arch/events.ts';
 import { R } from '../../src/arch/registers.ts';
-import { ACC_PRIV } from '../../src/arch/types.ts';
-import { PROT_READ } from '../../src/arch/pgtable.ts';
 import { PhysMemory } from '../../src/mem/phys.ts';
-import { SmmuPortClient, TX_EABT, TX_FAULT, TX_OK, type TxRequest } from '../../src/smmu/ports.ts';
-import { Smmu } from '../../src/smmu/smmu.ts';
+import { SmmuPortClient, TX_FAULT, TX_OK, type TxRequest } from '../../src/smmu/ports.ts';
+import { Smmu, SMMU_IRQ } from '../../src/smmu/smmu.ts';
 import { CR0, GERROR } from '../../src/smmu/regmap.ts';
 import {
-  cdSlot, GUEST_IPA, guestS2, makeWorld, MIB, nestedSte, RW, s1Cd, s1Ste, s1Table, s2Ste, s2Table, type World,
+  cdSlot, guestS2, makeWorld, MIB, nestedSte, RW, s1Cd, s1Ste, s1Table, s2Ste, s2Table, type World,
 } from '../support/smmu-world.ts';
 
 function setup(features = {}, opts: { iotlbEntries?: number } = {}) {
@@ -116,7 +114,6 @@ describe('SMMU core (in-process)', () => {
     const ev = w.drv.readEvents();
     expect(ev).toHaveLength(1);
     expect(ev[0]).toMatchObject({ type: EVT.F_TRANSLATION, sid: 4, s2: 1, cls: CLASS.CD, ipa: 0x7000_0000, rnw: 1, pnu: 1, inputLo: 0x1000, inputHi: 0 });
-    void ACC_PRIV;
   });
 
   it('CERROR_ILL stops the queue at the command until GERRORN acknowledges', () => {
@@ -139,6 +136,52 @@ describe('SMMU core (in-process)', () => {
     w.drv.port.write32(R.GERRORN, gerror);
     smmu.step();
     expect(w.drv.port.read32(R.CMDQ_CONS) & 0x1ff).toBe(w.drv.prod);
-    void PROT_READ;
+  });
+
+  it('event-queue interrupt: wired line when enabled, raised on enable for pending events, MSI when configured', () => {
+    const { w, smmu, run } = setup();
+    w.drv.reset({ irq: false });
+    smmu.irq.take();
+    run({ tag: 1, sid: 9, iova: 0x1000, length: 4 }); // C_BAD_STE, IRQ disabled
+    expect(smmu.irq.take()).toBe(0);
+    w.drv.port.write32(R.IRQ_CTRL, 5);
+    smmu.step();
+    expect(smmu.irq.take()).toBe(1 << SMMU_IRQ.EVENTQ); // pending events signalled on enable
+    w.drv.readEvents();
+    const msi = w.alloc.alloc(0x1000, 0x1000);
+    w.drv.port.write64(R.EVENTQ_IRQ_CFG0, BigInt(msi + 0x10));
+    w.drv.port.write32(R.EVENTQ_IRQ_CFG1, 0xcafe);
+    run({ tag: 2, sid: 9, iova: 0x1000, length: 4 });
+    expect(w.mem.read32(msi + 0x10)).toBe(0xcafe);
+    expect(smmu.irq.take()).toBe(0);
+    expect(smmu.stats().msiWrites).toBe(1);
+  });
+
+  it('reset() returns registers and caches to their reset state', () => {
+    const { w, smmu, run } = setup();
+    w.drv.reset();
+    s1Stream(w, 1, 2, 0x1000, 0x40_0000);
+    expect(run({ tag: 1, sid: 1, iova: 0x1000, length: 4 }).status).toBe(TX_OK);
+    expect(smmu.iotlb.entries).toBe(1);
+    smmu.reset();
+    expect(smmu.iotlb.entries).toBe(0);
+    expect(smmu.configCache.steEntries).toBe(0);
+    expect(w.drv.port.read32(R.CR0ACK)).toBe(0);
+    expect(w.drv.port.read32(R.GBPA)).toBe(0x1000);
+    expect(w.drv.port.read32(R.IDR0)).not.toBe(0);
+  });
+
+  it('a command-queue budget bounds the work of one step; the rest continues', () => {
+    const mem = PhysMemory.create(64 * MIB);
+    const smmu = new Smmu({ memory: mem, cmdBudget: 4 });
+    const w = makeWorld(mem, smmu.regsDesc, smmu.features, () => smmu.step());
+    w.drv.reset();
+    const before = smmu.stats().commands.executed;
+    w.drv.submit(Array.from({ length: 10 }, () => cmdOf('TLBI_NSNH_ALL')));
+    smmu.step();
+    expect(smmu.stats().commands.executed - before).toBe(4);
+    smmu.step();
+    smmu.step();
+    expect(smmu.stats().commands.executed - before).toBe(10);
   });
 });

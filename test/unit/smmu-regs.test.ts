@@ -22,6 +22,15 @@ function idRegs(port: SmmuRegisterPort) {
 }
 
 describe('SMMU register file', () => {
+  it('a port without a feature set learns it from the ID registers', () => {
+    const { smmu } = setup({ msi: false });
+    const port = new SmmuRegisterPort(smmu.regsDesc);
+    port.write32(R.GERROR_IRQ_CFG1, 5); // RAZ/WI without IDR0.MSI
+    port.write32(R.CR1, 0xffffffff);
+    expect(port.read32(R.GERROR_IRQ_CFG1)).toBe(0);
+    expect(port.read32(R.CR1)).toBe(0xfff);
+  });
+
   it('ID registers advertise the configured features (defaults: S1+S2, 2-level, 16-bit SIDs/ASIDs/VMIDs, all granules, 48-bit OAS)', () => {
     const { port } = setup();
     const f = decodeIdRegs(idRegs(port));
