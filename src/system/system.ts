@@ -11,12 +11,16 @@ import type { SmmuActor } from '../smmu/actor.ts';
 import type { SmmuStats } from '../smmu/smmu.ts';
 import type { XenActor } from '../xen/actor.ts';
 import type { XenStats } from '../xen/xen.ts';
+import type { DomainInfo } from '../xen/domain.ts';
 import { Domain } from './domain.ts';
 import { normaliseOptions, XEN_HEAP_BASE, type SystemOptions } from './options.ts';
 
 export interface SystemStats {
   readonly smmu: SmmuStats;
   readonly xen: XenStats;
+  /** Xen's view of each live domain: VMID, stage-2 faults kept, its vSMMU's counters. */
+  readonly xenDomains: readonly DomainInfo[];
+  /** Each guest kernel's counters (driver, trap latency, devices), or how it died. */
   readonly domains: Readonly<Record<string, GuestStats | { readonly dead: string }>>;
 }
 
@@ -67,14 +71,14 @@ export class System implements AsyncDisposable {
   }
 
   async stats(): Promise<SystemStats> {
-    const [smmu, xen] = await Promise.all([this.#smmu.api.stats(), this.#xen.api.stats()]);
+    const [smmu, xen, xenDomains] = await Promise.all([this.#smmu.api.stats(), this.#xen.api.stats(), this.#xen.api.domains()]);
     const domains: Record<string, GuestStats | { dead: string }> = {};
     await Promise.all(
       this.domains.map(async (d) => {
         domains[d.name] = d.dead ? { dead: d.dead.code } : await d.guestStats();
       }),
     );
-    return { smmu, xen, domains };
+    return { smmu, xen, xenDomains, domains };
   }
 
   /** Orderly shutdown: guests, then Xen (devices to abort, memory freed), then the SMMU. */

@@ -127,7 +127,8 @@ describe('createSystem end to end (threads)', () => {
     const g3 = sys.domain('g3');
     expect((await g3.device('dma0').dma({ iova: 0x4000_2000, length: 4 })).ok).toBe(true);
     const stats = await sys.stats();
-    expect(stats.domains['g2']).toEqual({ dead: 'EDOMAIN_CRASHED' });
+    expect(stats.domains["g2"]).toEqual({ dead: "EDOMAIN_CRASHED" });
+    expect(stats.xenDomains.map((d) => d.name).sort()).toEqual(["g1", "g3"]);
     expect(stats.smmu).toBeDefined();
   });
 });
