@@ -1,0 +1,122 @@
+// Every CLI command and its errors, through main() with captured output (the run verb
+// starts real workers).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+import type { CliIo } from '../../src/cli/io.ts';
+import { processIo } from '../../src/cli/io.ts';
+
+async function cli(argv: string[], tty = false): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), tty, readFile: processIo.readFile };
+  const code = await main(argv, io);
+  return { code, out, err };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'vsmmu-cli-'));
+const cfg = (name: string, text: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+const G1 = cfg('g1.cfg', 'name = "g1"\nmemory = 32\nviommu = "smmuv3"\ndmadev = [ "name=dma0,sid=0x40", "name=dma1,sid=0x41" ]\n');
+const G2 = cfg('g2.cfg', 'name = "g2"\nmemory = 16\ndmadev = [ "name=dma0,sid=0x50" ]\n');
+const CLASH = cfg('clash.cfg', 'name = "g3"\nmemory = 16\ndmadev = [ "name=dma0,sid=0x40" ]\n');
+const TYPO = cfg('typo.cfg', 'name = "g4"\nmemroy = 16\n');
+
+describe('vsmmu', () => {
+  it('--help, help <verb> and no arguments print usage', async () => {
+    for (const argv of [[], ['--help'], ['-h']]) {
+      const r = await cli(argv);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Usage: vsmmu <command>/);
+    }
+    expect((await cli(['help', 'run'])).out).toMatch(/Usage: vsmmu run/);
+    expect((await cli(['run', '--help'])).out).toMatch(/--seconds S/);
+    expect((await cli(['dt', '-h'])).out).toMatch(/Usage: vsmmu dt/);
+  });
+
+  it('an unknown command is a usage error', async () => {
+    const r = await cli(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown command 'frobnicate'.*run, dt/);
+  });
+});
+
+describe('vsmmu dt', () => {
+  it('prints the guest DTS with the vSMMU and the devices\' vSIDs', async () => {
+    const r = await cli(['dt', G1]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^\/dts-v1\/;/);
+    expect(r.out).toMatch(/iommu@4040000 \{[^}]*compatible = "arm,smmu-v3";/s);
+    expect(r.out).toMatch(/iommus = <&vsmmu 0x40>/);
+    expect(r.out).toMatch(/iommus = <&vsmmu 0x41>/);
+    const dtc = spawnSync('dtc', ['-I', 'dts', '-O', 'dtb', '-o', '/dev/null', '-'], { input: r.out, encoding: 'utf8' });
+    expect(dtc.status, dtc.stderr).toBe(0);
+    expect(dtc.stderr).toBe('');
+    expect((await cli(['dt', '--vpci', G1])).out).toMatch(/iommu-map/);
+  });
+
+  it('errors: no file, two files, missing file, bad xl.cfg, bad option', async () => {
+    expect(await cli(['dt'])).toMatchObject({ code: 2, err: expect.stringMatching(/exactly one xl.cfg file.*EUSAGE/) });
+    expect(await cli(['dt', G1, G2])).toMatchObject({ code: 2 });
+    expect(await cli(['dt', join(dir, 'none.cfg')])).toMatchObject({ code: 2, err: expect.stringMatching(/cannot read .*none.cfg: no such file \[EFILE\]/) });
+    expect(await cli(['dt', TYPO])).toMatchObject({ code: 2, err: expect.stringMatching(/memroy.*\[EXLCFG_UNKNOWN_KEY\]/) });
+    expect(await cli(['dt', '--frob', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/--frob.*\[EUSAGE\]/) });
+  });
+});
+
+describe('vsmmu run', () => {
+  it('runs the built-in scenario and exits 0 when every check held', async () => {
+    const r = await cli(['run', '--guests', '1', '--seconds', '0.2']);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/guest1 \(viommu smmuv3\)/);
+    expect(r.out).toMatch(/plain \(viommu none\)/);
+    expect(r.out).toMatch(/dma0: map, DMA, check, unmap, fault: F_TRANSLATION vSID 256/);
+    expect(r.out).toMatch(/PASS: every check held/);
+    expect(r.out).not.toMatch(/FAIL/);
+  });
+
+  it('--json gives the machine-readable report; xl.cfg files give the guests', async () => {
+    const r = await cli(['run', '--json', '--seconds', '0', G1, G2]);
+    expect(r.code, r.err).toBe(0);
+    const rep = JSON.parse(r.out);
+    expect(rep.ok).toBe(true);
+    expect(rep.guests.map((g: { name: string }) => g.name)).toEqual(['g1', 'g2']);
+    const g1 = rep.guests[0];
+    expect(g1.faultsReceived).toBe(2);
+    expect(g1.invalidationsForwarded).toBeGreaterThan(0);
+    expect(g1.trapLatency.count).toBeGreaterThan(0);
+    expect(rep.guests[1].checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
+  });
+
+  it('shows a progress line on a terminal for runs over a second', async () => {
+    const r = await cli(['run', '--guests', '1', '--seconds', '1.3'], true);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/\rstreaming DMA \d\.\d\/1\.3 s/);
+  });
+
+  it('errors: bad numbers, --guests with files, conflicting StreamIDs, viommu off, missing file', async () => {
+    expect(await cli(['run', '--guests', 'two'])).toMatchObject({ code: 2, err: expect.stringMatching(/--guests takes a whole number/) });
+    expect(await cli(['run', '--seconds', '-1'])).toMatchObject({ code: 2, err: expect.stringMatching(/--seconds/) });
+    expect(await cli(['run', '--guests', '1', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/--guests applies to the built-in scenario/) });
+    expect(await cli(['run', G1, CLASH])).toMatchObject({ code: 2, err: expect.stringMatching(/StreamID 0x40.*\[ESID_CONFLICT\]/) });
+    expect(await cli(['run', '--cmdline', 'viommu=0', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVIOMMU_DISABLED\]/) });
+    expect(await cli(['run', join(dir, 'none.cfg')])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EFILE\]/) });
+    expect(await cli(['run', '--memory', '3X'])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EBADSIZE\]/) });
+  });
+});
+
+describe('bin/vsmmu.js', () => {
+  it('runs as a command with the exit status of main()', () => {
+    const r = spawnSync(process.execPath, ['bin/vsmmu.js', 'dt', G2], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/dma0@/);
+    const bad = spawnSync(process.execPath, ['bin/vsmmu.js', 'nope'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+  });
+});
