@@ -153,11 +153,20 @@ export class Smmu {
     return work;
   }
 
-  /** Whether a step would find work (for the service loop's wait). */
+  /**
+   * Whether a step would find work (for the service loop's wait). A port whose device does
+   * not drain its completion ring is not work: serving it would spin.
+   */
   hasWork(): boolean {
     if (Atomics.load(this.page.ctl, CTL_DIRTY) !== 0) return true;
     if (this.cmdq.pending(this.ack(CR0.CMDQEN))) return true;
-    for (const p of this.portList) if (p.req.available() > 0) return true;
+    for (const p of this.portList) if (p.req.available() > 0 && p.cpl.free() > 0) return true;
+    return false;
+  }
+
+  /** A port has requests but its completion ring is full (its device has to drain it). */
+  private backpressured(): boolean {
+    for (const p of this.portList) if (p.req.available() > 0 && p.cpl.free() === 0) return true;
     return false;
   }
 
@@ -177,7 +186,9 @@ export class Smmu {
         while (this.step() > 0 && performance.now() - t0 < sliceMs);
         if (stopped()) break;
         if (this.hasWork()) await new Promise<void>((r) => setImmediate(r));
-        else await waitUntilAsync(ready, ctl, CTL_PARK, Infinity, this.spin);
+        // A device freeing completion slots wakes its own ring's producer park, not ours:
+        // while a port is backpressured, re-check every millisecond.
+        else await waitUntilAsync(ready, ctl, CTL_PARK, this.backpressured() ? 1 : Infinity, this.spin);
       }
     })();
     return this.running;

@@ -107,4 +107,17 @@ describe('DMA through the SMMU (real thread)', () => {
     expect(s.uptimeMs).toBeGreaterThan(0);
     t.w.drv.cmdSync([cmdOf('CFGI_STE', { sid: 3, leaf: 1 })]);
   });
+
+  it('a device that does not drain completions stalls only its port; draining resumes it', async () => {
+    t.w.drv.reset();
+    t.w.drv.writeSte(3, steOf({ v: 1, config: 4 }));
+    const pa = t.w.alloc.alloc(0x1000, 0x1000);
+    const small = new SmmuPortClient(await t.actor.api.attachPort({ capacity: 4, dataBytes: 4096 }));
+    const tx = (i: number) => ({ tag: i, sid: 3, iova: pa, length: 4 });
+    small.submit([0, 1, 2, 3].map(tx)); // fills the completion ring once served
+    small.submit([4, 5, 6, 7].map(tx)); // waits behind the full completion ring
+    // Meanwhile other ports are still served.
+    expect(t.dev.run({ tag: 99, sid: 3, iova: pa, length: 4 }).status).toBe(TX_OK);
+    expect(small.collect(8).map((c) => c.tag)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
 });
