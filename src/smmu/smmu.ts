@@ -425,18 +425,30 @@ export class Smmu {
         return;
       }
     }
-    const u8 = mem.u8;
     const data = p.data;
     const write = (acc & ACC_WRITE) !== 0;
     let b = boff;
     for (let s = 0; s < nseg; s++) {
       const pa = this.segPa[s] ?? 0;
       const n = this.segLen[s] ?? 0;
-      if (n <= 64) {
-        if (write) for (let i = 0; i < n; i++) u8[pa + i] = data[b + i] ?? 0;
-        else for (let i = 0; i < n; i++) data[b + i] = u8[pa + i] ?? 0;
-      } else if (write) u8.set(data.subarray(b, b + n), pa);
-      else data.set(u8.subarray(pa, pa + n), b);
+      if (n <= 64 && pa < 2147483648) {
+        // Small copies: int32 indices (a double index costs a conversion per access), and
+        // whole words when everything is 4-byte aligned.
+        const a = pa | 0;
+        if (((a | b | n) & 3) === 0) {
+          const m32 = mem.u32;
+          const d32 = p.data32;
+          const wa = a >> 2;
+          const wb = b >> 2;
+          if (write) for (let i = 0; i < n >> 2; i++) m32[wa + i] = d32[wb + i]!;
+          else for (let i = 0; i < n >> 2; i++) d32[wb + i] = m32[wa + i]!;
+        } else {
+          const u8 = mem.u8;
+          if (write) for (let i = 0; i < n; i++) u8[a + i] = data[b + i]!;
+          else for (let i = 0; i < n; i++) data[b + i] = u8[a + i]!;
+        }
+      } else if (write) mem.u8.set(data.subarray(b, b + n), pa);
+      else data.set(mem.u8.subarray(pa, pa + n), b);
       b += n;
     }
     p.stats.bytes += len;
