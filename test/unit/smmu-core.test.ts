@@ -59,6 +59,12 @@ describe('SMMU core (in-process)', () => {
     const c = run({ tag: 7, sid: 5, iova: 0x10_0ff0, length: 32, offset: 100 });
     expect(c).toMatchObject({ tag: 7, status: TX_OK, bytes: 32 });
     expect([...dev.data.subarray(100, 132)]).toEqual([...Array.from({ length: 16 }, (_, i) => i + 1), ...Array.from({ length: 16 }, (_, i) => 0x80 + i)]);
+    // Unaligned small copies (byte path), both directions.
+    expect(run({ tag: 10, sid: 5, iova: 0x10_0ff3, length: 7, offset: 201 }).status).toBe(TX_OK);
+    expect([...dev.data.subarray(201, 208)]).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    dev.data.set([0xa1, 0xa2, 0xa3], 301);
+    expect(run({ tag: 11, sid: 5, iova: 0x10_0ff1, length: 3, offset: 301, write: true }).status).toBe(TX_OK);
+    expect([...mem.readBytes(0x50_0ff0, 5)]).toEqual([1, 0xa1, 0xa2, 0xa3, 5]);
     dev.data.fill(0xee, 0, 8);
     expect(run({ tag: 8, sid: 5, iova: 0x10_1ffc, length: 8, write: true }).status).toBe(TX_FAULT); // 0x10_2000 unmapped
     expect(mem.read32(0x70_3ffc)).toBe(0); // nothing moved: every page is checked first
