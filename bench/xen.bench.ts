@@ -3,9 +3,9 @@
 //   guest TLBI_NH_ASID + CMD_SYNC (guest -> Xen -> physical SMMU -> back to the guest's
 //     CMDQ_CONS)                                                vs the same ping-pong
 // The main thread is the guest vCPU; Xen and the SMMU are worker threads (workers/xen.ts,
-// workers/smmu.ts); the ping-pong peer is a worker started from this file.
-import { Worker, isMainThread, workerData } from 'node:worker_threads';
+// workers/smmu.ts); the ping-pong peer comes from bench/bare.ts.
 import { benchSuite } from './harness.ts';
+import { startBare } from './bare.ts';
 import { CMD_WORDS, cmdOf, encodeCommand } from '../src/arch/commands.ts';
 import { R } from '../src/arch/registers.ts';
 import { GuestRam, RangeP2m } from '../src/mem/guest-ram.ts';
@@ -16,44 +16,10 @@ import type { SmmuActor } from '../src/smmu/actor.ts';
 import type { XenActor, XenWorkerData } from '../src/xen/actor.ts';
 import { GUEST_RAM0_BASE, GUEST_VSMMUV3_BASE } from '../src/xen/layout.ts';
 
-const SPIN = 10_000;
-const PING = 0;
-const PONG = 16;
-const MAIN_SLEEP = 32;
-const PEER_SLEEP = 48;
 const MiB = 1024 * 1024;
 
-// ---- the bare primitive (node-limits.md §1), inline on purpose.
-function bareWait(a: Int32Array, idx: number, old: number, sleepIdx: number): number {
-  let v = 0;
-  for (let k = 0; k < SPIN; k++) if ((v = Atomics.load(a, idx)) !== old) return v;
-  for (;;) {
-    Atomics.store(a, sleepIdx, 1);
-    if ((v = Atomics.load(a, idx)) !== old) {
-      Atomics.store(a, sleepIdx, 0);
-      return v;
-    }
-    Atomics.wait(a, idx, old);
-    Atomics.store(a, sleepIdx, 0);
-  }
-}
-function bareSignal(a: Int32Array, idx: number, v: number, peerSleepIdx: number): void {
-  Atomics.store(a, idx, v);
-  if (Atomics.load(a, peerSleepIdx) !== 0) Atomics.notify(a, idx);
-}
-
-if (!isMainThread) {
-  const a = new Int32Array((workerData as { sab: SharedArrayBuffer }).sab);
-  for (let last = 0; ; ) {
-    last = bareWait(a, PING, last, PEER_SLEEP);
-    bareSignal(a, PONG, last, MAIN_SLEEP);
-  }
-} else {
-  const sab = new SharedArrayBuffer(256);
-  const pp = new Int32Array(sab);
-  const peer = new Worker(new URL(import.meta.url), { workerData: { sab } });
-  let seq = 0;
-
+{
+  const bare = startBare();
   const mem = PhysMemory.create(64 * MiB);
   const smmu = await startActor<SmmuActor>('smmu', { memory: mem.sab });
   const d = await smmu.api.describe();
@@ -92,11 +58,7 @@ if (!isMainThread) {
     tasks: [
       {
         name: 'bare ping-pong',
-        fn: () => {
-          seq++;
-          bareSignal(pp, PING, seq, PEER_SLEEP);
-          bareWait(pp, PONG, seq - 1, MAIN_SLEEP);
-        },
+        fn: () => bare.pingPong(1),
       },
       { name: 'vSMMU register read (trap)', fn: () => rd(R.IDR0) },
       {
@@ -116,5 +78,5 @@ if (!isMainThread) {
   });
   await xen.close();
   await smmu.close();
-  await peer.terminate();
+  await bare.close();
 }

@@ -59,6 +59,10 @@ export interface GuestAttachment {
 const SLICE_MS = 2;
 const IDLE_WAIT_MS = 5;
 const HW_WAIT_MS = 0.2;
+const HW_SPIN_MS = 1;
+/** After the last trap or piece of work, keep polling this long before parking (a guest's
+ *  traps come in bursts; an async park and wake costs tens of microseconds). */
+const LINGER_MS = 0.2;
 
 export class XenActor {
   readonly xen: Xen;
@@ -108,14 +112,21 @@ export class XenActor {
   async #run(): Promise<void> {
     const server = this.#server;
     const xen = this.xen;
+    let hwSince = -1; // when Xen started waiting for the hardware (a physical CMD_SYNC)
     while (!this.#stopped) {
       const t0 = performance.now();
       let busy = true;
-      while (busy && performance.now() - t0 < SLICE_MS) {
+      for (let last = t0, now = t0; (busy || now - last < LINGER_MS) && now - t0 < SLICE_MS; now = performance.now()) {
         const n = server.poll(this.#handler);
         this.#smmuIrq?.take();
         const more = xen.pump();
-        busy = n > 0 || more;
+        // A physical CMD_SYNC completes within microseconds: poll for it (as Linux polls
+        // CONS) for up to HW_SPIN_MS before falling back to timed waits.
+        const hw = xen.waitingForHardware();
+        if (!hw) hwSince = -1;
+        else if (hwSince < 0) hwSince = performance.now();
+        busy = n > 0 || more || (hw && performance.now() - hwSince < HW_SPIN_MS);
+        if (busy) last = now;
       }
       if (this.#stopped) break;
       if (busy) {
