@@ -42,6 +42,7 @@ const M_GLOBAL = 16;
 const EVICT_SAMPLES = 8;
 const UTLB_SLOTS = 256;
 const TWO32 = 4294967296;
+const POW2: Float64Array = Float64Array.from({ length: 65 }, (_, n) => 2 ** n);
 
 export interface CacheCounters {
   lookups: number;
@@ -76,6 +77,16 @@ function alignDown(a: number, s: number): number {
   return a - (a % 2 ** s);
 }
 
+/** The context word `hit` takes: VMID and ASID as the IOTLB tags them. */
+export function ctxWord(kind: number, vmid: number, asid: number): number {
+  return (vmid << 16) | (kind === TLB_S2 ? 0 : asid);
+}
+
+/** The tag word `hit` takes: kind and regime in the key's tag bits. */
+export function tagWord(kind: number, regime: number): number {
+  return (kind | (regime << 2)) << 20;
+}
+
 export class Iotlb {
   readonly capacity: number;
   // Entry pool (index e in [0, capacity)).
@@ -108,6 +119,8 @@ export class Iotlb {
   private readonly u = new Int32Array(UTLB_SLOTS * 8).fill(-1);
   private readonly uPa = new Float64Array(UTLB_SLOTS);
   private readonly ver: Int32Array;
+  /** Bytes from the output of the last `hit` to the end of its page or block. */
+  hitBytes = 0;
   /** Output base, permissions and size of the entry the last successful lookup returned. */
   hitPa = 0;
   hitPerm = 0;
@@ -120,10 +133,25 @@ export class Iotlb {
   // Page sizes present (so a lookup probes only those), split by ASID-tagged and global.
   private readonly sizeCnt = new Int32Array(64);
   private readonly globalCnt = new Int32Array(64);
+  /** Live entries per VMID, so VMID-scoped invalidations skip or cut short the scan. */
+  private readonly vmidLive = new Int32Array(65536);
   private readonly sizes = new Int32Array(64);
   private nSizes = 0;
   private nGlobal = 0;
-  readonly counters: CacheCounters = { lookups: 0, hits: 0, misses: 0, insertions: 0, evictions: 0, invalidated: 0 };
+  // Counters as plain fields (one load/store on the hot path); `counters` snapshots them.
+  private nLookups = 0;
+  private nHits = 0;
+  private nMisses = 0;
+  private nInsertions = 0;
+  private nEvictions = 0;
+  private nInvalidated = 0;
+
+  get counters(): CacheCounters {
+    return {
+      lookups: this.nLookups, hits: this.nHits, misses: this.nMisses, insertions: this.nInsertions,
+      evictions: this.nEvictions, invalidated: this.nInvalidated,
+    };
+  }
 
   constructor(capacity = 2048, seed = 0x2545f491) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 22) throw new RangeError(`IOTLB capacity ${capacity}`);
@@ -185,9 +213,32 @@ export class Iotlb {
    * Finds the entry translating input address (hi, lo) for this context, or -1. Global
    * entries of the VMID match any ASID. Counts a lookup and a hit or miss.
    */
+  /**
+   * The translation hot path, micro-TLB only: the output address of (hi, lo) when the
+   * micro-TLB holds a live entry for this context (`ctxWord(kind, vmid, asid)`, `tagWord(kind,
+   * regime)`) whose permissions at both stages include `need` (PERM_* bits); -1 otherwise,
+   * and the caller uses lookup(). Counts a lookup and a hit when it returns an address.
+   */
+  hit(ctx: number, tag: number, hi: number, lo: number, need: number): number {
+    const plo = (lo >>> 12) | (hi << 20);
+    const u = ((plo ^ (plo >>> 8) ^ ctx) & (UTLB_SLOTS - 1)) << 3;
+    const us = this.u;
+    const ue = us[u + 3]!;
+    if (us[u] !== plo || us[u + 1] !== (tag | (hi >>> 12)) || us[u + 2] !== ctx || ue < 0 || us[u + 4] !== this.ver[ue]) return -1;
+    const perm = us[u + 5]!;
+    if ((perm & need) === 0 || ((perm >>> 6) & need) === 0) return -1;
+    this.nLookups++;
+    this.nHits++;
+    this.clock = (this.clock + 1) & 0x3fffffff;
+    this.stamp[ue] = this.clock;
+    const s = us[u + 6]!;
+    const off = s < 32 ? (lo & ((1 << s) - 1)) >>> 0 : (hi & ((1 << (s - 32)) - 1)) * TWO32 + lo;
+    this.hitBytes = POW2[s]! - off;
+    return this.uPa[u >> 3]! + off;
+  }
+
   lookup(kind: number, regime: number, vmid: number, asid: number, hi: number, lo: number): number {
-    const c = this.counters;
-    c.lookups++;
+    this.nLookups++;
     const ctx = (vmid << 16) | (kind === TLB_S2 ? 0 : asid);
     const key = ((kind | (regime << 2)) << 20) | (hi >>> 12);
     const plo = (lo >>> 12) | (hi << 20);
@@ -195,7 +246,7 @@ export class Iotlb {
     const us = this.u;
     const ue = us[u + 3]!;
     if (us[u] === plo && us[u + 1] === key && us[u + 2] === ctx && ue >= 0 && us[u + 4] === this.ver[ue]) {
-      c.hits++;
+      this.nHits++;
       this.clock = (this.clock + 1) & 0x3fffffff;
       this.stamp[ue] = this.clock;
       this.hitPa = this.uPa[u >> 3]!;
@@ -208,11 +259,10 @@ export class Iotlb {
 
   /** Micro-TLB miss: the hash table, then refill the micro-TLB slot `u`. */
   private lookupSlow(kind: number, regime: number, vmid: number, asid: number, hi: number, lo: number, ctx: number, key: number, plo: number, u: number): number {
-    const c = this.counters;
     const us = this.u;
     const e = this.find(kind, regime, vmid, asid, hi, lo);
     if (e >= 0) {
-      c.hits++;
+      this.nHits++;
       this.clock = (this.clock + 1) & 0x3fffffff;
       this.stamp[e] = this.clock;
       this.hitPa = this.pa[e]!;
@@ -226,7 +276,7 @@ export class Iotlb {
       us[u + 5] = this.hitPerm;
       us[u + 6] = this.hitSize;
       this.uPa[u >> 3] = this.hitPa;
-    } else c.misses++;
+    } else this.nMisses++;
     return e;
   }
 
@@ -322,6 +372,7 @@ export class Iotlb {
     this.meta[e] = m;
     this.key[e] = key;
     this.ctx[e] = ctx;
+    this.vmidLive[ctx >>> 16]!++;
     this.vpnHi[e] = vHi;
     this.vpnLo[e] = vLo;
     this.home[e] = h;
@@ -341,7 +392,7 @@ export class Iotlb {
     this.slots[o + 2] = ctx | 0;
     this.slots[o + 3] = e;
     this.countSize(s, global, 1);
-    this.counters.insertions++;
+    this.nInsertions++;
     return e;
   }
 
@@ -381,7 +432,7 @@ export class Iotlb {
       for (let e = 0; e < this.capacity; e++) if (this.meta[e] !== 0) { victim = e; break; }
     }
     this.remove(victim);
-    this.counters.evictions++;
+    this.nEvictions++;
   }
 
   /** Removes entry e (backward-shift deletion keeps probe chains intact). */
@@ -411,24 +462,30 @@ export class Iotlb {
     slots[(i << 2) + 3] = -1;
     const m = this.meta[e]!;
     this.countSize((m >>> 8) & 63, (m & M_GLOBAL) !== 0, -1);
+    this.vmidLive[this.ctx[e]! >>> 16]!--;
     this.meta[e] = 0;
     this.ver[e] = (this.ver[e]! + 1) | 0;
     this.freeList[this.nFree++] = e;
   }
 
   /** Removes every entry for which `pred(e, meta, vmid, asid)` holds; returns the count. */
-  private sweep(pred: (e: number, meta: number, vmid: number, asid: number) => boolean): number {
+  private sweep(pred: (e: number, meta: number, vmid: number, asid: number) => boolean, vmid = -1): number {
+    // Hardware matches every entry at once; a scan costs the capacity, so skip it when no
+    // entry can match (common: a TLBI for a VMID with nothing cached) and stop once every
+    // live entry has been looked at.
+    let live = vmid >= 0 ? this.vmidLive[vmid]! : this.capacity - this.nFree;
     let n = 0;
-    for (let e = 0; e < this.capacity; e++) {
+    for (let e = 0; e < this.capacity && live > 0; e++) {
       const m = this.meta[e]!;
       if (m === 0) continue;
+      if (vmid < 0 || this.ctx[e]! >>> 16 === vmid) live--;
       const c = this.ctx[e]!;
       if (pred(e, m, c >>> 16, c & 0xffff)) {
         this.remove(e);
         n++;
       }
     }
-    this.counters.invalidated += n;
+    this.nInvalidated += n;
     return n;
   }
 
@@ -441,6 +498,7 @@ export class Iotlb {
     this.nFree = this.capacity;
     this.sizeCnt.fill(0);
     this.globalCnt.fill(0);
+    this.vmidLive.fill(0);
     this.nSizes = 0;
     this.nGlobal = 0;
   }
@@ -456,7 +514,7 @@ export class Iotlb {
       if (v !== vmid || (m & 8) !== 0) return false;
       const kind = (m >>> 1) & 3;
       return kind === TLB_S2 ? (stages & INV_STAGE2) !== 0 : (stages & INV_STAGE1) !== 0;
-    });
+    }, vmid);
   }
 
   /**
@@ -468,7 +526,7 @@ export class Iotlb {
       if (((m >>> 3) & 1) !== regime || (m & M_GLOBAL) !== 0) return false;
       if (((m >>> 1) & 3) === TLB_S2) return false;
       return (vmid < 0 || v === vmid) && a === asid;
-    });
+    }, vmid);
   }
 
   /**
@@ -481,7 +539,7 @@ export class Iotlb {
     if (asid >= 0 && this.nGlobal === 0 && regime === REGIME_EL1 && vmid >= 0) {
       const n = this.probeRange(vmid, asid, start, end);
       if (n >= 0) {
-        this.counters.invalidated += n;
+        this.nInvalidated += n;
         return n;
       }
     }
@@ -491,7 +549,7 @@ export class Iotlb {
       if (asid >= 0 && (m & M_GLOBAL) === 0 && a !== asid) return false;
       const b = this.base[e]!;
       return b < end && start < b + 2 ** ((m >>> 8) & 63);
-    });
+    }, vmid);
   }
 
   /**
@@ -548,7 +606,7 @@ export class Iotlb {
         return b < end && start < b + size;
       }
       return false;
-    });
+    }, vmid);
   }
 
   /** Visits every valid entry (tests, dumps). */

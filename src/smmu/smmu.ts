@@ -33,6 +33,9 @@ import {
 } from './regpage.ts';
 import { Translator, XL_OK, XlateOut, type CdEntry, type SteEntry, type TranslateStats, type TranslatorRegs } from './translate.ts';
 
+/** How long the service loop keeps polling after its last piece of work before it parks. */
+const LINGER_MS = 0.2;
+
 /** Lines of the SMMU's interrupt bank. */
 export const SMMU_IRQ = { EVENTQ: 0, PRIQ: 1, GERROR: 2, CMD_SYNC: 3 } as const;
 
@@ -183,7 +186,13 @@ export class Smmu {
     this.running = (async () => {
       while (!stopped()) {
         const t0 = performance.now();
-        while (this.step() > 0 && performance.now() - t0 < sliceMs);
+        // Work comes in bursts (a driver's commands, a device's batches): after the last
+        // step that did something, keep polling for LINGER_MS before parking, because an
+        // async park and wake costs tens of microseconds.
+        for (let last = t0, now = t0; now - t0 < sliceMs && now - last < LINGER_MS; now = performance.now()) {
+          if (this.step() > 0) last = now;
+          else if (stopped()) break;
+        }
         if (stopped()) break;
         if (this.hasWork()) await new Promise<void>((r) => setImmediate(r));
         // A device freeing completion slots wakes its own ring's producer park, not ours:

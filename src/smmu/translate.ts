@@ -25,7 +25,7 @@ import {
 import { ACC_INSTR, ACC_PRIV, ACC_WRITE, TWO32, type WordReader } from '../arch/types.ts';
 import { ACC_NEED, s1CfgFromCd, s2CfgFromSte, Walker, WalkResult, type Fault, type S1Cfg, type S2Cfg } from '../arch/walk.ts';
 import type { ConfigCache } from './config-cache.ts';
-import { Iotlb, REGIME_EL1, REGIME_EL2, TLB_NESTED, TLB_S1, TLB_S2 } from './iotlb.ts';
+import { ctxWord, Iotlb, REGIME_EL1, REGIME_EL2, tagWord, TLB_NESTED, TLB_S1, TLB_S2 } from './iotlb.ts';
 
 export const XL_OK = 0;
 /** Terminated by the SMMU: `out.event` describes it (recorded or not, see `out.recorded`). */
@@ -48,6 +48,10 @@ export interface StreamCtx {
   readonly s2Record: boolean;
   readonly tbi0: boolean;
   readonly tbi1: boolean;
+  /** Precomputed IOTLB words for the hot path (iotlb.ts ctxWord/tagWord); tag -1 when TBI
+   *  is enabled (the key needs the top byte canonicalised: slow path). */
+  readonly ctxWord: number;
+  readonly tagWord: number;
 }
 
 /** A cached STE with what the SMMU derives from it once. */
@@ -144,27 +148,18 @@ export class Translator {
    * out.event (and the record was written when architecturally recorded).
    */
   translate(sid: number, ssv: boolean, ssid: number, hi: number, lo: number, acc: number, out: XlateOut): number {
-    this.stats.translations++;
-    // Hot path: memoised context + IOTLB hit. Everything else is in translateSlow.
+    // Hot path: memoised context + micro-TLB hit. Everything else is in translateSlow.
     const ctx = this.memoCtx;
-    if (ctx !== null && sid === this.memoSid && (ssv ? ssid : -1) === this.memoSsid && this.cfg.generation === this.memoGen && ctx.kind !== M_BYPASS) {
-      let khi = hi;
-      if (ctx.s1 !== null && (hi >>> 23) & 1 ? ctx.tbi1 : ctx.tbi0) khi = (hi >>> 23) & 1 ? (hi | 0xff000000) >>> 0 : hi & 0x00ffffff;
-      const tlb = this.iotlb;
-      const e = tlb.lookup(ctx.kind, ctx.regime, ctx.vmid, ctx.asid, khi, lo);
-      if (e >= 0) {
-        const need = ACC_NEED[acc & 7]!;
-        const perm = tlb.hitPerm;
-        if ((perm & need) !== 0 && ((perm >>> 6) & need) !== 0) {
-          const s = tlb.hitSize;
-          const off = s < 32 ? (lo & ((1 << s) - 1)) >>> 0 : offsetIn(khi, lo, s);
-          out.pa = tlb.hitPa + off;
-          out.pageBytes = POW2[s]! - off;
-          return XL_OK;
-        }
+    if (ctx !== null && sid === this.memoSid && (ssv ? ssid : -1) === this.memoSsid && this.cfg.generation === this.memoGen && ctx.tagWord >= 0) {
+      const pa = this.iotlb.hit(ctx.ctxWord, ctx.tagWord, hi, lo, ACC_NEED[acc & 7]!);
+      if (pa >= 0) {
+        this.stats.translations++;
+        out.pa = pa;
+        out.pageBytes = this.iotlb.hitBytes;
+        return XL_OK;
       }
-      return this.afterLookup(ctx, e, khi, sid, ssv, ssid, hi, lo, acc, out);
     }
+    this.stats.translations++;
     return this.translateSlow(sid, ssv, ssid, hi, lo, acc, out);
   }
 
@@ -318,9 +313,11 @@ export class Translator {
     const vmid = this.f.s2 ? ste.s2vmid : 0;
     // STRW selects EL2 only for stage-1-only STEs with IDR0.Hyp (FACTS §2.1).
     const regime = this.f.hyp && ste.config === STE_CFG.S1 && ste.strw === 2 ? REGIME_EL2 : REGIME_EL1;
+    const bkind = s2 !== null ? TLB_S2 : M_BYPASS;
     const s1BypassCtx: StreamCtx = {
-      kind: s2 !== null ? TLB_S2 : M_BYPASS, regime: REGIME_EL1, vmid, asid: 0, s1: null, s2,
+      kind: bkind, regime: REGIME_EL1, vmid, asid: 0, s1: null, s2,
       s1Record: false, s2Record: ste.s2r !== 0, tbi0: false, tbi1: false,
+      ctxWord: ctxWord(bkind, vmid, 0), tagWord: bkind === M_BYPASS ? -1 : tagWord(bkind, REGIME_EL1),
     };
     const entry: SteEntry = { ste, s2, vmid, regime, s1BypassCtx };
     this.cfg.putSte(sid, entry);
@@ -363,17 +360,21 @@ export class Translator {
       this.cfgFault(out, EVT.C_BAD_CD, sid, ssv, ssid, hi, lo, acc);
       return null;
     }
+    const kind = s2 !== null ? TLB_NESTED : TLB_S1;
+    const asid = se.regime === REGIME_EL2 && !this.regs.e2h ? 0 : cd.asid;
     const ctx: StreamCtx = {
-      kind: s2 !== null ? TLB_NESTED : TLB_S1,
+      kind,
       regime: se.regime,
       vmid: se.vmid,
-      asid: se.regime === REGIME_EL2 && !this.regs.e2h ? 0 : cd.asid,
+      asid,
       s1: s1CfgFromCd(cd, this.f),
       s2,
       s1Record: cd.r !== 0,
       s2Record: ste.s2r !== 0,
       tbi0: cd.tbi0 !== 0,
       tbi1: cd.tbi1 !== 0,
+      ctxWord: ctxWord(kind, se.vmid, asid),
+      tagWord: cd.tbi0 !== 0 || cd.tbi1 !== 0 ? -1 : tagWord(kind, se.regime),
     };
     const entry: CdEntry = { cd, ctx };
     this.cfg.putCd(sid, idx, entry);
