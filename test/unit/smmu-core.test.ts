@@ -190,4 +190,27 @@ describe('SMMU core (in-process)', () => {
     smmu.step();
     expect(smmu.stats().commands.executed - before).toBe(10);
   });
+
+  it('TBI: a tagged address translates with CD.TBI0 and faults without it; TLBI by the untagged VA removes it', () => {
+    const { w, run, mem } = setup();
+    w.drv.reset();
+    const pt = s1Table(w);
+    pt.map(0x3000, 0x44_0000, 0x1000, RW);
+    mem.write32(0x44_0010, 0x7a6);
+    const cd = cdSlot(w);
+    w.drv.writeCd(cd, s1Cd(pt, 6, { tbi0: 1 }));
+    w.drv.writeSte(1, s1Ste(cd));
+    const tagged = (0xab00_0000n << 32n) | 0x3010n;
+    expect(run({ tag: 1, sid: 1, iova: tagged, length: 4 }).status).toBe(TX_OK);
+    expect(run({ tag: 2, sid: 1, iova: 0x3010, length: 4 }).status).toBe(TX_OK);
+    pt.unmap(0x3000, 0x1000);
+    expect(run({ tag: 3, sid: 1, iova: tagged, length: 4 }).status).toBe(TX_OK); // cached
+    w.drv.cmdSync([cmdOf('TLBI_NH_VA', { asid: 6, addr: 0x3000 })]);
+    expect(run({ tag: 4, sid: 1, iova: tagged, length: 4 }).faultType).toBe(EVT.F_TRANSLATION);
+    const cd2 = cdSlot(w);
+    pt.map(0x3000, 0x44_0000, 0x1000, RW);
+    w.drv.writeCd(cd2, s1Cd(pt, 7));
+    w.drv.writeSte(2, s1Ste(cd2));
+    expect(run({ tag: 5, sid: 2, iova: tagged, length: 4 }).faultType).toBe(EVT.F_TRANSLATION);
+  });
 });
