@@ -372,97 +372,126 @@ export class Smmu {
   }
 
   private transact(p: PortServer, rq: Uint32Array, ro: number, cq: Uint32Array, co: number): void {
-    const tag = rq[ro] ?? 0;
-    const sid = rq[ro + 1] ?? 0;
-    const flags = rq[ro + 2] ?? 0;
-    let lo = rq[ro + 3] ?? 0;
-    let hi = rq[ro + 4] ?? 0;
-    const len = rq[ro + 5] ?? 0;
-    const boff = rq[ro + 6] ?? 0;
+    const tag = rq[ro]!;
+    const sid = rq[ro + 1]!;
+    const flags = rq[ro + 2]!;
+    let lo = rq[ro + 3]!;
+    let hi = rq[ro + 4]!;
+    const len = rq[ro + 5]!;
+    const boff = rq[ro + 6]!;
     const acc = flags & 7;
     const ssv = (flags & TXF_SSV) !== 0;
     const ssid = flags >>> 12;
-    p.stats.transactions++;
+    const st = p.stats;
+    st.transactions++;
     cq[co] = tag;
+    if (len === 0 || len > MAX_TX_BYTES || boff + len > p.data.length) {
+      st.badRequests++;
+      this.complete(cq, co, TX_BADREQ, 0);
+      return;
+    }
+    // Phase 1: translate every page; a fault stops the transaction before any byte moves.
+    const out = this.out;
+    if (this.translator.translate(sid, ssv, ssid, hi, lo, acc, out) !== XL_OK) {
+      this.faulted(p, cq, co, hi, lo);
+      return;
+    }
+    const mem = this.mem;
+    const write = (acc & ACC_WRITE) !== 0;
+    if (out.pageBytes >= len) {
+      // One page (the common case): no page list.
+      const pa = out.pa;
+      if (pa + len > mem.size) {
+        st.aborts++;
+        this.complete(cq, co, TX_EABT, 0);
+        return;
+      }
+      this.copy(p, pa, boff, len, write);
+    } else {
+      let nseg = 0;
+      let left = len;
+      for (;;) {
+        const chunk = out.pageBytes < left ? out.pageBytes : left;
+        this.segPa[nseg] = out.pa;
+        this.segLen[nseg] = chunk;
+        nseg++;
+        left -= chunk;
+        if (left === 0) break;
+        const nlo = lo + chunk;
+        if (nlo >= 4294967296) {
+          lo = nlo - 4294967296;
+          hi = (hi + 1) >>> 0;
+        } else lo = nlo;
+        if (this.translator.translate(sid, ssv, ssid, hi, lo, acc, out) !== XL_OK) {
+          this.faulted(p, cq, co, hi, lo);
+          return;
+        }
+      }
+      // Phase 2: every output inside memory, then move the bytes.
+      for (let s = 0; s < nseg; s++) {
+        if (!mem.contains(this.segPa[s]!, this.segLen[s]!)) {
+          st.aborts++;
+          this.complete(cq, co, TX_EABT, 0);
+          return;
+        }
+      }
+      let b = boff;
+      for (let s = 0; s < nseg; s++) {
+        this.copy(p, this.segPa[s]!, b, this.segLen[s]!, write);
+        b += this.segLen[s]!;
+      }
+    }
+    st.bytes += len;
+    this.complete(cq, co, TX_OK, len);
+  }
+
+  private complete(cq: Uint32Array, co: number, status: number, bytes: number): void {
+    cq[co + 1] = status;
+    cq[co + 2] = bytes;
     cq[co + 3] = 0;
     cq[co + 4] = 0;
     cq[co + 5] = 0;
     cq[co + 6] = 0;
     cq[co + 7] = 0;
-    if (len === 0 || len > MAX_TX_BYTES || boff + len > p.data.length) {
-      p.stats.badRequests++;
-      cq[co + 1] = TX_BADREQ;
-      cq[co + 2] = 0;
-      return;
-    }
-    // Phase 1: translate every page; a fault stops the transaction before any byte moves.
+  }
+
+  private faulted(p: PortServer, cq: Uint32Array, co: number, hi: number, lo: number): void {
     const out = this.out;
-    let nseg = 0;
-    let left = len;
-    while (left > 0) {
-      if (this.translator.translate(sid, ssv, ssid, hi, lo, acc, out) !== XL_OK) {
-        const e = out.event;
-        p.stats.faults++;
-        cq[co + 1] = TX_FAULT;
-        cq[co + 2] = 0;
-        cq[co + 3] = (e.type & 0xff) | (e.s2 << 8) | ((e.cls & 3) << 9) | (out.recorded ? 1 << 11 : 0);
-        cq[co + 4] = lo;
-        cq[co + 5] = hi;
-        const aux = e.fetchAddr !== 0 ? e.fetchAddr : e.ipa;
-        cq[co + 6] = aux % 4294967296;
-        cq[co + 7] = Math.floor(aux / 4294967296);
-        return;
-      }
-      const chunk = out.pageBytes < left ? out.pageBytes : left;
-      this.segPa[nseg] = out.pa;
-      this.segLen[nseg] = chunk;
-      nseg++;
-      left -= chunk;
-      const nlo = lo + chunk;
-      if (nlo >= 4294967296) {
-        lo = nlo - 4294967296;
-        hi = (hi + 1) >>> 0;
-      } else lo = nlo;
-    }
-    // Phase 2: every output inside memory, then move the bytes.
+    const e = out.event;
+    p.stats.faults++;
+    cq[co + 1] = TX_FAULT;
+    cq[co + 2] = 0;
+    cq[co + 3] = (e.type & 0xff) | (e.s2 << 8) | ((e.cls & 3) << 9) | (out.recorded ? 1 << 11 : 0);
+    cq[co + 4] = lo;
+    cq[co + 5] = hi;
+    const aux = e.fetchAddr !== 0 ? e.fetchAddr : e.ipa;
+    cq[co + 6] = aux % 4294967296;
+    cq[co + 7] = Math.floor(aux / 4294967296);
+  }
+
+  /** Moves n bytes between physical memory at pa and the port's data buffer at b. */
+  private copy(p: PortServer, pa: number, b: number, n: number, write: boolean): void {
     const mem = this.mem;
-    for (let s = 0; s < nseg; s++) {
-      if (!mem.contains(this.segPa[s] ?? 0, this.segLen[s] ?? 0)) {
-        p.stats.aborts++;
-        cq[co + 1] = TX_EABT;
-        cq[co + 2] = 0;
-        return;
+    if (n <= 64 && pa < 2147483648) {
+      // Small copies: int32 indices (a double index costs a conversion per access), and
+      // whole words when everything is 4-byte aligned.
+      const a = pa | 0;
+      if (((a | b | n) & 3) === 0) {
+        const m32 = mem.u32;
+        const d32 = p.data32;
+        const wa = a >> 2;
+        const wb = b >> 2;
+        const nw = n >> 2;
+        if (write) for (let i = 0; i < nw; i++) m32[wa + i] = d32[wb + i]!;
+        else for (let i = 0; i < nw; i++) d32[wb + i] = m32[wa + i]!;
+      } else {
+        const u8 = mem.u8;
+        const data = p.data;
+        if (write) for (let i = 0; i < n; i++) u8[a + i] = data[b + i]!;
+        else for (let i = 0; i < n; i++) data[b + i] = u8[a + i]!;
       }
-    }
-    const data = p.data;
-    const write = (acc & ACC_WRITE) !== 0;
-    let b = boff;
-    for (let s = 0; s < nseg; s++) {
-      const pa = this.segPa[s] ?? 0;
-      const n = this.segLen[s] ?? 0;
-      if (n <= 64 && pa < 2147483648) {
-        // Small copies: int32 indices (a double index costs a conversion per access), and
-        // whole words when everything is 4-byte aligned.
-        const a = pa | 0;
-        if (((a | b | n) & 3) === 0) {
-          const m32 = mem.u32;
-          const d32 = p.data32;
-          const wa = a >> 2;
-          const wb = b >> 2;
-          if (write) for (let i = 0; i < n >> 2; i++) m32[wa + i] = d32[wb + i]!;
-          else for (let i = 0; i < n >> 2; i++) d32[wb + i] = m32[wa + i]!;
-        } else {
-          const u8 = mem.u8;
-          if (write) for (let i = 0; i < n; i++) u8[a + i] = data[b + i]!;
-          else for (let i = 0; i < n; i++) data[b + i] = u8[a + i]!;
-        }
-      } else if (write) mem.u8.set(data.subarray(b, b + n), pa);
-      else data.set(mem.u8.subarray(pa, pa + n), b);
-      b += n;
-    }
-    p.stats.bytes += len;
-    cq[co + 1] = TX_OK;
-    cq[co + 2] = len;
+    } else if (write) mem.u8.set(p.data.subarray(b, b + n), pa);
+    else p.data.set(mem.u8.subarray(pa, pa + n), b);
   }
 
   // ---- control -----------------------------------------------------------------------------
