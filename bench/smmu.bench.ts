@@ -4,7 +4,7 @@
 //   end-to-end DMA through a port: device thread -> SMMU worker (translate, copy 8 bytes)
 //                    -> completion, 32-byte records, batch 64, TLB hits
 //                    vs the same two SAB rings with a bare echo worker          (throughput, >= 0.3x)
-//                    (and, for reference, vs a one-way bare ring stream)
+//                    (same topology and batching, no translation: the limit of the ring path)
 //   nested translation with an IOTLB miss (lookup miss + nested walk + insertion)
 //                    vs a bare loop of the same descriptor reads, each dependent on the
 //                    previous one as in a walk (as bench/arch.bench.ts)          (cost, <= 3x)
@@ -231,7 +231,6 @@ if (!isMainThread) {
   const echo = new Worker(new URL(import.meta.url), { workerData: { req: echoReq, cpl: echoCpl } });
   const eReq = new RingProducer(echoReq);
   const eCpl = new RingConsumer(echoCpl);
-  // One-way bare stream for reference: a producer worker is the echo fed by this thread.
 
   await benchSuite('smmu: translation, ports, nested walk', {
     tasks: [
