@@ -52,6 +52,13 @@ export interface AttachPortOptions {
   /** Bytes of the device-side data SAB (default 1 MiB). */
   readonly dataBytes?: number;
   readonly name?: string;
+  /**
+   * The StreamID the interconnect gives the device behind this port. When set, every
+   * transaction from the port carries it whatever its record says: software on the device
+   * side (a guest) cannot choose its StreamID. Absent: the record's StreamID is used (a
+   * port standing for a bus of several masters, or a test driver).
+   */
+  readonly sid?: number;
 }
 
 export interface PortStats {
@@ -74,9 +81,14 @@ export class PortServer {
   /** The data SAB as words (its length is rounded down to whole words). */
   readonly data32: Uint32Array;
   readonly stats: PortStats;
+  /** The port's fixed StreamID, or -1 when records carry it. */
+  readonly sid: number;
 
   constructor(id: number, opts: AttachPortOptions, doorbell: { sab: SharedArrayBuffer; index: number }) {
     const capacity = opts.capacity ?? 256;
+    const sid = opts.sid ?? -1;
+    if (!Number.isInteger(sid) || sid < -1 || sid > 0xffff_ffff) throw new VsmmuError('EPORT_CONFIG', `port StreamID ${sid}`);
+    this.sid = sid;
     const dataBytes = opts.dataBytes ?? 1 << 20;
     if (!Number.isInteger(dataBytes) || dataBytes < 0 || dataBytes > 1 << 30) {
       throw new VsmmuError('EPORT_CONFIG', `port data size ${dataBytes}`);

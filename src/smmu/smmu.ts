@@ -373,7 +373,7 @@ export class Smmu {
 
   private transact(p: PortServer, rq: Uint32Array, ro: number, cq: Uint32Array, co: number): void {
     const tag = rq[ro]!;
-    const sid = rq[ro + 1]!;
+    const sid = p.sid >= 0 ? p.sid : rq[ro + 1]!;
     const flags = rq[ro + 2]!;
     let lo = rq[ro + 3]!;
     let hi = rq[ro + 4]!;

@@ -98,7 +98,7 @@ export class System implements AsyncDisposable {
   /** @internal */
   async addDomain(cfgIndex: number, cfg: Parameters<XenActor['createDomain']>[0], guestTimeoutMs: number): Promise<void> {
     const att = await this.#xen.api.createDomain(cfg);
-    const ports = await Promise.all(att.domain.devices.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}` })));
+    const ports = await Promise.all(att.domain.devices.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}`, sid: dev.sid })));
     const data: GuestWorkerData = {
       name: cfg.name,
       domid: att.domain.domid,

@@ -108,6 +108,20 @@ describe('DMA through the SMMU (real thread)', () => {
     t.w.drv.cmdSync([cmdOf('CFGI_STE', { sid: 3, leaf: 1 })]);
   });
 
+  it('a port bound to a StreamID: the device cannot choose another one', async () => {
+    t.w.drv.reset();
+    t.w.drv.writeSte(5, steOf({ v: 1, config: 4 })); // bypass
+    t.w.drv.writeSte(6, steOf({ v: 1, config: 0 })); // abort
+    const pa = t.w.alloc.alloc(0x1000, 0x1000);
+    t.mem.write32(pa, 0x5a5a5a5a);
+    const bound = new SmmuPortClient(await t.actor.api.attachPort({ dataBytes: 4096, name: 'bound', sid: 6 }));
+    // The record claims the bypass stream 5; the wiring says 6, which aborts.
+    expect(bound.run({ tag: 1, sid: 5, iova: pa, length: 4 })).toMatchObject({ status: TX_FAULT, faultType: 0 });
+    const free = new SmmuPortClient(await t.actor.api.attachPort({ dataBytes: 4096, name: 'bus' }));
+    expect(free.run({ tag: 2, sid: 5, iova: pa, length: 4 })).toMatchObject({ status: TX_OK, bytes: 4 });
+    await expect(t.actor.api.attachPort({ sid: -5 })).rejects.toMatchObject({ code: 'EPORT_CONFIG' });
+  });
+
   it('a device that does not drain completions stalls only its port; draining resumes it', async () => {
     t.w.drv.reset();
     t.w.drv.writeSte(3, steOf({ v: 1, config: 4 }));
