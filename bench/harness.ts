@@ -68,7 +68,7 @@ export async function benchSuite(suite: string, opts: SuiteOptions): Promise<Sui
   const tasks: TaskFigure[] = opts.tasks.map((t) => {
     const task = bench.getTask(t.name);
     const r = task?.result;
-    if (!r || r.state !== 'completed') throw new Error(`bench task ${t.name} did not complete`);
+    if (!r || r.state !== 'completed') throw new Error(`bench task ${t.name} did not complete: ${r?.state === 'errored' ? String(r.error) : (r?.state ?? 'no result')}`);
     const ops = t.ops ?? 1;
     const nsPerCall = r.latency.mean * 1e6;
     return {
