@@ -119,8 +119,6 @@ export class Iotlb {
   private readonly u = new Int32Array(UTLB_SLOTS * 8).fill(-1);
   private readonly uPa = new Float64Array(UTLB_SLOTS);
   private readonly ver: Int32Array;
-  /** Bytes from the output of the last `hit` to the end of its page or block. */
-  hitBytes = 0;
   /** Output base, permissions and size of the entry the last successful lookup returned. */
   hitPa = 0;
   hitPerm = 0;
@@ -139,7 +137,6 @@ export class Iotlb {
   private nSizes = 0;
   private nGlobal = 0;
   // Counters as plain fields (one load/store on the hot path); `counters` snapshots them.
-  private nLookups = 0;
   private nHits = 0;
   private nMisses = 0;
   private nInsertions = 0;
@@ -148,7 +145,8 @@ export class Iotlb {
 
   get counters(): CacheCounters {
     return {
-      lookups: this.nLookups, hits: this.nHits, misses: this.nMisses, insertions: this.nInsertions,
+      // Every lookup ends in a hit or a miss; counting lookups apart would cost the hit path.
+      lookups: this.nHits + this.nMisses, hits: this.nHits, misses: this.nMisses, insertions: this.nInsertions,
       evictions: this.nEvictions, invalidated: this.nInvalidated,
     };
   }
@@ -219,26 +217,25 @@ export class Iotlb {
    * regime)`) whose permissions at both stages include `need` (PERM_* bits); -1 otherwise,
    * and the caller uses lookup(). Counts a lookup and a hit when it returns an address.
    */
-  hit(ctx: number, tag: number, hi: number, lo: number, need: number): number {
+  hit(ctx: number, tag: number, hi: number, lo: number, need: number, out: { pa: number; pageBytes: number }): boolean {
     const plo = (lo >>> 12) | (hi << 20);
     const u = ((plo ^ (plo >>> 8) ^ ctx) & (UTLB_SLOTS - 1)) << 3;
     const us = this.u;
     const ue = us[u + 3]!;
-    if (us[u] !== plo || us[u + 1] !== (tag | (hi >>> 12)) || us[u + 2] !== ctx || ue < 0 || us[u + 4] !== this.ver[ue]) return -1;
+    if (us[u] !== plo || us[u + 1] !== (tag | (hi >>> 12)) || us[u + 2] !== ctx || ue < 0 || us[u + 4] !== this.ver[ue]) return false;
     const perm = us[u + 5]!;
-    if ((perm & need) === 0 || ((perm >>> 6) & need) === 0) return -1;
-    this.nLookups++;
+    if ((perm & need) === 0 || ((perm >>> 6) & need) === 0) return false;
     this.nHits++;
     this.clock = (this.clock + 1) & 0x3fffffff;
     this.stamp[ue] = this.clock;
     const s = us[u + 6]!;
     const off = s < 32 ? (lo & ((1 << s) - 1)) >>> 0 : (hi & ((1 << (s - 32)) - 1)) * TWO32 + lo;
-    this.hitBytes = POW2[s]! - off;
-    return this.uPa[u >> 3]! + off;
+    out.pa = this.uPa[u >> 3]! + off;
+    out.pageBytes = POW2[s]! - off;
+    return true;
   }
 
   lookup(kind: number, regime: number, vmid: number, asid: number, hi: number, lo: number): number {
-    this.nLookups++;
     const ctx = (vmid << 16) | (kind === TLB_S2 ? 0 : asid);
     const key = ((kind | (regime << 2)) << 20) | (hi >>> 12);
     const plo = (lo >>> 12) | (hi << 20);
@@ -565,7 +562,9 @@ export class Iotlb {
     }
     const ctx = ((vmid << 16) | asid) >>> 0;
     let n = 0;
-    for (let k = 0; k < this.nSizes; k++) {
+    // Walk the present sizes from the largest down: removing the last entry of a size
+    // compacts `sizes`, which only moves the entries above it.
+    for (let k = this.nSizes - 1; k >= 0; k--) {
       const s = this.sizes[k]!;
       if (this.sizeCnt[s] === 0) continue;
       const size = 2 ** s;

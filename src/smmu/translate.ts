@@ -151,11 +151,8 @@ export class Translator {
     // Hot path: memoised context + micro-TLB hit. Everything else is in translateSlow.
     const ctx = this.memoCtx;
     if (ctx !== null && sid === this.memoSid && (ssv ? ssid : -1) === this.memoSsid && this.cfg.generation === this.memoGen && ctx.tagWord >= 0) {
-      const pa = this.iotlb.hit(ctx.ctxWord, ctx.tagWord, hi, lo, ACC_NEED[acc & 7]!);
-      if (pa >= 0) {
+      if (this.iotlb.hit(ctx.ctxWord, ctx.tagWord, hi, lo, ACC_NEED[acc & 7]!, out)) {
         this.stats.translations++;
-        out.pa = pa;
-        out.pageBytes = this.iotlb.hitBytes;
         return XL_OK;
       }
     }

@@ -162,4 +162,15 @@ describe('Iotlb', () => {
     expect(t.outputOf(e1, 0, 0x1004)).toBe(0xb004);
     expect(t.entries).toBe(1);
   });
+
+  it('a small TLBI_NH_VA removes every overlapping size, also when one size empties (regression)', () => {
+    // Removing the last 4K entry used to shift the list of present sizes under the probe
+    // loop, so the 64K entry covering the same address survived the invalidation.
+    const t = new Iotlb(2048, 99);
+    t.insert(TLB_S1, REGIME_EL1, 1, 0, false, 0, 0, 12, 3, 0, 2 ** 32, 0xfff);
+    t.insert(TLB_S1, REGIME_EL1, 1, 0, false, 0, 0, 16, 3, 0x10_0000, 2 ** 32, 0xfff);
+    t.insert(TLB_S1, REGIME_EL1, 1, 0, false, 0, 0, 21, 2, 0x20_0000, 2 ** 32, 0xfff);
+    expect(t.invalidateVa(REGIME_EL1, 1, 0, 0, 4096)).toBe(3);
+    expect(t.entries).toBe(0);
+  });
 });
