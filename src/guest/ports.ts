@@ -4,7 +4,7 @@
 
 import type { WordReader, WordWriter } from '../arch/types.ts';
 
-/** A register window (docs/contracts.md "Register windows"): 32-bit accesses at offsets. */
+/** A register window: 32-bit accesses at offsets (a 64-bit register is two halves, low first). */
 export interface MmioPort {
   read32(offset: number): number;
   write32(offset: number, value: number): void;
