@@ -59,7 +59,7 @@ export interface GuestAttachment {
 const SLICE_MS = 2;
 const IDLE_WAIT_MS = 5;
 const HW_WAIT_MS = 0.2;
-const HW_SPIN_MS = 1;
+const HW_BLOCK_MS = 0.05;
 /** After the last trap or piece of work, keep polling this long before parking (a guest's
  *  traps come in bursts; an async park and wake costs tens of microseconds). */
 const LINGER_MS = 0.2;
@@ -71,6 +71,7 @@ export class XenActor {
   #slots = new Map<number, number>(); // trap slot -> domid
   #irqs = new Map<number, IrqLines>();
   #smmuIrq: IrqLines | null;
+  readonly #port: SmmuRegisterPort;
   #stopped = false;
   #loop: Promise<void>;
   #out = { lo: 0, hi: 0 };
@@ -92,6 +93,7 @@ export class XenActor {
       idr4: raw.load(R.IDR4), idr5: raw.load(R.IDR5), iidr: raw.load(R.IIDR), aidr: raw.load(R.AIDR),
     });
     const port = new SmmuRegisterPort(data.regs, features);
+    this.#port = port;
     this.xen = new Xen({
       mem,
       alloc: new PageAllocator(data.heapBase, data.heapSize),
@@ -112,20 +114,21 @@ export class XenActor {
   async #run(): Promise<void> {
     const server = this.#server;
     const xen = this.xen;
-    let hwSince = -1; // when Xen started waiting for the hardware (a physical CMD_SYNC)
+    const port = this.#port;
     while (!this.#stopped) {
       const t0 = performance.now();
       let busy = true;
       for (let last = t0, now = t0; (busy || now - last < LINGER_MS) && now - t0 < SLICE_MS; now = performance.now()) {
+        const updates = port.updates;
         const n = server.poll(this.#handler);
         this.#smmuIrq?.take();
         const more = xen.pump();
-        // A physical CMD_SYNC completes within microseconds: poll for it (as Linux polls
-        // CONS) for up to HW_SPIN_MS before falling back to timed waits.
         const hw = xen.waitingForHardware();
-        if (!hw) hwSince = -1;
-        else if (hwSince < 0) hwSince = performance.now();
-        busy = n > 0 || more || (hw && performance.now() - hwSince < HW_SPIN_MS);
+        // A physical CMD_SYNC is outstanding: sleep until the SMMU updates a register (CONS
+        // moving past it) rather than spin, since the SMMU thread needs the core; bounded so
+        // that other guests' traps wait at most HW_BLOCK_MS.
+        if (hw) port.waitUpdate(updates, HW_BLOCK_MS);
+        busy = n > 0 || more || hw;
         if (busy) last = now;
       }
       if (this.#stopped) break;
