@@ -20,6 +20,19 @@ export interface DmaPort {
   collect(n: number, timeoutMs?: number): TxCompletion[];
 }
 
+export interface DmaStreamSpec {
+  readonly count: number;
+  /** Bytes per transfer (at most one transaction). */
+  readonly size: number;
+  /** Transactions in flight at most. */
+  readonly depth: number;
+  iovaOf(i: number): number;
+  writeOf(i: number): boolean;
+  /** Bytes that writes move (the first `size`). */
+  readonly src?: Uint8Array;
+  readonly attrs?: DmaAttrs;
+}
+
 export interface DmaAttrs {
   readonly ssid?: number;
   readonly priv?: boolean;
@@ -86,6 +99,63 @@ export class DmaDevice {
   /** DMA read of `length` bytes at `iova`. */
   read(iova: number, length: number, attrs: DmaAttrs = {}): DmaResult {
     return this.transfer(false, iova, length, attrs, null);
+  }
+
+  /**
+   * A stream of `count` transfers of `size` bytes (one transaction each) with up to `depth`
+   * in flight, as a DMA engine's queue keeps them: transfer i goes to `iovaOf(i)`, as a write
+   * (from `src`) when `writeOf(i)`. Completions come back in order; `onDone(i, ok, ms)` gets
+   * each one with the time since its submission. Read data is not copied out (throughput
+   * mode). Returns the totals.
+   */
+  stream(s: DmaStreamSpec, onDone?: (i: number, ok: boolean, ms: number) => void): { ok: number; faults: number; bytes: number } {
+    const data = this.port.data;
+    const size = Math.min(s.size, this.chunk);
+    const depth = Math.max(1, Math.min(s.depth, Math.floor(data.length / size), 256));
+    const sentAt = new Float64Array(depth);
+    const attrs = s.attrs ?? {};
+    let sent = 0;
+    let done = 0;
+    let ok = 0;
+    let faults = 0;
+    let bytes = 0;
+    const batch: TxRequest[] = [];
+    while (done < s.count) {
+      batch.length = 0;
+      for (; sent < s.count && sent - done < depth; sent++) {
+        const slot = sent % depth;
+        const write = s.writeOf(sent);
+        if (write && s.src) data.set(s.src.subarray(0, size), slot * size);
+        sentAt[slot] = performance.now();
+        batch.push({
+          tag: sent, sid: this.psid, iova: s.iovaOf(sent), length: size, write, offset: slot * size,
+          ...(attrs.instr ? { instr: true } : {}), ...(attrs.priv ? { priv: true } : {}),
+          ...(attrs.ssid !== undefined ? { ssid: attrs.ssid } : {}),
+        });
+      }
+      if (batch.length > 0) this.port.submit(batch, this.timeoutMs);
+      // Keep the queue half full: collect half a queue while more are to be sent.
+      const inflight = sent - done;
+      const want = sent < s.count ? Math.max(1, inflight - (depth >> 1)) : inflight;
+      const now = (): number => performance.now();
+      for (const c of this.port.collect(want, this.timeoutMs)) {
+        const good = c.status === TX_OK;
+        this.stats.transactions++;
+        if (good) {
+          ok++;
+          bytes += c.bytes;
+          this.stats.bytes += c.bytes;
+        } else {
+          faults++;
+          if (c.status === TX_FAULT) this.stats.faults++;
+          else this.stats.aborts++;
+        }
+        onDone?.(done, good, now() - (sentAt[done % depth] ?? 0));
+        done++;
+      }
+    }
+    this.stats.transfers += s.count;
+    return { ok, faults, bytes };
   }
 
   private transfer(write: boolean, iova: number, length: number, attrs: DmaAttrs, src: Uint8Array | null): DmaResult {

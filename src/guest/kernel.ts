@@ -335,7 +335,7 @@ export class GuestKernel {
   /** A stream of DMA transactions at a chosen rate and size. */
   workloadDmaStream(params: DmaStreamParams): DmaStreamReport {
     this.ensureProbed();
-    return runDmaStream(this, params);
+    return runDmaStream(this, params, this.#dev(params.vSid).device);
   }
 
   stats(): GuestStats {
