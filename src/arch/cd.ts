@@ -1,7 +1,7 @@
 // Context Descriptor (FACTS §3.1), its legality checks (§3.2), the level-1 CD descriptor and
 // the SubstreamID -> CD address arithmetic (§3.3), nested-aware.
 
-import { compileLayout, decodeLayout, encodeLayout, get64, POW2, type Layout, type WordArray } from './bits.ts';
+import { compileLayout, encodeLayout, get64, POW2, type Layout, type WordArray } from './bits.ts';
 import { granuleSupported, tg0Shift, type SmmuFeatures } from './features.ts';
 import { effectivePs, endiSupported, minTxsz, ttfSupported, type Ste } from './ste.ts';
 import type { WordReader } from './types.ts';
@@ -78,9 +78,7 @@ export const CD_BYTES = 64;
 const CD_CL = compileLayout(CD_LAYOUT, CD_WORDS);
 
 export function decodeCd(words: ArrayLike<number>, off = 0): Cd {
-  const o: Record<string, number | number[]> = {};
-  decodeLayout(CD_CL, words, off, o);
-  return o as unknown as Cd;
+  return CD_CL.decode(words, off) as unknown as Cd;
 }
 
 export function encodeCd(cd: Readonly<Cd>, out: WordArray, off = 0): void {

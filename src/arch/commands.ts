@@ -2,7 +2,7 @@
 // decode/encode are table-driven and commandError() gives CMDQ_CONS.ERR (FACTS §5).
 
 import {
-  compileLayout, decodeLayout, encodeLayout, fieldGet, POW2, type CompiledLayout, type Layout,
+  compileLayout, encodeLayout, fieldGet, POW2, type CompiledLayout, type Layout,
   type WordArray,
 } from './bits.ts';
 import type { SmmuFeatures } from './features.ts';
@@ -150,7 +150,7 @@ const RES0_EXEMPT: Partial<Record<CommandName, readonly number[]>> = {
 
 const BY_OP: (CmdDef | undefined)[] = new Array<CmdDef | undefined>(256).fill(undefined);
 for (const name of Object.keys(CMD_LAYOUTS) as CommandName[]) {
-  const cl = compileLayout(CMD_LAYOUTS[name], CMD_WORDS);
+  const cl = compileLayout(CMD_LAYOUTS[name], CMD_WORDS, { name });
   const ex = RES0_EXEMPT[name] ?? [0, 0, 0, 0];
   const res0 = cl.otherMask.map((m, i) => (m & ~(ex[i] ?? 0)) >>> 0);
   BY_OP[OP[name]] = { name, cl, res0 };
@@ -171,9 +171,7 @@ export function decodeCommand(words: ArrayLike<number>, off = 0): Command {
     const raw = [0, 0, 0, 0].map((_, i) => (words[off + i] ?? 0) >>> 0);
     return { name: 'UNKNOWN', op: opcode, raw };
   }
-  const o: Record<string, unknown> = { name: def.name };
-  decodeLayout(def.cl, words, off, o as Record<string, number | number[]>);
-  return o as Command;
+  return def.cl.decode(words, off) as unknown as Command;
 }
 
 /** Writes the 4 words of `cmd` at out[off..off+3]. */

@@ -2,7 +2,7 @@
 // descriptor and the StreamID -> STE address arithmetic (§1.15, §2.3).
 
 import {
-  compileLayout, decodeLayout, encodeLayout, fieldGet, get64, POW2, type Layout, type WordArray,
+  compileLayout, encodeLayout, fieldGet, get64, POW2, type Layout, type WordArray,
 } from './bits.ts';
 import { granuleSupported, oasBitsOf, tg0Shift, type SmmuFeatures } from './features.ts';
 import type { WordReader } from './types.ts';
@@ -90,9 +90,7 @@ const STE_CL = compileLayout(STE_LAYOUT, STE_WORDS);
 export const STE_CFG = { ABORT: 0, BYPASS: 4, S1: 5, S2: 6, NESTED: 7 } as const;
 
 export function decodeSte(words: ArrayLike<number>, off = 0): Ste {
-  const o: Record<string, number | number[]> = {};
-  decodeLayout(STE_CL, words, off, o);
-  return o as unknown as Ste;
+  return STE_CL.decode(words, off) as unknown as Ste;
 }
 
 export function encodeSte(ste: Readonly<Ste>, out: WordArray, off = 0): void {
