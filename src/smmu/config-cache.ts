@@ -13,8 +13,8 @@
 // Intermediate descriptors (L1STD, L1CD) are not cached: every STE or CD miss re-reads them,
 // so Leaf = 0 and Leaf = 1 have the same effect here (over-invalidation is permitted).
 //
-// `generation` changes on every removal, so a caller may memoise its last lookup and
-// revalidate it with one comparison.
+// Every removal calls `onRemove`, so a caller may memoise its last lookup and drop the memo
+// then, instead of revalidating it on each use.
 
 import type { CacheCounters } from './iotlb.ts';
 
@@ -36,8 +36,8 @@ export class ConfigCache<S, C> {
   private readonly cds = new Map<number, C>();
   readonly steCounters: CacheCounters = newCounters();
   readonly cdCounters: CacheCounters = newCounters();
-  /** Incremented whenever any entry is removed (invalidation, eviction, clear). */
-  generation = 0;
+  /** Called whenever any entry is removed (invalidation, eviction, clear). */
+  onRemove: (() => void) | null = null;
 
   constructor(steCapacity = 256, cdCapacity = 1024) {
     if (!(steCapacity >= 1 && cdCapacity >= 1)) throw new RangeError('config cache capacity');
@@ -59,12 +59,12 @@ export class ConfigCache<S, C> {
   }
 
   putSte(sid: number, v: S): void {
-    if (this.stes.delete(sid)) this.generation++;
+    if (this.stes.delete(sid)) this.onRemove?.();
     else if (this.stes.size >= this.steCapacity) {
       const oldest = this.stes.keys().next().value as number;
       this.stes.delete(oldest);
       this.steCounters.evictions++;
-      this.generation++;
+      this.onRemove?.();
     }
     this.stes.set(sid, v);
     this.steCounters.insertions++;
@@ -86,12 +86,12 @@ export class ConfigCache<S, C> {
 
   putCd(sid: number, ssid: number, v: C): void {
     const k = sid * SSID_SPACE + ssid;
-    if (this.cds.delete(k)) this.generation++;
+    if (this.cds.delete(k)) this.onRemove?.();
     else if (this.cds.size >= this.cdCapacity) {
       const oldest = this.cds.keys().next().value as number;
       this.cds.delete(oldest);
       this.cdCounters.evictions++;
-      this.generation++;
+      this.onRemove?.();
     }
     this.cds.set(k, v);
     this.cdCounters.insertions++;
@@ -121,14 +121,14 @@ export class ConfigCache<S, C> {
       }
     }
     this.cdCounters.invalidated += m;
-    if (n + m > 0) this.generation++;
+    if (n + m > 0) this.onRemove?.();
   }
 
   /** CMD_CFGI_CD: the CD at index `ssid` of `sid`'s CD table. */
   invalidateCd(sid: number, ssid: number): void {
     if (this.cds.delete(sid * SSID_SPACE + ssid)) {
       this.cdCounters.invalidated++;
-      this.generation++;
+      this.onRemove?.();
     }
   }
 
@@ -142,7 +142,7 @@ export class ConfigCache<S, C> {
       }
     }
     this.cdCounters.invalidated += m;
-    if (m > 0) this.generation++;
+    if (m > 0) this.onRemove?.();
   }
 
   /** Everything (reset, CFGI_ALL). `byCommand` counts the removed entries as invalidated. */
@@ -153,7 +153,7 @@ export class ConfigCache<S, C> {
     }
     this.stes.clear();
     this.cds.clear();
-    this.generation++;
+    this.onRemove?.();
   }
 
   get steEntries(): number {

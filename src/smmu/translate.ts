@@ -108,10 +108,10 @@ export class Translator {
   private readonly words = new Uint32Array(16);
   private readonly loc: CdLocOut = { fetchAddr: 0, ipa: 0 };
   private readonly oasHi: number;
-  // One-entry memo of the last resolved context, revalidated by the config cache generation.
+  // One-entry memo of the last resolved context, dropped when the config cache removes
+  // anything (the entries it was resolved from may be gone) and on register changes.
   private memoSid = -1;
   private memoSsid = -1;
-  private memoGen = -1;
   private memoCtx: StreamCtx | null = null;
 
   private readonly f: Readonly<SmmuFeatures>;
@@ -132,6 +132,7 @@ export class Translator {
     this.cfg = cfg;
     this.regs = regs;
     this.record = record;
+    cfg.onRemove = () => this.forget();
     this.walker = new Walker({ oas: f.oas });
     this.oasHi = 2 ** Math.max(0, f.oas - 32);
   }
@@ -150,7 +151,7 @@ export class Translator {
   translate(sid: number, ssv: boolean, ssid: number, hi: number, lo: number, acc: number, out: XlateOut): number {
     // Hot path: memoised context + micro-TLB hit. Everything else is in translateSlow.
     const ctx = this.memoCtx;
-    if (ctx !== null && sid === this.memoSid && (ssv ? ssid : -1) === this.memoSsid && this.cfg.generation === this.memoGen && ctx.tagWord >= 0) {
+    if (ctx !== null && sid === this.memoSid && (ssv ? ssid : -1) === this.memoSsid && ctx.tagWord >= 0) {
       if (this.iotlb.hit(ctx.ctxWord, ctx.tagWord, hi, lo, ACC_NEED[acc & 7]!, out)) {
         this.stats.translations++;
         return XL_OK;
@@ -170,13 +171,12 @@ export class Translator {
     }
     const ssidKey = ssv ? ssid : -1;
     let ctx: StreamCtx | null;
-    if (sid === this.memoSid && ssidKey === this.memoSsid && this.cfg.generation === this.memoGen) ctx = this.memoCtx;
+    if (sid === this.memoSid && ssidKey === this.memoSsid) ctx = this.memoCtx;
     else {
       ctx = this.resolve(sid, ssv, ssid, hi, lo, acc, out);
       if (ctx === null) return XL_FAULT;
       this.memoSid = sid;
       this.memoSsid = ssidKey;
-      this.memoGen = this.cfg.generation;
       this.memoCtx = ctx;
     }
     if (ctx === null) return XL_FAULT;
