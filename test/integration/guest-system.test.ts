@@ -82,8 +82,6 @@ describe('guest driver -> Xen vSMMU -> physical SMMU (threads)', () => {
     }
     expect(r.dmaFault).toMatchObject({ name: 'F_TRANSLATION', s2: 0 });
     expect(r.fault).toMatchObject({ name: 'F_TRANSLATION', sid: vsid, iova, s2: 0 });
-    // Delivered by the interrupt, not found at the end of the wait.
-    expect(r.steps.find((s) => s.name === 'fault-event')?.ms).toBeLessThan(1000);
     const st = await guest.api.stats();
     expect(st.irqsTaken).toBeGreaterThanOrEqual(1);
     expect(st.trapLatency.count).toBeGreaterThan(0);

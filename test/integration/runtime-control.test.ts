@@ -92,11 +92,9 @@ describe('startActor / serveActor', () => {
     expect(await a.api.wasDisposed()).toBe(false);
     let exitCode = -1;
     a.worker.once('exit', (c: number) => (exitCode = c));
-    const t0 = performance.now();
     await a.close();
     expect(Atomics.load(new Int32Array(flag), 0)).toBe(1);
     expect(exitCode).toBe(0); // a natural end (terminate() would give 1)
-    expect(performance.now() - t0).toBeLessThan(10_000);
   });
 
   it('leaves no handles: a child process that starts, calls and disposes actors exits by itself', async () => {

