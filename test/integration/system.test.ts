@@ -147,3 +147,27 @@ describe('createSystem options', () => {
     await expect(createSystem(options as never)).rejects.toMatchObject({ code });
   });
 });
+
+describe('a hung guest', () => {
+  it('is killed after guestTimeoutMs, its domain destroyed, the others go on', async () => {
+    await using sys = await createSystem({
+      memory: '128M',
+      guestTimeoutMs: 300,
+      domains: [
+        { name: 'busy', memory: '16M', viommu: 'smmuv3', devices: [{ name: 'dma0', sid: 1 }] },
+        { name: 'calm', memory: '16M', devices: [{ name: 'dma0', sid: 2 }] },
+      ],
+    });
+    const busy = sys.domain('busy');
+    await busy.driver.probe();
+    // A stream far longer than the bound: the guest does not answer in time.
+    await expect(busy.call('workloadDmaStream', { vSid: busy.device('dma0').vsid, count: 1e8, size: 4096 })).rejects.toMatchObject({ code: 'EDOMAIN_HUNG' });
+    expect(busy.dead?.code).toBe('EDOMAIN_HUNG');
+    await expect(busy.device('dma0').dma({ iova: 0, length: 4 })).rejects.toMatchObject({ code: 'EDOMAIN_HUNG' });
+    expect(() => busy.memory.read(0x4000_0000, 4)).toThrow(expect.objectContaining({ code: 'EDOMAIN_HUNG' }));
+    const calm = sys.domain('calm');
+    expect((await calm.device('dma0').dma({ iova: 0x4000_0000, length: 4 })).ok).toBe(true);
+    const st = await sys.stats();
+    expect(st.xenDomains.map((d) => d.name)).toEqual(['calm']);
+  });
+});
