@@ -441,6 +441,23 @@ export class VSmmuV3 {
     return ok;
   }
 
+  /**
+   * Events of this guest may have been lost before they reached Xen (the physical event
+   * queue overflowed): tell the guest the way the architecture tells of loss, by toggling
+   * EVENTQ_PROD.OVFLG (unless an overflow is already active) and raising the interrupt.
+   */
+  lostEvents(): void {
+    this.guard(() => {
+      const r = this.r;
+      if (((r[SLOT.CR0ACK] ?? 0) & CR0_EVENTQEN) === 0) return;
+      const prod = r[SLOT.EVENTQ_PROD] ?? 0;
+      if (((prod ^ (r[SLOT.EVENTQ_CONS] ?? 0)) & Q_OVF) !== 0) return;
+      r[SLOT.EVENTQ_PROD] = (prod ^ Q_OVF) >>> 0;
+      this.stats.eventOverflows++;
+      this.updateIrq();
+    });
+  }
+
   /** Writes one record into the guest's event queue (EVENTQEN, CONS, overflow honoured). */
   private pushEvent(e: Uint32Array): boolean {
     const r = this.r;
@@ -496,8 +513,11 @@ export class VSmmuV3 {
     const r = this.r;
     const ctrl = r[SLOT.IRQ_CTRLACK] ?? 0;
     const gerr = ((r[SLOT.GERROR] ?? 0) ^ (r[SLOT.GERRORN] ?? 0)) !== 0;
+    // Pending event-queue condition: records to read, or an overflow not yet acknowledged.
+    const prod = r[SLOT.EVENTQ_PROD] ?? 0;
+    const cons = r[SLOT.EVENTQ_CONS] ?? 0;
     const evtq = ((r[SLOT.CR0ACK] ?? 0) & CR0_EVENTQEN) !== 0 &&
-      !qEmpty((r[SLOT.EVENTQ_PROD] ?? 0) & Q_PTR, (r[SLOT.EVENTQ_CONS] ?? 0) & Q_PTR, this.evtqLog2());
+      (!qEmpty(prod & Q_PTR, cons & Q_PTR, this.evtqLog2()) || ((prod ^ cons) & Q_OVF) !== 0);
     const level =
       ((ctrl & IRQ_GERROR) !== 0 && gerr && this.msiAddr(SLOT.GERROR_IRQ_CFG0) === 0) ||
       ((ctrl & IRQ_EVENTQ) !== 0 && evtq && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) === 0);

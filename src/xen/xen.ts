@@ -67,6 +67,7 @@ export class Xen {
   private readonly mem: PhysMemory;
   private readonly alloc: PageAllocator;
   private readonly budget: number;
+  private seenOverflows = 0;
   private readonly vsidMode: VsidMode;
   private readonly ipaBits: number;
   private vmids!: VmidAllocator;
@@ -306,6 +307,13 @@ export class Xen {
     let more = false;
     try {
       if (this.driver.eventsPending()) this.driver.drainEvents((w, s) => this.onEvent(w, s));
+      // The physical event queue overflowed: whose events were lost is unknown, so every
+      // vSMMU learns of a possible loss (iommufd's LOST_EVENTS policy).
+      const overflows = this.driver.stats.eventOverflows;
+      if (overflows !== this.seenOverflows) {
+        this.seenOverflows = overflows;
+        for (const d of this.domains.values()) d.vsmmu?.lostEvents();
+      }
     } catch {
       this.xenBugs++;
     }

@@ -335,3 +335,29 @@ describe('virtual StreamIDs end to end', () => {
     expect(g.events().map((e) => [e.type, e.sid])).toEqual([[EVT.C_BAD_STE, 0]]);
   });
 });
+
+describe('physical event queue overflow', () => {
+  it('tells every vSMMU of a possible loss: OVFLG toggled, interrupt raised, acknowledged by OVACKFLG', () => {
+    const r = xenRig({ features: { evtqLog2: 3 } }); // an 8-entry physical event queue
+    const flood = r.xen.createDomain(domCfg('flood', [{ sid: 0x20 }], 'none'));
+    const other = r.xen.createDomain(domCfg('other', [{ sid: 0x21 }]));
+    const g = guestOf(r, other.domid);
+    g.reset();
+    expect(g.r(R.EVENTQ_PROD) >>> 31).toBe(0);
+    // 20 stage-2 faults (DMA outside flood's RAM) before Xen drains anything.
+    for (let i = 0; i < 20; i++) translate(r, 0x20, 0x1000 + i * 0x1000);
+    r.xen.pump();
+    expect(r.xen.driver.stats.eventOverflows).toBeGreaterThan(0);
+    expect(r.xen.domain(flood.domid).stats.s2Faults).toBeGreaterThan(0);
+    const vs = r.xen.domain(other.domid).vsmmu!;
+    expect(g.r(R.EVENTQ_PROD) >>> 31).toBe(1);
+    expect(vs.irqAsserted).toBe(true);
+    expect(g.events()).toEqual([]); // nothing to read; events() acknowledges with OVACKFLG
+    expect(vs.irqAsserted).toBe(false);
+    // A second loss is signalled again once the first one was acknowledged.
+    for (let i = 0; i < 20; i++) translate(r, 0x20, 0x1000 + i * 0x1000);
+    r.xen.pump();
+    expect(g.r(R.EVENTQ_PROD) >>> 31).toBe(0);
+    expect(vs.irqAsserted).toBe(true);
+  });
+});
