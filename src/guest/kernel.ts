@@ -283,6 +283,11 @@ export class GuestKernel {
     return d.write(req.iova, data, attrs);
   }
 
+  /** Several DMAs by the device with `vSid`, in order (one control call for many). */
+  dmaBatch(vSid: number, reqs: readonly GuestDmaRequest[]): DmaResult[] {
+    return reqs.map((r) => this.dma(vSid, r));
+  }
+
   #dev(vSid: number): Dev {
     const d = this.devs.get(vSid);
     if (!d) throw new VsmmuError('ENODEV', `no device with vSID ${vSid} in ${this.name}`, { vSid });

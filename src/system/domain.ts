@@ -3,7 +3,7 @@
 // vSMMU interrupt and its Linux-like driver (both run in the guest's worker).
 import type { GuestFault, ProbeInfo, Attachment } from '../guest/driver.ts';
 import type { DmaFault, DmaResult } from '../guest/dma-device.ts';
-import type { GuestKernel, GuestStats, ProtSpec } from '../guest/kernel.ts';
+import type { GuestDmaRequest, GuestKernel, GuestStats, ProtSpec } from '../guest/kernel.ts';
 import { GuestRam, RangeP2m } from '../mem/guest-ram.ts';
 import type { PhysMemory } from '../mem/phys.ts';
 import type { ActorHandle } from '../runtime/actor.ts';
@@ -50,25 +50,41 @@ export class Device {
 
   /** One DMA by this device through the SMMU: { ok: true, data? } or { ok: false, fault }. */
   async dma(req: DmaRequest): Promise<DmaOutcome> {
-    const iova = typeof req.iova === 'bigint' ? Number(req.iova) : req.iova;
-    if (!Number.isSafeInteger(iova) || iova < 0) {
-      throw new VsmmuError('EBADDMA', `dma: iova must be a whole number >= 0 below 2^53, got ${String(req.iova)}`);
-    }
-    const write = req.write === true || req.data !== undefined;
-    const length = req.length ?? req.data?.length;
-    if (length === undefined || !Number.isInteger(length) || length < 0) {
-      throw new VsmmuError('EBADDMA', `dma: give length (bytes to ${write ? 'write' : 'read'})${write ? ' or data' : ''}`);
-    }
-    const r: DmaResult = await this.#domain.call('dma', this.vsid, {
-      op: write ? 'write' : 'read', iova, length,
-      ...(req.data !== undefined ? { data: req.data } : {}),
-      ...(req.ssid !== undefined ? { ssid: req.ssid } : {}),
-      ...(req.priv ? { priv: true } : {}),
-      ...(req.instr ? { instr: true } : {}),
-    });
-    if (r.status === 'ok') return r.data !== undefined ? { ok: true, bytes: r.bytes, data: r.data } : { ok: true, bytes: r.bytes };
-    return { ok: false, bytes: r.bytes, fault: r.fault ?? { name: 'BAD_REQUEST' } };
+    return outcome(await this.#domain.call('dma', this.vsid, guestRequest(req)));
   }
+
+  /**
+   * Several DMAs, one after the other, in one call into the guest (one control-plane round
+   * trip instead of one per DMA): for throughput from a program. Results in order.
+   */
+  async dmaBatch(reqs: readonly DmaRequest[]): Promise<DmaOutcome[]> {
+    const rs = await this.#domain.call('dmaBatch', this.vsid, reqs.map(guestRequest));
+    return rs.map(outcome);
+  }
+}
+
+function guestRequest(req: DmaRequest): GuestDmaRequest {
+  const iova = typeof req.iova === 'bigint' ? Number(req.iova) : req.iova;
+  if (!Number.isSafeInteger(iova) || iova < 0) {
+    throw new VsmmuError('EBADDMA', `dma: iova must be a whole number >= 0 below 2^53, got ${String(req.iova)}`);
+  }
+  const write = req.write === true || req.data !== undefined;
+  const length = req.length ?? req.data?.length;
+  if (length === undefined || !Number.isInteger(length) || length < 0) {
+    throw new VsmmuError('EBADDMA', `dma: give length (bytes to ${write ? 'write' : 'read'})${write ? ' or data' : ''}`);
+  }
+  return {
+    op: write ? 'write' : 'read', iova, length,
+    ...(req.data !== undefined ? { data: req.data } : {}),
+    ...(req.ssid !== undefined ? { ssid: req.ssid } : {}),
+    ...(req.priv ? { priv: true } : {}),
+    ...(req.instr ? { instr: true } : {}),
+  };
+}
+
+function outcome(r: DmaResult): DmaOutcome {
+  if (r.status === 'ok') return r.data !== undefined ? { ok: true, bytes: r.bytes, data: r.data } : { ok: true, bytes: r.bytes };
+  return { ok: false, bytes: r.bytes, fault: r.fault ?? { name: 'BAD_REQUEST' } };
 }
 
 interface DomainParts {

@@ -104,6 +104,22 @@ describe('createSystem end to end (threads)', () => {
     if (!outside.ok) expect(outside.fault).toMatchObject({ s2: 1 });
   });
 
+  it('dmaBatch runs many DMAs in one call, each with its own outcome', async () => {
+    const g1 = sys.domain('g1');
+    const ipa = 0x4030_0000;
+    await g1.driver.map(IOVA + 0x40_0000, ipa, 4096, 'rw');
+    const rs = await g1.device('dma0').dmaBatch([
+      { iova: IOVA + 0x40_0000, data: new Uint8Array([5, 6, 7]) },
+      { iova: IOVA + 0x40_0000, length: 3 },
+      { iova: IOVA + 0x50_0000, length: 3 }, // not mapped
+    ]);
+    expect(rs[0]).toEqual({ ok: true, bytes: 3 });
+    expect(rs[1]).toEqual({ ok: true, bytes: 3, data: new Uint8Array([5, 6, 7]) });
+    expect(rs[2]).toMatchObject({ ok: false, fault: { name: 'F_TRANSLATION' } });
+    expect(sys.host.read(g1.ipaToPa(ipa), 3)).toEqual(new Uint8Array([5, 6, 7]));
+    await expect(g1.device('dma0').dmaBatch([{ iova: 1.5, length: 1 }])).rejects.toMatchObject({ code: 'EBADDMA' });
+  });
+
   it('bad API input gets coded errors', async () => {
     expect(() => sys.domain('nope')).toThrow(expect.objectContaining({ code: 'EUNKNOWN_DOMAIN' }));
     expect(() => sys.domain('g1').device('nope')).toThrow(expect.objectContaining({ code: 'EUNKNOWN_DEVICE' }));
