@@ -2,26 +2,15 @@
 // description of its data-plane SABs, transaction ports, statistics, reset. The data plane
 // (registers, memory, rings, IRQ lines) never goes through here.
 
-import type { SmmuFeatures } from '../arch/features.ts';
 import { PhysMemory } from '../mem/phys.ts';
-import type { IrqDesc } from '../runtime/irq.ts';
 import type { AttachPortOptions, PortDesc } from './ports.ts';
-import type { RegisterPageDesc } from './regpage.ts';
-import { Smmu, type SmmuDescription, type SmmuStats } from './smmu.ts';
+import { Smmu, type SmmuDescription, type SmmuOptions, type SmmuStats } from './smmu.ts';
 
-/** workerData of workers/smmu.ts. */
-export interface SmmuWorkerData {
+/** workerData of workers/smmu.ts: the SMMU's options, with physical memory as its SAB. */
+export type SmmuWorkerData = Omit<SmmuOptions, 'memory'> & {
   /** The physical memory SAB (PhysMemory.sab). */
   readonly memory: SharedArrayBuffer;
-  readonly features?: Partial<SmmuFeatures>;
-  readonly regs?: RegisterPageDesc;
-  readonly irq?: IrqDesc;
-  readonly iotlbEntries?: number;
-  readonly steCacheEntries?: number;
-  readonly cdCacheEntries?: number;
-  readonly cmdBudget?: number;
-  readonly txBudget?: number;
-}
+};
 
 export class SmmuActor {
   readonly smmu: Smmu;

@@ -139,7 +139,7 @@ for (const g1 of [12, 14, 16]) {
       };
 
       it('geometry and a successful nested translation', () => {
-        const { s2, s1, IPA_B, IPA_D, PA_B, ipaToPa, VA, EXPECT_PA, vhi, vlo, c1, c1ips44, c2, c2ps44, G1, G2 } = x;
+        const { s2, IPA_B, PA_B, EXPECT_PA, vhi, vlo, c1, c2, G1 } = x;
         expect([c2.start, s2.startLevel]).toEqual([s2start, s2start]);
         expect(walker.translate(c1, c2, phys, vhi, vlo, ACC_WRITE, res)).toBe(true);
         expect(res.pa).toBe(EXPECT_PA);
@@ -149,7 +149,7 @@ for (const g1 of [12, 14, 16]) {
       });
 
       it.each(s1Levels)('stage-1 faults at level %i', (level) => {
-        const { s2, s1, IPA_B, IPA_D, PA_B, ipaToPa, VA, EXPECT_PA, vhi, vlo, c1, c1ips44, c2, c2ps44, G1, G2 } = x;
+        const { s2, s1, IPA_B, IPA_D, ipaToPa, VA, vhi, vlo, c1, c1ips44, c2, G1 } = x;
         const slot = slotAt(s1, VA, level, ipaToPa);
         withWord(slot, (d) => d & ~1n, () => {
           expect(walker.translate(c1, c2, phys, vhi, vlo, 0, res)).toBe(false);
@@ -206,7 +206,7 @@ for (const g1 of [12, 14, 16]) {
       });
 
       it.each(s2Levels)('stage-2 faults at level %i: CLASS TT, IN and CD', (level) => {
-        const { s2, s1, IPA_B, IPA_D, PA_B, ipaToPa, VA, EXPECT_PA, vhi, vlo, c1, c1ips44, c2, c2ps44, G1, G2 } = x;
+        const { s2, s1, IPA_B, VA, vhi, vlo, c1, c2, c2ps44, G1 } = x;
         // The first stage-1 descriptor read: IPA of the root table entry for VA.
         const rootIpa = s1.root + (Math.floor(VA / 2 ** levelShift(g1, s1.startLevel)) % 2 ** (48 - levelShift(g1, s1.startLevel))) * 8;
         const outIpa = IPA_B + 3 * G1 + 0x88;
