@@ -89,7 +89,6 @@ function outcome(r: DmaResult): DmaOutcome {
 
 interface DomainParts {
   readonly cfg: DomainConfig;
-  readonly index: number;
   readonly att: GuestAttachment;
   readonly mem: PhysMemory;
   readonly guest: ActorHandle<GuestKernel>;
@@ -136,7 +135,6 @@ export class Domain {
     unmap(iova: number, length: number, opts?: { device?: string | Device }): Promise<number>;
     faults(): Promise<GuestFault[]>;
   };
-  readonly #cfg: DomainConfig;
   readonly #p2m: RangeP2m;
   readonly #ram: GuestRam;
   readonly #devices: Map<string, Device>;
@@ -149,7 +147,6 @@ export class Domain {
 
   constructor(p: DomainParts) {
     const info = p.att.domain;
-    this.#cfg = p.cfg;
     this.config = p.cfg;
     this.name = info.name;
     this.domid = info.domid;
@@ -226,7 +223,7 @@ export class Domain {
 
   /** The guest's device tree (DTS): memory, GIC, its vSMMU and each device with its vSID. */
   deviceTree(): string {
-    return domUDts(this.#cfg, { vsids: Object.fromEntries(this.devices.map((d) => [d.name, d.vsid])) });
+    return domUDts(this.config, { vsids: Object.fromEntries(this.devices.map((d) => [d.name, d.vsid])) });
   }
 
   /** Where the p2m puts the guest page holding `ipa`. */

@@ -96,7 +96,7 @@ export class System implements AsyncDisposable {
   }
 
   /** @internal */
-  async addDomain(cfgIndex: number, cfg: Parameters<XenActor['createDomain']>[0], guestTimeoutMs: number): Promise<void> {
+  async addDomain(cfg: Parameters<XenActor['createDomain']>[0], guestTimeoutMs: number): Promise<void> {
     const att = await this.#xen.api.createDomain(cfg);
     const ports = await Promise.all(att.domain.devices.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}`, sid: dev.sid })));
     const data: GuestWorkerData = {
@@ -116,7 +116,7 @@ export class System implements AsyncDisposable {
       throw e;
     }
     const domain = new Domain({
-      cfg, index: cfgIndex, att, mem: this.#mem, guest, guestTimeoutMs,
+      cfg, att, mem: this.#mem, guest, guestTimeoutMs,
       teardown: async () => {
         await this.#xen.api.destroyDomain(att.domain.domid).catch(() => {});
         await Promise.all(ports.map((p) => this.#smmu.api.detachPort(p.id).catch(() => false)));
@@ -144,7 +144,7 @@ export async function createSystem(options: SystemOptions = {}): Promise<System>
     );
     const system = new System(mem, smmu, xen, d.features, cfg.warnings);
     try {
-      for (const [i, dc] of cfg.domains.entries()) await system.addDomain(i, dc, cfg.guestTimeoutMs);
+      for (const dc of cfg.domains) await system.addDomain(dc, cfg.guestTimeoutMs);
     } catch (e) {
       await system.close();
       throw e;
