@@ -78,6 +78,8 @@ export class PortServer {
   readonly req: RingConsumer;
   readonly cpl: RingProducer;
   readonly data: Uint8Array;
+  /** data.length as a plain field (read per transaction). */
+  readonly dataBytes: number;
   /** The data SAB as words (its length is rounded down to whole words). */
   readonly data32: Uint32Array;
   readonly stats: PortStats;
@@ -102,6 +104,7 @@ export class PortServer {
     this.req = new RingConsumer(requests);
     this.cpl = new RingProducer(completions);
     this.data = new Uint8Array(data);
+    this.dataBytes = dataBytes;
     this.data32 = new Uint32Array(data, 0, dataBytes >> 2);
     this.stats = { id, name: opts.name ?? `port${id}`, transactions: 0, bytes: 0, faults: 0, aborts: 0, badRequests: 0, batches: 0 };
   }

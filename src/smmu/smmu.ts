@@ -385,7 +385,7 @@ export class Smmu {
     const st = p.stats;
     st.transactions++;
     cq[co] = tag;
-    if (len === 0 || len > MAX_TX_BYTES || boff + len > p.data.length) {
+    if (len === 0 || len > MAX_TX_BYTES || boff + len > p.dataBytes) {
       st.badRequests++;
       this.complete(cq, co, TX_BADREQ, 0);
       return;
