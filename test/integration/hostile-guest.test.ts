@@ -20,6 +20,12 @@ const CR0_CMDQEN = 8;
 const GERROR_CMDQ_ERR = 1;
 const GERROR_MSI_CMDQ_ABT = 1 << 4;
 
+/** Polls `done` (a guest reading its vSMMU) until it holds or 5 s passed: a handshake, not a sleep. */
+async function until(done: () => Promise<boolean>): Promise<void> {
+  const deadline = performance.now() + 5000;
+  while (!(await done()) && performance.now() < deadline);
+}
+
 /** A guest driving its vSMMU register by register, as the architecture describes. */
 class RawDriver {
   prod = 0;
@@ -41,7 +47,7 @@ class RawDriver {
     await m.write32(V + R.EVENTQ_CONS, 0);
     const want = CR0_SMMUEN | CR0_EVENTQEN | CR0_CMDQEN;
     await m.write32(V + R.CR0, want);
-    for (let i = 0; i < 1000 && (await m.read32(V + R.CR0ACK)) !== want; i++);
+    await until(async () => (await m.read32(V + R.CR0ACK)) === want);
     expect(await m.read32(V + R.CR0ACK)).toBe(want);
   }
 
@@ -54,12 +60,12 @@ class RawDriver {
       this.prod = (this.prod + 1) & 127;
     }
     await this.d.mmio.write32(V + R.CMDQ_PROD, this.prod);
-    for (let i = 0; i < 10_000; i++) {
-      const cons = await this.d.mmio.read32(V + R.CMDQ_CONS);
-      const gerror = await this.d.mmio.read32(V + R.GERROR);
-      if ((cons & 127) === this.prod || (gerror ^ (await this.d.mmio.read32(V + R.GERRORN))) !== 0) return { cons, gerror };
-    }
-    throw new Error('vSMMU command queue never drained');
+    let state = { cons: 0, gerror: 0 };
+    await until(async () => {
+      state = { cons: await this.d.mmio.read32(V + R.CMDQ_CONS), gerror: await this.d.mmio.read32(V + R.GERROR) };
+      return (state.cons & 127) === this.prod || (state.gerror ^ (await this.d.mmio.read32(V + R.GERRORN))) !== 0;
+    });
+    return state;
   }
 
   writeSte(vsid: number, ste: Parameters<typeof steOf>[0]): void {
@@ -124,7 +130,7 @@ describe('a hostile guest', () => {
     encodeCommand(cmdOf('SYNC', { cs: 0 }), w);
     for (let i = 0; i < 4; i++) evil.d.memory.write32(CMDQ + ((evil.prod - 1) & 63) * 16 + i * 4, w[i]!);
     await evil.d.mmio.write32(V + R.GERRORN, r.gerror);
-    for (let i = 0; i < 1000 && ((await evil.d.mmio.read32(V + R.CMDQ_CONS)) & 127) !== evil.prod; i++);
+    await until(async () => ((await evil.d.mmio.read32(V + R.CMDQ_CONS)) & 127) === evil.prod);
     expect((await evil.d.mmio.read32(V + R.CMDQ_CONS)) & 127).toBe(evil.prod);
   });
 
@@ -150,7 +156,7 @@ describe('a hostile guest', () => {
     const r = await dev.dma({ iova: RAM + 0x30_0000, length: 4 });
     expect(r.ok).toBe(false);
     let evs: ReturnType<typeof decodeEvent>[] = [];
-    for (let i = 0; i < 200 && evs.length === 0; i++) evs = await evil.events();
+    await until(async () => (evs = await evil.events()).length > 0);
     expect(evs.some((e) => e.type === EVT.C_BAD_STE && e.sid === dev.vsid)).toBe(true);
     const st = await sys.stats();
     expect(st.xen.xenBugs).toBe(0);

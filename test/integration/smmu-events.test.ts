@@ -56,6 +56,8 @@ describe('SMMU events on a real thread', () => {
     drv().reset({ sidBits: 8 });
     const e = faultEvent({ sid: 300, iova: 0x1234_5000, length: 4, ssid: 3 }, EVT.C_BAD_STREAMID);
     expect(e).toEqual({ ...BASE, type: EVT.C_BAD_STREAMID, sid: 300, ssv: 1, ssid: 3, pnu: 0, ind: 0, rnw: 1, s2: 0, cls: 0, inputLo: 0x1234_5000, inputHi: 0, ipa: 0, fetchAddr: 0 });
+    // The record is published before the interrupt is raised: wait for the line.
+    expect(t.irq.wait(1 << SMMU_IRQ.EVENTQ, 5000)).toBe(1 << SMMU_IRQ.EVENTQ);
     expect(t.irq.take(1 << SMMU_IRQ.EVENTQ)).toBe(1 << SMMU_IRQ.EVENTQ);
     drv().reset({ sidBits: 8, cr2: 0x4 });
     const c = run({ sid: 300, iova: 0x1000, length: 4 });
@@ -251,6 +253,7 @@ describe('SMMU events on a real thread', () => {
     expect(t.mem.read32(msi + 4)).toBe(0x1234_5678);
     t.irq.take();
     d.cmdSync([], cmdOf('SYNC', { cs: 1, msiAddress: 0 }));
+    expect(t.irq.wait(1 << SMMU_IRQ.CMD_SYNC, 5000)).toBe(1 << SMMU_IRQ.CMD_SYNC);
     expect(t.irq.take(1 << SMMU_IRQ.CMD_SYNC)).toBe(1 << SMMU_IRQ.CMD_SYNC);
     const sev = d.port.sevCount;
     d.submit([cmdOf('SYNC', { cs: 2 })]);
