@@ -3,6 +3,7 @@
 import { processIo, type CliIo } from './io.ts';
 import { dtCommand, DT_HELP } from './dt.ts';
 import { runCommand, RUN_HELP } from './run.ts';
+import { stressCommand, STRESS_HELP } from './stress.ts';
 import { VsmmuError } from '../runtime/errors.ts';
 
 export const HELP = `Usage: vsmmu <command> [options]
@@ -13,6 +14,7 @@ the Xen trap handler and the physical SMMU run as worker threads.
 Commands:
   run [domain.cfg ...]   run Xen with guests and their vSMMUv3s (default: the built-in scenario)
   dt <domain.cfg>        print the device tree Xen generates for a guest
+  stress                 seeded stress runs of the whole system, checked for isolation
 
 Run 'vsmmu <command> --help' for a command's options.
 `;
@@ -20,6 +22,7 @@ Run 'vsmmu <command> --help' for a command's options.
 const VERBS: Record<string, { run: (argv: readonly string[], io: CliIo) => number | Promise<number>; help: string }> = {
   run: { run: runCommand, help: RUN_HELP },
   dt: { run: dtCommand, help: DT_HELP },
+  stress: { run: stressCommand, help: STRESS_HELP },
 };
 
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 import { processIo } from '../../src/cli/io.ts';
+import { stressLine } from '../../src/cli/stress.ts';
 
 async function cli(argv: string[], tty = false): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -108,6 +109,30 @@ describe('vsmmu run', () => {
     expect(await cli(['run', '--cmdline', 'viommu=0', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVIOMMU_DISABLED\]/) });
     expect(await cli(['run', join(dir, 'none.cfg')])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EFILE\]/) });
     expect(await cli(['run', '--memory', '3X'])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EBADSIZE\]/) });
+  });
+});
+
+describe('vsmmu stress', () => {
+  it('runs seeded stress runs on a piscina pool and exits 0 when all held', async () => {
+    const r = await cli(['stress', '--seeds', '2', '--seed', '7', '--guests', '2', '--rounds', '40', '--jobs', '2']);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/^seed 7: ok, \d+ DMAs/m);
+    expect(r.out).toMatch(/^seed 8: ok/m);
+    expect(r.out).toMatch(/PASS: 2 run\(s\), 0 failed/);
+    const j = await cli(['stress', '--seeds', '1', '--seed', '9', '--guests', '1', '--rounds', '20', '--json']);
+    expect(JSON.parse(j.out)).toMatchObject({ ok: true, reports: [{ seed: 9, ok: true }] });
+  });
+
+  it('a failing run prints the command that replays it', () => {
+    const line = stressLine({ seed: 42, ok: false, violation: 'guest g1: boom', dmas: 1, faults: 0, maps: 0, unmaps: 0, elapsedMs: 5 }, 3, 400);
+    expect(line).toMatch(/seed 42: FAILED: guest g1: boom\n  replay: vsmmu stress --seeds 1 --seed 42 --guests 3 --rounds 400/);
+  });
+
+  it('errors: bad numbers, files', async () => {
+    expect(await cli(['stress', '--seeds', '0'])).toMatchObject({ code: 2, err: expect.stringMatching(/--seeds takes a whole number from 1/) });
+    expect(await cli(['stress', '--jobs', 'many'])).toMatchObject({ code: 2, err: expect.stringMatching(/--jobs/) });
+    expect(await cli(['stress', 'a.cfg'])).toMatchObject({ code: 2, err: expect.stringMatching(/takes no files/) });
+    expect((await cli(['stress', '--help'])).out).toMatch(/Usage: vsmmu stress/);
   });
 });
 

@@ -1,14 +1,6 @@
 // Seeded PRNG for thread tests (mulberry32): the same seed gives the same batch sizes and
 // payloads on both sides of a ring, so each side can check the other.
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+export { prng as mulberry32 } from '../../src/system/stress.ts';
 
 /** Test record over `words` u32 (>= 5): canary, seq, producer, payload..., checksum, canary. */
 export const CANARY_A = 0xa5a5a5a5;
