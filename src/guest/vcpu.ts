@@ -152,23 +152,13 @@ export class Vcpu {
     return this.irqBank !== null && this.irqBank.take(1 << this.line(intid)) !== 0;
   }
 
-  /**
-   * Blocks until one of `intids` is pending; returns the pending ones ([] on timeout).
-   * Waits in slices of at most 1 ms: the kernel's idle loop may also be parked on the same
-   * bank (waitAsync) and a raise wakes a single waiter, which could be that one while this
-   * thread is blocked here, so each slice re-reads the pending bits.
-   */
+  /** Blocks until one of `intids` is pending; returns the pending ones ([] on timeout). */
   waitIrq(intids: readonly number[], timeoutMs = Infinity): number[] {
     if (!this.irqBank) return [];
     let mask = 0;
     for (const i of intids) mask |= 1 << this.line(i);
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const left = deadline - performance.now();
-      const got = this.irqBank.wait(mask, Math.max(0, Math.min(1, left)));
-      if (got !== 0) return intids.filter((i) => (got & (1 << this.line(i))) !== 0);
-      if (left <= 1) return [];
-    }
+    const got = this.irqBank.wait(mask, timeoutMs);
+    return intids.filter((i) => (got & (1 << this.line(i))) !== 0);
   }
 
   async waitIrqAsync(intids: readonly number[], timeoutMs = Infinity): Promise<number[]> {

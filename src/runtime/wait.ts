@@ -84,7 +84,9 @@ export class SpinPolicy {
 /** Wakes the waiter parked on `park[idx]`, if it is (or is about to be) asleep. */
 export function wake(park: Int32Array, idx: number): void {
   if (Atomics.load(park, idx) !== 0 && Atomics.compareExchange(park, idx, 1, 0) === 1) {
-    Atomics.notify(park, idx, 1);
+    // Every waiter: a thread may be parked here twice (a blocking wait and a pending
+    // waitAsync of its event loop), and waking only the async one would lose the wake-up.
+    Atomics.notify(park, idx);
   }
 }
 

@@ -34,8 +34,7 @@ const action = fc.oneof(
 describe('vSMMU under random guest input', () => {
   it('keeps Xen and the SMMU answering and the physical STEs inside Xen\'s stage 2', () => {
     const seen: number[] = [];
-    fc.assert(
-      fc.property(fc.array(action, { minLength: 1, maxLength: 60 }), (actions) => {
+    const property = fc.property(fc.array(action, { minLength: 1, maxLength: 60 }), (actions) => {
         const r = xenRig();
         const x = r.xen;
         const info = x.createDomain(domCfg('p', SIDS.map((sid) => ({ sid }))));
@@ -111,10 +110,11 @@ describe('vSMMU under random guest input', () => {
         }
         x.destroyDomain(info.domid);
         expect(x.stats().vmidsInUse).toBe(0);
-      }),
-      { numRuns: 40 },
-    );
-    // The runs reached both kinds of installed STE, not only rejections.
+      });
+    fc.assert(property, { numRuns: 40 });
+    // The runs reached both kinds of installed STE, not only rejections; a seeded run of the
+    // same property makes that coverage deterministic rather than left to chance.
+    fc.assert(property, { numRuns: 40, seed: 20261123 });
     expect(seen[STE_CFG.NESTED]).toBeGreaterThan(0);
     expect(seen[STE_CFG.S2]).toBeGreaterThan(0);
   });
