@@ -87,10 +87,7 @@ export function encodeCd(cd: Readonly<Cd>, out: WordArray, off = 0): void {
 
 /** A CD with the given fields and zero everywhere else. */
 export function cdOf(p: Partial<Cd>): Cd {
-  const o: Record<string, number | number[]> = {};
-  for (const k of Object.keys(CD_LAYOUT)) o[k] = 0;
-  o['other'] = new Array<number>(CD_WORDS).fill(0);
-  return { ...(o as unknown as Cd), ...p };
+  return { ...(CD_CL.decode(new Uint32Array(CD_WORDS), 0) as unknown as Cd), ...p };
 }
 
 /** Granule shift of CD.TG1 (its own encoding: 1 16K, 2 4K, 3 64K; 0 reserved) or 0. */

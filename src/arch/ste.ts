@@ -99,10 +99,7 @@ export function encodeSte(ste: Readonly<Ste>, out: WordArray, off = 0): void {
 
 /** An STE with the given fields and zero everywhere else. */
 export function steOf(p: Partial<Ste>): Ste {
-  const o: Record<string, number | number[]> = {};
-  for (const k of Object.keys(STE_LAYOUT)) o[k] = 0;
-  o['other'] = new Array<number>(STE_WORDS).fill(0);
-  return { ...(o as unknown as Ste), ...p };
+  return { ...(STE_CL.decode(new Uint32Array(STE_WORDS), 0) as unknown as Ste), ...p };
 }
 
 /** Stage 1 enabled by Config (0b101, 0b111). */
