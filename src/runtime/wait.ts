@@ -107,20 +107,33 @@ export function waitWhile(
   policy: SpinPolicy,
 ): WaitResult {
   for (let k = policy.budget; k > 0; k--) if (Atomics.load(word, idx) !== old) return WAIT_OK;
-  const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
-  for (;;) {
-    Atomics.store(park, parkIdx, 1);
-    if (Atomics.load(word, idx) !== old || (closedIdx >= 0 && Atomics.load(word, closedIdx) !== 0)) {
-      Atomics.store(park, parkIdx, 0);
-      return WAIT_OK;
-    }
-    const left = deadline - performance.now();
-    if (left <= 0) {
-      Atomics.store(park, parkIdx, 0);
-      return WAIT_TIMEOUT;
-    }
-    sleep(park, parkIdx, left, policy);
+  return waitUntil(changed(word, idx, old, closedIdx), park, parkIdx, timeoutMs, policy, 0);
+}
+
+function changed(word: Int32Array, idx: number, old: number, closedIdx: number): () => boolean {
+  return () => Atomics.load(word, idx) !== old || (closedIdx >= 0 && Atomics.load(word, closedIdx) !== 0);
+}
+
+const READY = 0;
+const EXPIRED = -1;
+
+/**
+ * One round of the park protocol: announce the sleep on `park`, then re-check, so that a
+ * wake-up between the caller's check and its sleep is not lost. Returns READY (park word
+ * cleared), EXPIRED (likewise), or the milliseconds left to sleep.
+ */
+function announce(ready: () => boolean, park: Int32Array, parkIdx: number, deadline: number): number {
+  Atomics.store(park, parkIdx, 1);
+  if (ready()) {
+    Atomics.store(park, parkIdx, 0);
+    return READY;
   }
+  const left = deadline - performance.now();
+  if (left <= 0) {
+    Atomics.store(park, parkIdx, 0);
+    return EXPIRED;
+  }
+  return left;
 }
 
 function sleep(park: Int32Array, parkIdx: number, left: number, policy: SpinPolicy): void {
@@ -132,22 +145,22 @@ function sleep(park: Int32Array, parkIdx: number, left: number, policy: SpinPoli
 
 /**
  * Blocks until `ready()` holds or `timeoutMs` passes; for conditions over several words.
- * It spins a quarter of the budget: each probe is a call that reads several words.
+ * By default it spins a quarter of the budget: each probe is a call that reads several words.
  */
-export function waitUntil(ready: () => boolean, park: Int32Array, parkIdx: number, timeoutMs: number, policy: SpinPolicy): WaitResult {
-  for (let k = policy.budget >> 2; k > 0; k--) if (ready()) return WAIT_OK;
+export function waitUntil(
+  ready: () => boolean,
+  park: Int32Array,
+  parkIdx: number,
+  timeoutMs: number,
+  policy: SpinPolicy,
+  spins = policy.budget >> 2,
+): WaitResult {
+  for (let k = spins; k > 0; k--) if (ready()) return WAIT_OK;
   const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
   for (;;) {
-    Atomics.store(park, parkIdx, 1);
-    if (ready()) {
-      Atomics.store(park, parkIdx, 0);
-      return WAIT_OK;
-    }
-    const left = deadline - performance.now();
-    if (left <= 0) {
-      Atomics.store(park, parkIdx, 0);
-      return WAIT_TIMEOUT;
-    }
+    const left = announce(ready, park, parkIdx, deadline);
+    if (left === READY) return WAIT_OK;
+    if (left === EXPIRED) return WAIT_TIMEOUT;
     sleep(park, parkIdx, left, policy);
   }
 }
@@ -180,16 +193,9 @@ export async function waitUntilAsync(
   holdLoop();
   try {
     for (;;) {
-      Atomics.store(park, parkIdx, 1);
-      if (ready()) {
-        Atomics.store(park, parkIdx, 0);
-        return WAIT_OK;
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        Atomics.store(park, parkIdx, 0);
-        return WAIT_TIMEOUT;
-      }
+      const left = announce(ready, park, parkIdx, deadline);
+      if (left === READY) return WAIT_OK;
+      if (left === EXPIRED) return WAIT_TIMEOUT;
       const r = Atomics.waitAsync(park, parkIdx, 1, left === Infinity ? undefined : left);
       if (r.async) {
         const t0 = performance.now();
@@ -213,11 +219,5 @@ export function waitWhileAsync(
   timeoutMs: number,
   policy: SpinPolicy,
 ): Promise<WaitResult> {
-  return waitUntilAsync(
-    () => Atomics.load(word, idx) !== old || (closedIdx >= 0 && Atomics.load(word, closedIdx) !== 0),
-    park,
-    parkIdx,
-    timeoutMs,
-    policy,
-  );
+  return waitUntilAsync(changed(word, idx, old, closedIdx), park, parkIdx, timeoutMs, policy);
 }
