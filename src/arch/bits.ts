@@ -192,3 +192,20 @@ export function encodeLayout(
     fieldSet(out, off, f.lsb, f.width, Math.floor(n / f.scale));
   }
 }
+
+/** Decode, encode and "these fields, zero elsewhere" for one structure laid out by `layout`. */
+export interface StructCodec<T> {
+  decode(words: ArrayLike<number>, off?: number): T;
+  encode(v: Readonly<T>, out: WordArray, off?: number): void;
+  of(p: Partial<T>): T;
+}
+
+export function structCodec<T>(layout: Layout, words: number): StructCodec<T> {
+  const cl = compileLayout(layout, words);
+  const zero = new Uint32Array(words);
+  return {
+    decode: (w, off = 0) => cl.decode(w, off) as unknown as T,
+    encode: (v, out, off = 0) => encodeLayout(cl, v as Readonly<Record<string, unknown>>, out, off),
+    of: (p) => ({ ...(cl.decode(zero, 0) as unknown as T), ...p }),
+  };
+}

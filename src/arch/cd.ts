@@ -1,7 +1,7 @@
 // Context Descriptor (FACTS §3.1), its legality checks (§3.2), the level-1 CD descriptor and
 // the SubstreamID -> CD address arithmetic (§3.3), nested-aware.
 
-import { compileLayout, encodeLayout, get64, POW2, type Layout, type WordArray } from './bits.ts';
+import { get64, POW2, structCodec, type Layout } from './bits.ts';
 import { granuleSupported, tg0Shift, type SmmuFeatures } from './features.ts';
 import { effectivePs, endiSupported, minTxsz, ttfSupported, type Ste } from './ste.ts';
 import type { WordReader } from './types.ts';
@@ -75,20 +75,14 @@ export type Cd = { -readonly [K in keyof typeof CD_LAYOUT]: number } & { other: 
 
 export const CD_WORDS = 16;
 export const CD_BYTES = 64;
-const CD_CL = compileLayout(CD_LAYOUT, CD_WORDS);
+const CD_CODEC = structCodec<Cd>(CD_LAYOUT, CD_WORDS);
 
-export function decodeCd(words: ArrayLike<number>, off = 0): Cd {
-  return CD_CL.decode(words, off) as unknown as Cd;
-}
+export const decodeCd = CD_CODEC.decode;
 
-export function encodeCd(cd: Readonly<Cd>, out: WordArray, off = 0): void {
-  encodeLayout(CD_CL, cd, out, off);
-}
+export const encodeCd = CD_CODEC.encode;
 
 /** A CD with the given fields and zero everywhere else. */
-export function cdOf(p: Partial<Cd>): Cd {
-  return { ...(CD_CL.decode(new Uint32Array(CD_WORDS), 0) as unknown as Cd), ...p };
-}
+export const cdOf = CD_CODEC.of;
 
 /** Granule shift of CD.TG1 (its own encoding: 1 16K, 2 4K, 3 64K; 0 reserved) or 0. */
 export function tg1Shift(tg1: number): number {

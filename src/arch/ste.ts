@@ -2,7 +2,7 @@
 // descriptor and the StreamID -> STE address arithmetic (§1.15, §2.3).
 
 import {
-  compileLayout, encodeLayout, fieldGet, get64, POW2, type Layout, type WordArray,
+  fieldGet, get64, POW2, structCodec, type Layout,
 } from './bits.ts';
 import { granuleSupported, oasBitsOf, tg0Shift, type SmmuFeatures } from './features.ts';
 import type { WordReader } from './types.ts';
@@ -84,23 +84,15 @@ export type Ste = { -readonly [K in keyof typeof STE_LAYOUT]: number } & { other
 
 export const STE_WORDS = 16;
 export const STE_BYTES = 64;
-const STE_CL = compileLayout(STE_LAYOUT, STE_WORDS);
+const STE_CODEC = structCodec<Ste>(STE_LAYOUT, STE_WORDS);
 
 /** STE.Config values (dw0[3:1]); 1..3 are reserved and behave as ABORT. */
 export const STE_CFG = { ABORT: 0, BYPASS: 4, S1: 5, S2: 6, NESTED: 7 } as const;
 
-export function decodeSte(words: ArrayLike<number>, off = 0): Ste {
-  return STE_CL.decode(words, off) as unknown as Ste;
-}
-
-export function encodeSte(ste: Readonly<Ste>, out: WordArray, off = 0): void {
-  encodeLayout(STE_CL, ste, out, off);
-}
-
+export const decodeSte = STE_CODEC.decode;
+export const encodeSte = STE_CODEC.encode;
 /** An STE with the given fields and zero everywhere else. */
-export function steOf(p: Partial<Ste>): Ste {
-  return { ...(STE_CL.decode(new Uint32Array(STE_WORDS), 0) as unknown as Ste), ...p };
-}
+export const steOf = STE_CODEC.of;
 
 /** Stage 1 enabled by Config (0b101, 0b111). */
 export function steS1(config: number): boolean {
