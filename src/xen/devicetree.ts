@@ -237,6 +237,19 @@ export interface DomUDtOptions {
   readonly deviceCompatible?: string;
 }
 
+/** What every Xen domain's tree has: chosen, cpus, PSCI, memory, GIC, timer, hypervisor. */
+function machineNodes(cfg: DomainConfig, xenVersion: string, bootargs: string | undefined): DtNode[] {
+  return [
+    node('chosen', bootargs === undefined ? [] : [pStr('bootargs', bootargs)]),
+    cpusNode(cfg.vcpus),
+    psciNode(),
+    ...memoryNodes(cfg.memory),
+    gicV2Node(),
+    timerNode(),
+    hypervisorNode(xenVersion),
+  ];
+}
+
 /**
  * The device tree libxl builds for a domU: root, chosen, cpus, psci, memory, GICv2, timer,
  * hypervisor, the vSMMUv3 (when `viommu = "smmuv3"`), the vPCI bridge (option), and the
@@ -247,15 +260,7 @@ export function domUDeviceTree(cfg: DomainConfig, opts: DomUDtOptions = {}): DtN
   const ver = opts.xenVersion ?? DEFAULT_XEN_VERSION;
   const hasVsmmu = cfg.viommu === 'smmuv3';
   const ref: DtRef = { ref: VSMMU_LABEL, phandle: GUEST_PHANDLE_VSMMUV3 };
-  const children: DtNode[] = [
-    node('chosen', opts.bootargs === undefined ? [] : [pStr('bootargs', opts.bootargs)]),
-    cpusNode(cfg.vcpus),
-    psciNode(),
-    ...memoryNodes(cfg.memory),
-    gicV2Node(),
-    timerNode(),
-    hypervisorNode(ver),
-  ];
+  const children = machineNodes(cfg, ver, opts.bootargs);
   if (hasVsmmu) {
     const spec: VsmmuNodeSpec = { base: GUEST_VSMMUV3_BASE, size: GUEST_VSMMUV3_SIZE, irq: GUEST_VSMMU_SPI, phandle: GUEST_PHANDLE_VSMMUV3, label: VSMMU_LABEL };
     children.push(vsmmuNode(opts.dmaCoherent === true ? { ...spec, dmaCoherent: true } : spec));
@@ -319,15 +324,7 @@ function smmuRef(smmus: readonly PhysSmmuDesc[], i: number): DtRef {
  */
 export function dom0DeviceTree(cfg: DomainConfig, opts: Dom0DtOptions): DtNode {
   const ver = opts.xenVersion ?? DEFAULT_XEN_VERSION;
-  const children: DtNode[] = [
-    node('chosen', opts.bootargs === undefined ? [] : [pStr('bootargs', opts.bootargs)]),
-    cpusNode(cfg.vcpus),
-    psciNode(),
-    ...memoryNodes(cfg.memory),
-    gicV2Node(),
-    timerNode(),
-    hypervisorNode(ver),
-  ];
+  const children = machineNodes(cfg, ver, opts.bootargs);
   if (opts.viommu) {
     opts.smmus.forEach((s, i) => {
       const r = smmuRef(opts.smmus, i);

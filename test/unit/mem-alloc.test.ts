@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_PAGES, PageAllocator } from '../../src/mem/alloc.ts';
-import { thrown } from '../support/mem-errors.ts';
+import { thrown } from '../support/errors.ts';
 
 const K4 = 4096;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GuestRam, RangeP2m } from '../../src/mem/guest-ram.ts';
 import { PhysMemory } from '../../src/mem/phys.ts';
-import { thrown } from '../support/mem-errors.ts';
+import { thrown } from '../support/errors.ts';
 
 const RAM = 0x4000_0000; // guest RAM bank 0, as Xen lays out an Arm guest
 

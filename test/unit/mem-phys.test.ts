@@ -6,7 +6,7 @@ import {
 } from '../../src/mem/phys.ts';
 import { GiB, KiB, MiB } from '../../src/mem/size.ts';
 import { VsmmuError } from '../../src/runtime/errors.ts';
-import { thrown } from '../support/mem-errors.ts';
+import { thrown } from '../support/errors.ts';
 
 // 64-bit patterns whose transit through a double must not change a bit: every NaN class
 // (quiet/signalling, either sign, payload in either half, V8's hole NaN), infinities,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatSize, GiB, KiB, MiB, parseSize, TiB } from '../../src/mem/size.ts';
-import { thrown } from '../support/mem-errors.ts';
+import { thrown } from '../support/errors.ts';
 
 describe('parseSize', () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { VsmmuError } from '../../src/runtime/errors.ts';
+import { thrown } from '../support/errors.ts';
 import { cmdlineWarnings, parseXenBool, parseXenCmdline, XEN_BOOL_VALUES } from '../../src/xen/cmdline.ts';
 import {
   GUEST_RAM0_BASE, GUEST_RAM0_SIZE, GUEST_RAM1_BASE, GUEST_PHANDLE_VSMMUV3, GUEST_VSMMU_SPI,
@@ -8,16 +8,6 @@ import {
 import { VIOMMU_TYPES, viommuType, viommuTypeByDomctl } from '../../src/xen/viommu.ts';
 import { parseXlCfg, parseXlCfgFull, validateSystemConfig, type DomainConfig } from '../../src/xen/xlcfg.ts';
 
-/** Run `f`, expect a VsmmuError, return it. */
-function caught(f: () => unknown): VsmmuError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(VsmmuError);
-    return e as VsmmuError;
-  }
-  throw new Error('expected a VsmmuError, nothing was thrown');
-}
 
 describe('layout', () => {
   it('keeps Xen’s public values', () => {
@@ -74,13 +64,13 @@ describe('Xen command line', () => {
     expect(parseXenBool('toString')).toBeNull();
   });
   it('names option, value and accepted spellings on a bad value', () => {
-    const e = caught(() => parseXenCmdline('console=x viommu=maybe'));
+    const e = thrown(() => parseXenCmdline('console=x viommu=maybe'));
     expect(e.code).toBe('EXEN_CMDLINE');
     expect(e.message).toContain('"viommu"');
     expect(e.message).toContain('"maybe"');
     expect(e.message).toContain('on, yes, true, enable');
     expect(e.details).toMatchObject({ option: 'viommu', value: 'maybe' });
-    expect(caught(() => parseXenCmdline('no-viommu=2')).message).toContain('"no-viommu"');
+    expect(thrown(() => parseXenCmdline('no-viommu=2')).message).toContain('"no-viommu"');
   });
 });
 
@@ -91,11 +81,11 @@ describe('vIOMMU registry', () => {
     expect(viommuTypeByDomctl(0).name).toBe('none');
   });
   it('rejects unknown types listing the known ones', () => {
-    const e = caught(() => viommuType('smmuv2'));
+    const e = thrown(() => viommuType('smmuv2'));
     expect(e.code).toBe('EVIOMMU_TYPE');
     expect(e.message).toContain('"smmuv2"');
     expect(e.message).toContain('"none", "smmuv3"');
-    expect(caught(() => viommuTypeByDomctl(7)).code).toBe('EVIOMMU_TYPE');
+    expect(thrown(() => viommuTypeByDomctl(7)).code).toBe('EVIOMMU_TYPE');
   });
 });
 
@@ -163,7 +153,7 @@ describe('xl.cfg parsing', () => {
       ['name = "a"\nmemory += 3', 2, 1, 'appends a [ list ]'],
       ['name = "a"\nname += ["b"]', 2, 1, 'line 1 sets a single value'],
     ])('%j', (text, line, col, msg) => {
-      const e = caught(() => parseXlCfg(text, 'x.cfg'));
+      const e = thrown(() => parseXlCfg(text, 'x.cfg'));
       expect(e.code).toBe('EXLCFG_SYNTAX');
       expect(e.message).toContain(`x.cfg:${line}:${col}: syntax error`);
       expect(e.message).toContain(msg);
@@ -172,19 +162,19 @@ describe('xl.cfg parsing', () => {
   });
 
   it('rejects unknown keys with a suggestion (EXLCFG_UNKNOWN_KEY)', () => {
-    const e = caught(() => parseXlCfg('name="a"\nmemroy = 64\n', 'x.cfg'));
+    const e = thrown(() => parseXlCfg('name="a"\nmemroy = 64\n', 'x.cfg'));
     expect(e.code).toBe('EXLCFG_UNKNOWN_KEY');
     expect(e.message).toContain('x.cfg:2:1: unknown key "memroy"');
     expect(e.message).toContain('did you mean "memory"');
     expect(e.details).toMatchObject({ key: 'memroy', suggestions: ['memory'] });
-    expect(caught(() => parseXlCfg('zzzzzz = 1')).message).not.toContain('did you mean');
+    expect(thrown(() => parseXlCfg('zzzzzz = 1')).message).not.toContain('did you mean');
   });
 
   it('reports missing name and memory (EXLCFG_MISSING_KEY)', () => {
-    const a = caught(() => parseXlCfg('memory = 64', 'x.cfg'));
+    const a = thrown(() => parseXlCfg('memory = 64', 'x.cfg'));
     expect(a.code).toBe('EXLCFG_MISSING_KEY');
     expect(a.message).toContain('missing required key "name"');
-    const b = caught(() => parseXlCfg('name = "a"'));
+    const b = thrown(() => parseXlCfg('name = "a"'));
     expect(b.code).toBe('EXLCFG_MISSING_KEY');
     expect(b.message).toContain('"memory"');
     expect(b.message).toContain('memory = 512');
@@ -213,7 +203,7 @@ describe('xl.cfg parsing', () => {
       ['name = "a"\nmemory = 64\ndmadev = [ "name=d sid=1" ]', 'dmadev', 3, 'not a valid device-tree node name'],
       ['name = "a"\nmemory = 64\ndmadev = [ "named" ]', 'dmadev', 3, 'is not key=value'],
     ])('%j', (text, key, line, msg) => {
-      const e = caught(() => parseXlCfg(text, 'x.cfg'));
+      const e = thrown(() => parseXlCfg(text, 'x.cfg'));
       expect(e.code).toBe('EXLCFG_BAD_VALUE');
       expect(e.message).toContain(`x.cfg:${line}:`);
       expect(e.message).toContain(`bad value for "${key}"`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { VsmmuError } from '../../src/runtime/errors.ts';
+import { thrown } from '../support/errors.ts';
 import {
   dom0DeviceTree, dom0Dts, dom0lessDts, dom0lessHostTree, domUDeviceTree, domUDts, vcpuMpidr,
   type PhysSmmuDesc,
@@ -11,15 +11,6 @@ import {
 import { GUEST_PHANDLE_GIC, GUEST_PHANDLE_VSMMUV3 } from '../../src/xen/layout.ts';
 import type { DomainConfig } from '../../src/xen/xlcfg.ts';
 
-function caught(f: () => unknown): VsmmuError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(VsmmuError);
-    return e as VsmmuError;
-  }
-  throw new Error('expected a VsmmuError, nothing was thrown');
-}
 
 function must(root: DtNode, path: string): DtNode {
   const n = findNode(root, path);
@@ -107,14 +98,14 @@ describe('DTS model, writer and reader', () => {
     ['/dts-v1/; / { a = "x\n"; };', 'unterminated string'],
     ['/dts-v1/; / { a = <1> };', 'expected ";"'],
   ])('rejects %j', (src, msg) => {
-    const e = caught(() => parseDts(src));
+    const e = thrown(() => parseDts(src));
     expect(e.code).toBe('EDTS_SYNTAX');
     expect(e.message).toContain(msg);
   });
   it('refuses cells that are not u32', () => {
-    expect(caught(() => pCells('x', -1)).code).toBe('EDT_CELL');
-    expect(caught(() => pCells('x', 2 ** 32)).code).toBe('EDT_CELL');
-    expect(caught(() => pCells('x', 1.5)).code).toBe('EDT_CELL');
+    expect(thrown(() => pCells('x', -1)).code).toBe('EDT_CELL');
+    expect(thrown(() => pCells('x', 2 ** 32)).code).toBe('EDT_CELL');
+    expect(thrown(() => pCells('x', 1.5)).code).toBe('EDT_CELL');
   });
 });
 
@@ -176,7 +167,7 @@ describe('domU device tree', () => {
     expect(cellsOf(must(m, '/passthrough/dma1@5001000'), 'iommus')).toEqual([65002, 0]);
     const r = domUDeviceTree(smmuGuest, { vsids: { dma0: 1, dma1: 2 } });
     expect(cellsOf(must(r, '/passthrough/dma0@5000000'), 'iommus')).toEqual([65002, 1]);
-    expect(caught(() => domUDeviceTree(smmuGuest, { vsids: { dma0: -1 } })).code).toBe('EDT_VSID');
+    expect(thrown(() => domUDeviceTree(smmuGuest, { vsids: { dma0: -1 } })).code).toBe('EDT_VSID');
   });
   it('has no vSMMU and no iommus without viommu', () => {
     const p = domUDeviceTree(plainGuest, { vpci: true });
@@ -203,7 +194,7 @@ describe('domU device tree', () => {
     const v3 = must(domUDeviceTree(smmuGuest, { vpci: { sidBase: 0x20, length: 0x1000, mask: 0xff00 } }), '/pcie@10000000');
     expect(cellsOf(v3, 'iommu-map')).toEqual([0, 65002, 0x20, 0x1000]);
     expect(cellsOf(v3, 'iommu-map-mask')).toEqual([0xff00]);
-    expect(caught(() => domUDeviceTree(smmuGuest, { vpci: { ridBase: 0xff00, length: 0x1000 } })).code).toBe('EDT_IOMMU_MAP');
+    expect(thrown(() => domUDeviceTree(smmuGuest, { vpci: { ridBase: 0xff00, length: 0x1000 } })).code).toBe('EDT_IOMMU_MAP');
   });
   it('writes DTS text that reads back to the same tree', () => {
     const dts = domUDts(smmuGuest, { vpci: true });
@@ -238,7 +229,7 @@ describe('dom0 device tree', () => {
     expect(getProp(must(t, '/dma0@5000000'), 'iommus')).toBeUndefined();
   });
   it('rejects a device behind an SMMU that is not described', () => {
-    expect(caught(() => dom0DeviceTree(dom0, { smmus: SMMUS.slice(0, 1), viommu: true })).code).toBe('ESMMU_INDEX');
+    expect(thrown(() => dom0DeviceTree(dom0, { smmus: SMMUS.slice(0, 1), viommu: true })).code).toBe('ESMMU_INDEX');
   });
 });
 
