@@ -5,6 +5,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { bump } from '../support/bump.ts';
 import { PageTable, PROT_EXEC, PROT_PRIV, PROT_READ, PROT_WRITE } from '../../src/arch/pgtable.ts';
 import { ACC_INSTR, ACC_PRIV, ACC_WRITE, type WordReader, type WordWriter } from '../../src/arch/types.ts';
 import { s1Cfg, s2Cfg, Walker, WalkResult, type S1Params, type S2Params } from '../../src/arch/walk.ts';
@@ -68,16 +69,6 @@ const phys = PhysMemory.create(MEM);
 const walker = new Walker({ oas: OAS });
 const res = new WalkResult();
 
-/** Bump allocator over [base, limit) of an address space. */
-function bump(base: number, limit: number): (bytes: number, align: number) => number {
-  let next = base;
-  return (bytes, align) => {
-    const a = Math.ceil(next / align) * align;
-    if (a + bytes > limit) return -1;
-    next = a + bytes;
-    return a;
-  };
-}
 
 /** The guest's view of its IPA space through a stage-2 PageTable. */
 function ipaSpace(s2: PageTable, m: PhysMemory): WordReader & WordWriter {

@@ -12,6 +12,7 @@
 // level exists on each path; A and B differ from the stage-2 start level down.
 
 import { beforeAll, describe, expect, it } from 'vitest';
+import { bump } from '../support/bump.ts';
 import { CLASS, EVT } from '../../src/arch/events.ts';
 import { PageTable, PROT_READ, PROT_WRITE } from '../../src/arch/pgtable.ts';
 import { blockAllowed, levelShift, s1StartLevel } from '../../src/arch/granule.ts';
@@ -31,15 +32,6 @@ const S2_GEOMS: Array<[number, number, number]> = [
   [16, 1, 20], [16, 2, 28], [16, 3, 32],
 ];
 
-function bump(base: number, limit: number): (bytes: number, align: number) => number {
-  let next = base;
-  return (bytes, align) => {
-    const a = Math.ceil(next / align) * align;
-    if (a + bytes > limit) return -1;
-    next = a + bytes;
-    return a;
-  };
-}
 
 /** PA of the descriptor slot at `level` for `va` in table `t`; tables addresses go through `toPa`. */
 function slotAt(t: PageTable, va: number, level: number, toPa: (a: number) => number): number {
