@@ -2,7 +2,7 @@
 // decode/encode are table-driven and commandError() gives CMDQ_CONS.ERR (FACTS §5).
 
 import {
-  compileLayout, encodeLayout, fieldGet, POW2, type CompiledLayout, type Layout,
+  compileLayout, encodeLayout, POW2, type CompiledLayout, type Layout,
   type WordArray,
 } from './bits.ts';
 import type { SmmuFeatures } from './features.ts';
@@ -185,11 +185,6 @@ export function encodeCommand(cmd: Readonly<Command>, out: WordArray, off = 0): 
   if (def) encodeLayout(def.cl, cmd, out, off);
 }
 
-/** Opcode of the command at words[off] (hot path: no decode). */
-export function opcodeOf(words: ArrayLike<number>, off = 0): number {
-  return (words[off] ?? 0) & 0xff;
-}
-
 const RANGE_CMDS: ReadonlySet<CommandName> = new Set<CommandName>([
   'TLBI_NH_VA', 'TLBI_NH_VAA', 'TLBI_EL2_VA', 'TLBI_EL2_VAA', 'TLBI_S2_IPA', 'TLBI_EL3_VA',
 ]);
@@ -292,9 +287,4 @@ export function atcInvRange(size: number, address: number): { start: number; len
   if (size >= 52) return { start: 0, length: POW2[64] ?? Infinity };
   const span = (POW2[size] ?? 1) * 4096;
   return { start: address - (address % span), length: span };
-}
-
-/** Reads dw0 SSec (bit 10) of a raw command: 1 = secure (never valid here). */
-export function cmdSsec(words: ArrayLike<number>, off = 0): number {
-  return fieldGet(words, off, 10, 1);
 }

@@ -27,9 +27,3 @@ export function blockAllowed(g: number, level: number, lpa: boolean): boolean {
   if (level === 1) return g === 12 || (g === 16 && lpa);
   return false;
 }
-
-/** Level of a mapping of log2 size `sizeLog2` for granule g, or -1 if it is not a level. */
-export function levelOfSize(g: number, sizeLog2: number): number {
-  for (let l = 3; l >= 0; l--) if (levelShift(g, l) === sizeLog2) return l;
-  return -1;
-}
