@@ -167,7 +167,7 @@ export function waitUntil(
 
 // A pending Atomics.waitAsync does not keep the event loop alive (nodejs/node#61941): a
 // thread whose only activity is that promise exits and its peer blocks forever. Every
-// async wait therefore holds one ref'd timer for as long as any async wait is pending.
+// async wait therefore holds one ref'd timer while at least one async wait is pending.
 let pendingAsync = 0;
 let keepAlive: ReturnType<typeof setInterval> | undefined;
 function holdLoop(): void {

@@ -7,7 +7,7 @@
 // - `no-` inverts the parsed value, so `no-viommu` is false and `no-viommu=0` is true;
 // - the last occurrence wins;
 // - unknown options are not fatal: Xen prints `parameter "x" unknown!` and boots.
-// Differences, on purpose: any whitespace separates options (Xen only splits on ' '), and an
+// Differences, on purpose — all whitespace separates options (Xen only splits on ' '), and an
 // invalid boolean value is an error (Xen prints a message and keeps the default).
 //
 // The option: `viommu=<boolean>`, default false, from RFC patch 07 ("Add cmdline boot option
