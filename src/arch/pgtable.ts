@@ -19,7 +19,7 @@
 // allocation failure) throws VsmmuError; nothing here reads guest-controlled input except
 // the tables it built itself.
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { blockAllowed, levelShift, s1StartLevel } from './granule.ts';
 import { s2StartLevel } from './ste.ts';
 import { TWO32, type WordReader, type WordWriter } from './types.ts';
@@ -80,11 +80,11 @@ export class PageTable {
 
   constructor(o: PageTableOptions) {
     const g = o.granuleShift;
-    if (g !== 12 && g !== 14 && g !== 16) throw new VsmmuError('EINVAL', `granule shift ${g} is not 12, 14 or 16`);
+    if (g !== 12 && g !== 14 && g !== 16) throw new VsmmuError('EVSMMU_INVAL', `granule shift ${g} is not 12, 14 or 16`);
     const oas = o.oas ?? 48;
     const maxIas = g === 16 && oas >= 52 ? 52 : 48;
     if (!(Number.isInteger(o.ias) && o.ias >= 25 && o.ias <= maxIas)) {
-      throw new VsmmuError('EINVAL', `input size ${o.ias} bits is outside 25..${maxIas}`);
+      throw new VsmmuError('EVSMMU_INVAL', `input size ${o.ias} bits is outside 25..${maxIas}`);
     }
     this.stage = o.stage;
     this.granuleShift = g;
@@ -107,7 +107,7 @@ export class PageTable {
       const tg = g === 12 ? 0 : g === 16 ? 1 : 2;
       const sl = s2StartLevel(tg, this.sl0, this.t0sz, oas);
       if (sl === null || sl.level !== start) {
-        throw new VsmmuError('EINVAL', `no legal stage-2 start level for a ${o.ias}-bit input with granule 2^${g}`);
+        throw new VsmmuError('EVSMMU_INVAL', `no legal stage-2 start level for a ${o.ias}-bit input with granule 2^${g}`);
       }
       this.concat = sl.concat;
     } else {
@@ -131,7 +131,7 @@ export class PageTable {
     const g = this.granuleShift;
     this.checkRange(va, size);
     if (!(Number.isSafeInteger(pa) && pa >= 0 && isAligned(pa, g) && pa + size <= pow2(this.oas))) {
-      throw new VsmmuError('EINVAL', `map: output ${pa} is not a granule-aligned address below 2^${this.oas}`);
+      throw new VsmmuError('EVSMMU_INVAL', `map: output ${pa} is not a granule-aligned address below 2^${this.oas}`);
     }
     if ((prot & (PROT_READ | PROT_WRITE)) === 0) return;
     const [alo, ahi] = this.leafAttrs(prot);
@@ -148,7 +148,7 @@ export class PageTable {
             break;
           }
         }
-        if (mapped === 0) throw new VsmmuError('EEXIST', `map: ${hex(v)} is already mapped`);
+        if (mapped === 0) throw new VsmmuError('EVSMMU_EXIST', `map: ${hex(v)} is already mapped`);
         done += mapped;
       }
     } catch (e) {
@@ -236,14 +236,14 @@ export class PageTable {
   // ---- internals ---------------------------------------------------------------------------
 
   private live(): void {
-    if (this.destroyed) throw new VsmmuError('EDESTROYED', 'page table was destroyed');
+    if (this.destroyed) throw new VsmmuError('EVSMMU_DESTROYED', 'page table was destroyed');
   }
 
   private checkRange(va: number, size: number): void {
     const g = this.granuleShift;
     if (!(Number.isSafeInteger(va) && Number.isSafeInteger(size) && va >= 0 && size > 0 &&
       isAligned(va, g) && isAligned(size, g) && va + size <= pow2(this.ias))) {
-      throw new VsmmuError('EINVAL', `range ${va}+${size} is not granule-aligned inside 2^${this.ias}`);
+      throw new VsmmuError('EVSMMU_INVAL', `range ${va}+${size} is not granule-aligned inside 2^${this.ias}`);
     }
   }
 
@@ -290,16 +290,16 @@ export class PageTable {
 
   private newTable(bytes: number): number {
     const pa = this.alloc(bytes, Math.max(64, bytes));
-    if (!(Number.isSafeInteger(pa) && pa >= 0)) throw new VsmmuError('ENOMEM', `page table: cannot allocate ${bytes} bytes`);
+    if (!(Number.isSafeInteger(pa) && pa >= 0)) throw new VsmmuError('EVSMMU_NOMEM', `page table: cannot allocate ${bytes} bytes`);
     for (let o = 0; o < bytes; o += 8) {
-      if (!this.mem.store64(pa + o, 0, 0)) throw new VsmmuError('ENOMEM', `page table: allocated table at ${hex(pa)} is outside memory`);
+      if (!this.mem.store64(pa + o, 0, 0)) throw new VsmmuError('EVSMMU_NOMEM', `page table: allocated table at ${hex(pa)} is outside memory`);
     }
     return pa;
   }
 
   /**
    * Installs a leaf of log2 size `s` at va, creating tables on the way. False when the slot
-   * holds a table (the caller tries a smaller size); throws EEXIST on an existing leaf.
+   * holds a table (the caller tries a smaller size); throws EVSMMU_EXIST on an existing leaf.
    */
   private install(va: number, pa: number, s: number, alo: number, ahi: number): boolean {
     const g = this.granuleShift;
@@ -314,7 +314,7 @@ export class PageTable {
       const isTable = valid && level < 3 && (lo & 2) !== 0;
       if (shift === s) {
         if (isTable) return false;
-        if (valid) throw new VsmmuError('EEXIST', `map: ${hex(va)} is already mapped`);
+        if (valid) throw new VsmmuError('EVSMMU_EXIST', `map: ${hex(va)} is already mapped`);
         const [dlo, dhi] = this.encode(pa, alo | (level === 3 ? 3 : 1), ahi);
         this.mem.store64(slot, dlo, dhi);
         return true;
@@ -327,7 +327,7 @@ export class PageTable {
       } else if (isTable) {
         table = this.addrOf(lo, hi, g);
       } else {
-        throw new VsmmuError('EEXIST', `map: ${hex(va)} lies in an existing block`);
+        throw new VsmmuError('EVSMMU_EXIST', `map: ${hex(va)} lies in an existing block`);
       }
       bits = g - 3;
     }

@@ -1,7 +1,7 @@
-// Argument parsing shared by the verbs: node's parseArgs, with errors turned into EUSAGE
+// Argument parsing shared by the verbs: node's parseArgs, with errors turned into EVSMMU_USAGE
 // messages that say what to fix.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -10,7 +10,7 @@ export function parse<O extends Options>(verb: string, argv: readonly string[], 
     return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
   } catch (e) {
     const msg = e instanceof Error ? e.message.replace(/\. To specify a positional.*$/s, '') : String(e);
-    throw new VsmmuError('EUSAGE', `${msg} (see 'vsmmu ${verb} --help')`);
+    throw new VsmmuError('EVSMMU_USAGE', `${msg} (see 'vsmmu ${verb} --help')`);
   }
 }
 
@@ -19,7 +19,7 @@ export function positiveInt(verb: string, name: string, text: string | undefined
   if (text === undefined) return dflt;
   const n = Number(text);
   if (!/^\d+$/.test(text) || n < 1 || n > max) {
-    throw new VsmmuError('EUSAGE', `--${name} takes a whole number from 1 to ${max}, not '${text}' (see 'vsmmu ${verb} --help')`);
+    throw new VsmmuError('EVSMMU_USAGE', `--${name} takes a whole number from 1 to ${max}, not '${text}' (see 'vsmmu ${verb} --help')`);
   }
   return n;
 }
@@ -29,7 +29,7 @@ export function seconds(verb: string, text: string | undefined, dflt: number): n
   if (text === undefined) return dflt;
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0 || n > 86_400) {
-    throw new VsmmuError('EUSAGE', `--seconds takes a number of seconds above 0 (at most 86400), not '${text}' (see 'vsmmu ${verb} --help')`);
+    throw new VsmmuError('EVSMMU_USAGE', `--seconds takes a number of seconds above 0 (at most 86400), not '${text}' (see 'vsmmu ${verb} --help')`);
   }
   return n;
 }

@@ -3,7 +3,7 @@ import { parse } from './args.ts';
 import type { CliIo } from './io.ts';
 import { parseXlCfgFull } from '../xen/xlcfg.ts';
 import { domUDts } from '../xen/devicetree.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export const DT_HELP = `Usage: vsmmu dt [options] <domain.cfg>
 
@@ -26,7 +26,7 @@ export function dtCommand(argv: readonly string[], io: CliIo): number {
     return 0;
   }
   if (positionals.length !== 1) {
-    throw new VsmmuError('EUSAGE', `vsmmu dt takes exactly one xl.cfg file, got ${positionals.length} (see 'vsmmu dt --help')`);
+    throw new VsmmuError('EVSMMU_USAGE', `vsmmu dt takes exactly one xl.cfg file, got ${positionals.length} (see 'vsmmu dt --help')`);
   }
   const file = positionals[0] as string;
   const { config, warnings } = parseXlCfgFull(io.readFile(file), file);

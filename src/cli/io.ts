@@ -9,7 +9,7 @@ export interface CliIo {
 }
 
 import { readFileSync } from 'node:fs';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export const processIo: CliIo = {
   out: (t) => void process.stdout.write(t),
@@ -20,7 +20,7 @@ export const processIo: CliIo = {
       return readFileSync(path, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-      throw new VsmmuError('EFILE', `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code}`, { path });
+      throw new VsmmuError('EVSMMU_FILE', `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code}`, { path });
     }
   },
 };

@@ -4,7 +4,7 @@ import { processIo, type CliIo } from './io.ts';
 import { dtCommand, DT_HELP } from './dt.ts';
 import { runCommand, RUN_HELP } from './run.ts';
 import { stressCommand, STRESS_HELP } from './stress.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export const HELP = `Usage: vsmmu <command> [options]
 
@@ -42,7 +42,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   } catch (e) {
     if (e instanceof VsmmuError) {
       io.err(`vsmmu ${verb}: ${e.message} [${e.code}]\n`);
-      return e.code === 'ECHECK' || e.code === 'ERUN' ? 1 : 2;
+      return e.kind === 'input' ? 2 : 1;
     }
     throw e;
   }

@@ -2,7 +2,7 @@
 // streams DMA for --seconds; a summary, and exit 0 only if every check held.
 import { parse, positiveInt, seconds } from './args.ts';
 import type { CliIo } from './io.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { runScenario, type ScenarioReport, type ScenarioProgress } from '../system/scenario.ts';
 
 export const RUN_HELP = `Usage: vsmmu run [options] [domain.cfg ...]
@@ -42,7 +42,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     return 0;
   }
   if (positionals.length > 0 && values.guests !== undefined) {
-    throw new VsmmuError('EUSAGE', `--guests applies to the built-in scenario only; with xl.cfg files every file is a guest (see 'vsmmu run --help')`);
+    throw new VsmmuError('EVSMMU_USAGE', `--guests applies to the built-in scenario only; with xl.cfg files every file is a guest (see 'vsmmu run --help')`);
   }
   const guests = values.guests === '0' ? 0 : positiveInt('run', 'guests', values.guests, 2, 64);
   const secs = values.seconds === '0' ? 0 : seconds('run', values.seconds, 1);

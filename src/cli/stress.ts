@@ -4,7 +4,7 @@
 import { Piscina } from 'piscina';
 import { parse, positiveInt } from './args.ts';
 import type { CliIo } from './io.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { workerEntry } from '../runtime/entry.ts';
 import type { StressOptions, StressReport } from '../system/stress.ts';
 
@@ -41,7 +41,7 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
     io.out(STRESS_HELP);
     return 0;
   }
-  if (positionals.length > 0) throw new VsmmuError('EUSAGE', `vsmmu stress takes no files (see 'vsmmu stress --help')`);
+  if (positionals.length > 0) throw new VsmmuError('EVSMMU_USAGE', `vsmmu stress takes no files (see 'vsmmu stress --help')`);
   const seeds = positiveInt('stress', 'seeds', values.seeds, 4, 10_000);
   const first = values.seed === undefined ? Math.floor(Math.random() * 2 ** 30) : positiveInt('stress', 'seed', values.seed, 1, 2 ** 31 - 1);
   const guests = positiveInt('stress', 'guests', values.guests, 3, 16);

@@ -9,7 +9,7 @@
 // (driver.ts) through `skipErr`, exactly as Linux's __arm_smmu_cmdq_skip_err.
 
 import { CERROR, CMD_BYTES, cmdOf, encodeCommand, SYNC_CS, type Command } from '../arch/commands.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import type { GuestMemoryPort, MmioPort } from './ports.ts';
 import { R } from '../arch/registers.ts';
 import { consErr, qIdx, qInc, qPtr, qSpace } from '../arch/queue.ts';
@@ -162,7 +162,7 @@ export class CommandQueue {
 
   private putAt(addr: number, w: Uint32Array): void {
     if (!this.ram.store64(addr, w[0] ?? 0, w[1] ?? 0) || !this.ram.store64(addr + 8, w[2] ?? 0, w[3] ?? 0)) {
-      throw new VsmmuError('EGUEST_RANGE', `command queue slot 0x${addr.toString(16)} is not guest RAM`, { ipa: addr });
+      throw new VsmmuError('EVSMMU_GUEST_RANGE', `command queue slot 0x${addr.toString(16)} is not guest RAM`, { ipa: addr });
     }
   }
 
@@ -215,7 +215,7 @@ export class CommandQueue {
   }
 
   private timeout(what: string, cons: number): VsmmuError {
-    return new VsmmuError('ESMMU_TIMEOUT', `${what}: the SMMU did not complete in ${this.timeoutMs} ms (CMDQ_PROD 0x${this.prod.toString(16)}, CMDQ_CONS 0x${(cons >>> 0).toString(16)})`, {
+    return new VsmmuError('EVSMMU_SMMU_TIMEOUT', `${what}: the SMMU did not complete in ${this.timeoutMs} ms (CMDQ_PROD 0x${this.prod.toString(16)}, CMDQ_CONS 0x${(cons >>> 0).toString(16)})`, {
       prod: this.prod, cons: cons >>> 0,
     });
   }

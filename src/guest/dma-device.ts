@@ -11,7 +11,7 @@ import { EVT } from '../arch/events.ts';
 import {
   MAX_TX_BYTES, TX_BADREQ, TX_EABT, TX_FAULT, TX_OK, type TxCompletion, type TxRequest,
 } from '../smmu/ports.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 /** What the device needs of its port (SmmuPortClient implements it). */
 export interface DmaPort {
@@ -160,10 +160,10 @@ export class DmaDevice {
 
   private transfer(write: boolean, iova: number, length: number, attrs: DmaAttrs, src: Uint8Array | null): DmaResult {
     if (!(Number.isSafeInteger(iova) && iova >= 0 && Number.isSafeInteger(length) && length > 0)) {
-      throw new VsmmuError('EINVAL', `DMA of ${length} bytes at IOVA ${iova}: expected a non-negative IOVA and a positive length`, { iova, length });
+      throw new VsmmuError('EVSMMU_INVAL', `DMA of ${length} bytes at IOVA ${iova}: expected a non-negative IOVA and a positive length`, { iova, length });
     }
     if (attrs.ssid !== undefined && !(Number.isInteger(attrs.ssid) && attrs.ssid >= 0 && attrs.ssid < 1 << 20)) {
-      throw new VsmmuError('EINVAL', `SubstreamID ${attrs.ssid} is not a 20-bit value`, { ssid: attrs.ssid });
+      throw new VsmmuError('EVSMMU_INVAL', `SubstreamID ${attrs.ssid} is not a 20-bit value`, { ssid: attrs.ssid });
     }
     this.stats.transfers++;
     const out = write ? null : new Uint8Array(length);

@@ -17,7 +17,7 @@ import { levelShift } from '../arch/granule.ts';
 import { PageTable } from '../arch/pgtable.ts';
 import { R } from '../arch/registers.ts';
 import { encodeL1Std, encodeSte, steOf, STE_BYTES, STE_CFG, STE_WORDS } from '../arch/ste.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { CommandQueue, type CmdqErrorRecord, type CmdqStats } from './cmdq.ts';
 import { cdUsed, EntryWriter, steUsed } from './entry-writer.ts';
 import { EventQueue, type EvtqStats } from './evtq.ts';
@@ -168,7 +168,7 @@ interface Master {
 const EVT_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(EVT).map(([k, v]) => [v, k]));
 
 function refuse(reason: ProbeRefusal, message: string, details: Record<string, unknown> = {}): VsmmuError {
-  return new VsmmuError('ESMMU_UNSUPPORTED', `SMMUv3 probe refused: ${message}`, { reason, ...details });
+  return new VsmmuError('EVSMMU_SMMU_UNSUPPORTED', `SMMUv3 probe refused: ${message}`, { reason, ...details });
 }
 
 function hex(n: number): string {
@@ -214,7 +214,7 @@ export class SmmuV3Driver {
 
   /** arm_smmu_device_probe: hardware probe, structures in guest RAM, reset and enable. */
   probe(): ProbeInfo {
-    if (this.info) throw new VsmmuError('EBUSY', 'SMMU already probed');
+    if (this.info) throw new VsmmuError('EVSMMU_BUSY', 'SMMU already probed');
     const f = this.hwProbe();
     const allocated: number[] = [];
     const galloc = this.galloc;
@@ -285,7 +285,7 @@ export class SmmuV3Driver {
 
   private allocZeroed(bytes: number, align: number, what: string, alloc: GuestAllocator = this.galloc): number {
     const ipa = alloc.alloc(bytes, align);
-    if (ipa < 0) throw new VsmmuError('ENOMEM', `failed to allocate ${what} (${hex(bytes)} bytes)`, { bytes });
+    if (ipa < 0) throw new VsmmuError('EVSMMU_NOMEM', `failed to allocate ${what} (${hex(bytes)} bytes)`, { bytes });
     this.ram.fill(ipa, bytes, 0);
     return ipa;
   }
@@ -320,7 +320,7 @@ export class SmmuV3Driver {
         return { ipa, log2 };
       }
       if (bytes < this.pageSize || log2 === 0) {
-        throw new VsmmuError('ENOMEM', `failed to allocate queue (${hex(bytes)} bytes) for ${name}`, { bytes });
+        throw new VsmmuError('EVSMMU_NOMEM', `failed to allocate queue (${hex(bytes)} bytes) for ${name}`, { bytes });
       }
     }
   }
@@ -342,7 +342,7 @@ export class SmmuV3Driver {
       const v = this.mmio.read32(off) >>> 0;
       if (done(v)) return v;
       if ((it & 15) === 15 && performance.now() > deadline) {
-        throw new VsmmuError('ESMMU_TIMEOUT', `SMMU did not ack ${what} within ${this.timeoutMs} ms (read ${hex(v)})`, { offset: off, value: v });
+        throw new VsmmuError('EVSMMU_SMMU_TIMEOUT', `SMMU did not ack ${what} within ${this.timeoutMs} ms (read ${hex(v)})`, { offset: off, value: v });
       }
     }
   }
@@ -405,17 +405,17 @@ export class SmmuV3Driver {
   }
 
   private probedInfo(): ProbeInfo {
-    if (!this.info) throw new VsmmuError('ENODEV', 'SMMU not probed');
+    if (!this.info) throw new VsmmuError('EVSMMU_NODEV', 'SMMU not probed');
     return this.info;
   }
 
   private queue(): CommandQueue {
-    if (!this.cmdq) throw new VsmmuError('ENODEV', 'SMMU not probed');
+    if (!this.cmdq) throw new VsmmuError('EVSMMU_NODEV', 'SMMU not probed');
     return this.cmdq;
   }
 
   private events(): EventQueue {
-    if (!this.evtq) throw new VsmmuError('ENODEV', 'SMMU not probed');
+    if (!this.evtq) throw new VsmmuError('EVSMMU_NODEV', 'SMMU not probed');
     return this.evtq;
   }
 
@@ -511,11 +511,11 @@ export class SmmuV3Driver {
     const info = this.probedInfo();
     const f = info.features;
     if (!(Number.isInteger(sid) && sid >= 0 && sid < 2 ** f.sidBits)) {
-      throw new VsmmuError('EINVAL', `StreamID ${sid} is outside the SMMU's ${f.sidBits} bits`, { sid });
+      throw new VsmmuError('EVSMMU_INVAL', `StreamID ${sid} is outside the SMMU's ${f.sidBits} bits`, { sid });
     }
     if (!info.strtab.twoLevel) return info.strtab.ipa + sid * STE_BYTES;
     const l1 = Math.floor(sid / 2 ** STRTAB_SPLIT);
-    if (l1 >= info.strtab.l1Entries) throw new VsmmuError('EINVAL', `StreamID ${sid} is beyond the stream table`, { sid });
+    if (l1 >= info.strtab.l1Entries) throw new VsmmuError('EVSMMU_INVAL', `StreamID ${sid} is beyond the stream table`, { sid });
     let l2 = this.l2.get(l1);
     if (l2 === undefined) {
       const bytes = (1 << STRTAB_SPLIT) * STE_BYTES;
@@ -557,7 +557,7 @@ export class SmmuV3Driver {
   /** arm_smmu_get_cd_ptr (allocating a leaf table, publishing its L1CD, CFGI_CD non-leaf). */
   private cdIpa(m: Master, ssid: number): number {
     const t = m.cd;
-    if (!t) throw new VsmmuError('EINVAL', 'no CD table');
+    if (!t) throw new VsmmuError('EVSMMU_INVAL', 'no CD table');
     if (t.s1fmt === 0) return t.ipa + ssid * CD_BYTES;
     const i = Math.floor(ssid / CTXDESC_L2_ENTRIES);
     let l2 = t.l2.get(i);
@@ -615,7 +615,7 @@ export class SmmuV3Driver {
   private makeCdTableSte(m: Master): Uint32Array {
     const f = this.probedInfo().features;
     const t = m.cd;
-    if (!t) throw new VsmmuError('EINVAL', 'no CD table');
+    if (!t) throw new VsmmuError('EVSMMU_INVAL', 'no CD table');
     const stalls = f.stallModel === 0 || f.stallModel === 2; // ARM_SMMU_FEAT_STALLS
     const ste = steOf({
       v: 1, config: STE_CFG.S1, s1fmt: t.s1fmt, s1ContextPtr: t.ipa, s1cdmax: t.s1cdmax,
@@ -634,11 +634,11 @@ export class SmmuV3Driver {
     const f = info.features;
     const ok = (g: number): boolean => (g === 4096 && f.gran4k) || (g === 16384 && f.gran16k) || (g === 65536 && f.gran64k);
     if (!ok(granule)) {
-      throw new VsmmuError('EINVAL', `granule ${granule} is not supported by the SMMU (IDR5)`, { granule });
+      throw new VsmmuError('EVSMMU_INVAL', `granule ${granule} is not supported by the SMMU (IDR5)`, { granule });
     }
     const maxAsid = f.asid16 ? 0xffff : 0xff;
     if (!(Number.isInteger(asid) && asid >= 1 && asid <= maxAsid)) {
-      throw new VsmmuError('EINVAL', `ASID ${asid} is outside 1..${maxAsid}`, { asid });
+      throw new VsmmuError('EVSMMU_INVAL', `ASID ${asid} is outside 1..${maxAsid}`, { asid });
     }
     const g = Math.log2(granule);
     const vaBits = f.vax !== 0 && g === 16 && info.ias >= 52 ? 52 : 48;
@@ -670,12 +670,12 @@ export class SmmuV3Driver {
   attach(dev: { readonly vSid: number }, opts: AttachOptions = {}): Attachment {
     const info = this.probedInfo();
     const f = info.features;
-    if (!f.s1) throw new VsmmuError('ESMMU_UNSUPPORTED', 'the SMMU has no stage 1 (IDR0.S1P = 0)');
+    if (!f.s1) throw new VsmmuError('EVSMMU_SMMU_UNSUPPORTED', 'the SMMU has no stage 1 (IDR0.S1P = 0)');
     const vSid = dev.vSid;
     this.steIpa(vSid); // checks the StreamID, allocates its level-2 table
     const ssidBits = opts.ssidBits ?? 0;
     if (!(Number.isInteger(ssidBits) && ssidBits >= 0 && ssidBits <= f.ssidBits)) {
-      throw new VsmmuError('EINVAL', `ssidBits ${ssidBits} exceeds the SMMU's SSIDSIZE ${f.ssidBits}`, { ssidBits });
+      throw new VsmmuError('EVSMMU_INVAL', `ssidBits ${ssidBits} exceeds the SMMU's SSIDSIZE ${f.ssidBits}`, { ssidBits });
     }
     let m = this.masters.get(vSid);
     // Attached already and nothing else asked for: the current attachment.
@@ -697,7 +697,7 @@ export class SmmuV3Driver {
     const granule = opts.granule ?? this.defaultGranule(f);
     let d = this.domains.get(asid);
     if (d && d.granule !== granule) {
-      throw new VsmmuError('EINVAL', `ASID ${asid} is a domain with granule ${d.granule}, not ${granule}`, { asid });
+      throw new VsmmuError('EVSMMU_INVAL', `ASID ${asid} is a domain with granule ${d.granule}, not ${granule}`, { asid });
     }
     d ??= this.newDomain(asid, granule);
     m.cd ??= this.allocCdTable(ssidBits);
@@ -714,7 +714,7 @@ export class SmmuV3Driver {
 
   private attachmentOf(m: Master, d: S1Domain): Attachment {
     const cd = m.cd;
-    if (!cd) throw new VsmmuError('EINVAL', 'no CD table');
+    if (!cd) throw new VsmmuError('EVSMMU_INVAL', 'no CD table');
     return {
       vSid: m.vSid, asid: d.asid, granule: d.granule, steIpa: this.steIpa(m.vSid), cdTableIpa: cd.ipa,
       cdIpa: this.cdIpa(m, 0), ttb0: d.pgtable.root,
@@ -740,7 +740,7 @@ export class SmmuV3Driver {
    */
   detach(vSid: number): void {
     const m = this.masters.get(vSid);
-    if (!m || !m.domain) throw new VsmmuError('ENODEV', `StreamID ${vSid} is not attached`, { vSid });
+    if (!m || !m.domain) throw new VsmmuError('EVSMMU_NODEV', `StreamID ${vSid} is not attached`, { vSid });
     const abort = new Uint32Array(STE_WORDS);
     abort[0] = 1;
     this.writeSte(vSid, abort);
@@ -758,10 +758,10 @@ export class SmmuV3Driver {
    */
   attachPasid(vSid: number, ssid: number, opts: { readonly asid?: number; readonly granule?: number } = {}): Attachment {
     const m = this.masters.get(vSid);
-    if (!m || !m.domain || !m.cd) throw new VsmmuError('ENODEV', `StreamID ${vSid} is not attached`, { vSid });
+    if (!m || !m.domain || !m.cd) throw new VsmmuError('EVSMMU_NODEV', `StreamID ${vSid} is not attached`, { vSid });
     const max = 2 ** m.cd.s1cdmax;
     if (!(Number.isInteger(ssid) && ssid >= 1 && ssid < max)) {
-      throw new VsmmuError('EINVAL', `SubstreamID ${ssid} is outside 1..${max - 1} (attached with ssidBits ${m.cd.s1cdmax})`, { ssid });
+      throw new VsmmuError('EVSMMU_INVAL', `SubstreamID ${ssid} is outside 1..${max - 1} (attached with ssidBits ${m.cd.s1cdmax})`, { ssid });
     }
     const f = this.probedInfo().features;
     const cur = m.pasids.get(ssid);
@@ -769,7 +769,7 @@ export class SmmuV3Driver {
     const asid = opts.asid ?? this.freeAsid();
     const granule = opts.granule ?? this.defaultGranule(f);
     let d = this.domains.get(asid);
-    if (d && d.granule !== granule) throw new VsmmuError('EINVAL', `ASID ${asid} is a domain with granule ${d.granule}, not ${granule}`, { asid });
+    if (d && d.granule !== granule) throw new VsmmuError('EVSMMU_INVAL', `ASID ${asid} is a domain with granule ${d.granule}, not ${granule}`, { asid });
     d ??= this.newDomain(asid, granule);
     const cdIpa = this.writeCd(m, ssid, this.makeS1Cd(d, m.stall));
     m.pasids.set(ssid, d);
@@ -782,7 +782,7 @@ export class SmmuV3Driver {
   detachPasid(vSid: number, ssid: number): void {
     const m = this.masters.get(vSid);
     const d = m?.pasids.get(ssid);
-    if (!m || !d) throw new VsmmuError('ENODEV', `SubstreamID ${ssid} of StreamID ${vSid} is not attached`, { vSid, ssid });
+    if (!m || !d) throw new VsmmuError('EVSMMU_NODEV', `SubstreamID ${ssid} of StreamID ${vSid} is not attached`, { vSid, ssid });
     this.writeCd(m, ssid, new Uint32Array(CD_WORDS));
     m.pasids.delete(ssid);
     this.release(d, `${vSid}/${ssid}`);
@@ -797,7 +797,7 @@ export class SmmuV3Driver {
   private domainOf(vSid: number, ssid = 0): S1Domain {
     const m = this.masters.get(vSid);
     const d = ssid === 0 ? m?.domain : m?.pasids.get(ssid);
-    if (!d) throw new VsmmuError('ENODEV', `StreamID ${vSid}${ssid ? ` SubstreamID ${ssid}` : ''} is not attached`, { vSid, ssid });
+    if (!d) throw new VsmmuError('EVSMMU_NODEV', `StreamID ${vSid}${ssid ? ` SubstreamID ${ssid}` : ''} is not attached`, { vSid, ssid });
     return d;
   }
 

@@ -3,7 +3,7 @@
 // interrupt it raises ("combined"), the RAM banks, and for each DMA master the StreamID
 // in its `iommus = <&smmu sid>` (#iommu-cells = 1): the vSID.
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { cellsOf, parseDts, stringsOf, walkNodes, type DtNode } from '../xen/dts.ts';
 
 export interface GuestPlatform {
@@ -47,7 +47,7 @@ export function platformFromDt(root: DtNode | string): GuestPlatform {
       const k = Math.max(0, names.indexOf('combined'));
       const intid = intidOf(irqs.slice(3 * k, 3 * k + 3));
       const phandle = cellsOf(node, 'phandle')?.[0] ?? -1;
-      if (!reg || intid < 0) throw new VsmmuError('EDT', `SMMUv3 node ${node.name} has no usable reg or combined interrupt`, { node: node.name });
+      if (!reg || intid < 0) throw new VsmmuError('EVSMMU_DT', `SMMUv3 node ${node.name} has no usable reg or combined interrupt`, { node: node.name });
       smmu = { base: reg.base, size: reg.size, intid, phandle };
     }
     if ((stringsOf(node, 'device_type') ?? []).includes('memory')) memory.push(...pairs(cellsOf(node, 'reg') ?? [], ac, sc));

@@ -9,7 +9,7 @@
 // Every qword is one single-copy atomic 64-bit store; "sync" is CFGI_STE/CFGI_CD (leaf) +
 // CMD_SYNC, given by the caller.
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import type { GuestMemoryPort } from './ports.ts';
 
 /** 8 qwords = 16 u32 words (word 2k = qword k [31:0]). */
@@ -147,5 +147,5 @@ export class EntryWriter {
 }
 
 function notRam(addr: number): VsmmuError {
-  return new VsmmuError('EGUEST_RANGE', `table entry at IPA 0x${addr.toString(16)} is not guest RAM`, { ipa: addr });
+  return new VsmmuError('EVSMMU_GUEST_RANGE', `table entry at IPA 0x${addr.toString(16)} is not guest RAM`, { ipa: addr });
 }

@@ -4,7 +4,7 @@
 // queue is empty acknowledges it by copying OVFLG into CONS.OVACKFLG.
 
 import { EVT_BYTES, EVT_WORDS } from '../arch/events.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import type { GuestMemoryPort, MmioPort } from './ports.ts';
 import { R } from '../arch/registers.ts';
 import { PROD_OVFLG as Q_OVF, qEmpty, qIdx } from '../arch/queue.ts';
@@ -82,7 +82,7 @@ export class EventQueue {
     for (let k = 0; k < EVT_WORDS / 2; k++) {
       const lo = this.ram.load64(addr + 8 * k);
       if (lo === -1) {
-        throw new VsmmuError('EGUEST_RANGE', `event queue slot 0x${addr.toString(16)} is not guest RAM`, { ipa: addr });
+        throw new VsmmuError('EVSMMU_GUEST_RANGE', `event queue slot 0x${addr.toString(16)} is not guest RAM`, { ipa: addr });
       }
       this.rec[2 * k] = lo >>> 0;
       this.rec[2 * k + 1] = this.ram.hi >>> 0;

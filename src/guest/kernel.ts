@@ -13,7 +13,7 @@ import { PROT_EXEC, PROT_PRIV, PROT_READ, PROT_WRITE } from '../arch/pgtable.ts'
 import { PageAllocator } from '../mem/alloc.ts';
 import { GuestRam, RangeP2m, type P2mRange } from '../mem/guest-ram.ts';
 import { PhysMemory } from '../mem/phys.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import type { IrqDesc } from '../runtime/irq.ts';
 import type { TrapChannelDesc } from '../runtime/trap.ts';
 import { SmmuPortClient, type PortDesc } from '../smmu/ports.ts';
@@ -83,7 +83,7 @@ export function parseProt(p: ProtSpec): number {
   let v = 0;
   for (const ch of p.toLowerCase()) {
     const bit = ch === 'r' ? PROT_READ : ch === 'w' ? PROT_WRITE : ch === 'x' ? PROT_EXEC : ch === 'p' ? PROT_PRIV : -1;
-    if (bit < 0) throw new VsmmuError('EINVAL', `protection "${p}": expected letters r, w, x, p`, { prot: p });
+    if (bit < 0) throw new VsmmuError('EVSMMU_INVAL', `protection "${p}": expected letters r, w, x, p`, { prot: p });
     v |= bit;
   }
   return v;
@@ -151,7 +151,7 @@ export class GuestKernel {
   static fromWorkerData(data: GuestWorkerData): GuestKernel {
     const pageSize = data.pageSize ?? 4096;
     const mem = PhysMemory.attach(data.memory);
-    if (data.ram.length === 0) throw new VsmmuError('EINVAL', 'guest has no RAM');
+    if (data.ram.length === 0) throw new VsmmuError('EVSMMU_INVAL', 'guest has no RAM');
     const p2m = new RangeP2m(data.ram, pageSize);
     const ram = new GuestRam(mem, p2m.lookup, pageSize);
     // The kernel's own allocations (stream table, queues, CDs, page tables, DMA buffers)
@@ -164,7 +164,7 @@ export class GuestKernel {
     const devices = (data.devices ?? []).map((d) => {
       const vSid = d.vSid ?? dt?.masters.get(d.name);
       if (vSid === undefined) {
-        throw new VsmmuError('EDT', `device "${d.name}": no vSID given and no iommus entry for it in the guest's device tree`, { device: d.name });
+        throw new VsmmuError('EVSMMU_DT', `device "${d.name}": no vSID given and no iommus entry for it in the guest's device tree`, { device: d.name });
       }
       return { name: d.name, vSid, pSid: d.pSid, device: new DmaDevice(new SmmuPortClient(d.port), d.pSid, { name: d.name }) };
     });
@@ -260,7 +260,7 @@ export class GuestKernel {
 
   /** Blocks up to `timeoutMs` for the vSMMU's interrupt and handles it; returns events consumed (-1 on timeout). */
   waitIrq(timeoutMs: number): number {
-    if (!this.hasIrq) throw new VsmmuError('EINVAL', `SPI ${this.spi} is not wired to this guest`);
+    if (!this.hasIrq) throw new VsmmuError('EVSMMU_INVAL', `SPI ${this.spi} is not wired to this guest`);
     if (this.vcpu.waitIrq([this.spi], timeoutMs).length === 0) return -1;
     return this.takeIrq();
   }
@@ -290,7 +290,7 @@ export class GuestKernel {
 
   #dev(vSid: number): Dev {
     const d = this.devs.get(vSid);
-    if (!d) throw new VsmmuError('ENODEV', `no device with vSID ${vSid} in ${this.name}`, { vSid });
+    if (!d) throw new VsmmuError('EVSMMU_NODEV', `no device with vSID ${vSid} in ${this.name}`, { vSid });
     return d;
   }
 
@@ -299,7 +299,7 @@ export class GuestKernel {
   /** dma_alloc: a zeroed buffer in guest RAM; returns its IPA. */
   alloc(bytes: number, align?: number): number {
     const ipa = this.allocator.alloc(bytes, align);
-    if (ipa < 0) throw new VsmmuError('ENOMEM', `guest ${this.name}: no ${bytes} bytes of free RAM`, { bytes });
+    if (ipa < 0) throw new VsmmuError('EVSMMU_NOMEM', `guest ${this.name}: no ${bytes} bytes of free RAM`, { bytes });
     this.ram.fill(ipa, bytes, 0);
     return ipa;
   }
@@ -318,7 +318,7 @@ export class GuestKernel {
 
   /**
    * A load by the guest's vCPU at guest physical address `gpa` (4 or 8 bytes): MMIO traps
-   * to Xen (the vSMMU window at 0x0404_0000, ...). Returns [lo, hi]; an abort is EGUEST_SEA.
+   * to Xen (the vSMMU window at 0x0404_0000, ...). Returns [lo, hi]; an abort is EVSMMU_GUEST_SEA.
    */
   mmioRead(gpa: number, size: 4 | 8 = 4): [number, number] {
     return this.vcpu.mmioRead(gpa, size);

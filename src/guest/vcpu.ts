@@ -5,7 +5,7 @@
 // Interrupts arrive on the IRQ lines of its GIC view: one line per INTID it handles (the
 // vSMMU's SPI 33). Every trapped access is timed for the latency summary.
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { IrqLines, type IrqDesc } from '../runtime/irq.ts';
 import { TRAP_OK, TrapVcpu, type TrapChannelDesc } from '../runtime/trap.ts';
 import { LatencyRecorder } from './latency.ts';
@@ -54,8 +54,8 @@ export class ChannelTrapPort implements TrapPort {
 }
 
 function checkAccess(ipa: number, size: number): void {
-  if (size !== 4 && size !== 8) throw new VsmmuError('EINVAL', `MMIO access size ${String(size)}: 4 or 8 bytes`, { size });
-  if (!(Number.isSafeInteger(ipa) && ipa >= 0)) throw new VsmmuError('EINVAL', `MMIO address ${String(ipa)} is not a guest physical address`, { ipa });
+  if (size !== 4 && size !== 8) throw new VsmmuError('EVSMMU_INVAL', `MMIO access size ${String(size)}: 4 or 8 bytes`, { size });
+  if (!(Number.isSafeInteger(ipa) && ipa >= 0)) throw new VsmmuError('EVSMMU_INVAL', `MMIO address ${String(ipa)} is not a guest physical address`, { ipa });
 }
 
 export interface VcpuOptions {
@@ -77,7 +77,7 @@ export class Vcpu {
     this.intidLine = new Map(Object.entries(o.irq?.lines ?? {}).map(([k, v]) => [Number(k), v]));
   }
 
-  /** A 32-bit load from emulated MMIO at `ipa`; throws EGUEST_SEA on an abort. */
+  /** A 32-bit load from emulated MMIO at `ipa`; throws EVSMMU_GUEST_SEA on an abort. */
   mmioRead32(ipa: number): number {
     const t0 = performance.now();
     const ok = this.trap.access(false, 4, ipa, 0, 0);
@@ -93,7 +93,7 @@ export class Vcpu {
     if (!ok) throw this.sea(true, ipa);
   }
 
-  /** A load of `size` bytes (4 or 8) at `ipa`: [lo, hi]. Throws EGUEST_SEA on an abort. */
+  /** A load of `size` bytes (4 or 8) at `ipa`: [lo, hi]. Throws EVSMMU_GUEST_SEA on an abort. */
   mmioRead(ipa: number, size: 4 | 8): [number, number] {
     checkAccess(ipa, size);
     const t0 = performance.now();
@@ -115,7 +115,7 @@ export class Vcpu {
   window(base: number, size: number): MmioPort {
     const check = (off: number): number => {
       if (!(Number.isInteger(off) && off >= 0 && off + 4 <= size)) {
-        throw new VsmmuError('EINVAL', `MMIO offset 0x${off.toString(16)} outside the 0x${size.toString(16)}-byte window`, { offset: off });
+        throw new VsmmuError('EVSMMU_INVAL', `MMIO offset 0x${off.toString(16)} outside the 0x${size.toString(16)}-byte window`, { offset: off });
       }
       return base + off;
     };
@@ -138,7 +138,7 @@ export class Vcpu {
 
   private line(intid: number): number {
     const l = this.intidLine.get(intid);
-    if (l === undefined || !this.irqBank) throw new VsmmuError('EINVAL', `INTID ${intid} is not wired to this vCPU`, { intid });
+    if (l === undefined || !this.irqBank) throw new VsmmuError('EVSMMU_INVAL', `INTID ${intid} is not wired to this vCPU`, { intid });
     return l;
   }
 
@@ -171,7 +171,7 @@ export class Vcpu {
 
   private sea(write: boolean, ipa: number): VsmmuError {
     this.aborts++;
-    return new VsmmuError('EGUEST_SEA', `synchronous external abort: MMIO ${write ? 'write' : 'read'} at IPA 0x${ipa.toString(16)} was aborted by the hypervisor`, {
+    return new VsmmuError('EVSMMU_GUEST_SEA', `synchronous external abort: MMIO ${write ? 'write' : 'read'} at IPA 0x${ipa.toString(16)} was aborted by the hypervisor`, {
       ipa, write,
     });
   }

@@ -8,7 +8,7 @@
 // first page of each run to its length, so `free(pa)` needs no size and catches double and
 // foreign frees. Deterministic: the same call sequence yields the same addresses.
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { formatSize, parseSize } from './size.ts';
 
 export type PageSize = 4096 | 16384 | 65536;
@@ -68,14 +68,14 @@ export class PageAllocator {
    */
   constructor(base: number, size: number | string, pageSize: number = 4096) {
     if (!PAGE_SIZES.includes(pageSize)) {
-      throw new VsmmuError('EBADSIZE', `invalid page size ${String(pageSize)}: expected 4096, 16384 or 65536`, { pageSize });
+      throw new VsmmuError('EVSMMU_BADSIZE', `invalid page size ${String(pageSize)}: expected 4096, 16384 or 65536`, { pageSize });
     }
     const bytes = parseSize(size, { what: 'allocator size', multipleOf: pageSize, min: pageSize });
     if (!(Number.isSafeInteger(base) && base >= 0 && base % pageSize === 0 && Number.isSafeInteger(base + bytes))) {
-      throw new VsmmuError('EBADSIZE', `invalid allocator base ${hex(base)}: expected a multiple of the page size ${pageSize}`, { base });
+      throw new VsmmuError('EVSMMU_BADSIZE', `invalid allocator base ${hex(base)}: expected a multiple of the page size ${pageSize}`, { base });
     }
     if (bytes / pageSize > MAX_PAGES) {
-      throw new VsmmuError('EBADSIZE', `allocator size ${formatSize(bytes)} exceeds ${MAX_PAGES} pages of ${formatSize(pageSize)}`, { size: bytes });
+      throw new VsmmuError('EVSMMU_BADSIZE', `allocator size ${formatSize(bytes)} exceeds ${MAX_PAGES} pages of ${formatSize(pageSize)}`, { size: bytes });
     }
     this.base = base;
     this.size = bytes;
@@ -96,10 +96,10 @@ export class PageAllocator {
    */
   alloc(bytes: number, align: number = this.pageSize): number {
     if (!(Number.isSafeInteger(bytes) && bytes > 0)) {
-      throw new VsmmuError('EBADSIZE', `alloc: size ${String(bytes)} is not a positive whole number of bytes`, { bytes });
+      throw new VsmmuError('EVSMMU_BADSIZE', `alloc: size ${String(bytes)} is not a positive whole number of bytes`, { bytes });
     }
     if (!isPow2(align)) {
-      throw new VsmmuError('EBADALIGN', `alloc: alignment ${String(align)} is not a power of two`, { align });
+      throw new VsmmuError('EVSMMU_BADALIGN', `alloc: alignment ${String(align)} is not a power of two`, { align });
     }
     const n = Math.ceil(bytes / this.pageSize);
     if (n > this.total) return -1;
@@ -118,7 +118,7 @@ export class PageAllocator {
     return this.base + s * this.pageSize;
   }
 
-  /** Frees the run that `alloc` returned at `pa`; anything else throws EBADFREE. */
+  /** Frees the run that `alloc` returned at `pa`; anything else throws EVSMMU_BADFREE. */
   free(pa: number): void {
     const s = (pa - this.base) / this.pageSize;
     const n = Number.isInteger(s) ? this.runs.get(s) : undefined;
@@ -214,7 +214,7 @@ export class PageAllocator {
     const details = { pa };
     if (!(Number.isInteger(pa) && pa >= this.base && pa < this.base + this.size)) {
       throw new VsmmuError(
-        'EBADFREE',
+        'EVSMMU_BADFREE',
         `free(${hex(pa)}): not an address of this allocator [${hex(this.base)}, ${hex(this.base + this.size)})`,
         details,
       );
@@ -224,12 +224,12 @@ export class PageAllocator {
       let start = -1;
       for (const [r, n] of this.runs) if (page >= r && page < r + n) start = r;
       throw new VsmmuError(
-        'EBADFREE',
+        'EVSMMU_BADFREE',
         `free(${hex(pa)}): not the start of an allocation; it lies inside the run allocated at ` +
           `${hex(this.base + start * this.pageSize)}`,
         details,
       );
     }
-    throw new VsmmuError('EBADFREE', `free(${hex(pa)}): not allocated (double free?)`, details);
+    throw new VsmmuError('EVSMMU_BADFREE', `free(${hex(pa)}): not allocated (double free?)`, details);
   }
 }

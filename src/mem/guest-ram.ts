@@ -6,11 +6,11 @@
 // Accesses are split at granule boundaries, since consecutive IPA pages need not be
 // consecutive in PA. 16/32/64-bit accesses must be naturally aligned, so they never cross a
 // page. A zero-length byte access touches no page and is accepted at any IPA. An IPA the
-// p2m does not map is refused: VsmmuError('EGUEST_RANGE') from the API
+// p2m does not map is refused: VsmmuError('EVSMMU_GUEST_RANGE') from the API
 // methods, -1 / false from load64/store64.
 
 import type { WordReader, WordWriter } from '../arch/types.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import type { PhysMemory } from './phys.ts';
 import { PAGE_SIZES } from './alloc.ts';
 
@@ -31,7 +31,7 @@ export class GuestRam implements WordReader, WordWriter {
 
   constructor(mem: PhysMemory, p2m: P2mLookup, granule: number = 4096) {
     if (!PAGE_SIZES.includes(granule)) {
-      throw new VsmmuError('EBADSIZE', `invalid granule ${String(granule)}: expected 4096, 16384 or 65536`, { granule });
+      throw new VsmmuError('EVSMMU_BADSIZE', `invalid granule ${String(granule)}: expected 4096, 16384 or 65536`, { granule });
     }
     this.mem = mem;
     this.p2m = p2m;
@@ -152,7 +152,7 @@ export class GuestRam implements WordReader, WordWriter {
   private pa(ipa: number, n: number, op: string): number {
     if (!(Number.isSafeInteger(ipa) && ipa >= 0)) this.notRam(op, ipa, n, ipa);
     if (ipa % n !== 0) {
-      throw new VsmmuError('EMEM_ALIGN', `${op} at IPA ${hex(ipa)} is not ${n}-byte aligned`, { ipa, length: n });
+      throw new VsmmuError('EVSMMU_MEM_ALIGN', `${op} at IPA ${hex(ipa)} is not ${n}-byte aligned`, { ipa, length: n });
     }
     const pa = this.p2m(ipa);
     if (pa < 0) this.notRam(op, ipa, n, ipa);
@@ -162,7 +162,7 @@ export class GuestRam implements WordReader, WordWriter {
   // Every page of [ipa, ipa + len) mapped, checked before any byte moves.
   private checkAll(ipa: number, len: number, op: string): void {
     if (!(Number.isSafeInteger(len) && len >= 0)) {
-      throw new VsmmuError('EGUEST_RANGE', `${op}: length ${String(len)} is not a non-negative integer`, { ipa, length: len });
+      throw new VsmmuError('EVSMMU_GUEST_RANGE', `${op}: length ${String(len)} is not a non-negative integer`, { ipa, length: len });
     }
     if (!(Number.isSafeInteger(ipa) && ipa >= 0 && Number.isSafeInteger(ipa + len))) this.notRam(op, ipa, len, ipa);
     const end = ipa + len;
@@ -172,7 +172,7 @@ export class GuestRam implements WordReader, WordWriter {
   private notRam(op: string, ipa: number, len: number, bad: number): never {
     const where = bad === ipa ? '' : ` (IPA ${hex(bad)} is not mapped)`;
     throw new VsmmuError(
-      'EGUEST_RANGE',
+      'EVSMMU_GUEST_RANGE',
       `${op} of ${len} bytes at IPA ${hex(ipa)} is outside the guest's RAM${where}`,
       { ipa, length: len, unmapped: bad },
     );
@@ -208,7 +208,7 @@ export class RangeP2m {
       const ok = [r.ipa, r.pa, r.size].every((x) => Number.isSafeInteger(x) && x >= 0 && x % granule === 0);
       if (!ok || r.size === 0 || !Number.isSafeInteger(r.ipa + r.size) || !Number.isSafeInteger(r.pa + r.size)) {
         throw new VsmmuError(
-          'EBADRANGE',
+          'EVSMMU_BADRANGE',
           `p2m range ipa=${hex(r.ipa)} pa=${hex(r.pa)} size=${hex(r.size)}: addresses and size must be ` +
             `multiples of the granule ${granule}, size non-zero`,
           { ...r },
@@ -217,7 +217,7 @@ export class RangeP2m {
       const prev = sorted[k - 1];
       if (prev !== undefined && prev.ipa + prev.size > r.ipa) {
         throw new VsmmuError(
-          'EBADRANGE',
+          'EVSMMU_BADRANGE',
           `p2m ranges overlap in IPA: [${hex(prev.ipa)}, ${hex(prev.ipa + prev.size)}) and [${hex(r.ipa)}, ${hex(r.ipa + r.size)})`,
           { a: { ...prev }, b: { ...r } },
         );

@@ -20,7 +20,7 @@
 // host's order, so creating memory on a big-endian host is refused.
 
 import type { WordReader, WordWriter } from '../arch/types.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { formatSize, GiB, KiB, MiB, parseSize } from './size.ts';
 
 export const MEMORY_GRANULE = 64 * KiB;
@@ -37,7 +37,7 @@ function hex(n: number): string {
 function checkSize(size: number, input: unknown): void {
   if (size < MIN_MEMORY_SIZE || size > MAX_MEMORY_SIZE || size % MEMORY_GRANULE !== 0) {
     throw new VsmmuError(
-      'EBADSIZE',
+      'EVSMMU_BADSIZE',
       `invalid memory size ${String(input)} (${size} bytes): physical memory must be a multiple of 64K ` +
         `between ${formatSize(MIN_MEMORY_SIZE)} and ${formatSize(MAX_MEMORY_SIZE)}`,
       { size },
@@ -75,7 +75,7 @@ export class PhysMemory implements WordReader, WordWriter {
 
   /** New zeroed memory of `size` bytes (number or "512M"-style string; default 512 MiB). */
   static create(size: number | string = DEFAULT_MEMORY_SIZE): PhysMemory {
-    if (!HOST_LE) throw new VsmmuError('EHOST', 'physical memory needs a little-endian host');
+    if (!HOST_LE) throw new VsmmuError('EVSMMU_HOST', 'physical memory needs a little-endian host');
     const bytes = parseSize(size, { what: 'memory size' });
     checkSize(bytes, size);
     // SAB layout: the whole buffer is physical memory, byte offset = physical address
@@ -87,11 +87,11 @@ export class PhysMemory implements WordReader, WordWriter {
 
   /** Maps memory created by `create` in another thread (the same bytes, not a copy). */
   static attach(sab: SharedArrayBuffer): PhysMemory {
-    if (!HOST_LE) throw new VsmmuError('EHOST', 'physical memory needs a little-endian host');
+    if (!HOST_LE) throw new VsmmuError('EVSMMU_HOST', 'physical memory needs a little-endian host');
     if (Object.prototype.toString.call(sab) !== '[object SharedArrayBuffer]') {
-      throw new VsmmuError('EBADMEM', 'PhysMemory.attach needs the SharedArrayBuffer of a PhysMemory');
+      throw new VsmmuError('EVSMMU_BADMEM', 'PhysMemory.attach needs the SharedArrayBuffer of a PhysMemory');
     }
-    if (sab.growable) throw new VsmmuError('EBADMEM', 'PhysMemory.attach: a growable SharedArrayBuffer cannot be physical memory');
+    if (sab.growable) throw new VsmmuError('EVSMMU_BADMEM', 'PhysMemory.attach: a growable SharedArrayBuffer cannot be physical memory');
     checkSize(sab.byteLength, sab.byteLength);
     return new PhysMemory(sab);
   }
@@ -158,7 +158,7 @@ export class PhysMemory implements WordReader, WordWriter {
   /** Single-copy atomic 64-bit write; `v` is taken modulo 2^64. */
   write64(pa: number, v: bigint): void {
     this.check(pa, 8, 'write64');
-    if (typeof v !== 'bigint') throw new VsmmuError('EBADVALUE', `write64 needs a bigint value, got ${typeof v}`);
+    if (typeof v !== 'bigint') throw new VsmmuError('EVSMMU_BADVALUE', `write64 needs a bigint value, got ${typeof v}`);
     const u = BigInt.asUintN(64, v);
     this.store64(pa, Number(u & 0xffffffffn), Number(u >> 32n));
   }
@@ -205,17 +205,17 @@ export class PhysMemory implements WordReader, WordWriter {
   private fail(pa: number, len: number, op: string): never {
     const details = { pa, length: len, size: this.size };
     if (!(Number.isInteger(len) && len >= 0)) {
-      throw new VsmmuError('EMEM_RANGE', `${op}: length ${String(len)} is not a non-negative integer`, details);
+      throw new VsmmuError('EVSMMU_MEM_RANGE', `${op}: length ${String(len)} is not a non-negative integer`, details);
     }
     if (!Number.isInteger(pa) || pa < 0 || pa + len > this.size) {
       throw new VsmmuError(
-        'EMEM_RANGE',
+        'EVSMMU_MEM_RANGE',
         `${op} of ${len} bytes at ${hex(pa)} is outside physical memory [0x0, ${hex(this.size)}) ` +
           `(${formatSize(this.size)})`,
         details,
       );
     }
-    throw new VsmmuError('EMEM_ALIGN', `${op} at ${hex(pa)} is not ${len}-byte aligned`, details);
+    throw new VsmmuError('EVSMMU_MEM_ALIGN', `${op} at ${hex(pa)} is not ${len}-byte aligned`, details);
   }
 }
 

@@ -3,7 +3,7 @@
 // (1K = 1024): K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB, case-insensitive; "B" alone means
 // bytes. A decimal mantissa is accepted when the result is a whole number of bytes ("1.5G").
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -32,12 +32,12 @@ const HEX = /^0x([0-9a-f]+)$/i;
 
 function bad(input: unknown, why: string, what: string): never {
   const shown = typeof input === 'string' ? JSON.stringify(input) : String(input);
-  throw new VsmmuError('EBADSIZE', `invalid ${what} ${shown}: ${why}; expected ${ACCEPTED}`, {
+  throw new VsmmuError('EVSMMU_BADSIZE', `invalid ${what} ${shown}: ${why}; expected ${ACCEPTED}`, {
     input: typeof input === 'number' || typeof input === 'string' ? input : String(input),
   });
 }
 
-/** Parses a size to a byte count (a safe integer), or throws `VsmmuError('EBADSIZE')`. */
+/** Parses a size to a byte count (a safe integer), or throws `VsmmuError('EVSMMU_BADSIZE')`. */
 export function parseSize(input: number | string, c: SizeConstraints = {}): number {
   const what = c.what ?? 'size';
   let bytes: number;

@@ -11,14 +11,14 @@
 // Lifecycle: starting -> ready -> (closing -> closed) | destroyed | crashed.
 //   close():   drain (wait for calls in flight), dispose the actor in its thread, wait for
 //              the thread to end by itself (terminate after closeTimeoutMs); later calls
-//              reject with EACTOR_CLOSED.
-//   destroy(): terminate now; pending calls reject with EACTOR_DESTROYED.
-//   crash:     an uncaught error rejects pending calls with EWORKER_ERROR, an exit with
-//              EWORKER_EXIT; later calls reject with the same error.
+//              reject with EVSMMU_ACTOR_CLOSED.
+//   destroy(): terminate now; pending calls reject with EVSMMU_ACTOR_DESTROYED.
+//   crash:     an uncaught error rejects pending calls with EVSMMU_WORKER_ERROR, an exit with
+//              EVSMMU_WORKER_EXIT; later calls reject with the same error.
 import { MessageChannel, Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort, ResourceLimits, Transferable as WorkerTransferable } from 'node:worker_threads';
-import { VsmmuError } from './errors.ts';
-import type { ErrorRecord } from './errors.ts';
+import { VsmmuError } from '../errors.ts';
+import type { ErrorRecord } from '../errors.ts';
 import { ControlClient, exposeControl, workerErrorError, workerExitError } from './control.ts';
 import type { ControlApi } from './control.ts';
 import type { Remote } from 'comlink';
@@ -32,7 +32,7 @@ export interface ActorOptions {
   readonly name?: string;
   readonly transferList?: readonly WorkerTransferable[];
   readonly resourceLimits?: ResourceLimits;
-  /** Start-up bound (default 30 s): no handshake by then rejects with EACTOR_START. */
+  /** Start-up bound (default 30 s): no handshake by then rejects with EVSMMU_ACTOR_START. */
   readonly startTimeoutMs?: number;
   /** close(): how long the thread may take to end by itself before it is terminated (5 s). */
   readonly closeTimeoutMs?: number;
@@ -41,19 +41,19 @@ export interface ActorOptions {
 export interface ActorHandle<T> extends AsyncDisposable {
   readonly name: string;
   readonly worker: Worker;
-  /** Typed control calls; reject with rebuilt VsmmuErrors, EWORKER_EXIT / EWORKER_ERROR. */
+  /** Typed control calls; reject with rebuilt VsmmuErrors, EVSMMU_WORKER_EXIT / EVSMMU_WORKER_ERROR. */
   readonly api: ControlApi<T>;
   /** The raw comlink remote (each method resolves to an Envelope). */
   readonly remote: Remote<Record<string, (...args: unknown[]) => Promise<unknown>>>;
   /** Drains calls in flight, disposes the actor, waits for its thread to end. */
   close(): Promise<void>;
-  /** Terminates the thread now; pending calls reject with EACTOR_DESTROYED. */
+  /** Terminates the thread now; pending calls reject with EVSMMU_ACTOR_DESTROYED. */
   destroy(): Promise<void>;
 }
 
 /**
  * Starts the actor whose entry is `entry` (a name in workers/, or a URL) with `data` as
- * workerData; resolves once it is ready, rejects with EACTOR_START if it fails to start.
+ * workerData; resolves once it is ready, rejects with EVSMMU_ACTOR_START if it fails to start.
  */
 export function startActor<T extends object>(entry: string | URL, data: unknown, opts: ActorOptions = {}): Promise<ActorHandle<T>> {
   const url = typeof entry === 'string' ? workerEntry(entry) : entry;
@@ -66,7 +66,7 @@ export function startActor<T extends object>(entry: string | URL, data: unknown,
   });
   return new Promise<ActorHandle<T>>((resolve, reject) => {
     const startError = (message: string, details: Record<string, unknown>): VsmmuError =>
-      new VsmmuError('EACTOR_START', `actor ${name} failed to start: ${message}`, { actor: name, ...details });
+      new VsmmuError('EVSMMU_ACTOR_START', `actor ${name} failed to start: ${message}`, { actor: name, ...details });
     const timer = setTimeout(() => {
       cleanup();
       reject(startError('no handshake in time', { timeoutMs: opts.startTimeoutMs ?? 30_000 }));
@@ -155,7 +155,7 @@ class Actor<T> implements ActorHandle<T> {
   async destroy(): Promise<void> {
     if (this.state === 'ready' || this.state === 'closing') {
       this.state = 'destroyed';
-      this.client.fail(new VsmmuError('EACTOR_DESTROYED', `actor ${this.name} was destroyed`, { actor: this.name }));
+      this.client.fail(new VsmmuError('EVSMMU_ACTOR_DESTROYED', `actor ${this.name} was destroyed`, { actor: this.name }));
       await this.worker.terminate();
     }
     await this.exited;
@@ -179,7 +179,7 @@ interface Disposable_ {
  */
 export function serveActor<T extends object>(factory: (data: unknown) => T | Promise<T>): void {
   const parent = parentPort;
-  if (isMainThread || !parent) throw new VsmmuError('EACTOR_CONTEXT', 'serveActor must run in a worker thread');
+  if (isMainThread || !parent) throw new VsmmuError('EVSMMU_ACTOR_CONTEXT', 'serveActor must run in a worker thread');
   void (async () => {
     let actor: T;
     try {

@@ -5,13 +5,13 @@
 //    { ok: true, value } | { ok: false, error: ErrorRecord }; comlink's own "throw" path
 //    keeps only message/name/stack. The caller side rebuilds a VsmmuError with its code.
 //  - Exit: comlink never rejects a pending call when the peer dies (comlink#601/#655);
-//    ControlClient tracks pending calls and rejects them with EWORKER_ERROR (uncaught
-//    error in the worker) or EWORKER_EXIT (the worker exited), and refuses new ones.
+//    ControlClient tracks pending calls and rejects them with EVSMMU_WORKER_ERROR (uncaught
+//    error in the worker) or EVSMMU_WORKER_EXIT (the worker exited), and refuses new ones.
 // Control-plane only: a call costs a postMessage round trip and more; data goes on SABs.
 import { expose, releaseProxy, wrap } from 'comlink';
 import type { Endpoint, Remote } from 'comlink';
-import { VsmmuError } from './errors.ts';
-import type { ErrorRecord } from './errors.ts';
+import { VsmmuError } from '../errors.ts';
+import type { ErrorRecord } from '../errors.ts';
 
 type Listener = Parameters<Endpoint['addEventListener']>[1];
 type Transfer = NonNullable<Parameters<Endpoint['postMessage']>[1]>;
@@ -170,9 +170,9 @@ export class ControlClient<T> {
   }
 
   /** Releases the comlink proxy and the port (no message is awaited: the peer may be gone).
-   * Later calls reject with EACTOR_CLOSED (or the error that ended the peer). */
+   * Later calls reject with EVSMMU_ACTOR_CLOSED (or the error that ended the peer). */
   closePort(): void {
-    this.dead ??= new VsmmuError('EACTOR_CLOSED', 'actor control port is closed');
+    this.dead ??= new VsmmuError('EVSMMU_ACTOR_CLOSED', 'actor control port is closed');
     try {
       void (this.remote[releaseProxy] as () => Promise<void>)().catch(() => {});
     } catch {
@@ -183,10 +183,10 @@ export class ControlClient<T> {
 }
 
 export function workerExitError(name: string, exitCode: number): VsmmuError {
-  return new VsmmuError('EWORKER_EXIT', `actor ${name} exited (code ${exitCode})`, { actor: name, exitCode });
+  return new VsmmuError('EVSMMU_WORKER_EXIT', `actor ${name} exited (code ${exitCode})`, { actor: name, exitCode });
 }
 
 export function workerErrorError(name: string, e: unknown): VsmmuError {
   const r = VsmmuError.recordOf(e);
-  return new VsmmuError('EWORKER_ERROR', `actor ${name} failed: ${r.message}`, { actor: name, cause: r });
+  return new VsmmuError('EVSMMU_WORKER_ERROR', `actor ${name} failed: ${r.message}`, { actor: name, cause: r });
 }

@@ -6,7 +6,7 @@
 //               sink taking it does not clear it, so it is delivered again while asserted.
 // Counters per line: raised (edges; for level lines the 0 -> 1 transitions) and delivered
 // (times the sink took the line), for stats.
-import { VsmmuError } from './errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { SpinPolicy, WAIT_OK, waitUntil, waitUntilAsync, wake } from './wait.ts';
 
 // SAB layout (Int32 word indices; each role on its own 64-byte line):
@@ -40,7 +40,7 @@ export interface IrqOptions {
 
 export function createIrqLines(opts: IrqOptions): IrqDesc {
   if (!Number.isInteger(opts.lines) || opts.lines < 1 || opts.lines > 32) {
-    throw new VsmmuError('EIRQ_CONFIG', `IRQ bank of ${opts.lines} lines (1..32)`);
+    throw new VsmmuError('EVSMMU_IRQ_CONFIG', `IRQ bank of ${opts.lines} lines (1..32)`);
   }
   const sab = new SharedArrayBuffer(BANK_BYTES);
   const h = new Int32Array(sab);
@@ -71,7 +71,7 @@ export class IrqLines {
 
   constructor(desc: IrqDesc) {
     this.h = new Int32Array(desc.sab);
-    if (this.h[MAGIC] !== IRQ_MAGIC) throw new VsmmuError('EIRQ_CONFIG', 'not an IRQ bank SAB');
+    if (this.h[MAGIC] !== IRQ_MAGIC) throw new VsmmuError('EVSMMU_IRQ_CONFIG', 'not an IRQ bank SAB');
     this.lines = this.h[LINES] ?? 0;
     this.level = this.h[LEVEL] ?? 0;
     this.all = maskOf(this.lines);
@@ -122,7 +122,7 @@ export class IrqLines {
 
   /**
    * Waits until a line in `mask` is pending (does not take it). Returns the pending lines
-   * in `mask`, 0 on timeout; throws EIRQ_CLOSED once the bank is closed with none pending.
+   * in `mask`, 0 on timeout; throws EVSMMU_IRQ_CLOSED once the bank is closed with none pending.
    */
   wait(mask: number, timeoutMs = Infinity): number {
     const got = this.pending() & mask;
@@ -149,7 +149,7 @@ export class IrqLines {
     return Atomics.load(this.h, CLOSED) !== 0;
   }
 
-  /** Wakes the sink for good: its waits throw EIRQ_CLOSED when nothing is pending. */
+  /** Wakes the sink for good: its waits throw EVSMMU_IRQ_CLOSED when nothing is pending. */
   close(): void {
     Atomics.store(this.h, CLOSED, 1);
     wake(this.h, PARK);
@@ -158,12 +158,12 @@ export class IrqLines {
   private afterWait(r: number, mask: number): number {
     const got = this.pending() & mask;
     if (got !== 0 || r !== WAIT_OK) return got;
-    throw new VsmmuError('EIRQ_CLOSED', 'IRQ bank is closed');
+    throw new VsmmuError('EVSMMU_IRQ_CLOSED', 'IRQ bank is closed');
   }
 
   private check(line: number): number {
     if (!Number.isInteger(line) || line < 0 || line >= this.lines) {
-      throw new VsmmuError('EIRQ_LINE', `IRQ line ${line} outside 0..${this.lines - 1}`);
+      throw new VsmmuError('EVSMMU_IRQ_LINE', `IRQ line ${line} outside 0..${this.lines - 1}`);
     }
     return line;
   }

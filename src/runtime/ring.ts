@@ -4,7 +4,7 @@
 // sharing one consumer park word (the doorbell), so the consumer sleeps on the whole set.
 // (A single MPSC ring would need a CAS per reservation and per-slot ready flags; one ring
 // per producer keeps every publication a plain store and gives per-producer FIFO order.)
-import { VsmmuError } from './errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { SpinPolicy, WAIT_OK, waitUntil, waitUntilAsync, waitWhile, waitWhileAsync, wake } from './wait.ts';
 
 // Header layout (Int32 word indices; each role on its own 64-byte line):
@@ -47,10 +47,10 @@ export interface RingOptions {
 export function createRing(opts: RingOptions, doorbell?: { sab: SharedArrayBuffer; index: number }): RingDesc {
   const { capacity, recordBytes } = opts;
   if (!Number.isInteger(capacity) || capacity < 2 || capacity > 1 << 24 || (capacity & (capacity - 1)) !== 0) {
-    throw new VsmmuError('ERING_CONFIG', `ring capacity ${capacity} is not a power of two in [2, 2^24]`);
+    throw new VsmmuError('EVSMMU_RING_CONFIG', `ring capacity ${capacity} is not a power of two in [2, 2^24]`);
   }
   if (!Number.isInteger(recordBytes) || recordBytes <= 0 || recordBytes % 4 !== 0) {
-    throw new VsmmuError('ERING_CONFIG', `ring record size ${recordBytes} is not a positive multiple of 4`);
+    throw new VsmmuError('EVSMMU_RING_CONFIG', `ring record size ${recordBytes} is not a positive multiple of 4`);
   }
   // Header (layout above: HEAD, TAIL, parks, CLOSED on their own lines) + records.
   const sab = new SharedArrayBuffer(HEADER_BYTES + capacity * recordBytes);
@@ -78,7 +78,7 @@ class RingView {
 
   constructor(desc: RingDesc) {
     this.h = new Int32Array(desc.sab, 0, HEADER_BYTES >> 2);
-    if (this.h[MAGIC] !== RING_MAGIC) throw new VsmmuError('ERING_CONFIG', 'not a ring SAB');
+    if (this.h[MAGIC] !== RING_MAGIC) throw new VsmmuError('EVSMMU_RING_CONFIG', 'not a ring SAB');
     this.capacity = this.h[CAPACITY] ?? 0;
     this.recordWords = this.h[RECORD_WORDS] ?? 0;
     this.mask = this.capacity - 1;
@@ -123,7 +123,7 @@ export class RingProducer extends RingView {
 
   /**
    * Waits until `n` slots are free (n <= capacity). Returns n, or 0 on timeout; throws
-   * ERING_CLOSED if the ring is closed. Then write records at `offset(0..n-1)` and commit(n).
+   * EVSMMU_RING_CLOSED if the ring is closed. Then write records at `offset(0..n-1)` and commit(n).
    */
   reserve(n: number, timeoutMs = Infinity): number {
     this.checkBatch(n);
@@ -166,7 +166,7 @@ export class RingProducer extends RingView {
 
   private checkBatch(n: number): void {
     if (!Number.isInteger(n) || n < 1 || n > this.capacity) {
-      throw new VsmmuError('ERING_BATCH', `batch ${n} outside [1, ${this.capacity}]`);
+      throw new VsmmuError('EVSMMU_RING_BATCH', `batch ${n} outside [1, ${this.capacity}]`);
     }
   }
 }
@@ -314,9 +314,9 @@ export class RingSetConsumer {
 }
 
 function checkMax(max: number): void {
-  if (!(max >= 1)) throw new VsmmuError('ERING_BATCH', `acquire of ${max} records`);
+  if (!(max >= 1)) throw new VsmmuError('EVSMMU_RING_BATCH', `acquire of ${max} records`);
 }
 
 function closedError(): VsmmuError {
-  return new VsmmuError('ERING_CLOSED', 'ring is closed');
+  return new VsmmuError('EVSMMU_RING_CLOSED', 'ring is closed');
 }

@@ -5,7 +5,7 @@
 // Sequence numbers pair answers with requests: the vCPU takes only RESP_SEQ === its own
 // REQ_SEQ, never an answer left from an earlier request or an earlier server. A timeout
 // closes the channel (see TrapVcpu.timedOut).
-import { VsmmuError } from './errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { SpinPolicy, WAIT_OK, WAIT_TIMEOUT, waitUntil, waitUntilAsync, waitWhile, waitWhileAsync, wake } from './wait.ts';
 
 export const TRAP_OK = 0;
@@ -70,13 +70,13 @@ export function createTrapChannel(server: TrapServerDesc): TrapChannelDesc {
 
 function channelWords(sab: SharedArrayBuffer): Int32Array {
   const h = new Int32Array(sab);
-  if (h[MAGIC] !== CHANNEL_MAGIC) throw new VsmmuError('ETRAP_CONFIG', 'not a trap channel SAB');
+  if (h[MAGIC] !== CHANNEL_MAGIC) throw new VsmmuError('EVSMMU_TRAP_CONFIG', 'not a trap channel SAB');
   return h;
 }
 
 function checkSize(size: number): void {
   if (size !== 1 && size !== 2 && size !== 4 && size !== 8) {
-    throw new VsmmuError('ETRAP_SIZE', `trap access size ${size} is not 1, 2, 4 or 8`);
+    throw new VsmmuError('EVSMMU_TRAP_SIZE', `trap access size ${size} is not 1, 2, 4 or 8`);
   }
 }
 
@@ -95,7 +95,7 @@ export class TrapVcpu {
     this.seq = Atomics.load(this.h, REQ_SEQ);
   }
 
-  /** Blocking access (worker threads). Throws ETRAP_CLOSED / ETRAP_TIMEOUT. */
+  /** Blocking access (worker threads). Throws EVSMMU_TRAP_CLOSED / EVSMMU_TRAP_TIMEOUT. */
   access(write: boolean, size: number, addrLo: number, addrHi: number, valLo: number, valHi: number, timeoutMs = Infinity): TrapStatus {
     const seq = this.post(write, size, addrLo, addrHi, valLo, valHi);
     const h = this.h;
@@ -193,7 +193,7 @@ export class TrapServer {
   /** Adds a channel; returns its slot (TrapRequest.channel). */
   attach(ch: TrapChannelDesc): number {
     const h = channelWords(ch.sab);
-    if (h[SERVER_ID] !== this.srv[SRV_ID]) throw new VsmmuError('ETRAP_CONFIG', 'trap channel belongs to another server');
+    if (h[SERVER_ID] !== this.srv[SRV_ID]) throw new VsmmuError('EVSMMU_TRAP_CONFIG', 'trap channel belongs to another server');
     this.chans.push(h);
     this.served.push(Atomics.load(h, RESP_SEQ));
     return this.chans.length - 1;
@@ -207,7 +207,7 @@ export class TrapServer {
     return Atomics.load(this.srv, SRV_CLOSED) !== 0;
   }
 
-  /** Stops serving: every vCPU blocked on an attached channel wakes with ETRAP_CLOSED. */
+  /** Stops serving: every vCPU blocked on an attached channel wakes with EVSMMU_TRAP_CLOSED. */
   close(): void {
     Atomics.store(this.srv, SRV_CLOSED, 1);
     wake(this.srv, SRV_PARK);
@@ -289,9 +289,9 @@ export class TrapServer {
 }
 
 function closedError(): VsmmuError {
-  return new VsmmuError('ETRAP_CLOSED', 'trap channel is closed');
+  return new VsmmuError('EVSMMU_TRAP_CLOSED', 'trap channel is closed');
 }
 
 function timeoutError(addrLo: number, addrHi: number): VsmmuError {
-  return new VsmmuError('ETRAP_TIMEOUT', 'trap not answered in time', { addrLo: addrLo >>> 0, addrHi: addrHi >>> 0 });
+  return new VsmmuError('EVSMMU_TRAP_TIMEOUT', 'trap not answered in time', { addrLo: addrLo >>> 0, addrHi: addrHi >>> 0 });
 }

@@ -24,7 +24,7 @@
 // lies outside physical memory completes with TX_EABT, also without moving a byte.
 
 import { createRing, RingConsumer, RingProducer, type RingDesc } from '../runtime/ring.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export const TX_RECORD_BYTES = 32;
 export const TX_OK = 0;
@@ -89,11 +89,11 @@ export class PortServer {
   constructor(id: number, opts: AttachPortOptions, doorbell: { sab: SharedArrayBuffer; index: number }) {
     const capacity = opts.capacity ?? 256;
     const sid = opts.sid ?? -1;
-    if (!Number.isInteger(sid) || sid < -1 || sid > 0xffff_ffff) throw new VsmmuError('EPORT_CONFIG', `port StreamID ${sid}`);
+    if (!Number.isInteger(sid) || sid < -1 || sid > 0xffff_ffff) throw new VsmmuError('EVSMMU_PORT_CONFIG', `port StreamID ${sid}`);
     this.sid = sid;
     const dataBytes = opts.dataBytes ?? 1 << 20;
     if (!Number.isInteger(dataBytes) || dataBytes < 0 || dataBytes > 1 << 30) {
-      throw new VsmmuError('EPORT_CONFIG', `port data size ${dataBytes}`);
+      throw new VsmmuError('EVSMMU_PORT_CONFIG', `port data size ${dataBytes}`);
     }
     // Data SAB layout: bytes [0, dataBytes) are the device's DMA buffer; the device writes
     // it before a DMA write and reads it after a DMA read completes; the SMMU copies.
@@ -184,21 +184,21 @@ export class SmmuPortClient {
     let i = 0;
     while (i < txs.length) {
       const want = Math.min(txs.length - i, this.requests.capacity);
-      if (this.requests.reserve(want, timeoutMs) === 0) throw new VsmmuError('ETIMEOUT', 'port request ring stayed full');
+      if (this.requests.reserve(want, timeoutMs) === 0) throw new VsmmuError('EVSMMU_TIMEOUT', 'port request ring stayed full');
       for (let k = 0; k < want; k++) SmmuPortClient.encode(this.requests.u32, this.requests.offset(k), txs[i + k] as TxRequest);
       this.requests.commit(want);
       i += want;
     }
   }
 
-  /** Waits for `n` completions (in order) or throws ETIMEOUT. */
+  /** Waits for `n` completions (in order) or throws EVSMMU_TIMEOUT. */
   collect(n: number, timeoutMs = 5000): TxCompletion[] {
     const out: TxCompletion[] = [];
     const deadline = performance.now() + timeoutMs;
     while (out.length < n) {
       const left = deadline - performance.now();
       const got = left > 0 ? this.completions.acquire(n - out.length, left) : 0;
-      if (got <= 0) throw new VsmmuError('ETIMEOUT', `port ${this.id}: ${out.length}/${n} completions`);
+      if (got <= 0) throw new VsmmuError('EVSMMU_TIMEOUT', `port ${this.id}: ${out.length}/${n} completions`);
       for (let k = 0; k < got; k++) out.push(SmmuPortClient.decode(this.completions.u32, this.completions.offset(k)));
       this.completions.release(got);
     }

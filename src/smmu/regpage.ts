@@ -25,7 +25,7 @@
 import type { SmmuFeatures } from '../arch/features.ts';
 import { decodeIdRegs, encodeIdRegs } from '../arch/features.ts';
 import { R } from '../arch/registers.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { wake } from '../runtime/wait.ts';
 import { CR0, wordRules, type WordRule } from './regmap.ts';
 
@@ -64,10 +64,10 @@ export class RegisterPage {
   readonly ctl: Int32Array;
 
   constructor(desc: RegisterPageDesc, check = true) {
-    if (desc.sab.byteLength !== FRAME_BYTES + CONTROL_BYTES) throw new VsmmuError('EREGPAGE', 'not an SMMU register page');
+    if (desc.sab.byteLength !== FRAME_BYTES + CONTROL_BYTES) throw new VsmmuError('EVSMMU_REGPAGE', 'not an SMMU register page');
     this.regs = new Int32Array(desc.sab, 0, FRAME_BYTES >> 2);
     this.ctl = new Int32Array(desc.sab, FRAME_BYTES, CONTROL_BYTES >> 2);
-    if (check && Atomics.load(this.ctl, CTL_MAGIC) !== REG_MAGIC) throw new VsmmuError('EREGPAGE', 'not an SMMU register page');
+    if (check && Atomics.load(this.ctl, CTL_MAGIC) !== REG_MAGIC) throw new VsmmuError('EVSMMU_REGPAGE', 'not an SMMU register page');
   }
 
   /** Unsigned 32-bit value at absolute offset `off` (4-aligned). */

@@ -16,7 +16,7 @@ import { R } from '../arch/registers.ts';
 import type { EventRecord } from '../arch/events.ts';
 import { ACC_WRITE } from '../arch/types.ts';
 import type { PhysMemory } from '../mem/phys.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { createIrqLines, IrqLines, type IrqDesc } from '../runtime/irq.ts';
 import { SpinPolicy, waitUntilAsync, wake } from '../runtime/wait.ts';
 import { CommandQueue, type CommandStats } from './cmdq.ts';
@@ -534,7 +534,7 @@ export class Smmu {
   static checkOptions(o: { cmdBudget?: number; txBudget?: number }): void {
     for (const k of ['cmdBudget', 'txBudget'] as const) {
       const v = o[k];
-      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new VsmmuError('ESMMU_CONFIG', `${k} must be a positive integer`);
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new VsmmuError('EVSMMU_SMMU_CONFIG', `${k} must be a positive integer`);
     }
   }
 }

@@ -7,7 +7,7 @@ import type { GuestDmaRequest, GuestKernel, GuestStats, ProtSpec } from '../gues
 import { GuestRam, RangeP2m } from '../mem/guest-ram.ts';
 import type { PhysMemory } from '../mem/phys.ts';
 import type { ActorHandle } from '../runtime/actor.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { IrqLines } from '../runtime/irq.ts';
 import type { GuestAttachment } from '../xen/actor.ts';
 import { domUDts } from '../xen/devicetree.ts';
@@ -66,12 +66,12 @@ export class Device {
 function guestRequest(req: DmaRequest): GuestDmaRequest {
   const iova = typeof req.iova === 'bigint' ? Number(req.iova) : req.iova;
   if (!Number.isSafeInteger(iova) || iova < 0) {
-    throw new VsmmuError('EBADDMA', `dma: iova must be a whole number >= 0 below 2^53, got ${String(req.iova)}`);
+    throw new VsmmuError('EVSMMU_BADDMA', `dma: iova must be a whole number >= 0 below 2^53, got ${String(req.iova)}`);
   }
   const write = req.write === true || req.data !== undefined;
   const length = req.length ?? req.data?.length;
   if (length === undefined || !Number.isInteger(length) || length < 0) {
-    throw new VsmmuError('EBADDMA', `dma: give length (bytes to ${write ? 'write' : 'read'})${write ? ' or data' : ''}`);
+    throw new VsmmuError('EVSMMU_BADDMA', `dma: give length (bytes to ${write ? 'write' : 'read'})${write ? ' or data' : ''}`);
   }
   return {
     op: write ? 'write' : 'read', iova, length,
@@ -204,7 +204,7 @@ export class Domain {
     };
   }
 
-  /** Set once the domain is gone: EDOMAIN_DESTROYED, EDOMAIN_CRASHED or EDOMAIN_HUNG. */
+  /** Set once the domain is gone: EVSMMU_DOMAIN_DESTROYED, EVSMMU_DOMAIN_CRASHED or EVSMMU_DOMAIN_HUNG. */
   get dead(): VsmmuError | null {
     return this.#guest.dead;
   }
@@ -216,7 +216,7 @@ export class Domain {
   device(name: string): Device {
     const d = this.#devices.get(name);
     if (!d) {
-      throw new VsmmuError('EUNKNOWN_DEVICE', `domain "${this.name}" has no device "${name}" (devices: ${[...this.#devices.keys()].join(', ') || 'none'})`, { domain: this.name, device: name });
+      throw new VsmmuError('EVSMMU_UNKNOWN_DEVICE', `domain "${this.name}" has no device "${name}" (devices: ${[...this.#devices.keys()].join(', ') || 'none'})`, { domain: this.name, device: name });
     }
     return d;
   }
@@ -230,7 +230,7 @@ export class Domain {
   ipaToPa(ipa: number): number {
     this.#check();
     const pa = this.#p2m.lookup(ipa);
-    if (pa < 0) throw new VsmmuError('EGUEST_RANGE', `IPA 0x${ipa.toString(16)} is not RAM of domain "${this.name}"`, { ipa });
+    if (pa < 0) throw new VsmmuError('EVSMMU_GUEST_RANGE', `IPA 0x${ipa.toString(16)} is not RAM of domain "${this.name}"`, { ipa });
     return pa;
   }
 
@@ -282,8 +282,8 @@ export class Domain {
     const asids = new Set(this.#attached.values());
     const first = this.#attached.keys().next();
     if (asids.size === 1 && !first.done) return first.value;
-    if (asids.size === 0) throw new VsmmuError('ENOTATTACHED', `domain "${this.name}": attach a device (driver.attach) before mapping`);
-    throw new VsmmuError('EAMBIGUOUS', `domain "${this.name}" has ${asids.size} io domains (ASIDs ${[...asids].join(', ')}): pass { device } to say which`);
+    if (asids.size === 0) throw new VsmmuError('EVSMMU_NOTATTACHED', `domain "${this.name}": attach a device (driver.attach) before mapping`);
+    throw new VsmmuError('EVSMMU_AMBIGUOUS', `domain "${this.name}" has ${asids.size} io domains (ASIDs ${[...asids].join(', ')}): pass { device } to say which`);
   }
 
   async #waitIrq(timeoutMs: number): Promise<boolean> {

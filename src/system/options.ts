@@ -3,7 +3,7 @@
 import type { SmmuFeatures } from '../arch/features.ts';
 import { DEFAULT_FEATURES } from '../arch/features.ts';
 import { parseSize, MiB } from '../mem/size.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { parseXenCmdline, type XenCmdline } from '../xen/cmdline.ts';
 import { GUEST_MAX_VCPUS, GUEST_RAM_MAX } from '../xen/layout.ts';
 import { isViommuTypeName, viommuTypeNames } from '../xen/viommu.ts';
@@ -56,7 +56,7 @@ const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs']
 const KNOWN_DOMAIN_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'devices'];
 
 function bad(message: string, details?: Record<string, unknown>): VsmmuError {
-  return new VsmmuError('EBADOPTIONS', message, details);
+  return new VsmmuError('EVSMMU_BADOPTIONS', message, details);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -137,7 +137,7 @@ export function normaliseOptions(options: unknown): SystemConfig {
   }
   const ram = domains.reduce((n, d) => n + d.memory, 0);
   if (ram > memory - XEN_HEAP_BASE - 16 * MiB) {
-    throw new VsmmuError('ENOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${XEN_HEAP_BASE / MiB + 16} MiB for itself): raise memory or shrink the domains`, { ram, memory });
+    throw new VsmmuError('EVSMMU_NOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${XEN_HEAP_BASE / MiB + 16} MiB for itself): raise memory or shrink the domains`, { ram, memory });
   }
   return { memory, cmdline, domains, smmu: smmu as Partial<SmmuFeatures>, guestTimeoutMs, warnings };
 }

@@ -3,7 +3,7 @@
 // and two devices each, plus a guest without one.
 import type { LatencySummary } from '../guest/latency.ts';
 import type { MapDmaFaultReport, DmaStreamReport } from '../guest/workloads.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import type { Domain } from './domain.ts';
 import type { DomainOptions, SystemOptions } from './options.ts';
 import { createSystem } from './system.ts';
@@ -77,7 +77,7 @@ interface Tally {
 
 export async function runScenario(o: ScenarioOptions = {}): Promise<ScenarioReport> {
   const guests = o.guests ?? 2;
-  if (!Number.isInteger(guests) || guests < 0 || guests > 64) throw new VsmmuError('EUSAGE', `guests must be a whole number from 0 to 64, got ${guests}`);
+  if (!Number.isInteger(guests) || guests < 0 || guests > 64) throw new VsmmuError('EVSMMU_USAGE', `guests must be a whole number from 0 to 64, got ${guests}`);
   const seconds = o.seconds ?? 1;
   const domains = o.domains ?? defaultDomains(guests);
   const memory = o.memory ?? Math.max(512, 64 + 48 * domains.length) * 1024 * 1024;

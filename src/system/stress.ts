@@ -6,7 +6,7 @@
 //   - no guest's DMA changes another guest's memory (canaries, checked at the end);
 //   - no guest dies and Xen counts no internal bug.
 // The same seed gives the same operations (their interleaving across threads still varies).
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import type { Domain } from './domain.ts';
 import { createSystem } from './system.ts';
 
@@ -61,7 +61,7 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
 export async function runStress(o: StressOptions): Promise<StressReport> {
   const guests = o.guests ?? 3;
   const rounds = o.rounds ?? 400;
-  if (!Number.isInteger(o.seed)) throw new VsmmuError('EUSAGE', `stress seed must be a whole number, got ${o.seed}`);
+  if (!Number.isInteger(o.seed)) throw new VsmmuError('EVSMMU_USAGE', `stress seed must be a whole number, got ${o.seed}`);
   const t0 = performance.now();
   const deadline = t0 + (o.timeMs ?? 20_000);
   const tally = { dmas: 0, faults: 0, maps: 0, unmaps: 0 };

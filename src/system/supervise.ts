@@ -4,7 +4,7 @@
 // rejects with the same coded error.
 import type { ActorHandle } from '../runtime/actor.ts';
 import type { ControlApi } from '../runtime/control.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export class Supervised<T extends object> {
   #dead: VsmmuError | null = null;
@@ -19,10 +19,10 @@ export class Supervised<T extends object> {
     this.#timeoutMs = timeoutMs;
     this.#onDeath = onDeath;
     actor.worker.once('exit', (code) => {
-      this.#die(new VsmmuError('EDOMAIN_CRASHED', `${what}: its guest worker exited (code ${code}); the domain was destroyed`, { exitCode: code }));
+      this.#die(new VsmmuError('EVSMMU_DOMAIN_CRASHED', `${what}: its guest worker exited (code ${code}); the domain was destroyed`, { exitCode: code }));
     });
     actor.worker.once('error', (e) => {
-      this.#die(new VsmmuError('EDOMAIN_CRASHED', `${what}: its guest worker crashed (${e.message}); the domain was destroyed`));
+      this.#die(new VsmmuError('EVSMMU_DOMAIN_CRASHED', `${what}: its guest worker crashed (${e.message}); the domain was destroyed`));
     });
   }
 
@@ -37,7 +37,7 @@ export class Supervised<T extends object> {
     let timer: NodeJS.Timeout | undefined;
     const hang = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const e = new VsmmuError('EDOMAIN_HUNG', `${this.#what}: no answer to ${String(method)} within ${this.#timeoutMs} ms; the guest was killed and the domain destroyed`, { method: String(method), timeoutMs: this.#timeoutMs });
+        const e = new VsmmuError('EVSMMU_DOMAIN_HUNG', `${this.#what}: no answer to ${String(method)} within ${this.#timeoutMs} ms; the guest was killed and the domain destroyed`, { method: String(method), timeoutMs: this.#timeoutMs });
         this.#die(e);
         void this.#actor.destroy();
         reject(e);
@@ -47,7 +47,7 @@ export class Supervised<T extends object> {
       return await Promise.race([fn.apply(this.#actor.api, args), hang]);
     } catch (e) {
       // A call that failed because the worker died reports the death, not the transport.
-      if (this.#dead && e instanceof VsmmuError && (e.code.startsWith('EWORKER') || e.code.startsWith('EACTOR'))) throw this.#dead;
+      if (this.#dead && e instanceof VsmmuError && (e.code.startsWith('EVSMMU_WORKER') || e.code.startsWith('EVSMMU_ACTOR'))) throw this.#dead;
       throw e;
     } finally {
       clearTimeout(timer);
@@ -56,13 +56,13 @@ export class Supervised<T extends object> {
 
   /** Orderly end: drain calls in flight, let the guest dispose itself. */
   async close(): Promise<void> {
-    this.#dead ??= new VsmmuError('EDOMAIN_DESTROYED', `${this.#what} was destroyed`);
+    this.#dead ??= new VsmmuError('EVSMMU_DOMAIN_DESTROYED', `${this.#what} was destroyed`);
     await this.#actor.close();
   }
 
   /** Terminates the worker now, as a crash would. */
   async kill(): Promise<void> {
-    this.#die(new VsmmuError('EDOMAIN_CRASHED', `${this.#what}: its guest worker was killed; the domain was destroyed`));
+    this.#die(new VsmmuError('EVSMMU_DOMAIN_CRASHED', `${this.#what}: its guest worker was killed; the domain was destroyed`));
     await this.#actor.destroy();
   }
 

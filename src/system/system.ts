@@ -6,7 +6,7 @@ import type { SmmuFeatures } from '../arch/features.ts';
 import type { GuestKernel, GuestStats, GuestWorkerData } from '../guest/kernel.ts';
 import { PhysMemory } from '../mem/phys.ts';
 import { startActor, type ActorHandle } from '../runtime/actor.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import type { SmmuActor } from '../smmu/actor.ts';
 import type { SmmuStats } from '../smmu/smmu.ts';
 import type { XenActor } from '../xen/actor.ts';
@@ -56,11 +56,11 @@ export class System implements AsyncDisposable {
     };
   }
 
-  /** The domain called `name`; EUNKNOWN_DOMAIN lists the ones there are. */
+  /** The domain called `name`; EVSMMU_UNKNOWN_DOMAIN lists the ones there are. */
   domain(name: string): Domain {
     const d = this.#domains.get(name);
     if (!d) {
-      throw new VsmmuError('EUNKNOWN_DOMAIN', `no domain called "${name}" (domains: ${[...this.#domains.keys()].join(', ') || 'none'})`, { name });
+      throw new VsmmuError('EVSMMU_UNKNOWN_DOMAIN', `no domain called "${name}" (domains: ${[...this.#domains.keys()].join(', ') || 'none'})`, { name });
     }
     return d;
   }

@@ -14,7 +14,7 @@ import { decodeIdRegs } from '../arch/features.ts';
 import { R } from '../arch/registers.ts';
 import { PageAllocator } from '../mem/alloc.ts';
 import { PhysMemory } from '../mem/phys.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { IrqLines, createIrqLines, type IrqDesc } from '../runtime/irq.ts';
 import {
   TRAP_ABORT, TRAP_OK, TrapServer, createTrapChannel, createTrapServer, type TrapChannelDesc, type TrapRequest,
@@ -198,7 +198,7 @@ export class XenActor {
   /** The domain's vSMMU register, by name (diagnostics and tests). */
   vsmmuRegister(domid: number, name: string): number {
     const v = this.xen.domain(domid).vsmmu;
-    if (!v) throw new VsmmuError('ENOVIOMMU', `domain ${domid} has no vSMMU`, { domid });
+    if (!v) throw new VsmmuError('EVSMMU_NOVIOMMU', `domain ${domid} has no vSMMU`, { domid });
     return v.reg(name as Parameters<typeof v.reg>[0]);
   }
 

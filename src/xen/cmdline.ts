@@ -14,7 +14,7 @@
 // viommu = <boolean>"). Later versions made it a string, then dropped it (see
 // reference/xen-vsmmuv3.md §5.2); the boolean form is what the RFC code reads.
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export interface XenCmdline {
   /** `viommu`: vIOMMU support for guests (default false). */
@@ -61,7 +61,7 @@ export function parseXenCmdline(raw: string): XenCmdline {
     const b = val === '' ? true : parseXenBool(val);
     if (b === null) {
       throw new VsmmuError(
-        'EXEN_CMDLINE',
+        'EVSMMU_XEN_CMDLINE',
         `Xen command line: option "${key}" has invalid value "${val}": ` +
           `a boolean is one of ${Object.keys(XEN_BOOL_VALUES).join(', ')} (or no value, meaning true)`,
         { option: key, value: val, accepted: Object.keys(XEN_BOOL_VALUES) },

@@ -7,7 +7,7 @@
 // with dtc as they are, without labels, and give the same blob Xen's libfdt calls produce.
 // Every tree compiles with `dtc` without warnings (test/integration/xen-dtc.test.ts).
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { node, pCells, pEmpty, pStr, writeDts, type DtNode, type DtProp, type DtRef } from './dts.ts';
 import {
   DT_IRQ_TYPE_LEVEL_HIGH, DT_IRQ_TYPE_LEVEL_LOW, GUEST_EVTCHN_PPI, GUEST_GICC_BASE, GUEST_GICC_SIZE,
@@ -42,7 +42,7 @@ function regProp(...ranges: [number, number][]): DtProp {
 
 function irqProp(intid: number, type: number): DtProp {
   const c = gicIrqCells(intid, type);
-  if (c === null) throw new VsmmuError('EDT_IRQ', `INTID ${intid} cannot be described in a device tree (SGIs 0-15 and INTIDs above 1019 have no GIC specifier)`, { intid });
+  if (c === null) throw new VsmmuError('EVSMMU_DT_IRQ', `INTID ${intid} cannot be described in a device tree (SGIs 0-15 and INTIDs above 1019 have no GIC specifier)`, { intid });
   return pCells('interrupts', ...c);
 }
 
@@ -50,7 +50,7 @@ export function vsidOf(dev: DomainDevice, vsids: VsidMap | undefined): number {
   const v = vsids === undefined ? undefined : vsids instanceof Map ? vsids.get(dev.name) : (vsids as Readonly<Record<string, number>>)[dev.name];
   const vsid = v ?? dev.sid;
   if (!Number.isInteger(vsid) || vsid < 0 || vsid > 0xffff_ffff) {
-    throw new VsmmuError('EDT_VSID', `device "${dev.name}": vSID ${vsid} is not a 32-bit StreamID`, { device: dev.name, vsid });
+    throw new VsmmuError('EVSMMU_DT_VSID', `device "${dev.name}": vSID ${vsid} is not a 32-bit StreamID`, { device: dev.name, vsid });
   }
   return vsid;
 }
@@ -215,7 +215,7 @@ export function pciHostNode(spec: PciHostSpec, iommu: DtRef | null): DtNode {
     const sidBase = spec.sidBase ?? 0;
     const length = spec.length ?? 0x10000;
     if (length < 1 || ridBase + length > 0x10000 || sidBase + length > 2 ** 32) {
-      throw new VsmmuError('EDT_IOMMU_MAP', `iommu-map: RIDs 0x${hex(ridBase)}+0x${hex(length)} -> StreamIDs 0x${hex(sidBase)}.. must stay within 16-bit RIDs and 32-bit StreamIDs`, { ridBase, sidBase, length });
+      throw new VsmmuError('EVSMMU_DT_IOMMU_MAP', `iommu-map: RIDs 0x${hex(ridBase)}+0x${hex(length)} -> StreamIDs 0x${hex(sidBase)}.. must stay within 16-bit RIDs and 32-bit StreamIDs`, { ridBase, sidBase, length });
     }
     props.push(pCells('iommu-map', ridBase, iommu, sidBase, length));
     if (spec.mask !== undefined) props.push(pCells('iommu-map-mask', spec.mask));
@@ -311,7 +311,7 @@ export interface Dom0DtOptions {
 
 function smmuRef(smmus: readonly PhysSmmuDesc[], i: number): DtRef {
   const s = smmus[i];
-  if (s === undefined) throw new VsmmuError('ESMMU_INDEX', `device refers to physical SMMU ${i}, but ${smmus.length} are described`, { smmu: i, smmuCount: smmus.length });
+  if (s === undefined) throw new VsmmuError('EVSMMU_SMMU_INDEX', `device refers to physical SMMU ${i}, but ${smmus.length} are described`, { smmu: i, smmuCount: smmus.length });
   return { ref: `smmu${i}`, phandle: s.phandle ?? i + 1 };
 }
 
@@ -415,7 +415,7 @@ export function dom0lessHostTree(domains: readonly DomainConfig[], opts: Dom0les
     for (const dev of d.devices) {
       const base = passthroughDevBase(slot++);
       if (base + GUEST_PASSTHROUGH_DEV_SIZE > GUEST_PASSTHROUGH_MMIO_BASE + GUEST_PASSTHROUGH_MMIO_SIZE) {
-        throw new VsmmuError('EDT_WINDOW', `too many devices for the passthrough MMIO window (${slot})`, { devices: slot });
+        throw new VsmmuError('EVSMMU_DT_WINDOW', `too many devices for the passthrough MMIO window (${slot})`, { devices: slot });
       }
       const n = dmaDeviceNode(dev.name, base, { ref: smmuRef(opts.smmus, dev.smmu ?? 0), sid: dev.sid }, opts.deviceCompatible);
       n.props.push(pEmpty('xen,passthrough'));

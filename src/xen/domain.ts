@@ -4,7 +4,7 @@
 import type { PageAllocator } from '../mem/alloc.ts';
 import { GuestRam, type P2mRange } from '../mem/guest-ram.ts';
 import type { PhysMemory } from '../mem/phys.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { ramBanks } from './layout.ts';
 import { P2m } from './p2m.ts';
 import type { VSmmuV3, VsmmuStats } from './vsmmuv3.ts';
@@ -58,7 +58,7 @@ export class Domain {
   private readonly alloc: PageAllocator;
   private readonly mem: PhysMemory;
 
-  /** Allocates and scrubs the domain's RAM and maps it in a new p2m; ENOMEM leaves nothing behind. */
+  /** Allocates and scrubs the domain's RAM and maps it in a new p2m; EVSMMU_NOMEM leaves nothing behind. */
   constructor(domid: number, config: DomainConfig, vmid: number, mem: PhysMemory, alloc: PageAllocator, oas: number, ipaBits = 40) {
     this.domid = domid;
     this.config = config;
@@ -77,7 +77,7 @@ export class Domain {
 
   private mapBank(ipa: number, size: number): void {
     if (ipa + size > 2 ** this.p2m.ipaBits) {
-      throw new VsmmuError('ENOMEM', `guest RAM up to IPA 0x${(ipa + size).toString(16)} exceeds the ${this.p2m.ipaBits}-bit IPA space`);
+      throw new VsmmuError('EVSMMU_NOMEM', `guest RAM up to IPA 0x${(ipa + size).toString(16)} exceeds the ${this.p2m.ipaBits}-bit IPA space`);
     }
     let done = 0;
     while (done < size) {
@@ -87,7 +87,7 @@ export class Domain {
         pa = this.alloc.alloc(chunk, chunk >= RAM_CHUNK ? RAM_CHUNK : 4096);
         if (pa >= 0) break;
         if (chunk <= 4096) {
-          throw new VsmmuError('ENOMEM', `not enough physical memory for ${this.config.memory} bytes of RAM for domain "${this.config.name}"`, { domain: this.config.name });
+          throw new VsmmuError('EVSMMU_NOMEM', `not enough physical memory for ${this.config.memory} bytes of RAM for domain "${this.config.name}"`, { domain: this.config.name });
         }
         chunk = Math.max(4096, chunk / 2);
       }

@@ -6,7 +6,7 @@
 // with its round trip through the real compiler. Phandle references are plain numbers (Xen's
 // reserved phandles, e.g. 65002 for the vSMMU), never labels: the tree stays self-contained.
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export type DtValue =
   | { readonly kind: 'empty' }
@@ -58,7 +58,7 @@ export function pCells(name: string, ...items: (number | DtRef)[]): DtProp {
   const values = items.map((it) => (typeof it === 'number' ? it : it.phandle));
   for (const v of values) {
     if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
-      throw new VsmmuError('EDT_CELL', `property "${name}": cell value ${v} is not a 32-bit unsigned integer`, { name, value: v });
+      throw new VsmmuError('EVSMMU_DT_CELL', `property "${name}": cell value ${v} is not a 32-bit unsigned integer`, { name, value: v });
     }
   }
   if (items.every((it) => typeof it === 'number')) return { name, value: { kind: 'cells', values } };
@@ -165,7 +165,7 @@ class Reader {
     const before = this.src.slice(0, this.pos);
     const line = before.split('\n').length;
     const col = this.pos - before.lastIndexOf('\n');
-    throw new VsmmuError('EDTS_SYNTAX', `DTS line ${line}, column ${col}: ${msg}`, { line, col });
+    throw new VsmmuError('EVSMMU_DTS_SYNTAX', `DTS line ${line}, column ${col}: ${msg}`, { line, col });
   }
   skip(): void {
     for (;;) {
@@ -333,7 +333,7 @@ function resolveRefs(root: DtNode): DtNode {
         if (l === undefined) return x;
         const ph = byLabel.get(l);
         if (ph === undefined) {
-          throw new VsmmuError('EDTS_SYNTAX', `property "${p.name}": reference &${l} names no node with a label and a phandle property`, { label: l });
+          throw new VsmmuError('EVSMMU_DTS_SYNTAX', `property "${p.name}": reference &${l} names no node with a label and a phandle property`, { label: l });
         }
         return ph;
       });

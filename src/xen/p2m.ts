@@ -10,7 +10,7 @@ import { STE_CFG, STE_WORDS, encodeSte, steOf } from '../arch/ste.ts';
 import type { PageAllocator } from '../mem/alloc.ts';
 import { RangeP2m, type P2mRange } from '../mem/guest-ram.ts';
 import type { PhysMemory } from '../mem/phys.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export const P2M_RW = PROT_READ | PROT_WRITE;
 
@@ -128,7 +128,7 @@ export class P2m {
 
   /** Frees the tables (not the RAM they map: the domain owns that). */
   destroy(): void {
-    if (this.tablePages.length === 0) throw new VsmmuError('EDESTROYED', 'p2m already destroyed');
+    if (this.tablePages.length === 0) throw new VsmmuError('EVSMMU_DESTROYED', 'p2m already destroyed');
     this.table.destroy((pa) => this.alloc.free(pa));
     this.tablePages.length = 0;
     this.setRanges([]);

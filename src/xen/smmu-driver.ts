@@ -15,7 +15,7 @@ import { R } from '../arch/registers.ts';
 import { STE_CFG, STE_WORDS, encodeL1Std, steConfigOf } from '../arch/ste.ts';
 import type { PageAllocator } from '../mem/alloc.ts';
 import type { PhysMemory } from '../mem/phys.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 /** Register access to the physical SMMU (SmmuRegisterPort implements it). */
 export interface DriverMmio {
@@ -121,7 +121,7 @@ export class SmmuDriver {
 
   // ---- probe and reset --------------------------------------------------------------------
 
-  /** Reads the ID registers; throws ESMMU_PROBE if the SMMU cannot do what Xen needs. */
+  /** Reads the ID registers; throws EVSMMU_SMMU_PROBE if the SMMU cannot do what Xen needs. */
   probe(): SmmuFeatures {
     const io = this.io;
     const f = decodeIdRegs({
@@ -134,7 +134,7 @@ export class SmmuDriver {
     if (f.rel || f.queuesPreset || f.tablesPreset) why.push('preset/relative tables or queues');
     if (f.cmdqLog2 < 2) why.push('command queue too small');
     if (!f.gran4k) why.push('no 4K granule');
-    if (why.length > 0) throw new VsmmuError('ESMMU_PROBE', `physical SMMU unusable: ${why.join(', ')}`, { why });
+    if (why.length > 0) throw new VsmmuError('EVSMMU_SMMU_PROBE', `physical SMMU unusable: ${why.join(', ')}`, { why });
     this.features = f;
     return f;
   }
@@ -207,7 +207,7 @@ export class SmmuDriver {
 
   private allocZeroed(bytes: number, align = 4096): number {
     const pa = this.alloc.alloc(bytes, align);
-    if (pa < 0) throw new VsmmuError('ENOMEM', `Xen is out of memory for SMMU structures (${bytes} bytes)`);
+    if (pa < 0) throw new VsmmuError('EVSMMU_NOMEM', `Xen is out of memory for SMMU structures (${bytes} bytes)`);
     this.mem.fill(pa, Math.ceil(bytes / 4096) * 4096, 0);
     return pa;
   }
@@ -221,7 +221,7 @@ export class SmmuDriver {
     const v = this.io.poll32(off, done, this.timeoutMs);
     if (v === undefined) {
       this.stats.timeouts++;
-      throw new VsmmuError('ESMMU_TIMEOUT', `physical SMMU did not acknowledge ${what} within ${this.timeoutMs} ms`, { what });
+      throw new VsmmuError('EVSMMU_SMMU_TIMEOUT', `physical SMMU did not acknowledge ${what} within ${this.timeoutMs} ms`, { what });
     }
     return v;
   }
@@ -250,9 +250,9 @@ export class SmmuDriver {
   /** Records `sid` as a device of `domid` (with its VMID) and makes its STE addressable. */
   addStream(sid: number, domid: number, vmid: number): StreamEntry {
     if (!(Number.isInteger(sid) && sid >= 0 && sid < 2 ** this.features.sidBits)) {
-      throw new VsmmuError('ESID', `StreamID ${sid} is outside the SMMU's ${this.features.sidBits}-bit range`, { sid });
+      throw new VsmmuError('EVSMMU_SID', `StreamID ${sid} is outside the SMMU's ${this.features.sidBits}-bit range`, { sid });
     }
-    if (this.stream(sid)) throw new VsmmuError('EBUSY', `StreamID ${sid} is already assigned`, { sid });
+    if (this.stream(sid)) throw new VsmmuError('EVSMMU_BUSY', `StreamID ${sid} is already assigned`, { sid });
     this.steAddr(sid, true);
     const e: StreamEntry = { sid, domid, vmid, stage: 'abort' };
     let i = 0;
@@ -360,7 +360,7 @@ export class SmmuDriver {
       if (qSpace(this.prod, this.cons, log2) > 0) break;
       if (performance.now() > deadline) {
         this.stats.timeouts++;
-        throw new VsmmuError('ESMMU_TIMEOUT', 'physical command queue stayed full');
+        throw new VsmmuError('EVSMMU_SMMU_TIMEOUT', 'physical command queue stayed full');
       }
       this.io.poll32(R.CMDQ_CONS, (v) => (v & Q_PTR_MASK) !== this.cons, Math.max(1, deadline - performance.now()));
     }
@@ -387,14 +387,14 @@ export class SmmuDriver {
     return this.consumed >= ticket;
   }
 
-  /** Blocks until `ticket` completes; throws ESMMU_TIMEOUT. */
+  /** Blocks until `ticket` completes; throws EVSMMU_SMMU_TIMEOUT. */
   waitSync(ticket: number): void {
     const deadline = performance.now() + this.timeoutMs;
     while (!this.syncDone(ticket)) {
       const left = deadline - performance.now();
       if (left <= 0) {
         this.stats.timeouts++;
-        throw new VsmmuError('ESMMU_TIMEOUT', `physical CMD_SYNC not completed within ${this.timeoutMs} ms`, { ticket });
+        throw new VsmmuError('EVSMMU_SMMU_TIMEOUT', `physical CMD_SYNC not completed within ${this.timeoutMs} ms`, { ticket });
       }
       const seen = this.cons;
       this.io.poll32(R.CMDQ_CONS, (v) => (v & Q_PTR_MASK) !== seen || (v & CONS_ERR_MASK) !== 0, left);

@@ -2,7 +2,7 @@
 // XEN_DOMCTL_CONFIG_VIOMMU_NONE = 0, XEN_DOMCTL_CONFIG_VIOMMU_SMMUV3 = 1 (arch-arm.h, patch 06)
 // and libxl's Enumeration("viommu_type", [(0,"none"),(1,"smmuv3")]) (patch 16).
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export type ViommuTypeName = 'none' | 'smmuv3';
 
@@ -46,12 +46,12 @@ export function isViommuTypeName(s: string): s is ViommuTypeName {
   return VIOMMU_TYPES.some((t) => t.name === s);
 }
 
-/** Look a type up by name; an unknown name throws EVIOMMU_TYPE listing the known types. */
+/** Look a type up by name; an unknown name throws EVSMMU_VIOMMU_TYPE listing the known types. */
 export function viommuType(name: string): ViommuType {
   const t = VIOMMU_TYPES.find((x) => x.name === name);
   if (t === undefined) {
     throw new VsmmuError(
-      'EVIOMMU_TYPE',
+      'EVSMMU_VIOMMU_TYPE',
       `unknown vIOMMU type "${name}": known types are ${viommuTypeNames().map((n) => `"${n}"`).join(', ')}`,
       { type: name, known: viommuTypeNames() },
     );
@@ -64,7 +64,7 @@ export function viommuTypeByDomctl(v: number): ViommuType {
   const t = VIOMMU_TYPES.find((x) => x.domctl === v);
   if (t === undefined) {
     throw new VsmmuError(
-      'EVIOMMU_TYPE',
+      'EVSMMU_VIOMMU_TYPE',
       `unknown vIOMMU domctl type ${v}: known are ${VIOMMU_TYPES.map((x) => `${x.domctl} (${x.name})`).join(', ')}`,
       { domctl: v },
     );

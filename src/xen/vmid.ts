@@ -2,7 +2,7 @@
 // VMID 0 is never handed out (Linux and Xen reserve it), so a zero S2VMID in an STE always
 // means "not a domain's".
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export class VmidAllocator {
   /** Largest VMID: 2^8 - 1, or 2^16 - 1 with IDR0.VMID16. */
@@ -27,12 +27,12 @@ export class VmidAllocator {
         return v;
       }
     }
-    throw new VsmmuError('ENOVMID', `all ${this.max} VMIDs are in use`);
+    throw new VsmmuError('EVSMMU_NOVMID', `all ${this.max} VMIDs are in use`);
   }
 
   free(vmid: number): void {
     if (!(Number.isInteger(vmid) && vmid >= 1 && vmid <= this.max) || this.used[vmid] === 0) {
-      throw new VsmmuError('EBADFREE', `VMID ${vmid} is not allocated`);
+      throw new VsmmuError('EVSMMU_BADFREE', `VMID ${vmid} is not allocated`);
     }
     this.used[vmid] = 0;
     this.live--;

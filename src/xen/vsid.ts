@@ -3,7 +3,7 @@
 // reference/xen-vsmmuv3.md §3.4). The map is injective both ways: one pSID has at most one
 // vSID in one vSMMU and vice versa (reliability.md D12).
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 
 export type VsidMode = 'identity' | 'lowest-free';
 
@@ -27,19 +27,19 @@ export class VsidTable {
 
   /**
    * Gives `psid` a vSID: the same number in identity mode, the lowest free one otherwise
-   * (as Xen's allocate_free_vid). Throws EVSID when the space is exhausted, when an identity
+   * (as Xen's allocate_free_vid). Throws EVSMMU_VSID when the space is exhausted, when an identity
    * vSID does not fit the guest's StreamID width, or when `psid` already has one.
    */
   allocate(psid: number): number {
     if (this.p2v.has(psid)) {
-      throw new VsmmuError('EVSID', `physical StreamID ${psid} already has a virtual StreamID`, { psid });
+      throw new VsmmuError('EVSMMU_VSID', `physical StreamID ${psid} already has a virtual StreamID`, { psid });
     }
     const limit = 2 ** this.bits;
     let vsid: number;
     if (this.mode === 'identity') {
       vsid = psid;
       if (vsid >= limit) {
-        throw new VsmmuError('EVSID', `identity vSID ${psid} does not fit the guest's ${this.bits}-bit StreamIDs`, { psid });
+        throw new VsmmuError('EVSMMU_VSID', `identity vSID ${psid} does not fit the guest's ${this.bits}-bit StreamIDs`, { psid });
       }
     } else {
       vsid = 0;
@@ -47,7 +47,7 @@ export class VsidTable {
         if (v !== vsid) break;
         vsid++;
       }
-      if (vsid >= limit) throw new VsmmuError('EVSID', 'no free virtual StreamID', { psid });
+      if (vsid >= limit) throw new VsmmuError('EVSMMU_VSID', 'no free virtual StreamID', { psid });
     }
     this.v2p.set(vsid, psid);
     this.p2v.set(psid, vsid);

@@ -12,7 +12,7 @@ import type { SmmuFeatures } from '../arch/features.ts';
 import { STE_WORDS } from '../arch/ste.ts';
 import type { PageAllocator } from '../mem/alloc.ts';
 import type { PhysMemory } from '../mem/phys.ts';
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import { parseXenCmdline, type XenCmdline } from './cmdline.ts';
 import { Domain, type DomainInfo } from './domain.ts';
 import { GUEST_VSMMUV3_BASE, GUEST_VSMMUV3_SIZE } from './layout.ts';
@@ -105,16 +105,16 @@ export class Xen {
   createDomain(cfg: DomainConfig): DomainInfo {
     const type = viommuType(cfg.viommu);
     if (type.name !== 'none' && !this.cmdline.viommu) {
-      throw new VsmmuError('EVIOMMU_DISABLED', `domain "${cfg.name}" asks for viommu = "${cfg.viommu}" but Xen was booted without viommu=1`, { domain: cfg.name });
+      throw new VsmmuError('EVSMMU_VIOMMU_DISABLED', `domain "${cfg.name}" asks for viommu = "${cfg.viommu}" but Xen was booted without viommu=1`, { domain: cfg.name });
     }
     if (type.needsNesting && !this.driver.nesting) {
-      throw new VsmmuError('EVIOMMU_UNSUPPORTED', `domain "${cfg.name}": the physical SMMU cannot nest (needs IDR0.S1P and S2P)`, { domain: cfg.name });
+      throw new VsmmuError('EVSMMU_VIOMMU_UNSUPPORTED', `domain "${cfg.name}": the physical SMMU cannot nest (needs IDR0.S1P and S2P)`, { domain: cfg.name });
     }
     for (const d of this.domains.values()) {
-      if (d.config.name === cfg.name) throw new VsmmuError('EDOMAIN_DUPLICATE', `a domain named "${cfg.name}" exists`, { domain: cfg.name });
+      if (d.config.name === cfg.name) throw new VsmmuError('EVSMMU_DOMAIN_DUPLICATE', `a domain named "${cfg.name}" exists`, { domain: cfg.name });
     }
     for (const dev of cfg.devices) {
-      if (this.driver.stream(dev.sid)) throw new VsmmuError('EBUSY', `StreamID 0x${dev.sid.toString(16)} is already assigned`, { sid: dev.sid });
+      if (this.driver.stream(dev.sid)) throw new VsmmuError('EVSMMU_BUSY', `StreamID 0x${dev.sid.toString(16)} is already assigned`, { sid: dev.sid });
     }
     const vmid = this.vmids.alloc();
     let dom: Domain;
@@ -185,7 +185,7 @@ export class Xen {
   /** Passes a device through to a domain; returns its vSID (-1 without a vSMMU). */
   assignDevice(domid: number, dev: DomainDevice): number {
     const dom = this.domain(domid);
-    if (dom.devices.has(dev.sid)) throw new VsmmuError('EBUSY', `device with StreamID ${dev.sid} already assigned`, { sid: dev.sid });
+    if (dom.devices.has(dev.sid)) throw new VsmmuError('EVSMMU_BUSY', `device with StreamID ${dev.sid} already assigned`, { sid: dev.sid });
     const s = this.driver.addStream(dev.sid, dom.domid, dom.vmid);
     dom.devices.set(dev.sid, dev);
     try {
@@ -203,7 +203,7 @@ export class Xen {
   /** Takes a device away from its domain: its STE goes to abort (CFGI_STE + SYNC). */
   deassignDevice(domid: number, sid: number): void {
     const dom = this.domain(domid);
-    if (!dom.devices.has(sid)) throw new VsmmuError('ENODEV', `domain ${domid} has no device with StreamID ${sid}`, { domid, sid });
+    if (!dom.devices.has(sid)) throw new VsmmuError('EVSMMU_NODEV', `domain ${domid} has no device with StreamID ${sid}`, { domid, sid });
     this.driver.removeStream(sid);
     dom.vsmmu?.detachDevice(sid);
     dom.devices.delete(sid);
@@ -212,7 +212,7 @@ export class Xen {
 
   /**
    * Destroys a domain: devices to abort, its TLB entries invalidated (each step synced on
-   * the physical queue), then its RAM, tables and VMID freed. Unknown domids throw ENODOMAIN.
+   * the physical queue), then its RAM, tables and VMID freed. Unknown domids throw EVSMMU_NODOMAIN.
    */
   destroyDomain(domid: number): void {
     const dom = this.domain(domid);
@@ -255,7 +255,7 @@ export class Xen {
 
   domain(domid: number): Domain {
     const d = this.domains.get(domid);
-    if (d === undefined) throw new VsmmuError('ENODOMAIN', `no domain ${domid}`, { domid });
+    if (d === undefined) throw new VsmmuError('EVSMMU_NODOMAIN', `no domain ${domid}`, { domid });
     return d;
   }
 

@@ -24,9 +24,9 @@
 //             (Real xl passes DT devices with `dtdev = [ "/soc/dma@..." ]` plus a partial
 //             device tree carrying `iommus = <&smmu SID>`; `dmadev` folds both into one line.)
 // Real xl keys that describe things this emulator does not model are accepted and ignored
-// with a warning (IGNORED_XL_KEYS). Any other key is an error (EXLCFG_UNKNOWN_KEY).
+// with a warning (IGNORED_XL_KEYS). Any other key is an error (EVSMMU_XLCFG_UNKNOWN_KEY).
 
-import { VsmmuError } from '../runtime/errors.ts';
+import { VsmmuError } from '../errors.ts';
 import type { XenCmdline } from './cmdline.ts';
 import { GUEST_MAX_VCPUS, GUEST_PASSTHROUGH_MAX_DEVS, GUEST_RAM_MAX } from './layout.ts';
 import { isViommuTypeName, viommuTypeNames, type ViommuTypeName } from './viommu.ts';
@@ -113,7 +113,7 @@ function where(file: string | undefined, line: number, col?: number): string {
 }
 
 function syntax(file: string | undefined, line: number, col: number, msg: string): VsmmuError {
-  return new VsmmuError('EXLCFG_SYNTAX', `${where(file, line, col)}: syntax error: ${msg}`, { file, line, col });
+  return new VsmmuError('EVSMMU_XLCFG_SYNTAX', `${where(file, line, col)}: syntax error: ${msg}`, { file, line, col });
 }
 
 const ESCAPES: Readonly<Record<string, string>> = { n: '\n', t: '\t', r: '\r', '\\': '\\', '"': '"', "'": "'" };
@@ -268,7 +268,7 @@ function parseSettings(src: string, file: string | undefined): { settings: Setti
 // --- interpretation ----------------------------------------------------------------------
 
 function badValue(file: string | undefined, key: string, v: { line: number; col: number }, msg: string, details: Record<string, unknown> = {}): VsmmuError {
-  return new VsmmuError('EXLCFG_BAD_VALUE', `${where(file, v.line, v.col)}: bad value for "${key}": ${msg}`, { file, key, line: v.line, col: v.col, ...details });
+  return new VsmmuError('EVSMMU_XLCFG_BAD_VALUE', `${where(file, v.line, v.col)}: bad value for "${key}": ${msg}`, { file, key, line: v.line, col: v.col, ...details });
 }
 
 function levenshtein(a: string, b: string): number {
@@ -360,7 +360,7 @@ export function parseXlCfgFull(text: string, file?: string): XlCfgParse {
       const near = all.filter((k) => levenshtein(k, s.key) <= 2);
       const hint = near.length > 0 ? `did you mean ${near.map((k) => `"${k}"`).join(' or ')}? ` : '';
       throw new VsmmuError(
-        'EXLCFG_UNKNOWN_KEY',
+        'EVSMMU_XLCFG_UNKNOWN_KEY',
         `${where(file, s.line, s.col)}: unknown key "${s.key}": ${hint}keys read here are ${XL_KEYS.join(', ')}`,
         { file, key: s.key, line: s.line, col: s.col, suggestions: near },
       );
@@ -368,7 +368,7 @@ export function parseXlCfgFull(text: string, file?: string): XlCfgParse {
   }
 
   const missing = (key: string, example: string): VsmmuError =>
-    new VsmmuError('EXLCFG_MISSING_KEY', `${file ?? 'xl.cfg'}: missing required key "${key}": add a line like ${example}`, { file, key });
+    new VsmmuError('EVSMMU_XLCFG_MISSING_KEY', `${file ?? 'xl.cfg'}: missing required key "${key}": add a line like ${example}`, { file, key });
 
   const nameS = byKey.get('name');
   if (nameS === undefined) throw missing('name', 'name = "guest1"');
@@ -433,7 +433,7 @@ function at(d: DomainConfig, dev?: DomainDevice): string {
 /**
  * Conflicts between domains and with the Xen command line. Returns every problem found
  * (empty = consistent), each a VsmmuError with code:
- * EDOMAIN_DUPLICATE, EDEVICE_DUPLICATE, ESID_CONFLICT, ESID_RANGE, ESMMU_INDEX, EVIOMMU_DISABLED.
+ * EVSMMU_DOMAIN_DUPLICATE, EVSMMU_DEVICE_DUPLICATE, EVSMMU_SID_CONFLICT, EVSMMU_SID_RANGE, EVSMMU_SMMU_INDEX, EVSMMU_VIOMMU_DISABLED.
  */
 export function validateSystemConfig(domains: readonly DomainConfig[], cmdline: XenCmdline, phys: PhysSmmuLimits): VsmmuError[] {
   const errors: VsmmuError[] = [];
@@ -443,12 +443,12 @@ export function validateSystemConfig(domains: readonly DomainConfig[], cmdline: 
   for (const d of domains) {
     const first = names.get(d.name);
     if (first !== undefined) {
-      errors.push(new VsmmuError('EDOMAIN_DUPLICATE', `domain name "${d.name}" is used twice (${at(first)} and ${at(d)}): domain names must be unique`, { domain: d.name }));
+      errors.push(new VsmmuError('EVSMMU_DOMAIN_DUPLICATE', `domain name "${d.name}" is used twice (${at(first)} and ${at(d)}): domain names must be unique`, { domain: d.name }));
     } else names.set(d.name, d);
 
     if (d.viommu !== 'none' && !cmdline.viommu) {
       errors.push(new VsmmuError(
-        'EVIOMMU_DISABLED',
+        'EVSMMU_VIOMMU_DISABLED',
         `${at(d)}: domain "${d.name}" asks for viommu = "${d.viommu}" but the Xen command line disables vIOMMU support: add viommu=1 to the Xen command line or set viommu = "none"`,
         { domain: d.name, viommu: d.viommu },
       ));
@@ -458,21 +458,21 @@ export function validateSystemConfig(domains: readonly DomainConfig[], cmdline: 
     for (const dev of d.devices) {
       const firstDev = devNames.get(dev.name);
       if (firstDev !== undefined) {
-        errors.push(new VsmmuError('EDEVICE_DUPLICATE', `${at(d, dev)}: domain "${d.name}" has two devices named "${dev.name}" (also at ${at(d, firstDev)}): device names must be unique within a domain`, { domain: d.name, device: dev.name }));
+        errors.push(new VsmmuError('EVSMMU_DEVICE_DUPLICATE', `${at(d, dev)}: domain "${d.name}" has two devices named "${dev.name}" (also at ${at(d, firstDev)}): device names must be unique within a domain`, { domain: d.name, device: dev.name }));
       } else devNames.set(dev.name, dev);
 
       const smmu = dev.smmu ?? 0;
       if (smmu >= smmuCount) {
-        errors.push(new VsmmuError('ESMMU_INDEX', `${at(d, dev)}: device "${dev.name}" of domain "${d.name}" is behind physical SMMU ${smmu}, but the system has ${smmuCount} (indices 0..${smmuCount - 1})`, { domain: d.name, device: dev.name, smmu, smmuCount }));
+        errors.push(new VsmmuError('EVSMMU_SMMU_INDEX', `${at(d, dev)}: device "${dev.name}" of domain "${d.name}" is behind physical SMMU ${smmu}, but the system has ${smmuCount} (indices 0..${smmuCount - 1})`, { domain: d.name, device: dev.name, smmu, smmuCount }));
       }
       if (dev.sid >= 2 ** phys.sidBits) {
-        errors.push(new VsmmuError('ESID_RANGE', `${at(d, dev)}: StreamID 0x${dev.sid.toString(16)} of device "${dev.name}" (domain "${d.name}") does not fit the physical SMMU's ${phys.sidBits} StreamID bits (max 0x${(2 ** phys.sidBits - 1).toString(16)})`, { domain: d.name, device: dev.name, sid: dev.sid, sidBits: phys.sidBits }));
+        errors.push(new VsmmuError('EVSMMU_SID_RANGE', `${at(d, dev)}: StreamID 0x${dev.sid.toString(16)} of device "${dev.name}" (domain "${d.name}") does not fit the physical SMMU's ${phys.sidBits} StreamID bits (max 0x${(2 ** phys.sidBits - 1).toString(16)})`, { domain: d.name, device: dev.name, sid: dev.sid, sidBits: phys.sidBits }));
       }
       const key = `${smmu}:${dev.sid}`;
       const owner = sids.get(key);
       if (owner !== undefined) {
         errors.push(new VsmmuError(
-          'ESID_CONFLICT',
+          'EVSMMU_SID_CONFLICT',
           `StreamID 0x${dev.sid.toString(16)} on physical SMMU ${smmu} is given to device "${owner.dev.name}" of domain "${owner.d.name}" (${at(owner.d, owner.dev)}) and to device "${dev.name}" of domain "${d.name}" (${at(d, dev)}): a StreamID belongs to one device of one domain`,
           { sid: dev.sid, smmu, first: { domain: owner.d.name, device: owner.dev.name, line: owner.dev.line }, second: { domain: d.name, device: dev.name, line: dev.line } },
         ));

@@ -63,11 +63,11 @@ describe('vsmmu dt', () => {
   });
 
   it('errors: no file, two files, missing file, bad xl.cfg, bad option', async () => {
-    expect(await cli(['dt'])).toMatchObject({ code: 2, err: expect.stringMatching(/exactly one xl.cfg file.*EUSAGE/) });
+    expect(await cli(['dt'])).toMatchObject({ code: 2, err: expect.stringMatching(/exactly one xl.cfg file.*EVSMMU_USAGE/) });
     expect(await cli(['dt', G1, G2])).toMatchObject({ code: 2 });
-    expect(await cli(['dt', join(dir, 'none.cfg')])).toMatchObject({ code: 2, err: expect.stringMatching(/cannot read .*none.cfg: no such file \[EFILE\]/) });
-    expect(await cli(['dt', TYPO])).toMatchObject({ code: 2, err: expect.stringMatching(/memroy.*\[EXLCFG_UNKNOWN_KEY\]/) });
-    expect(await cli(['dt', '--frob', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/--frob.*\[EUSAGE\]/) });
+    expect(await cli(['dt', join(dir, 'none.cfg')])).toMatchObject({ code: 2, err: expect.stringMatching(/cannot read .*none.cfg: no such file \[EVSMMU_FILE\]/) });
+    expect(await cli(['dt', TYPO])).toMatchObject({ code: 2, err: expect.stringMatching(/memroy.*\[EVSMMU_XLCFG_UNKNOWN_KEY\]/) });
+    expect(await cli(['dt', '--frob', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/--frob.*\[EVSMMU_USAGE\]/) });
   });
 });
 
@@ -105,10 +105,10 @@ describe('vsmmu run', () => {
     expect(await cli(['run', '--guests', 'two'])).toMatchObject({ code: 2, err: expect.stringMatching(/--guests takes a whole number/) });
     expect(await cli(['run', '--seconds', '-1'])).toMatchObject({ code: 2, err: expect.stringMatching(/--seconds/) });
     expect(await cli(['run', '--guests', '1', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/--guests applies to the built-in scenario/) });
-    expect(await cli(['run', G1, CLASH])).toMatchObject({ code: 2, err: expect.stringMatching(/StreamID 0x40.*\[ESID_CONFLICT\]/) });
-    expect(await cli(['run', '--cmdline', 'viommu=0', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVIOMMU_DISABLED\]/) });
-    expect(await cli(['run', join(dir, 'none.cfg')])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EFILE\]/) });
-    expect(await cli(['run', '--memory', '3X'])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EBADSIZE\]/) });
+    expect(await cli(['run', G1, CLASH])).toMatchObject({ code: 2, err: expect.stringMatching(/StreamID 0x40.*\[EVSMMU_SID_CONFLICT\]/) });
+    expect(await cli(['run', '--cmdline', 'viommu=0', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVSMMU_VIOMMU_DISABLED\]/) });
+    expect(await cli(['run', join(dir, 'none.cfg')])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVSMMU_FILE\]/) });
+    expect(await cli(['run', '--memory', '3X'])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVSMMU_BADSIZE\]/) });
   });
 });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startActor } from '../../src/runtime/actor.ts';
-import { VsmmuError } from '../../src/runtime/errors.ts';
+import { VsmmuError } from '../../src/errors.ts';
 
 interface Echo {
   add(a: number, b: number): number;
@@ -33,57 +33,57 @@ describe('startActor / serveActor', () => {
     const inflight = a.api.slow(30, 'late');
     await a.close();
     expect(await inflight).toBe('late');
-    expect((await codeOf(a.api.add(1, 1))).code).toBe('EACTOR_CLOSED');
+    expect((await codeOf(a.api.add(1, 1))).code).toBe('EVSMMU_ACTOR_CLOSED');
   });
 
-  it('rejects with EACTOR_START when the entry fails to import', async () => {
+  it('rejects with EVSMMU_ACTOR_START when the entry fails to import', async () => {
     const e = await codeOf(startActor(support('actor-bad-import.ts'), null));
-    expect(e.code).toBe('EACTOR_START');
+    expect(e.code).toBe('EVSMMU_ACTOR_START');
     expect(e.message).toMatch(/does-not-exist-anywhere/);
   });
 
-  it('rejects with EACTOR_START carrying the coded error when the factory throws', async () => {
+  it('rejects with EVSMMU_ACTOR_START carrying the coded error when the factory throws', async () => {
     const e = await codeOf(startActor(support('actor-throw-factory.ts'), null));
-    expect(e.code).toBe('EACTOR_START');
+    expect(e.code).toBe('EVSMMU_ACTOR_START');
     expect(e.message).toMatch(/factory refused the configuration/);
-    expect((e.details?.['cause'] as { code: string }).code).toBe('EBAD_CONFIG');
+    expect((e.details?.['cause'] as { code: string }).code).toBe('EVSMMU_BADOPTIONS');
   });
 
   it('rebuilds errors thrown mid-call with their code and details', async () => {
     await using a = await startActor<Echo>(support('actor-echo.ts'), {});
-    const e = await codeOf(a.api.fail('EGUEST_FAULT'));
-    expect(e.code).toBe('EGUEST_FAULT');
+    const e = await codeOf(a.api.fail('EVSMMU_GUEST_SEA'));
+    expect(e.code).toBe('EVSMMU_GUEST_SEA');
     expect(e.details).toEqual({ where: 'Echo.fail' });
     const t = await codeOf(a.api.plainThrow());
-    expect(t.code).toBe('EINTERNAL');
+    expect(t.code).toBe('EVSMMU_INTERNAL');
     expect(t.message).toBe('plain type error');
     expect(await a.api.add(2, 3)).toBe(5); // still alive after errors
   });
 
-  it('rejects a pending call with EWORKER_EXIT when the worker calls process.exit', async () => {
+  it('rejects a pending call with EVSMMU_WORKER_EXIT when the worker calls process.exit', async () => {
     const a = await startActor<Echo>(support('actor-echo.ts'), {});
     const e = await codeOf(a.api.exitNow(7));
-    expect(e.code).toBe('EWORKER_EXIT');
+    expect(e.code).toBe('EVSMMU_WORKER_EXIT');
     expect(e.details?.['exitCode']).toBe(7);
-    expect((await codeOf(a.api.add(1, 1))).code).toBe('EWORKER_EXIT');
+    expect((await codeOf(a.api.add(1, 1))).code).toBe('EVSMMU_WORKER_EXIT');
     await a.close(); // already gone: resolves
   });
 
-  it('rejects a pending call with EWORKER_ERROR on an uncaught exception, then EWORKER_EXIT stays sticky', async () => {
+  it('rejects a pending call with EVSMMU_WORKER_ERROR on an uncaught exception, then EVSMMU_WORKER_EXIT stays sticky', async () => {
     const a = await startActor<Echo>(support('actor-echo.ts'), {});
     const pending = a.api.crash('kaboom');
     const e = await codeOf(pending);
-    expect(e.code).toBe('EWORKER_ERROR');
+    expect(e.code).toBe('EVSMMU_WORKER_ERROR');
     expect(e.message).toMatch(/kaboom/);
     await a.destroy();
-    expect((await codeOf(a.api.add(1, 1))).code).toBe('EWORKER_ERROR');
+    expect((await codeOf(a.api.add(1, 1))).code).toBe('EVSMMU_WORKER_ERROR');
   });
 
-  it('destroy() terminates now and rejects pending calls with EACTOR_DESTROYED', async () => {
+  it('destroy() terminates now and rejects pending calls with EVSMMU_ACTOR_DESTROYED', async () => {
     const a = await startActor<Echo>(support('actor-echo.ts'), {});
     const pending = a.api.slow(10_000, 'never');
     await a.destroy();
-    expect((await codeOf(pending)).code).toBe('EACTOR_DESTROYED');
+    expect((await codeOf(pending)).code).toBe('EVSMMU_ACTOR_DESTROYED');
   });
 
   it('close() runs the actor dispose hook in its thread, and the thread ends by itself', async () => {

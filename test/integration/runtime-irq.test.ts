@@ -25,7 +25,7 @@ describe('IRQ lines across threads', () => {
     });
     expect(msgs[0]).toEqual({ phase: 'armed', got: 0 });
     expect(msgs[1]).toEqual({ phase: 'taken', got2: 1 << 2, taken: 1 << 2 });
-    expect(r['closed']).toBe('EIRQ_CLOSED');
+    expect(r['closed']).toBe('EVSMMU_IRQ_CLOSED');
     expect(irq.pending()).toBe(1 << 7);
     expect(irq.stats(2)).toEqual({ raised: 1, delivered: 1 });
   });
@@ -44,7 +44,7 @@ describe('IRQ lines across threads', () => {
         expect(irq.take(got)).toBe(got);
         takes++;
       } catch (e) {
-        expect(e).toMatchObject({ code: 'EIRQ_CLOSED' });
+        expect(e).toMatchObject({ code: 'EVSMMU_IRQ_CLOSED' });
         break;
       }
     }

@@ -119,7 +119,7 @@ describe('DMA through the SMMU (real thread)', () => {
     expect(bound.run({ tag: 1, sid: 5, iova: pa, length: 4 })).toMatchObject({ status: TX_FAULT, faultType: 0 });
     const free = new SmmuPortClient(await t.actor.api.attachPort({ dataBytes: 4096, name: 'bus' }));
     expect(free.run({ tag: 2, sid: 5, iova: pa, length: 4 })).toMatchObject({ status: TX_OK, bytes: 4 });
-    await expect(t.actor.api.attachPort({ sid: -5 })).rejects.toMatchObject({ code: 'EPORT_CONFIG' });
+    await expect(t.actor.api.attachPort({ sid: -5 })).rejects.toMatchObject({ code: 'EVSMMU_PORT_CONFIG' });
   });
 
   it('a device that does not drain completions stalls only its port; draining resumes it', async () => {

@@ -117,15 +117,15 @@ describe('createSystem end to end (threads)', () => {
     expect(rs[1]).toEqual({ ok: true, bytes: 3, data: new Uint8Array([5, 6, 7]) });
     expect(rs[2]).toMatchObject({ ok: false, fault: { name: 'F_TRANSLATION' } });
     expect(sys.host.read(g1.ipaToPa(ipa), 3)).toEqual(new Uint8Array([5, 6, 7]));
-    await expect(g1.device('dma0').dmaBatch([{ iova: 1.5, length: 1 }])).rejects.toMatchObject({ code: 'EBADDMA' });
+    await expect(g1.device('dma0').dmaBatch([{ iova: 1.5, length: 1 }])).rejects.toMatchObject({ code: 'EVSMMU_BADDMA' });
   });
 
   it('bad API input gets coded errors', async () => {
-    expect(() => sys.domain('nope')).toThrow(expect.objectContaining({ code: 'EUNKNOWN_DOMAIN' }));
-    expect(() => sys.domain('g1').device('nope')).toThrow(expect.objectContaining({ code: 'EUNKNOWN_DEVICE' }));
-    expect(() => sys.domain('g1').memory.read(0x1000, 4)).toThrow(expect.objectContaining({ code: 'EGUEST_RANGE' }));
-    expect(() => sys.host.read(sys.host.size, 4)).toThrow(expect.objectContaining({ code: 'EMEM_RANGE' }));
-    await expect(sys.domain('g1').device('dma0').dma({ iova: -1, length: 4 })).rejects.toMatchObject({ code: 'EBADDMA' });
+    expect(() => sys.domain('nope')).toThrow(expect.objectContaining({ code: 'EVSMMU_UNKNOWN_DOMAIN' }));
+    expect(() => sys.domain('g1').device('nope')).toThrow(expect.objectContaining({ code: 'EVSMMU_UNKNOWN_DEVICE' }));
+    expect(() => sys.domain('g1').memory.read(0x1000, 4)).toThrow(expect.objectContaining({ code: 'EVSMMU_GUEST_RANGE' }));
+    expect(() => sys.host.read(sys.host.size, 4)).toThrow(expect.objectContaining({ code: 'EVSMMU_MEM_RANGE' }));
+    await expect(sys.domain('g1').device('dma0').dma({ iova: -1, length: 4 })).rejects.toMatchObject({ code: 'EVSMMU_BADDMA' });
   });
 
   it('killing a guest worker mid-DMA leaves the others running', async () => {
@@ -133,9 +133,9 @@ describe('createSystem end to end (threads)', () => {
     const inflight = Promise.allSettled(Array.from({ length: 20 }, () => g2.device('dma0').dma({ iova: IOVA, length: 4096 })));
     await g2.kill();
     const settled = await inflight;
-    for (const s of settled) if (s.status === 'rejected') expect(s.reason).toMatchObject({ code: 'EDOMAIN_CRASHED' });
-    await expect(g2.device('dma0').dma({ iova: IOVA, length: 4 })).rejects.toMatchObject({ code: 'EDOMAIN_CRASHED' });
-    expect(() => g2.memory.read(0x4000_0000, 4)).toThrow(expect.objectContaining({ code: 'EDOMAIN_CRASHED' }));
+    for (const s of settled) if (s.status === 'rejected') expect(s.reason).toMatchObject({ code: 'EVSMMU_DOMAIN_CRASHED' });
+    await expect(g2.device('dma0').dma({ iova: IOVA, length: 4 })).rejects.toMatchObject({ code: 'EVSMMU_DOMAIN_CRASHED' });
+    expect(() => g2.memory.read(0x4000_0000, 4)).toThrow(expect.objectContaining({ code: 'EVSMMU_DOMAIN_CRASHED' }));
     // The others go on.
     const g1 = sys.domain('g1');
     await g1.driver.map(IOVA + 0x20_0000, 0x4020_0000, 4096, 'rw');
@@ -143,7 +143,7 @@ describe('createSystem end to end (threads)', () => {
     const g3 = sys.domain('g3');
     expect((await g3.device('dma0').dma({ iova: 0x4000_2000, length: 4 })).ok).toBe(true);
     const stats = await sys.stats();
-    expect(stats.domains["g2"]).toEqual({ dead: "EDOMAIN_CRASHED" });
+    expect(stats.domains["g2"]).toEqual({ dead: "EVSMMU_DOMAIN_CRASHED" });
     expect(stats.xenDomains.map((d) => d.name).sort()).toEqual(["g1", "g3"]);
     expect(stats.smmu).toBeDefined();
   });
@@ -151,14 +151,14 @@ describe('createSystem end to end (threads)', () => {
 
 describe('createSystem options', () => {
   it.each([
-    [{ memory: 'lots' }, 'EBADSIZE'],
-    [{ bogus: 1 }, 'EBADOPTIONS'],
-    [{ domains: [{ name: 'a', memory: '16M', viommu: 'iommu9' }] }, 'EBADOPTIONS'],
-    [{ domains: [{ name: 'a', memory: '16M', devices: [{ name: 'd', sid: 1 }] }, { name: 'b', memory: '16M', devices: [{ name: 'd', sid: 1 }] }] }, 'ESID_CONFLICT'],
-    [{ xen: { cmdline: 'viommu=0' }, domains: [{ name: 'a', memory: '16M', viommu: 'smmuv3' }] }, 'EVIOMMU_DISABLED'],
-    [{ xen: { cmdline: 'viommu=maybe' } }, 'EXEN_CMDLINE'],
-    [{ domains: ['name = "a"\nmemory = 16\nfoo = 1\n'] }, 'EXLCFG_UNKNOWN_KEY'],
-    [{ memory: '64M', domains: [{ name: 'a', memory: '256M' }] }, 'ENOMEM'],
+    [{ memory: 'lots' }, 'EVSMMU_BADSIZE'],
+    [{ bogus: 1 }, 'EVSMMU_BADOPTIONS'],
+    [{ domains: [{ name: 'a', memory: '16M', viommu: 'iommu9' }] }, 'EVSMMU_BADOPTIONS'],
+    [{ domains: [{ name: 'a', memory: '16M', devices: [{ name: 'd', sid: 1 }] }, { name: 'b', memory: '16M', devices: [{ name: 'd', sid: 1 }] }] }, 'EVSMMU_SID_CONFLICT'],
+    [{ xen: { cmdline: 'viommu=0' }, domains: [{ name: 'a', memory: '16M', viommu: 'smmuv3' }] }, 'EVSMMU_VIOMMU_DISABLED'],
+    [{ xen: { cmdline: 'viommu=maybe' } }, 'EVSMMU_XEN_CMDLINE'],
+    [{ domains: ['name = "a"\nmemory = 16\nfoo = 1\n'] }, 'EVSMMU_XLCFG_UNKNOWN_KEY'],
+    [{ memory: '64M', domains: [{ name: 'a', memory: '256M' }] }, 'EVSMMU_NOMEM'],
   ])('%j -> %s', async (options, code) => {
     await expect(createSystem(options as never)).rejects.toMatchObject({ code });
   });
@@ -177,10 +177,10 @@ describe('a hung guest', () => {
     const busy = sys.domain('busy');
     await busy.driver.probe();
     // A stream far longer than the bound: the guest does not answer in time.
-    await expect(busy.call('workloadDmaStream', { vSid: busy.device('dma0').vsid, count: 1e8, size: 4096 })).rejects.toMatchObject({ code: 'EDOMAIN_HUNG' });
-    expect(busy.dead?.code).toBe('EDOMAIN_HUNG');
-    await expect(busy.device('dma0').dma({ iova: 0, length: 4 })).rejects.toMatchObject({ code: 'EDOMAIN_HUNG' });
-    expect(() => busy.memory.read(0x4000_0000, 4)).toThrow(expect.objectContaining({ code: 'EDOMAIN_HUNG' }));
+    await expect(busy.call('workloadDmaStream', { vSid: busy.device('dma0').vsid, count: 1e8, size: 4096 })).rejects.toMatchObject({ code: 'EVSMMU_DOMAIN_HUNG' });
+    expect(busy.dead?.code).toBe('EVSMMU_DOMAIN_HUNG');
+    await expect(busy.device('dma0').dma({ iova: 0, length: 4 })).rejects.toMatchObject({ code: 'EVSMMU_DOMAIN_HUNG' });
+    expect(() => busy.memory.read(0x4000_0000, 4)).toThrow(expect.objectContaining({ code: 'EVSMMU_DOMAIN_HUNG' }));
     const calm = sys.domain('calm');
     expect((await calm.device('dma0').dma({ iova: 0x4000_0000, length: 4 })).ok).toBe(true);
     const st = await sys.stats();

@@ -218,15 +218,15 @@ describe('domain lifecycle', () => {
   });
 
   it('reports xl.cfg and command-line errors with stable codes across threads', async () => {
-    expect(() => parseXlCfg('name = "x"\nmemory = 8\nviommu = "smmuv2"\n')).toThrow(expect.objectContaining({ code: 'EXLCFG_BAD_VALUE' }));
+    expect(() => parseXlCfg('name = "x"\nmemory = 8\nviommu = "smmuv2"\n')).toThrow(expect.objectContaining({ code: 'EVSMMU_XLCFG_BAD_VALUE' }));
     const cfg = parseXlCfg('name = "y"\nmemory = 8\nviommu = "smmuv3"\ndmadev = [ "name=d0,sid=0x48" ]\n');
     const w2 = await startXenWorld({ xen: { cmdline: 'viommu=0' } });
     try {
-      await expect(w2.xen.api.createDomain(cfg)).rejects.toMatchObject({ code: 'EVIOMMU_DISABLED' });
-      await expect(w2.xen.api.destroyDomain(42)).rejects.toMatchObject({ code: 'ENODOMAIN' });
+      await expect(w2.xen.api.createDomain(cfg)).rejects.toMatchObject({ code: 'EVSMMU_VIOMMU_DISABLED' });
+      await expect(w2.xen.api.destroyDomain(42)).rejects.toMatchObject({ code: 'EVSMMU_NODOMAIN' });
     } finally {
       await w2.close();
     }
-    await expect(startXenWorld({ xen: { cmdline: 'viommu=maybe' } })).rejects.toMatchObject({ code: 'EACTOR_START' });
+    await expect(startXenWorld({ xen: { cmdline: 'viommu=maybe' } })).rejects.toMatchObject({ code: 'EVSMMU_ACTOR_START' });
   });
 });

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GuestRam, RangeP2m } from '../../src/mem/guest-ram.ts';
 import { PhysMemory } from '../../src/mem/phys.ts';
-import { VsmmuError } from '../../src/runtime/errors.ts';
+import { VsmmuError } from '../../src/errors.ts';
 
 const RAM = 0x4000_0000;
 const PAGES = 8;
@@ -47,7 +47,7 @@ describe('GuestRam properties', () => {
             if (op.kind === 'bytes') ram.writeBytes(ipa, op.data);
             else if (op.kind === 'fill') ram.fill(ipa, op.len, op.byte);
             else if (op.kind === 'w32') ram.write32(ipa, op.v);
-            else if (!ram.store64(ipa, op.lo, op.hi)) throw new VsmmuError('EGUEST_RANGE', 'store64 refused');
+            else if (!ram.store64(ipa, op.lo, op.hi)) throw new VsmmuError('EVSMMU_GUEST_RANGE', 'store64 refused');
           } catch (e) {
             threw = e;
           }
@@ -63,7 +63,7 @@ describe('GuestRam properties', () => {
             }
           } else {
             expect(threw).toBeInstanceOf(VsmmuError);
-            expect((threw as VsmmuError).code).toBe('EGUEST_RANGE');
+            expect((threw as VsmmuError).code).toBe('EVSMMU_GUEST_RANGE');
           }
           if (!ok || op.kind !== 'w64') continue;
           expect([ram.load64(ipa), ram.hi]).toEqual([op.lo, op.hi]);

@@ -1,6 +1,6 @@
 // Test actor: a few control methods, one that throws a coded error, ways to die.
 import { serveActor } from '../../src/runtime/actor.ts';
-import { VsmmuError } from '../../src/runtime/errors.ts';
+import { VsmmuError, type ErrorCode } from '../../src/errors.ts';
 
 class Echo {
   private readonly base: number;
@@ -18,7 +18,7 @@ class Echo {
     await new Promise((r) => setTimeout(r, ms));
     return v;
   }
-  fail(code: string): never {
+  fail(code: ErrorCode): never {
     throw new VsmmuError(code, `failed with ${code}`, { where: 'Echo.fail' });
   }
   plainThrow(): never {

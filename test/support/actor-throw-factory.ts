@@ -1,7 +1,7 @@
 // Test actor whose factory throws a coded error during start-up.
 import { serveActor } from '../../src/runtime/actor.ts';
-import { VsmmuError } from '../../src/runtime/errors.ts';
+import { VsmmuError } from '../../src/errors.ts';
 
 serveActor(() => {
-  throw new VsmmuError('EBAD_CONFIG', 'factory refused the configuration', { field: 'x' });
+  throw new VsmmuError('EVSMMU_BADOPTIONS', 'factory refused the configuration', { field: 'x' });
 });

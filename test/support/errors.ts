@@ -1,5 +1,5 @@
 // Test helper: run `fn`, expect it to throw a VsmmuError, return the error for inspection.
-import { VsmmuError } from '../../src/runtime/errors.ts';
+import { VsmmuError } from '../../src/errors.ts';
 
 export function thrown(fn: () => unknown): VsmmuError {
   try {

@@ -43,10 +43,10 @@ describe('DMA device', () => {
     expect(dev.stats.faults).toBe(2);
   });
 
-  it('refuses malformed requests with EINVAL', () => {
+  it('refuses malformed requests with EVSMMU_INVAL', () => {
     const { dev } = rig(0x1000);
-    expect(() => dev.read(-1, 4)).toThrow(expect.objectContaining({ code: 'EINVAL' }) as unknown as Error);
-    expect(() => dev.read(0, 0)).toThrow(expect.objectContaining({ code: 'EINVAL' }) as unknown as Error);
-    expect(() => dev.read(0, 4, { ssid: 1 << 20 })).toThrow(expect.objectContaining({ code: 'EINVAL' }) as unknown as Error);
+    expect(() => dev.read(-1, 4)).toThrow(expect.objectContaining({ code: 'EVSMMU_INVAL' }) as unknown as Error);
+    expect(() => dev.read(0, 0)).toThrow(expect.objectContaining({ code: 'EVSMMU_INVAL' }) as unknown as Error);
+    expect(() => dev.read(0, 4, { ssid: 1 << 20 })).toThrow(expect.objectContaining({ code: 'EVSMMU_INVAL' }) as unknown as Error);
   });
 });

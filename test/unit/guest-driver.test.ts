@@ -7,7 +7,7 @@ import { R } from '../../src/arch/registers.ts';
 import { EVT } from '../../src/arch/events.ts';
 import { PROT_READ, PROT_WRITE } from '../../src/arch/pgtable.ts';
 import { SmmuV3Driver, type DriverOptions } from '../../src/guest/driver.ts';
-import type { VsmmuError } from '../../src/runtime/errors.ts';
+import type { VsmmuError } from '../../src/errors.ts';
 import { FakeSmmu, guestRam, RAM_IPA, type FakeOptions } from '../support/guest-fake-smmu.ts';
 
 function setup(fo: FakeOptions = {}, dopts: DriverOptions = {}) {
@@ -103,13 +103,13 @@ describe('probe and reset', () => {
   });
 
   it('refuses what Linux refuses, with a coded reason', () => {
-    expect(codeOf(() => setup({ features: { ttf: 1 } }).drv.probe())).toBe('ESMMU_UNSUPPORTED:no-aarch64-tables');
-    expect(codeOf(() => setup({ features: { rel: true } }).drv.probe())).toBe('ESMMU_UNSUPPORTED:embedded-implementation');
-    expect(codeOf(() => setup({ features: { queuesPreset: true } }).drv.probe())).toBe('ESMMU_UNSUPPORTED:embedded-implementation');
-    expect(codeOf(() => setup({ features: { tablesPreset: true } }).drv.probe())).toBe('ESMMU_UNSUPPORTED:embedded-implementation');
-    expect(codeOf(() => setup({ features: { cmdqLog2: 6 } }).drv.probe())).toBe('ESMMU_UNSUPPORTED:cmdq-too-small');
-    expect(codeOf(() => setup({ features: { s1: false, s2: false } }).drv.probe())).toBe('ESMMU_UNSUPPORTED:no-translation');
-    expect(codeOf(() => setup({ features: { ttendian: 3 } }).drv.probe())).toBe('ESMMU_UNSUPPORTED:tt-endianness');
+    expect(codeOf(() => setup({ features: { ttf: 1 } }).drv.probe())).toBe('EVSMMU_SMMU_UNSUPPORTED:no-aarch64-tables');
+    expect(codeOf(() => setup({ features: { rel: true } }).drv.probe())).toBe('EVSMMU_SMMU_UNSUPPORTED:embedded-implementation');
+    expect(codeOf(() => setup({ features: { queuesPreset: true } }).drv.probe())).toBe('EVSMMU_SMMU_UNSUPPORTED:embedded-implementation');
+    expect(codeOf(() => setup({ features: { tablesPreset: true } }).drv.probe())).toBe('EVSMMU_SMMU_UNSUPPORTED:embedded-implementation');
+    expect(codeOf(() => setup({ features: { cmdqLog2: 6 } }).drv.probe())).toBe('EVSMMU_SMMU_UNSUPPORTED:cmdq-too-small');
+    expect(codeOf(() => setup({ features: { s1: false, s2: false } }).drv.probe())).toBe('EVSMMU_SMMU_UNSUPPORTED:no-translation');
+    expect(codeOf(() => setup({ features: { ttendian: 3 } }).drv.probe())).toBe('EVSMMU_SMMU_UNSUPPORTED:tt-endianness');
     expect(codeOf(() => setup({ features: { cmdqLog2: 7 } }).drv.probe())).toBe('no error');
   });
 
@@ -119,7 +119,7 @@ describe('probe and reset', () => {
     // CR0 = 0 matches the reset value at once; the three other writes each take 6 reads.
     expect(slow.fake.log.filter((a) => a.op === 'r' && a.off === R.CR0ACK).length).toBe(1 + 3 * 6);
     const dead = setup({ ackDelay: Infinity }, { pollTimeoutMs: 5 });
-    expect(codeOf(() => dead.drv.probe())).toBe('ESMMU_TIMEOUT:');
+    expect(codeOf(() => dead.drv.probe())).toBe('EVSMMU_SMMU_TIMEOUT:');
     // A failed probe leaves nothing allocated and the driver unprobed.
     expect(dead.alloc.stats().usedPages).toBe(0);
     expect(dead.drv.probed).toBeNull();
@@ -221,9 +221,9 @@ describe('attach: STE and CD', () => {
   it('refuses SSIDs the SMMU does not have and unsupported granules', () => {
     const { drv } = setup({ features: { ssidBits: 0, gran16k: false } });
     drv.probe();
-    expect(codeOf(() => drv.attach({ vSid: 1 }, { ssidBits: 2 }))).toBe('EINVAL:');
-    expect(codeOf(() => drv.attach({ vSid: 1 }, { granule: 16384 }))).toBe('EINVAL:');
-    expect(codeOf(() => drv.attach({ vSid: 70000 }))).toBe('EINVAL:');
+    expect(codeOf(() => drv.attach({ vSid: 1 }, { ssidBits: 2 }))).toBe('EVSMMU_INVAL:');
+    expect(codeOf(() => drv.attach({ vSid: 1 }, { granule: 16384 }))).toBe('EVSMMU_INVAL:');
+    expect(codeOf(() => drv.attach({ vSid: 70000 }))).toBe('EVSMMU_INVAL:');
   });
 
   it('attach is idempotent, moves a master between domains in place, shares a domain by ASID', () => {
@@ -269,10 +269,10 @@ describe('attach: STE and CD', () => {
     drv.map(8, 0x3000, buf, 4096, PROT_READ, 3);
     expect(drv.iovaToIpa(8, 0x3000, 3)).toBe(buf);
     expect(drv.iovaToIpa(8, 0x3000)).toBe(-1);
-    expect(codeOf(() => drv.attachPasid(8, 16))).toBe('EINVAL:');
+    expect(codeOf(() => drv.attachPasid(8, 16))).toBe('EVSMMU_INVAL:');
     drv.detach(8);
     expect(words(ram, p.cdIpa, 16)).toEqual(new Array<number>(16).fill(0));
-    expect(codeOf(() => drv.iovaToIpa(8, 0x3000, 3))).toBe('ENODEV:');
+    expect(codeOf(() => drv.iovaToIpa(8, 0x3000, 3))).toBe('EVSMMU_NODEV:');
   });
 
   it('detach aborts the STE, clears the CD and flushes the ASID', () => {
@@ -402,7 +402,7 @@ describe('command errors', () => {
     const { ram, alloc } = guestRam();
     const fake = new FakeSmmu(ram, { illegalOps: [0x30] });
     const drv = new SmmuV3Driver({ read32: (o) => (o === R.GERROR ? 0 : fake.read32(o)), write32: (o, v) => fake.write32(o, v) }, ram, alloc, { pollTimeoutMs: 5 });
-    expect(codeOf(() => drv.probe())).toBe('ESMMU_TIMEOUT:');
+    expect(codeOf(() => drv.probe())).toBe('EVSMMU_SMMU_TIMEOUT:');
   });
 });
 

@@ -9,7 +9,7 @@ import { DmaDevice } from '../../src/guest/dma-device.ts';
 import { GuestKernel, parseProt } from '../../src/guest/kernel.ts';
 import { Vcpu, type TrapPort } from '../../src/guest/vcpu.ts';
 import { createIrqLines, IrqLines } from '../../src/runtime/irq.ts';
-import type { VsmmuError } from '../../src/runtime/errors.ts';
+import type { VsmmuError } from '../../src/errors.ts';
 import { GUEST_VSMMUV3_BASE } from '../../src/xen/layout.ts';
 import { FakeSmmu, guestRam } from '../support/guest-fake-smmu.ts';
 import { FakePort } from '../support/guest-fake-port.ts';
@@ -119,8 +119,8 @@ describe('guest kernel', () => {
     expect(kernel.mmioRead(B, 8)).toEqual([fake.get(0), fake.get(4)]);
     kernel.mmioWrite(B + 0x90, 8, 0x1234_5000, 0x4000_0000);
     expect([fake.get(0x90), fake.get(0x94)]).toEqual([0x1234_5000, 0x4000_0000]);
-    expect(() => kernel.mmioWrite(B + 0x44, 4, 1)).toThrow(expect.objectContaining({ code: 'EGUEST_SEA' }) as unknown as Error);
-    expect(() => kernel.mmioRead(0x0300_1000)).toThrow(expect.objectContaining({ code: 'EGUEST_SEA' }) as unknown as Error);
+    expect(() => kernel.mmioWrite(B + 0x44, 4, 1)).toThrow(expect.objectContaining({ code: 'EVSMMU_GUEST_SEA' }) as unknown as Error);
+    expect(() => kernel.mmioRead(0x0300_1000)).toThrow(expect.objectContaining({ code: 'EVSMMU_GUEST_SEA' }) as unknown as Error);
     expect(kernel.stats().mmioAborts).toBe(2);
     let code = '';
     try {
@@ -128,7 +128,7 @@ describe('guest kernel', () => {
     } catch (e) {
       code = (e as VsmmuError).code;
     }
-    expect(code).toBe('EINVAL');
+    expect(code).toBe('EVSMMU_INVAL');
     expect(kernel.stats().trapLatency.count).toBe(5);
   });
 

@@ -76,21 +76,21 @@ describe('PageAllocator', () => {
     expect(a.stats().freePages).toBe(0);
   });
 
-  it('free() catches double, interior and foreign frees with EBADFREE', () => {
+  it('free() catches double, interior and foreign frees with EVSMMU_BADFREE', () => {
     const a = new PageAllocator(0x10000, '64K');
     const p = a.alloc(3 * K4);
     const e1 = thrown(() => a.free(p + K4));
-    expect(e1.code).toBe('EBADFREE');
+    expect(e1.code).toBe('EVSMMU_BADFREE');
     expect(e1.message).toBe('free(0x11000): not the start of an allocation; it lies inside the run allocated at 0x10000');
     expect(thrown(() => a.free(p + 8)).message).toMatch(/inside the run allocated at 0x10000/);
     a.free(p);
     const e2 = thrown(() => a.free(p));
-    expect(e2.code).toBe('EBADFREE');
+    expect(e2.code).toBe('EVSMMU_BADFREE');
     expect(e2.message).toBe('free(0x10000): not allocated (double free?)');
     const e3 = thrown(() => a.free(0x8000));
     expect(e3.message).toBe('free(0x8000): not an address of this allocator [0x10000, 0x20000)');
-    expect(thrown(() => a.free(-1)).code).toBe('EBADFREE');
-    expect(thrown(() => a.free(Number.NaN)).code).toBe('EBADFREE');
+    expect(thrown(() => a.free(-1)).code).toBe('EVSMMU_BADFREE');
+    expect(thrown(() => a.free(Number.NaN)).code).toBe('EVSMMU_BADFREE');
     expect(a.stats()).toMatchObject({ usedPages: 0, frees: 1, liveRuns: 0 });
   });
 
@@ -98,12 +98,12 @@ describe('PageAllocator', () => {
     const a = new PageAllocator(0, '64K');
     for (const bytes of [0, -1, 1.5, Number.NaN]) {
       const e = thrown(() => a.alloc(bytes));
-      expect(e.code).toBe('EBADSIZE');
+      expect(e.code).toBe('EVSMMU_BADSIZE');
       expect(e.message).toMatch(/not a positive whole number of bytes/);
     }
     for (const align of [0, 3, 4096 + 4096 / 2, -4096, 0.5]) {
       const e = thrown(() => a.alloc(K4, align));
-      expect(e.code).toBe('EBADALIGN');
+      expect(e.code).toBe('EVSMMU_BADALIGN');
       expect(e.message).toMatch(/not a power of two/);
     }
   });
@@ -115,7 +115,7 @@ describe('PageAllocator', () => {
     expect(thrown(() => new PageAllocator(0, 0)).message).toMatch(/below the minimum 4K/);
     expect(thrown(() => new PageAllocator(0, (MAX_PAGES + 1) * K4)).message).toMatch(/exceeds/);
     for (const f of [() => new PageAllocator(-4096, '64K'), () => new PageAllocator(0, '1Q')]) {
-      expect(thrown(f).code).toBe('EBADSIZE');
+      expect(thrown(f).code).toBe('EVSMMU_BADSIZE');
     }
   });
 

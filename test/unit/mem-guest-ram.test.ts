@@ -54,12 +54,12 @@ describe('RangeP2m', () => {
       { ipa: RAM, pa: 0, size: 0x2000 },
       { ipa: RAM + 0x1000, pa: 0x8000, size: 0x1000 },
     ]));
-    expect(e.code).toBe('EBADRANGE');
+    expect(e.code).toBe('EVSMMU_BADRANGE');
     expect(e.message).toBe('p2m ranges overlap in IPA: [0x40000000, 0x40002000) and [0x40001000, 0x40002000)');
-    expect(thrown(() => new RangeP2m([{ ipa: RAM, pa: 0, size: 0 }])).code).toBe('EBADRANGE');
+    expect(thrown(() => new RangeP2m([{ ipa: RAM, pa: 0, size: 0 }])).code).toBe('EVSMMU_BADRANGE');
     expect(thrown(() => new RangeP2m([{ ipa: RAM + 8, pa: 0, size: 0x1000 }])).message).toMatch(/multiples of the granule 4096/);
-    expect(thrown(() => new RangeP2m([{ ipa: RAM, pa: 0x1000, size: 0x1000 }], 0x10000)).code).toBe('EBADRANGE');
-    expect(thrown(() => new RangeP2m([{ ipa: -4096, pa: 0, size: 0x1000 }])).code).toBe('EBADRANGE');
+    expect(thrown(() => new RangeP2m([{ ipa: RAM, pa: 0x1000, size: 0x1000 }], 0x10000)).code).toBe('EVSMMU_BADRANGE');
+    expect(thrown(() => new RangeP2m([{ ipa: -4096, pa: 0, size: 0x1000 }])).code).toBe('EVSMMU_BADRANGE');
   });
 });
 
@@ -105,7 +105,7 @@ describe('GuestRam', () => {
     expect(ram.load64(RAM + 0xff8)).toBe(0);
     expect(ram.load64(RAM + 0x1000)).toBe(-1);
     expect(ram.store64(RAM + 0x1000, 1, 1)).toBe(false);
-    expect(thrown(() => ram.read32(RAM + 0x1000)).code).toBe('EMEM_RANGE');
+    expect(thrown(() => ram.read32(RAM + 0x1000)).code).toBe('EVSMMU_MEM_RANGE');
   });
 
   it('splits byte accesses that cross pages', () => {
@@ -128,33 +128,33 @@ describe('GuestRam', () => {
     ram.fill(RAM + 0x6000, 0, 1);
   });
 
-  it('refuses IPAs it does not own with EGUEST_RANGE, writing nothing', () => {
+  it('refuses IPAs it does not own with EVSMMU_GUEST_RANGE, writing nothing', () => {
     const { mem, ram } = setup();
     const e = thrown(() => ram.read32(RAM + 0x6000));
-    expect(e.code).toBe('EGUEST_RANGE');
+    expect(e.code).toBe('EVSMMU_GUEST_RANGE');
     expect(e.message).toBe("read32 of 4 bytes at IPA 0x40006000 is outside the guest's RAM");
     expect(e.details).toEqual({ ipa: RAM + 0x6000, length: 4, unmapped: RAM + 0x6000 });
     const before = mem.readBytes(0, mem.size);
     const w = thrown(() => ram.writeBytes(RAM + 0x5ff0, new Uint8Array(0x20).fill(9)));
-    expect(w.code).toBe('EGUEST_RANGE');
+    expect(w.code).toBe('EVSMMU_GUEST_RANGE');
     expect(w.message).toBe("writeBytes of 32 bytes at IPA 0x40005ff0 is outside the guest's RAM (IPA 0x40006000 is not mapped)");
-    expect(thrown(() => ram.fill(RAM - 1, 2, 0)).code).toBe('EGUEST_RANGE');
+    expect(thrown(() => ram.fill(RAM - 1, 2, 0)).code).toBe('EVSMMU_GUEST_RANGE');
     expect(Buffer.compare(mem.readBytes(0, mem.size), before)).toBe(0); // nothing partially written
-    expect(thrown(() => ram.readBytes(RAM + 0x5fff, 2)).code).toBe('EGUEST_RANGE');
+    expect(thrown(() => ram.readBytes(RAM + 0x5fff, 2)).code).toBe('EVSMMU_GUEST_RANGE');
     for (const f of [
       () => ram.read8(-1), () => ram.read8(1.5), () => ram.write8(Number.NaN, 0), () => ram.read64(0),
       () => ram.write64(RAM + 0x6000, 0n), () => ram.write16(0x1000, 0), () => ram.readBytes(RAM, -1),
       () => ram.readBytes(RAM, 0.5), () => ram.read(2 ** 60, 4),
     ]) {
-      expect(thrown(f).code).toBe('EGUEST_RANGE');
+      expect(thrown(f).code).toBe('EVSMMU_GUEST_RANGE');
     }
   });
 
-  it('requires natural alignment (EMEM_ALIGN)', () => {
+  it('requires natural alignment (EVSMMU_MEM_ALIGN)', () => {
     const { ram } = setup();
     expect(thrown(() => ram.read32(RAM + 0xffe)).message).toBe('read32 at IPA 0x40000ffe is not 4-byte aligned');
-    expect(thrown(() => ram.write16(RAM + 1, 0)).code).toBe('EMEM_ALIGN');
-    expect(thrown(() => ram.read64(RAM + 4)).code).toBe('EMEM_ALIGN');
+    expect(thrown(() => ram.write16(RAM + 1, 0)).code).toBe('EVSMMU_MEM_ALIGN');
+    expect(thrown(() => ram.read64(RAM + 4)).code).toBe('EVSMMU_MEM_ALIGN');
   });
 
   it('translate and owns', () => {
@@ -176,6 +176,6 @@ describe('GuestRam', () => {
     ram.writeBytes(0xfffe, [1, 2, 3, 4]);
     expect(Array.from(mem.readBytes(0x3fffe, 2))).toEqual([1, 2]);
     expect(Array.from(mem.readBytes(0x20000, 2))).toEqual([3, 4]);
-    expect(thrown(() => new GuestRam(mem, () => -1, 8192)).code).toBe('EBADSIZE');
+    expect(thrown(() => new GuestRam(mem, () => -1, 8192)).code).toBe('EVSMMU_BADSIZE');
   });
 });

@@ -5,7 +5,7 @@ import {
   PhysMemory,
 } from '../../src/mem/phys.ts';
 import { GiB, KiB, MiB } from '../../src/mem/size.ts';
-import { VsmmuError } from '../../src/runtime/errors.ts';
+import { VsmmuError } from '../../src/errors.ts';
 import { thrown } from '../support/errors.ts';
 
 // 64-bit patterns whose transit through a double must not change a bit: every NaN class
@@ -88,7 +88,7 @@ describe('PhysMemory create/attach', () => {
     ['12X', /unknown suffix/],
   ] as const)('rejects size %s', (size, msg) => {
     const e = thrown(() => PhysMemory.create(size));
-    expect(e.code).toBe('EBADSIZE');
+    expect(e.code).toBe('EVSMMU_BADSIZE');
     expect(e.message).toMatch(msg);
   });
 
@@ -104,11 +104,11 @@ describe('PhysMemory create/attach', () => {
   });
 
   it('attach refuses what cannot be physical memory', () => {
-    expect(thrown(() => PhysMemory.attach(new ArrayBuffer(65536) as unknown as SharedArrayBuffer)).code).toBe('EBADMEM');
-    expect(thrown(() => PhysMemory.attach({} as SharedArrayBuffer)).code).toBe('EBADMEM');
+    expect(thrown(() => PhysMemory.attach(new ArrayBuffer(65536) as unknown as SharedArrayBuffer)).code).toBe('EVSMMU_BADMEM');
+    expect(thrown(() => PhysMemory.attach({} as SharedArrayBuffer)).code).toBe('EVSMMU_BADMEM');
     const growable = new SharedArrayBuffer(65536, { maxByteLength: 131072 });
     expect(thrown(() => PhysMemory.attach(growable)).message).toMatch(/growable/);
-    expect(thrown(() => PhysMemory.attach(new SharedArrayBuffer(1000))).code).toBe('EBADSIZE');
+    expect(thrown(() => PhysMemory.attach(new SharedArrayBuffer(1000))).code).toBe('EVSMMU_BADSIZE');
   });
 
   it('MAX_MEMORY_SIZE is 16 GiB', () => {
@@ -184,7 +184,7 @@ describe('PhysMemory API-edge accessors', () => {
     m.write64(0x210, (1n << 64n) + 3n);
     expect(m.read64(0x210)).toBe(3n);
     const e = thrown(() => m.write64(0x218, 5 as unknown as bigint));
-    expect(e.code).toBe('EBADVALUE');
+    expect(e.code).toBe('EVSMMU_BADVALUE');
   });
 
   it('readBytes returns a private copy', () => {
@@ -236,11 +236,11 @@ describe('PhysMemory API-edge accessors', () => {
     ['view', (pa) => m.view(pa, 16), 16],
   ];
 
-  it.each(accesses)('%s refuses addresses outside memory with EMEM_RANGE', (op, f, n) => {
+  it.each(accesses)('%s refuses addresses outside memory with EVSMMU_MEM_RANGE', (op, f, n) => {
     for (const pa of [m.size, m.size - n + 1, -n, -1, 2 ** 52, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
       const e = thrown(() => f(pa));
       expect(e).toBeInstanceOf(VsmmuError);
-      expect(e.code).toBe('EMEM_RANGE');
+      expect(e.code).toBe('EVSMMU_MEM_RANGE');
       expect(e.message).toContain(op);
       expect(e.message).toContain(`${n} bytes`);
       expect(e.message).toContain('[0x0, 0x10000) (64K)');
@@ -263,15 +263,15 @@ describe('PhysMemory API-edge accessors', () => {
     ['write32', 3, () => m.write32(0x13, 0)],
     ['read64', 4, () => m.read64(4)],
     ['write64', 4, () => m.write64(0x1c, 0n)],
-  ] as const)('%s requires natural alignment (EMEM_ALIGN)', (op, _off, f) => {
+  ] as const)('%s requires natural alignment (EVSMMU_MEM_ALIGN)', (op, _off, f) => {
     const e = thrown(f);
-    expect(e.code).toBe('EMEM_ALIGN');
+    expect(e.code).toBe('EVSMMU_MEM_ALIGN');
     expect(e.message).toMatch(new RegExp(`^${op} at 0x[0-9a-f]+ is not \\d-byte aligned$`));
   });
 
-  it('refuses bad lengths with EMEM_RANGE', () => {
+  it('refuses bad lengths with EVSMMU_MEM_RANGE', () => {
     for (const len of [-1, 1.5, Number.NaN]) {
-      expect(thrown(() => m.readBytes(0, len)).code).toBe('EMEM_RANGE');
+      expect(thrown(() => m.readBytes(0, len)).code).toBe('EVSMMU_MEM_RANGE');
       expect(thrown(() => m.fill(0, len, 0)).message).toMatch(/length .* is not a non-negative integer/);
     }
   });

@@ -48,21 +48,21 @@ describe('parseSize', () => {
     [2 ** 53, 'too large'],
   ] as const)('rejects %s (%s)', (input, why) => {
     const e = thrown(() => parseSize(input));
-    expect(e.code).toBe('EBADSIZE');
+    expect(e.code).toBe('EVSMMU_BADSIZE');
     expect(e.message).toContain(why);
     // Says what is accepted.
     expect(e.message).toMatch(/expected .*"512M".*"2GiB"/);
   });
 
   it('rejects values that are not numbers or strings', () => {
-    expect(thrown(() => parseSize(null as unknown as number)).code).toBe('EBADSIZE');
+    expect(thrown(() => parseSize(null as unknown as number)).code).toBe('EVSMMU_BADSIZE');
     expect(thrown(() => parseSize(4096n as unknown as number)).message).toContain('not a number or string');
   });
 
   it('enforces multipleOf, min and max, naming what is sized', () => {
     expect(parseSize('128K', { multipleOf: 64 * KiB })).toBe(128 * KiB);
     const e = thrown(() => parseSize('100K', { multipleOf: 64 * KiB, what: 'memory size' }));
-    expect(e.code).toBe('EBADSIZE');
+    expect(e.code).toBe('EVSMMU_BADSIZE');
     expect(e.message).toMatch(/invalid memory size "100K": not a multiple of 64K \(65536 bytes\)/);
     expect(thrown(() => parseSize(1, { min: 2 })).message).toContain('below the minimum 2');
     expect(thrown(() => parseSize('2G', { max: GiB })).message).toContain('above the maximum 1G');

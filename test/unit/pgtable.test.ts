@@ -8,7 +8,7 @@ import {
 import { ACC_INSTR, ACC_PRIV, ACC_WRITE, type WordReader, type WordWriter } from '../../src/arch/types.ts';
 import { s1Cfg, s2Cfg, Walker, WalkResult, type S1Params, type S2Params } from '../../src/arch/walk.ts';
 import { PhysMemory } from '../../src/mem/phys.ts';
-import { VsmmuError } from '../../src/runtime/errors.ts';
+import { VsmmuError } from '../../src/errors.ts';
 
 const mem = PhysMemory.create(16 << 20);
 const res = new WalkResult();
@@ -184,7 +184,7 @@ describe('map', () => {
     expect(walk(t, 0x3000, ACC_INSTR)).toBe(0x20_2000);
   });
 
-  it('no-op without read or write; EEXIST on overlap, rolled back', () => {
+  it('no-op without read or write; EVSMMU_EXIST on overlap, rolled back', () => {
     const t = pt();
     t.map(0x1000, 0x20_0000, 0x1000, PROT_EXEC);
     expect(t.translate(0x1000)).toBe(-1);
@@ -205,7 +205,7 @@ describe('map', () => {
     expect(() => t.map(0, 2 ** 48, 0x1000, PROT_READ)).toThrow(VsmmuError);
     const n0 = allocs.length;
     const starving = new PageTable({ stage: 1, granuleShift: 12, ias: 48, mem, alloc: (b, a) => (allocs.length > n0 ? -1 : alloc(b, a)) });
-    expect(() => starving.map(0x1000, 0, 0x1000, PROT_READ)).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
+    expect(() => starving.map(0x1000, 0, 0x1000, PROT_READ)).toThrow(expect.objectContaining({ code: 'EVSMMU_NOMEM' }));
   });
 
   it('a slot holding a table is descended into, not replaced', () => {

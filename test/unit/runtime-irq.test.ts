@@ -14,7 +14,7 @@ describe('IRQ lines', () => {
     expect(() => createIrqLines({ lines: 0 })).toThrow(/lines/);
     expect(() => createIrqLines({ lines: 33 })).toThrow(/lines/);
     const b = bank();
-    expect(() => b.raise(4)).toThrow(expect.objectContaining({ code: 'EIRQ_LINE' }));
+    expect(() => b.raise(4)).toThrow(expect.objectContaining({ code: 'EVSMMU_IRQ_LINE' }));
     expect(new IrqLines(createIrqLines({ lines: 32 })).all).toBe(-1);
   });
 
@@ -69,13 +69,13 @@ describe('IRQ lines', () => {
     expect(await w).toBe(1 << 1);
   });
 
-  it('close wakes waiters with EIRQ_CLOSED unless a line of the mask is pending', async () => {
+  it('close wakes waiters with EVSMMU_IRQ_CLOSED unless a line of the mask is pending', async () => {
     const b = bank();
     const w = b.waitAsync(1 << 0, 5_000);
     b.close();
-    await expect(w).rejects.toMatchObject({ code: 'EIRQ_CLOSED' });
+    await expect(w).rejects.toMatchObject({ code: 'EVSMMU_IRQ_CLOSED' });
     b.raise(2);
     expect(b.wait(1 << 2, 0)).toBe(1 << 2);
-    expect(() => b.wait(1 << 0, 1_000)).toThrow(expect.objectContaining({ code: 'EIRQ_CLOSED' }));
+    expect(() => b.wait(1 << 0, 1_000)).toThrow(expect.objectContaining({ code: 'EVSMMU_IRQ_CLOSED' }));
   });
 });

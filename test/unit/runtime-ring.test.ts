@@ -1,7 +1,7 @@
 // SPSC ring, single thread: geometry, full/empty edges, counter wrap, close.
 import { describe, expect, it } from 'vitest';
 import { RingConsumer, RingProducer, RingSetConsumer, createRing, createRingSet } from '../../src/runtime/ring.ts';
-import { VsmmuError } from '../../src/runtime/errors.ts';
+import { VsmmuError } from '../../src/errors.ts';
 
 // Header word indices, as documented in ring.ts.
 const HEAD = 0;
@@ -35,7 +35,7 @@ describe('ring geometry', () => {
     expect(() => p.reserve(0)).toThrow(/batch/);
     expect(() => p.reserve(9)).toThrow(/batch/);
     const { c } = pair(8, 8);
-    expect(() => c.acquire(0)).toThrow(expect.objectContaining({ code: 'ERING_BATCH' }));
+    expect(() => c.acquire(0)).toThrow(expect.objectContaining({ code: 'EVSMMU_RING_BATCH' }));
   });
 });
 
@@ -83,7 +83,7 @@ describe('full and empty', () => {
 });
 
 describe('close', () => {
-  it('consumer drains what was committed, then gets -1; producer gets ERING_CLOSED', () => {
+  it('consumer drains what was committed, then gets -1; producer gets EVSMMU_RING_CLOSED', () => {
     const { p, c } = pair(8, 4);
     p.push([7]);
     p.close();
@@ -91,7 +91,7 @@ describe('close', () => {
     expect(c.acquire(8, 0)).toBe(1);
     c.release(1);
     expect(c.acquire(8)).toBe(-1); // no hang: closed and drained
-    expect(() => p.reserve(1)).toThrow(expect.objectContaining({ code: 'ERING_CLOSED' }));
+    expect(() => p.reserve(1)).toThrow(expect.objectContaining({ code: 'EVSMMU_RING_CLOSED' }));
   });
 
   it('async acquire resolves -1 when the ring is closed while it waits', async () => {

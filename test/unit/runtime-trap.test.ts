@@ -79,26 +79,26 @@ describe('trap channel', () => {
     expect(cloned.server).not.toBe(sd.sab);
     expect(() => server.attach(cloned)).not.toThrow();
     const other = createTrapChannel(createTrapServer());
-    expect(() => server.attach(other)).toThrow(expect.objectContaining({ code: 'ETRAP_CONFIG' }));
+    expect(() => server.attach(other)).toThrow(expect.objectContaining({ code: 'EVSMMU_TRAP_CONFIG' }));
   });
 
   it('refuses sizes other than 1, 2, 4, 8', async () => {
     const { va } = setup();
-    await expect(va.accessAsync(false, 3, 0, 0, 0, 0)).rejects.toMatchObject({ code: 'ETRAP_SIZE' });
+    await expect(va.accessAsync(false, 3, 0, 0, 0, 0)).rejects.toMatchObject({ code: 'EVSMMU_TRAP_SIZE' });
   });
 
-  it('server close wakes a waiting vCPU with ETRAP_CLOSED; serve returns -1', async () => {
+  it('server close wakes a waiting vCPU with EVSMMU_TRAP_CLOSED; serve returns -1', async () => {
     const { server, va } = setup();
     const p = va.accessAsync(false, 4, 0, 0, 0, 0);
     server.close();
-    await expect(p).rejects.toMatchObject({ code: 'ETRAP_CLOSED' });
+    await expect(p).rejects.toMatchObject({ code: 'EVSMMU_TRAP_CLOSED' });
     expect(server.serve(() => TRAP_OK, 1_000)).toBe(-1);
   });
 
   it('a timeout retires the channel; the server then skips it', async () => {
     const { server, va, vb } = setup();
-    await expect(va.accessAsync(false, 4, 0x8, 0, 0, 0, 20)).rejects.toMatchObject({ code: 'ETRAP_TIMEOUT' });
-    await expect(va.accessAsync(false, 4, 0x8, 0, 0, 0)).rejects.toMatchObject({ code: 'ETRAP_CLOSED' });
+    await expect(va.accessAsync(false, 4, 0x8, 0, 0, 0, 20)).rejects.toMatchObject({ code: 'EVSMMU_TRAP_TIMEOUT' });
+    await expect(va.accessAsync(false, 4, 0x8, 0, 0, 0)).rejects.toMatchObject({ code: 'EVSMMU_TRAP_CLOSED' });
     const pb = vb.accessAsync(false, 4, 0xc, 0, 0, 0);
     const served: number[] = [];
     expect(server.poll((r) => (served.push(r.addrLo), TRAP_OK))).toBe(1);

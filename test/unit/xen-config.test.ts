@@ -65,7 +65,7 @@ describe('Xen command line', () => {
   });
   it('names option, value and accepted spellings on a bad value', () => {
     const e = thrown(() => parseXenCmdline('console=x viommu=maybe'));
-    expect(e.code).toBe('EXEN_CMDLINE');
+    expect(e.code).toBe('EVSMMU_XEN_CMDLINE');
     expect(e.message).toContain('"viommu"');
     expect(e.message).toContain('"maybe"');
     expect(e.message).toContain('on, yes, true, enable');
@@ -82,10 +82,10 @@ describe('vIOMMU registry', () => {
   });
   it('rejects unknown types listing the known ones', () => {
     const e = thrown(() => viommuType('smmuv2'));
-    expect(e.code).toBe('EVIOMMU_TYPE');
+    expect(e.code).toBe('EVSMMU_VIOMMU_TYPE');
     expect(e.message).toContain('"smmuv2"');
     expect(e.message).toContain('"none", "smmuv3"');
-    expect(thrown(() => viommuTypeByDomctl(7)).code).toBe('EVIOMMU_TYPE');
+    expect(thrown(() => viommuTypeByDomctl(7)).code).toBe('EVSMMU_VIOMMU_TYPE');
   });
 });
 
@@ -137,7 +137,7 @@ describe('xl.cfg parsing', () => {
     expect(parseXlCfg('name="a"\nmemory=8192\ndmadev=[]').memory).toBe(8 * 2 ** 30);
   });
 
-  describe('syntax errors (EXLCFG_SYNTAX) name line and column', () => {
+  describe('syntax errors (EVSMMU_XLCFG_SYNTAX) name line and column', () => {
     it.each([
       ['name = "abc\nmemory = 1', 1, 8, 'not closed'],
       ['memory 512', 1, 8, 'expected "=" after "memory"'],
@@ -154,33 +154,33 @@ describe('xl.cfg parsing', () => {
       ['name = "a"\nname += ["b"]', 2, 1, 'line 1 sets a single value'],
     ])('%j', (text, line, col, msg) => {
       const e = thrown(() => parseXlCfg(text, 'x.cfg'));
-      expect(e.code).toBe('EXLCFG_SYNTAX');
+      expect(e.code).toBe('EVSMMU_XLCFG_SYNTAX');
       expect(e.message).toContain(`x.cfg:${line}:${col}: syntax error`);
       expect(e.message).toContain(msg);
       expect(e.details).toMatchObject({ line, col });
     });
   });
 
-  it('rejects unknown keys with a suggestion (EXLCFG_UNKNOWN_KEY)', () => {
+  it('rejects unknown keys with a suggestion (EVSMMU_XLCFG_UNKNOWN_KEY)', () => {
     const e = thrown(() => parseXlCfg('name="a"\nmemroy = 64\n', 'x.cfg'));
-    expect(e.code).toBe('EXLCFG_UNKNOWN_KEY');
+    expect(e.code).toBe('EVSMMU_XLCFG_UNKNOWN_KEY');
     expect(e.message).toContain('x.cfg:2:1: unknown key "memroy"');
     expect(e.message).toContain('did you mean "memory"');
     expect(e.details).toMatchObject({ key: 'memroy', suggestions: ['memory'] });
     expect(thrown(() => parseXlCfg('zzzzzz = 1')).message).not.toContain('did you mean');
   });
 
-  it('reports missing name and memory (EXLCFG_MISSING_KEY)', () => {
+  it('reports missing name and memory (EVSMMU_XLCFG_MISSING_KEY)', () => {
     const a = thrown(() => parseXlCfg('memory = 64', 'x.cfg'));
-    expect(a.code).toBe('EXLCFG_MISSING_KEY');
+    expect(a.code).toBe('EVSMMU_XLCFG_MISSING_KEY');
     expect(a.message).toContain('missing required key "name"');
     const b = thrown(() => parseXlCfg('name = "a"'));
-    expect(b.code).toBe('EXLCFG_MISSING_KEY');
+    expect(b.code).toBe('EVSMMU_XLCFG_MISSING_KEY');
     expect(b.message).toContain('"memory"');
     expect(b.message).toContain('memory = 512');
   });
 
-  describe('bad values (EXLCFG_BAD_VALUE) name the key, the place and the fix', () => {
+  describe('bad values (EVSMMU_XLCFG_BAD_VALUE) name the key, the place and the fix', () => {
     it.each([
       ['name = "bad name"\nmemory = 64', 'name', 1, 'is not a domain name'],
       ['name = ["a"]\nmemory = 64', 'name', 1, 'not a [ list ]'],
@@ -204,7 +204,7 @@ describe('xl.cfg parsing', () => {
       ['name = "a"\nmemory = 64\ndmadev = [ "named" ]', 'dmadev', 3, 'is not key=value'],
     ])('%j', (text, key, line, msg) => {
       const e = thrown(() => parseXlCfg(text, 'x.cfg'));
-      expect(e.code).toBe('EXLCFG_BAD_VALUE');
+      expect(e.code).toBe('EVSMMU_XLCFG_BAD_VALUE');
       expect(e.message).toContain(`x.cfg:${line}:`);
       expect(e.message).toContain(`bad value for "${key}"`);
       expect(e.message).toContain(msg);
@@ -226,23 +226,23 @@ describe('validateSystemConfig', () => {
     const ds = [dom('a', [{ name: 'd0', sid: 0x10, line: 7 }], 'smmuv3', 'a.cfg'), dom('b', [{ name: 'x', sid: 0x10, line: 9 }], 'smmuv3', 'b.cfg')];
     const [e, ...rest] = validateSystemConfig(ds, on, { sidBits: 16 });
     expect(rest).toEqual([]);
-    expect(e?.code).toBe('ESID_CONFLICT');
+    expect(e?.code).toBe('EVSMMU_SID_CONFLICT');
     expect(e?.message).toContain('StreamID 0x10');
     expect(e?.message).toContain('"d0" of domain "a" (a.cfg:7)');
     expect(e?.message).toContain('"x" of domain "b" (b.cfg:9)');
   });
   it('reports duplicate domain and device names', () => {
     const codes = validateSystemConfig([dom('a', [{ name: 'd', sid: 1 }, { name: 'd', sid: 2 }]), dom('a', [])], on, { sidBits: 16 }).map((e) => e.code);
-    expect(codes.sort()).toEqual(['EDEVICE_DUPLICATE', 'EDOMAIN_DUPLICATE']);
+    expect(codes.sort()).toEqual(['EVSMMU_DEVICE_DUPLICATE', 'EVSMMU_DOMAIN_DUPLICATE']);
   });
   it('reports a vIOMMU asked for while the command line disables it', () => {
     const errs = validateSystemConfig([dom('a', []), dom('b', [], 'none')], parseXenCmdline('no-viommu'), { sidBits: 16 });
-    expect(errs.map((e) => e.code)).toEqual(['EVIOMMU_DISABLED']);
+    expect(errs.map((e) => e.code)).toEqual(['EVSMMU_VIOMMU_DISABLED']);
     expect(errs[0]?.message).toContain('add viommu=1 to the Xen command line');
   });
   it('reports StreamIDs beyond the physical SID bits and SMMU indices beyond the count', () => {
     const errs = validateSystemConfig([dom('a', [{ name: 'd', sid: 0x100 }, { name: 'e', sid: 0xff, smmu: 2 }])], on, { sidBits: 8, smmuCount: 2 });
-    expect(errs.map((e) => e.code)).toEqual(['ESID_RANGE', 'ESMMU_INDEX']);
+    expect(errs.map((e) => e.code)).toEqual(['EVSMMU_SID_RANGE', 'EVSMMU_SMMU_INDEX']);
     expect(errs[0]?.message).toContain('8 StreamID bits (max 0xff)');
   });
   it('does not count equal SIDs on different physical SMMUs as a conflict', () => {

@@ -45,10 +45,10 @@ describe('VMID and vSID allocation', () => {
     const got = Array.from({ length: 255 }, () => a.alloc());
     expect(got[0]).toBe(1);
     expect(new Set(got).size).toBe(255);
-    expect(() => a.alloc()).toThrow(expect.objectContaining({ code: 'ENOVMID' }));
+    expect(() => a.alloc()).toThrow(expect.objectContaining({ code: 'EVSMMU_NOVMID' }));
     a.free(7);
     expect(a.alloc()).toBe(7);
-    expect(() => a.free(0)).toThrow(expect.objectContaining({ code: 'EBADFREE' }));
+    expect(() => a.free(0)).toThrow(expect.objectContaining({ code: 'EVSMMU_BADFREE' }));
   });
 
   it('maps vSIDs injectively, identity or lowest-free', () => {
@@ -56,12 +56,12 @@ describe('VMID and vSID allocation', () => {
     expect([t.allocate(0x900), t.allocate(0x20), t.allocate(0x31)]).toEqual([0, 1, 2]);
     t.release(0x20);
     expect(t.allocate(0x44)).toBe(1);
-    expect(() => t.allocate(0x44)).toThrow(expect.objectContaining({ code: 'EVSID' }));
+    expect(() => t.allocate(0x44)).toThrow(expect.objectContaining({ code: 'EVSMMU_VSID' }));
     expect(t.psidOf(2)).toBe(0x31);
     expect(t.vsidOf(0x900)).toBe(0);
     const id = new VsidTable('identity', 8);
     expect(id.allocate(0x12)).toBe(0x12);
-    expect(() => id.allocate(0x100)).toThrow(expect.objectContaining({ code: 'EVSID' }));
+    expect(() => id.allocate(0x100)).toThrow(expect.objectContaining({ code: 'EVSMMU_VSID' }));
   });
 });
 
@@ -89,7 +89,7 @@ describe('Xen SMMUv3 driver', () => {
   });
 
   it('refuses an SMMU without stage 2', () => {
-    expect(() => xenRig({ features: { s2: false } })).toThrow(expect.objectContaining({ code: 'ESMMU_PROBE' }));
+    expect(() => xenRig({ features: { s2: false } })).toThrow(expect.objectContaining({ code: 'EVSMMU_SMMU_PROBE' }));
   });
 
   it('never lets the hardware see a mix of old and new STE fields', () => {
@@ -156,12 +156,12 @@ describe('Xen domains', () => {
 
   it('rejects what the command line or the config forbids', () => {
     const r = xenRig({ cmdline: '' });
-    expect(() => r.xen.createDomain(domCfg('d1', []))).toThrow(expect.objectContaining({ code: 'EVIOMMU_DISABLED' }));
+    expect(() => r.xen.createDomain(domCfg('d1', []))).toThrow(expect.objectContaining({ code: 'EVSMMU_VIOMMU_DISABLED' }));
     const r2 = xenRig();
     r2.xen.createDomain(domCfg('d1', [{ sid: 1 }]));
-    expect(() => r2.xen.createDomain(domCfg('d1', []))).toThrow(expect.objectContaining({ code: 'EDOMAIN_DUPLICATE' }));
-    expect(() => r2.xen.createDomain(domCfg('d2', [{ sid: 1 }]))).toThrow(expect.objectContaining({ code: 'EBUSY' }));
-    expect(() => r2.xen.createDomain(domCfg('d3', [], 'none', 1024 * MiB))).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
+    expect(() => r2.xen.createDomain(domCfg('d1', []))).toThrow(expect.objectContaining({ code: 'EVSMMU_DOMAIN_DUPLICATE' }));
+    expect(() => r2.xen.createDomain(domCfg('d2', [{ sid: 1 }]))).toThrow(expect.objectContaining({ code: 'EVSMMU_BUSY' }));
+    expect(() => r2.xen.createDomain(domCfg('d3', [], 'none', 1024 * MiB))).toThrow(expect.objectContaining({ code: 'EVSMMU_NOMEM' }));
     expect(r2.xen.stats().domains).toBe(1);
     expect(r2.xen.stats().vmidsInUse).toBe(1);
   });
@@ -189,7 +189,7 @@ describe('Xen domains', () => {
     expect(after.streams).toBe(0);
     // Only the SMMU's L2 stream tables (allocated once per 256 StreamIDs) remain.
     expect(after.memory.usedPages - base.memory.usedPages).toBe(r.xen.driver.structures.l2Tables * 4);
-    expect(() => r.xen.destroyDomain(a.domid)).toThrow(expect.objectContaining({ code: 'ENODOMAIN' }));
+    expect(() => r.xen.destroyDomain(a.domid)).toThrow(expect.objectContaining({ code: 'EVSMMU_NODOMAIN' }));
   });
 });
 

@@ -99,13 +99,13 @@ describe('DTS model, writer and reader', () => {
     ['/dts-v1/; / { a = <1> };', 'expected ";"'],
   ])('rejects %j', (src, msg) => {
     const e = thrown(() => parseDts(src));
-    expect(e.code).toBe('EDTS_SYNTAX');
+    expect(e.code).toBe('EVSMMU_DTS_SYNTAX');
     expect(e.message).toContain(msg);
   });
   it('refuses cells that are not u32', () => {
-    expect(thrown(() => pCells('x', -1)).code).toBe('EDT_CELL');
-    expect(thrown(() => pCells('x', 2 ** 32)).code).toBe('EDT_CELL');
-    expect(thrown(() => pCells('x', 1.5)).code).toBe('EDT_CELL');
+    expect(thrown(() => pCells('x', -1)).code).toBe('EVSMMU_DT_CELL');
+    expect(thrown(() => pCells('x', 2 ** 32)).code).toBe('EVSMMU_DT_CELL');
+    expect(thrown(() => pCells('x', 1.5)).code).toBe('EVSMMU_DT_CELL');
   });
 });
 
@@ -167,7 +167,7 @@ describe('domU device tree', () => {
     expect(cellsOf(must(m, '/passthrough/dma1@5001000'), 'iommus')).toEqual([65002, 0]);
     const r = domUDeviceTree(smmuGuest, { vsids: { dma0: 1, dma1: 2 } });
     expect(cellsOf(must(r, '/passthrough/dma0@5000000'), 'iommus')).toEqual([65002, 1]);
-    expect(thrown(() => domUDeviceTree(smmuGuest, { vsids: { dma0: -1 } })).code).toBe('EDT_VSID');
+    expect(thrown(() => domUDeviceTree(smmuGuest, { vsids: { dma0: -1 } })).code).toBe('EVSMMU_DT_VSID');
   });
   it('has no vSMMU and no iommus without viommu', () => {
     const p = domUDeviceTree(plainGuest, { vpci: true });
@@ -194,7 +194,7 @@ describe('domU device tree', () => {
     const v3 = must(domUDeviceTree(smmuGuest, { vpci: { sidBase: 0x20, length: 0x1000, mask: 0xff00 } }), '/pcie@10000000');
     expect(cellsOf(v3, 'iommu-map')).toEqual([0, 65002, 0x20, 0x1000]);
     expect(cellsOf(v3, 'iommu-map-mask')).toEqual([0xff00]);
-    expect(thrown(() => domUDeviceTree(smmuGuest, { vpci: { ridBase: 0xff00, length: 0x1000 } })).code).toBe('EDT_IOMMU_MAP');
+    expect(thrown(() => domUDeviceTree(smmuGuest, { vpci: { ridBase: 0xff00, length: 0x1000 } })).code).toBe('EVSMMU_DT_IOMMU_MAP');
   });
   it('writes DTS text that reads back to the same tree', () => {
     const dts = domUDts(smmuGuest, { vpci: true });
@@ -229,7 +229,7 @@ describe('dom0 device tree', () => {
     expect(getProp(must(t, '/dma0@5000000'), 'iommus')).toBeUndefined();
   });
   it('rejects a device behind an SMMU that is not described', () => {
-    expect(thrown(() => dom0DeviceTree(dom0, { smmus: SMMUS.slice(0, 1), viommu: true })).code).toBe('ESMMU_INDEX');
+    expect(thrown(() => dom0DeviceTree(dom0, { smmus: SMMUS.slice(0, 1), viommu: true })).code).toBe('EVSMMU_SMMU_INDEX');
   });
 });
 
