@@ -1,10 +1,13 @@
-// Latency samples (e.g. one per trapped MMIO access) with percentiles for summaries. Keeps
-// the last `capacity` samples in a ring (bounded memory for long runs); count, sum and max
-// cover every sample.
+// Latency samples (e.g. one per trapped MMIO access) summarised from one HDR histogram
+// (perf_hooks.createHistogram): constant memory however long the run, and every figure of
+// the summary (count, mean, percentiles, max) covers the same samples, all of them since the
+// last reset. The histogram keeps 3 significant digits, so figures are reported to 3.
+
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 
 export interface LatencySummary {
   readonly count: number;
-  /** Microseconds. */
+  /** Microseconds, to the histogram's 3 significant digits. */
   readonly meanUs: number;
   readonly p50Us: number;
   readonly p90Us: number;
@@ -13,47 +16,48 @@ export interface LatencySummary {
   readonly maxUs: number;
 }
 
-export class LatencyRecorder {
-  private readonly ring: Float64Array;
-  private n = 0;
-  private sum = 0;
-  private max = 0;
+/** Samples are kept in nanoseconds, from 1 ns up to this (longer ones count as this). */
+const HIGHEST_NS = 2 ** 37; // about 137 s
+const FIGURES = 3;
 
-  constructor(capacity = 1 << 16) {
-    this.ring = new Float64Array(capacity);
-  }
+/** `v` to `FIGURES` significant digits. */
+function sig(v: number): number {
+  return v === 0 || !Number.isFinite(v) ? 0 : Number(v.toPrecision(FIGURES));
+}
+
+export class LatencyRecorder {
+  private readonly h: RecordableHistogram = createHistogram({ lowest: 1, highest: HIGHEST_NS, figures: FIGURES });
+
+  /** The argument is ignored (it was a sample ring's size); memory is constant anyway. */
+  constructor(_capacity?: number) {}
 
   /** Records one sample in milliseconds (performance.now() differences). */
   record(ms: number): void {
-    this.ring[this.n % this.ring.length] = ms;
-    this.n++;
-    this.sum += ms;
-    if (ms > this.max) this.max = ms;
+    const ns = Math.round(ms * 1e6);
+    // The histogram refuses values outside [1, HIGHEST_NS]; a sample still counts, clamped.
+    this.h.record(ns >= HIGHEST_NS ? HIGHEST_NS : ns >= 1 ? ns : 1);
   }
 
   get count(): number {
-    return this.n;
+    return this.h.count;
   }
 
   reset(): void {
-    this.n = 0;
-    this.sum = 0;
-    this.max = 0;
+    this.h.reset();
   }
 
   summary(): LatencySummary {
-    const k = Math.min(this.n, this.ring.length);
-    const s = this.ring.slice(0, k).sort();
-    const pct = (p: number): number => (k === 0 ? 0 : (s[Math.min(k - 1, Math.ceil((p / 100) * k) - 1)] ?? 0) * 1000);
-    const us = (v: number): number => Math.round(v * 1000) / 1000;
+    const h = this.h;
+    if (h.count === 0) return { count: 0, meanUs: 0, p50Us: 0, p90Us: 0, p99Us: 0, p999Us: 0, maxUs: 0 };
+    const us = (ns: number): number => sig(ns / 1000);
     return {
-      count: this.n,
-      meanUs: us(this.n === 0 ? 0 : (this.sum / this.n) * 1000),
-      p50Us: us(pct(50)),
-      p90Us: us(pct(90)),
-      p99Us: us(pct(99)),
-      p999Us: us(pct(99.9)),
-      maxUs: us(this.max * 1000),
+      count: h.count,
+      meanUs: us(h.mean),
+      p50Us: us(h.percentile(50)),
+      p90Us: us(h.percentile(90)),
+      p99Us: us(h.percentile(99)),
+      p999Us: us(h.percentile(99.9)),
+      maxUs: us(h.max),
     };
   }
 }
