@@ -1,7 +1,8 @@
 // createSystem()'s options: what a user may pass, checked up front with coded errors that
 // say what to fix, and normalised into the typed configuration the actors take.
 import type { SmmuFeatures } from '../arch/features.ts';
-import { DEFAULT_FEATURES } from '../arch/features.ts';
+import { DEFAULT_FEATURES, OAS_BITS } from '../arch/features.ts';
+import { MAX_MEMORY_SIZE } from '../mem/phys.ts';
 import { parseSize, MiB } from '../mem/size.ts';
 import { VsmmuError } from '../errors.ts';
 import { parseXenCmdline, type XenCmdline } from '../xen/cmdline.ts';
@@ -25,16 +26,25 @@ export interface DomainOptions {
   readonly devices?: readonly DeviceOptions[];
 }
 
+/** xl.cfg text and the file it came from: messages then say `guest.cfg:2:10`. */
+export interface XlCfgFile {
+  readonly file: string;
+  readonly xlcfg: string;
+}
+
 export interface SystemOptions {
-  /** Host physical memory: bytes or a string like "512M" (default "512M"). */
+  /** Host physical memory: bytes or a string like "512M", 32M..16G (default "512M"). */
   readonly memory?: number | string;
   /** Xen's command line (default "viommu=1": vIOMMU support on, unlike Xen's own default). */
   readonly xen?: { readonly cmdline?: string };
-  /** Each domain as an object or as xl.cfg text. */
-  readonly domains?: readonly (DomainOptions | string)[];
+  /** Each domain as an object, as xl.cfg text, or as xl.cfg text with its file name. */
+  readonly domains?: readonly (DomainOptions | string | XlCfgFile)[];
   /** Features of the physical SMMU (default: stage 1 + 2 + nesting, 2-level tables, 16-bit SIDs). */
   readonly smmu?: Partial<SmmuFeatures>;
-  /** A guest control call not answered within this bound marks the guest hung (default 30 s). */
+  /**
+   * A guest control call not answered within this bound marks the guest hung: 1..2^31-1 ms
+   * (setTimeout's range), or Infinity for no bound (default 30 s).
+   */
   readonly guestTimeoutMs?: number;
 }
 
@@ -51,6 +61,12 @@ export const DEFAULT_MEMORY = 512 * MiB;
 export const DEFAULT_CMDLINE = 'viommu=1';
 /** Host memory below this is left to "firmware": Xen's heap starts here. */
 export const XEN_HEAP_BASE = 4 * MiB;
+/** What Xen keeps for itself besides the stream table (queues, p2m tables, vSMMU state). */
+export const XEN_RESERVE = 16 * MiB;
+export const MIN_SYSTEM_MEMORY = 32 * MiB;
+/** setTimeout's largest delay: longer ones fire after 1 ms. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+export const DEFAULT_GUEST_TIMEOUT_MS = 30_000;
 
 const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs'];
 const KNOWN_DOMAIN_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'devices'];
@@ -101,12 +117,99 @@ function domainFromObject(o: unknown, i: number): DomainConfig {
   return { name, memory: bytes, vcpus: vcpus as number, viommu, devices: devs };
 }
 
+// --- the physical SMMU's features ----------------------------------------------------------
+
+/** Inclusive range of a numeric feature, and its only legal values when not every one is. */
+type FeatureRange = readonly [min: number, max: number, only?: readonly number[]];
+
+type NumericFeature = { [K in keyof SmmuFeatures]: SmmuFeatures[K] extends number ? K : never }[keyof SmmuFeatures];
+
+/** What the architecture allows for each numeric feature (SMMUV3-FACTS §1.3-§1.7). */
+const FEATURE_RANGES: Readonly<Record<NumericFeature, FeatureRange>> = {
+  ttf: [1, 3], // 0 is reserved
+  httu: [0, 3],
+  ttendian: [0, 3, [0, 2, 3]], // 1 is reserved
+  stallModel: [0, 2],
+  termModel: [0, 1],
+  sidBits: [0, 32],
+  ssidBits: [0, 20],
+  priqLog2: [0, 19],
+  evtqLog2: [0, 19],
+  cmdqLog2: [0, 19],
+  baVatos: [0, 0x3ff],
+  bbml: [0, 2],
+  idr4: [0, 0xffff_ffff],
+  oas: [32, 56, OAS_BITS],
+  vax: [0, 2],
+  stallMax: [0, 0xffff],
+  iidr: [0, 0xffff_ffff],
+  aidr: [0, 0xff],
+};
+
+function isNumericFeature(k: string): k is NumericFeature {
+  return Object.hasOwn(FEATURE_RANGES, k);
+}
+
+/** Checks `smmu` against the architecture and against what Xen's SMMU driver needs. */
+function checkSmmuFeatures(smmu: Record<string, unknown>): SmmuFeatures {
+  for (const [k, v] of Object.entries(smmu)) {
+    if (isNumericFeature(k)) {
+      const [min, max, only] = FEATURE_RANGES[k];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max || (only !== undefined && !only.includes(v))) {
+        const allowed = only !== undefined ? `one of ${only.join(', ')}` : `a whole number from ${min} to ${max}`;
+        throw bad(`smmu.${k} must be ${allowed}, got ${JSON.stringify(v)}`, { option: `smmu.${k}`, min, max });
+      }
+    } else if (typeof v !== 'boolean') {
+      throw bad(`smmu.${k} must be true or false, got ${JSON.stringify(v)}`, { option: `smmu.${k}` });
+    }
+  }
+  const f = { ...DEFAULT_FEATURES, ...smmu } as SmmuFeatures;
+  if (f.sidBits >= 7 && !f.stLevel2) {
+    throw bad(`smmu.sidBits = ${f.sidBits} needs smmu.stLevel2 = true (the architecture requires 2-level stream tables from 7 StreamID bits)`, { option: 'smmu.stLevel2' });
+  }
+  // Xen's driver refuses such an SMMU (SmmuDriver.probe); say so before any thread starts.
+  const xenNeeds: [boolean, string][] = [
+    [f.s2, 'smmu.s2 = true (stage 2)'],
+    [(f.ttf & 2) !== 0, 'smmu.ttf = 2 or 3 (AArch64 tables)'],
+    [f.gran4k, 'smmu.gran4k = true'],
+    [f.cmdqLog2 >= 2, 'smmu.cmdqLog2 >= 2'],
+    [!f.rel && !f.queuesPreset && !f.tablesPreset, 'smmu.rel, smmu.queuesPreset and smmu.tablesPreset = false'],
+  ];
+  const missing = xenNeeds.filter(([ok]) => !ok).map(([, what]) => what);
+  if (missing.length > 0) throw bad(`Xen's SMMU driver needs ${missing.join(', ')}`, { option: 'smmu' });
+  return f;
+}
+
+/** Bytes of the stream table Xen allocates for `f` (SmmuDriver.allocStrtab: SPLIT = 8). */
+function streamTableBytes(f: SmmuFeatures): number {
+  return f.stLevel2 && f.sidBits > 8 ? 8 * 2 ** (f.sidBits - 8) : 64 * 2 ** f.sidBits;
+}
+
+function checkGuestTimeout(v: unknown): number {
+  if (v === undefined) return DEFAULT_GUEST_TIMEOUT_MS;
+  if (v === Infinity) return v;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 1 || v > MAX_TIMEOUT_MS) {
+    throw bad(`guestTimeoutMs must be a number of milliseconds from 1 to ${MAX_TIMEOUT_MS} (2^31-1, setTimeout's limit), or Infinity for no limit; got ${String(v)}`, { option: 'guestTimeoutMs', min: 1, max: MAX_TIMEOUT_MS });
+  }
+  return v;
+}
+
+function isXlCfgFile(d: unknown): d is Record<string, unknown> {
+  return isRecord(d) && 'xlcfg' in d;
+}
+
+function domainFromXlCfg(text: unknown, file: unknown, i: number): { config: DomainConfig; warnings: readonly string[] } {
+  if (typeof text !== 'string') throw bad(`domains[${i}].xlcfg must be xl.cfg text (a string)`);
+  if (file !== undefined && typeof file !== 'string') throw bad(`domains[${i}].file must be a file name (a string)`);
+  return parseXlCfgFull(text, file ?? `domains[${i}]`);
+}
+
 /** Checks and normalises createSystem()'s options; throws the first problem as a VsmmuError. */
 export function normaliseOptions(options: unknown): SystemConfig {
   const o = options ?? {};
   if (!isRecord(o)) throw bad('createSystem(options): options must be an object');
   unknownKeys(o, KNOWN_SYSTEM_KEYS, 'createSystem options');
-  const memory = parseSize((o['memory'] ?? DEFAULT_MEMORY) as number | string, { what: 'memory', multipleOf: 64 * 1024 });
+  const memory = parseSize((o['memory'] ?? DEFAULT_MEMORY) as number | string, { what: 'memory', multipleOf: 64 * 1024, min: MIN_SYSTEM_MEMORY, max: MAX_MEMORY_SIZE });
   const xen = o['xen'] ?? {};
   if (!isRecord(xen)) throw bad('xen must be an object { cmdline }');
   unknownKeys(xen, ['cmdline'], 'xen');
@@ -116,19 +219,19 @@ export function normaliseOptions(options: unknown): SystemConfig {
   const smmu = o['smmu'] ?? {};
   if (!isRecord(smmu)) throw bad('smmu must be an object of SMMU features');
   unknownKeys(smmu, Object.keys(DEFAULT_FEATURES), 'smmu');
-  const guestTimeoutMs = o['guestTimeoutMs'] ?? 30_000;
-  if (typeof guestTimeoutMs !== 'number' || !(guestTimeoutMs > 0)) throw bad('guestTimeoutMs must be a number of milliseconds above 0');
+  const features = checkSmmuFeatures(smmu);
+  const guestTimeoutMs = checkGuestTimeout(o['guestTimeoutMs']);
 
   const list = o['domains'] ?? [];
   if (!Array.isArray(list)) throw bad('domains must be an array of domain objects or xl.cfg texts');
   const warnings: string[] = cmdline.unknown.map((u) => `Xen command line: unknown option "${u}" ignored`);
   const domains = list.map((d: unknown, i: number) => {
-    if (typeof d !== 'string') return domainFromObject(d, i);
-    const parsed = parseXlCfgFull(d, `domains[${i}]`);
+    if (typeof d !== 'string' && !isXlCfgFile(d)) return domainFromObject(d, i);
+    if (typeof d !== 'string') unknownKeys(d, ['file', 'xlcfg'], `domains[${i}]`);
+    const parsed = typeof d === 'string' ? domainFromXlCfg(d, undefined, i) : domainFromXlCfg(d['xlcfg'], d['file'], i);
     warnings.push(...parsed.warnings);
     return parsed.config;
   });
-  const features = { ...DEFAULT_FEATURES, ...smmu } as SmmuFeatures;
   const errors = validateSystemConfig(domains, cmdline, { sidBits: features.sidBits });
   const first = errors[0];
   if (first) {
@@ -136,8 +239,11 @@ export function normaliseOptions(options: unknown): SystemConfig {
     throw first;
   }
   const ram = domains.reduce((n, d) => n + d.memory, 0);
-  if (ram > memory - XEN_HEAP_BASE - 16 * MiB) {
-    throw new VsmmuError('EVSMMU_NOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${XEN_HEAP_BASE / MiB + 16} MiB for itself): raise memory or shrink the domains`, { ram, memory });
+  const strtab = streamTableBytes(features);
+  const xenOwn = XEN_HEAP_BASE + XEN_RESERVE + strtab;
+  if (ram > memory - xenOwn) {
+    const table = strtab >= MiB ? `, ${strtab / MiB} MiB of it the stream table for smmu.sidBits = ${features.sidBits}` : '';
+    throw new VsmmuError('EVSMMU_NOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${Math.ceil(xenOwn / MiB)} MiB for itself${table}): raise memory, shrink the domains${table === '' ? '' : ' or lower smmu.sidBits'}`, { ram, memory, xen: xenOwn });
   }
   return { memory, cmdline, domains, smmu: smmu as Partial<SmmuFeatures>, guestTimeoutMs, warnings };
 }

@@ -34,6 +34,9 @@ export class Supervised<T extends object> {
   async call<K extends keyof ControlApi<T>>(method: K, ...args: Parameters<ControlApi<T>[K]>): Promise<Awaited<ReturnType<ControlApi<T>[K]>>> {
     if (this.#dead) throw this.#dead;
     const fn = this.#actor.api[method] as (...a: unknown[]) => Promise<Awaited<ReturnType<ControlApi<T>[K]>>>;
+    const call = fn.apply(this.#actor.api, args);
+    // Infinity (options.guestTimeoutMs) means no bound: setTimeout would fire it after 1 ms.
+    if (!Number.isFinite(this.#timeoutMs)) return this.#settle(call);
     let timer: NodeJS.Timeout | undefined;
     const hang = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -44,13 +47,19 @@ export class Supervised<T extends object> {
       }, this.#timeoutMs);
     });
     try {
-      return await Promise.race([fn.apply(this.#actor.api, args), hang]);
-    } catch (e) {
-      // A call that failed because the worker died reports the death, not the transport.
-      if (this.#dead && e instanceof VsmmuError && (e.code.startsWith('EVSMMU_WORKER') || e.code.startsWith('EVSMMU_ACTOR'))) throw this.#dead;
-      throw e;
+      return await this.#settle(Promise.race([call, hang]));
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /** A call that failed because the worker died reports the death, not the transport. */
+  async #settle<R>(p: Promise<R>): Promise<R> {
+    try {
+      return await p;
+    } catch (e) {
+      if (this.#dead && e instanceof VsmmuError && (e.code.startsWith('EVSMMU_WORKER') || e.code.startsWith('EVSMMU_ACTOR'))) throw this.#dead;
+      throw e;
     }
   }
 
