@@ -1,7 +1,33 @@
 #!/usr/bin/env node
-// The published package runs the compiled CLI; a source checkout runs the TypeScript directly
-// (Node >= 22.18 strips types, but never under node_modules, hence dist/ when installed).
-import { existsSync } from 'node:fs';
-const built = new URL('../dist/src/cli/main.js', import.meta.url);
-const { main } = await import(existsSync(built) ? built.href : new URL('../src/cli/main.ts', import.meta.url).href);
-process.exitCode = await main(process.argv.slice(2));
+// The `vsmmu` command. Installed (under node_modules) it runs the compiled dist/; in a source
+// checkout it runs the TypeScript in src/ directly (Node's type stripping), never a dist/ that
+// may be stale. Plain old syntax on purpose (no top-level await, no ?. or ??): on a Node that
+// is too old this file must still parse, and say which version is needed.
+import { existsSync, realpathSync } from 'fs';
+import { fileURLToPath, pathToFileURL } from 'url';
+import { dirname, join, sep } from 'path';
+
+// The installed package's floor (package.json engines), and the checkout's (the Node the
+// project pins as a devDependency: .ts sources, import.meta.main).
+var INSTALLED = [20, 19];
+var CHECKOUT = [24, 0];
+
+var root = dirname(dirname(realpathSync(fileURLToPath(import.meta.url))));
+var source = join(root, 'src', 'cli', 'main.ts');
+var checkout = existsSync(source) && root.split(sep).indexOf('node_modules') < 0;
+var need = checkout ? CHECKOUT : INSTALLED;
+var have = process.versions.node.split('.').map(Number);
+
+if (have[0] < need[0] || (have[0] === need[0] && have[1] < need[1])) {
+  process.stderr.write('vsmmu: needs Node.js >= ' + (need[1] ? need.join('.') : need[0]) + (checkout ? ' to run from a source checkout' : '') +
+    ', this is ' + process.version + (checkout ? " (run 'npm install', then 'npx vsmmu')" : '') + '\n');
+  process.exitCode = 1;
+} else {
+  var entry = checkout ? source : join(root, 'dist', 'src', 'cli', 'main.js');
+  import(pathToFileURL(entry).href)
+    .then(function (m) { return m.main(process.argv.slice(2)); })
+    .then(function (status) { process.exitCode = status; }, function (e) {
+      process.stderr.write('vsmmu: ' + (e && e.stack ? e.stack : String(e)) + '\n');
+      process.exitCode = 1;
+    });
+}

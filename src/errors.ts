@@ -12,7 +12,7 @@
 
 export type ErrorKind = 'input' | 'run' | 'bug';
 
-interface CodeInfo {
+export interface CodeInfo {
   readonly kind: ErrorKind;
   readonly meaning: string;
   readonly fix: string;

@@ -1,10 +1,44 @@
-// vsmmu's public API. Everything an embedding program or an external test calls is here.
+// vsmmu's public API. Everything an embedding program or an external test calls is here, and
+// so is every type those calls accept or return (test/package/exports.test.ts checks it).
+// The architecture's formats (registers, STE/CD, commands, events, the walker) are the
+// separate entry 'vsmmu/arch' (src/arch/index.ts).
 export { createSystem, System } from './system/system.ts';
 export type { SystemStats, HostMemory } from './system/system.ts';
 export { Domain, Device } from './system/domain.ts';
 export type { DmaRequest, DmaOutcome } from './system/domain.ts';
-export type { SystemOptions, DomainOptions, DeviceOptions } from './system/options.ts';
+export type { SystemOptions, DomainOptions, DeviceOptions, XlCfgFile } from './system/options.ts';
 export { VsmmuError } from './errors.ts';
 export { ERROR_CODES, isErrorCode } from './errors.ts';
-export type { ErrorCode, ErrorKind, ErrorRecord } from './errors.ts';
-export * as arch from './arch/index.ts';
+export type { ErrorCode, ErrorKind, ErrorRecord, CodeInfo as ErrorCodeInfo } from './errors.ts';
+
+// A domain as Xen configured it (Domain.config).
+export type { DomainConfig, DomainDevice } from './xen/xlcfg.ts';
+export type { ViommuTypeName } from './xen/viommu.ts';
+// The physical SMMU's features (SystemOptions.smmu, System.features).
+export type { SmmuFeatures } from './arch/features.ts';
+export type { EventRecord } from './arch/events.ts';
+
+// What the guest's driver and devices report (Domain.driver, Device.dma).
+export type { ProbeInfo, Attachment, GuestFault, DriverStats as GuestDriverStats } from './guest/driver.ts';
+export type { DmaFault, DmaDeviceStats } from './guest/dma-device.ts';
+export type { GuestStats, ProtSpec } from './guest/kernel.ts';
+export type { LatencySummary } from './guest/latency.ts';
+export type { CmdqStats } from './guest/cmdq.ts';
+export type { EvtqStats } from './guest/evtq.ts';
+
+// System.stats(): the SMMU's and Xen's counters.
+export type { SmmuStats } from './smmu/smmu.ts';
+export type { CacheCounters, IotlbStats } from './smmu/iotlb.ts';
+export type { ConfigCacheStats } from './smmu/config-cache.ts';
+export type { CommandStats } from './smmu/cmdq.ts';
+export type { EventQueueStats } from './smmu/evtq.ts';
+export type { PortStats } from './smmu/ports.ts';
+export type { XenStats } from './xen/xen.ts';
+export type { DriverStats as XenDriverStats } from './xen/smmu-driver.ts';
+export type { DomainInfo, DomainDeviceInfo, DomainStats } from './xen/domain.ts';
+export type { VsmmuStats } from './xen/vsmmuv3.ts';
+export type { P2mRange } from './mem/guest-ram.ts';
+
+// The reports `vsmmu run --json` and `vsmmu stress --json` print.
+export type { ScenarioReport, GuestReport, Check as ScenarioCheck } from './system/scenario.ts';
+export type { StressReport } from './system/stress.ts';

@@ -41,6 +41,7 @@ export class Device {
   readonly vsid: number;
   readonly #domain: Domain;
 
+  /** @internal a Domain makes its devices */
   constructor(domain: Domain, name: string, sid: number, vsid: number) {
     this.#domain = domain;
     this.name = name;
@@ -145,6 +146,7 @@ export class Domain {
   #irqSeen = 0;
   #ended: Promise<void> | null = null;
 
+  /** @internal use createSystem() */
   constructor(p: DomainParts) {
     const info = p.att.domain;
     this.config = p.cfg;
