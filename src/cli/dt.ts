@@ -1,6 +1,7 @@
 // `vsmmu dt a.cfg`: the device tree Xen generates for a guest, as DTS text.
 import { parse } from './args.ts';
 import type { CliIo } from './io.ts';
+import { printable } from './text.ts';
 import { parseXlCfgFull } from '../xen/xlcfg.ts';
 import { domUDts } from '../xen/devicetree.ts';
 import { VsmmuError } from '../errors.ts';
@@ -26,11 +27,11 @@ export function dtCommand(argv: readonly string[], io: CliIo): number {
     return 0;
   }
   if (positionals.length !== 1) {
-    throw new VsmmuError('EVSMMU_USAGE', `vsmmu dt takes exactly one xl.cfg file, got ${positionals.length} (see 'vsmmu dt --help')`);
+    throw new VsmmuError('EVSMMU_USAGE', `give exactly one xl.cfg file, got ${positionals.length} (see 'vsmmu dt --help')`);
   }
   const file = positionals[0] as string;
   const { config, warnings } = parseXlCfgFull(io.readFile(file), file);
-  for (const w of warnings) io.err(`vsmmu: warning: ${w}\n`);
+  for (const w of warnings) io.err(`vsmmu dt: warning: ${printable(w)}\n`);
   io.out(domUDts(config, { vpci: values.vpci === true }));
   return 0;
 }

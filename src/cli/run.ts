@@ -1,9 +1,10 @@
 // `vsmmu run`: Xen with guests on worker threads; every guest checks its DMA path, then
 // streams DMA for --seconds; a summary, and exit 0 only if every check held.
-import { parse, positiveInt, seconds } from './args.ts';
+import { intOption, parse, seconds, MAX_SECONDS } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
-import { runScenario, type ScenarioReport, type ScenarioProgress } from '../system/scenario.ts';
+import { printable } from './text.ts';
+import { runScenario, MAX_GUESTS, type ScenarioReport, type ScenarioProgress } from '../system/scenario.ts';
 
 export const RUN_HELP = `Usage: vsmmu run [options] [domain.cfg ...]
 
@@ -18,14 +19,16 @@ Without files: the built-in scenario, --guests guests with a vSMMU and two devic
 plus a guest without one. With files: one guest per xl.cfg file (see 'vsmmu dt --help').
 
 Options:
-  --guests N        guests with a vSMMU in the built-in scenario (default 2, 0..64)
-  --seconds S       how long every guest streams DMA after its checks (default 1; 0 skips)
+  --guests N        guests with a vSMMU in the built-in scenario (default 2, 0..${MAX_GUESTS})
+  --seconds S       how long every guest streams DMA after its checks, 0..${MAX_SECONDS}
+                    (default 1; 0 skips streaming)
   --memory SIZE     host memory, e.g. 1G (default: enough for the guests, at least 512M)
   --cmdline TEXT    Xen's command line (default "viommu=1")
   --json            print the report as JSON on stdout
   -h, --help        show this help
 
-Exit status: 0 every check held, 1 a check failed, 2 bad usage or input.
+Exit status: 0 every check held, 1 a check failed or a guest crashed or hung, 2 bad usage
+or input (a message naming the file and line, ending with its [EVSMMU_*] code).
 `;
 
 export async function runCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -44,20 +47,26 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   if (positionals.length > 0 && values.guests !== undefined) {
     throw new VsmmuError('EVSMMU_USAGE', `--guests applies to the built-in scenario only; with xl.cfg files every file is a guest (see 'vsmmu run --help')`);
   }
-  const guests = values.guests === '0' ? 0 : positiveInt('run', 'guests', values.guests, 2, 64);
-  const secs = values.seconds === '0' ? 0 : seconds('run', values.seconds, 1);
-  const domains = positionals.length > 0 ? positionals.map((f) => io.readFile(f)) : undefined;
+  const guests = intOption('run', 'guests', values.guests, 2, 0, MAX_GUESTS);
+  const secs = seconds('run', values.seconds, 1);
+  // Each file keeps its name, so messages say guest.cfg:2:10.
+  const domains = positionals.length > 0 ? positionals.map((file) => ({ file, xlcfg: io.readFile(file) })) : undefined;
   const showProgress = io.tty && !values.json && secs > 1;
-  const report = await runScenario({
-    guests,
-    seconds: secs,
-    ...(values.memory !== undefined ? { memory: values.memory } : {}),
-    ...(values.cmdline !== undefined ? { cmdline: values.cmdline } : {}),
-    ...(domains ? { domains } : {}),
-    ...(showProgress ? { onProgress: (p: ScenarioProgress) => io.err(`\r${progressLine(p)}`) } : {}),
-  });
-  if (showProgress) io.err('\r\x1b[K');
-  for (const w of report.warnings) io.err(`vsmmu: warning: ${w}\n`);
+  let report: ScenarioReport;
+  try {
+    report = await runScenario({
+      guests,
+      seconds: secs,
+      ...(values.memory !== undefined ? { memory: values.memory } : {}),
+      ...(values.cmdline !== undefined ? { cmdline: values.cmdline } : {}),
+      ...(domains ? { domains } : {}),
+      ...(showProgress ? { onProgress: (p: ScenarioProgress) => io.err(`\r${progressLine(p)}`) } : {}),
+    });
+  } finally {
+    // However the run ends, the terminal line is left clean for what follows.
+    if (showProgress) io.err('\r\x1b[K');
+  }
+  for (const w of report.warnings) io.err(`vsmmu run: warning: ${printable(w)}\n`);
   io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : summary(report));
   return report.ok ? 0 : 1;
 }

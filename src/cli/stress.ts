@@ -2,7 +2,7 @@
 // run is independent: its own SMMU, Xen and guest threads). A failing seed prints the
 // command that replays it.
 import { Piscina } from 'piscina';
-import { parse, positiveInt } from './args.ts';
+import { intOption, parse } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
 import { workerEntry } from '../runtime/entry.ts';
@@ -18,13 +18,15 @@ Xen counts no internal bug. Exits 0 only if every run held; a failing seed is pr
 the command that replays it.
 
 Options:
-  --seeds N     how many runs, with seeds S, S+1, ... (default 4)
-  --seed S      the first seed (default: random)
+  --seeds N     how many runs, with seeds S, S+1, ... (default 4, 1..10000)
+  --seed S      the first seed (default: random, 0..2147483647)
   --guests G    guests per run (default 3, 1..16)
-  --rounds R    operations per guest and run (default 400)
-  --jobs J      runs at the same time (default 1; each run has its own threads)
+  --rounds R    operations per guest and run (default 400, 1..1000000)
+  --jobs J      runs at the same time (default 1, 1..16; each run has its own threads)
   --json        print the reports as JSON on stdout
   -h, --help    show this help
+
+Exit status: 0 every run held, 1 a run failed, 2 bad usage.
 `;
 
 export async function stressCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -41,12 +43,13 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
     io.out(STRESS_HELP);
     return 0;
   }
-  if (positionals.length > 0) throw new VsmmuError('EVSMMU_USAGE', `vsmmu stress takes no files (see 'vsmmu stress --help')`);
-  const seeds = positiveInt('stress', 'seeds', values.seeds, 4, 10_000);
-  const first = values.seed === undefined ? Math.floor(Math.random() * 2 ** 30) : positiveInt('stress', 'seed', values.seed, 1, 2 ** 31 - 1);
-  const guests = positiveInt('stress', 'guests', values.guests, 3, 16);
-  const rounds = positiveInt('stress', 'rounds', values.rounds, 400, 1_000_000);
-  const jobs = positiveInt('stress', 'jobs', values.jobs, 1, 16);
+  if (positionals.length > 0) throw new VsmmuError('EVSMMU_USAGE', `takes no files (see 'vsmmu stress --help')`);
+  const seeds = intOption('stress', 'seeds', values.seeds, 4, 1, 10_000);
+  // A random first seed may be 0, so the replay command must accept 0.
+  const first = values.seed === undefined ? Math.floor(Math.random() * 2 ** 30) : intOption('stress', 'seed', values.seed, 0, 0, 2 ** 31 - 1);
+  const guests = intOption('stress', 'guests', values.guests, 3, 1, 16);
+  const rounds = intOption('stress', 'rounds', values.rounds, 400, 1, 1_000_000);
+  const jobs = intOption('stress', 'jobs', values.jobs, 1, 1, 16);
 
   const pool = new Piscina<StressOptions, StressReport>({ filename: workerEntry('stress').href, minThreads: 0, maxThreads: jobs, idleTimeout: 1000 });
   const reports: StressReport[] = [];

@@ -57,6 +57,8 @@ export interface ScenarioReport {
 }
 
 const STREAM_CHUNK = 256;
+/** Most guests with a vSMMU the built-in scenario runs. */
+export const MAX_GUESTS = 64;
 
 export function defaultDomains(guests: number): DomainOptions[] {
   const doms: DomainOptions[] = [];
@@ -77,7 +79,7 @@ interface Tally {
 
 export async function runScenario(o: ScenarioOptions = {}): Promise<ScenarioReport> {
   const guests = o.guests ?? 2;
-  if (!Number.isInteger(guests) || guests < 0 || guests > 64) throw new VsmmuError('EVSMMU_USAGE', `guests must be a whole number from 0 to 64, got ${guests}`);
+  if (!Number.isInteger(guests) || guests < 0 || guests > MAX_GUESTS) throw new VsmmuError('EVSMMU_USAGE', `guests must be a whole number from 0 to ${MAX_GUESTS}, got ${guests}`);
   const seconds = o.seconds ?? 1;
   const domains = o.domains ?? defaultDomains(guests);
   const memory = o.memory ?? Math.max(512, 64 + 48 * domains.length) * 1024 * 1024;

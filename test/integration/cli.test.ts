@@ -1,7 +1,7 @@
 // Every CLI command and its errors, through main() with captured output (the run verb
 // starts real workers).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -31,6 +31,8 @@ const G1 = cfg('g1.cfg', 'name = "g1"\nmemory = 32\nviommu = "smmuv3"\ndmadev = 
 const G2 = cfg('g2.cfg', 'name = "g2"\nmemory = 16\ndmadev = [ "name=dma0,sid=0x50" ]\n');
 const CLASH = cfg('clash.cfg', 'name = "g3"\nmemory = 16\ndmadev = [ "name=dma0,sid=0x40" ]\n');
 const TYPO = cfg('typo.cfg', 'name = "g4"\nmemroy = 16\n');
+const NUL = cfg('nul.cfg', 'name = "g5"\nmemory = \u0000\u001b[31m\n');
+const VERSION = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
 
 describe('vsmmu', () => {
   it('--help, help <verb> and no arguments print usage', async () => {
@@ -48,6 +50,33 @@ describe('vsmmu', () => {
     const r = await cli(['frobnicate']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/unknown command 'frobnicate'.*run, dt/);
+  });
+
+  it('an unknown command or help topic ends with its code', async () => {
+    expect(await cli(['frobnicate'])).toMatchObject({ code: 2, err: expect.stringMatching(/^vsmmu: unknown command 'frobnicate'.* \[EVSMMU_USAGE\]\n$/) });
+    expect(await cli(['--frob'])).toMatchObject({ code: 2, err: expect.stringMatching(/unknown option '--frob'.* \[EVSMMU_USAGE\]\n$/) });
+    expect(await cli(['help', 'nope'])).toMatchObject({ code: 2, err: expect.stringMatching(/unknown command 'nope'.* \[EVSMMU_USAGE\]\n$/) });
+  });
+
+  it('--version and -V print the version from package.json', async () => {
+    for (const flag of ['--version', '-V']) expect(await cli([flag])).toEqual({ code: 0, out: `vsmmu ${VERSION}\n`, err: '' });
+    expect((await cli(['--help'])).out).toMatch(/-V, --version/);
+  });
+
+  it('an error that is not a coded one is EVSMMU_INTERNAL, exit 1, no stack trace', async () => {
+    let err = '';
+    const io: CliIo = { out: () => {}, err: (t) => void (err += t), tty: false, readFile: () => { throw new Error('disk on fire'); } };
+    expect(await main(['dt', 'x.cfg'], io)).toBe(1);
+    expect(err).toBe('vsmmu dt: disk on fire [EVSMMU_INTERNAL]\n');
+  });
+
+  it('control characters from the input are escaped in messages', async () => {
+    const r = await cli(['dt', NUL]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/nul\.cfg:2:10: .*\\x00.*\[EVSMMU_XLCFG_SYNTAX\]\n$/);
+    expect(r.err.slice(0, -1)).not.toMatch(/[\u0000-\u001f]/);
+    const f = await cli(['dt', join(dir, 'bad\u001b[2Jname.cfg')]);
+    expect(f).toMatchObject({ code: 2, err: expect.stringMatching(/bad\\x1b\[2Jname\.cfg: no such file \[EVSMMU_FILE\]/) });
   });
 });
 
@@ -67,6 +96,10 @@ describe('vsmmu dt', () => {
     const c = spawnSync(dtc().bin, ['-I', 'dts', '-O', 'dtb', '-o', '/dev/null', '-'], { input: r.out, encoding: 'utf8' });
     expect(c.status, c.stderr).toBe(0);
     expect(c.stderr).toBe('');
+  });
+
+  it('no file: one prefix, the usage code', async () => {
+    expect((await cli(['dt'])).err).toBe("vsmmu dt: give exactly one xl.cfg file, got 0 (see 'vsmmu dt --help') [EVSMMU_USAGE]\n");
   });
 
   it('errors: no file, two files, missing file, bad xl.cfg, bad option', async () => {
@@ -117,6 +150,39 @@ describe('vsmmu run', () => {
     expect(await cli(['run', join(dir, 'none.cfg')])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVSMMU_FILE\]/) });
     expect(await cli(['run', '--memory', '3X'])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVSMMU_BADSIZE\]/) });
   });
+
+  it('messages name the xl.cfg file and line, not the domain index', async () => {
+    const r = await cli(['run', TYPO]);
+    expect(r).toMatchObject({ code: 2, err: expect.stringMatching(/^vsmmu run: \S*typo\.cfg:2:1: unknown key "memroy".*\[EVSMMU_XLCFG_UNKNOWN_KEY\]\n$/) });
+    expect(r.err).not.toMatch(/domains\[/);
+    const clash = await cli(['run', G1, CLASH]);
+    expect(clash.err).toMatch(/g1\.cfg:4\).*clash\.cfg:3\)/);
+  });
+
+  it('help and errors agree on ranges: --guests 0..64, --seconds 0..86400', async () => {
+    const help = (await cli(['run', '--help'])).out;
+    expect(help).toMatch(/--guests N .*0\.\.64/);
+    expect(help).toMatch(/--seconds S .*0\.\.86400[^]*0 skips/);
+    expect(await cli(['run', '--guests', '65'])).toMatchObject({ code: 2, err: expect.stringMatching(/--guests takes a whole number from 0 to 64, not '65'/) });
+    expect(await cli(['run', '--seconds', '86401'])).toMatchObject({ code: 2, err: expect.stringMatching(/--seconds takes a number of seconds from 0 to 86400 \(0 skips streaming\), not '86401'/) });
+  });
+
+  it('--guests -1 gets our own message, not parseArgs\'; a missing value is named', async () => {
+    const r = await cli(['run', '--guests', '-1']);
+    expect(r).toMatchObject({ code: 2, err: "vsmmu run: --guests takes a whole number from 0 to 64, not '-1' (see 'vsmmu run --help') [EVSMMU_USAGE]\n" });
+    expect(await cli(['run', '--guests'])).toMatchObject({ code: 2, err: expect.stringMatching(/--guests needs a value .*\[EVSMMU_USAGE\]\n$/) });
+  });
+
+  it('an error of kind "run" exits 1', async () => {
+    // The built-in guests need 80 MiB; 64 MiB of host memory cannot hold them and Xen.
+    expect(await cli(['run', '--memory', '64M', '--seconds', '0'])).toMatchObject({ code: 1, err: expect.stringMatching(/\[EVSMMU_NOMEM\]\n$/) });
+  });
+
+  it('the progress line is cleared when a run fails too', async () => {
+    const r = await cli(['run', '--seconds', '1.5', '--memory', '3X'], true);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^\r\u001b\[K.*\[EVSMMU_BADSIZE\]\n$/s);
+  });
 });
 
 describe('vsmmu stress', () => {
@@ -137,6 +203,7 @@ describe('vsmmu stress', () => {
 
   it('errors: bad numbers, files', async () => {
     expect(await cli(['stress', '--seeds', '0'])).toMatchObject({ code: 2, err: expect.stringMatching(/--seeds takes a whole number from 1/) });
+    expect(await cli(['stress', '--seed', '-3'])).toMatchObject({ code: 2, err: expect.stringMatching(/--seed takes a whole number from 0 to 2147483647, not '-3'/) });
     expect(await cli(['stress', '--jobs', 'many'])).toMatchObject({ code: 2, err: expect.stringMatching(/--jobs/) });
     expect(await cli(['stress', 'a.cfg'])).toMatchObject({ code: 2, err: expect.stringMatching(/takes no files/) });
     expect((await cli(['stress', '--help'])).out).toMatch(/Usage: vsmmu stress/);
