@@ -47,6 +47,13 @@ export const OP = {
   DPTI_PA: 0x73,
 } as const;
 
+const OP_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(OP).map(([k, v]) => [v, k]));
+
+/** The architecture's name of an opcode without CMD_ (`TLBI_NH_VA`), or its number in hex. */
+export function opName(op: number): string {
+  return OP_NAMES.get(op) ?? `0x${op.toString(16)}`;
+}
+
 /** CFGI_STE_RANGE with this Range invalidates every STE (CMD_CFGI_ALL). */
 export const CFGI_RANGE_ALL = 31;
 

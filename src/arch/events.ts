@@ -26,6 +26,13 @@ export const EVT = {
 } as const;
 export type EvtCode = (typeof EVT)[keyof typeof EVT];
 
+const EVT_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(EVT).map(([k, v]) => [v, k]));
+
+/** The architecture's name of an event type (`F_TRANSLATION`), or its number in hex. */
+export function eventName(type: number): string {
+  return EVT_NAMES.get(type) ?? `0x${type.toString(16)}`;
+}
+
 /** Event CLASS field (dw1[41:40]): what was being accessed when a translation fault hit. */
 export const CLASS = { CD: 0, TT: 1, IN: 2 } as const;
 export type EvtClass = (typeof CLASS)[keyof typeof CLASS];

@@ -26,29 +26,29 @@ type Row = readonly [name: string, offset: number, width: 32 | 64, access: Acces
 /** Page 1 base offset. */
 export const PAGE1 = 0x10000;
 
-const CR0_FIELDS: readonly F[] = [
+const CR0_FIELDS = [
   ['SMMUEN', 0, 0], ['PRIQEN', 1, 1], ['EVENTQEN', 2, 2], ['CMDQEN', 3, 3], ['ATSCHK', 4, 4],
   ['VMW', 8, 6], ['DPT_WALK_EN', 10, 10],
-];
-const IRQ_CTRL_FIELDS: readonly F[] = [['GERROR_IRQEN', 0, 0], ['PRIQ_IRQEN', 1, 1], ['EVENTQ_IRQEN', 2, 2]];
-const GERROR_FIELDS: readonly F[] = [
+] as const satisfies readonly F[];
+const IRQ_CTRL_FIELDS = [['GERROR_IRQEN', 0, 0], ['PRIQ_IRQEN', 1, 1], ['EVENTQ_IRQEN', 2, 2]] as const satisfies readonly F[];
+const GERROR_FIELDS = [
   ['CMDQ_ERR', 0, 0], ['EVENTQ_ABT_ERR', 2, 2], ['PRIQ_ABT_ERR', 3, 3], ['MSI_CMDQ_ABT_ERR', 4, 4],
   ['MSI_EVENTQ_ABT_ERR', 5, 5], ['MSI_PRIQ_ABT_ERR', 6, 6], ['MSI_GERROR_ABT_ERR', 7, 7],
   ['SFM_ERR', 8, 8], ['CMDQP_ERR', 9, 9], ['DPT_ERR', 10, 10],
-];
-const IRQ_CFG0: readonly F[] = [['ADDR', 55, 2]];
-const IRQ_CFG1: readonly F[] = [['DATA', 31, 0]];
-const IRQ_CFG2: readonly F[] = [['MEMATTR', 3, 0], ['SH', 5, 4]];
-const PRIQ_IRQ_CFG2: readonly F[] = [['MEMATTR', 3, 0], ['SH', 5, 4], ['LO', 31, 31]]; // LO position UNVERIFIED
-const Q_BASE = (hint: string): readonly F[] => [['LOG2SIZE', 4, 0], ['ADDR', 55, 5], [hint, 62, 62]];
-const Q_PROD_CMD: readonly F[] = [['WR', 19, 0]];
-const Q_CONS_CMD: readonly F[] = [['RD', 19, 0], ['ERR', 30, 24]];
-const Q_PROD_EVT: readonly F[] = [['WR', 19, 0], ['OVFLG', 31, 31]];
-const Q_CONS_EVT: readonly F[] = [['RD', 19, 0], ['OVACKFLG', 31, 31]];
-const GBPA_FIELDS: readonly F[] = [
+] as const satisfies readonly F[];
+const IRQ_CFG0 = [['ADDR', 55, 2]] as const satisfies readonly F[];
+const IRQ_CFG1 = [['DATA', 31, 0]] as const satisfies readonly F[];
+const IRQ_CFG2 = [['MEMATTR', 3, 0], ['SH', 5, 4]] as const satisfies readonly F[];
+const PRIQ_IRQ_CFG2 = [['MEMATTR', 3, 0], ['SH', 5, 4], ['LO', 31, 31]] as const satisfies readonly F[]; // LO position UNVERIFIED
+const Q_BASE = <H extends string>(hint: H) => [['LOG2SIZE', 4, 0], ['ADDR', 55, 5], [hint, 62, 62]] as const;
+const Q_PROD_CMD = [['WR', 19, 0]] as const satisfies readonly F[];
+const Q_CONS_CMD = [['RD', 19, 0], ['ERR', 30, 24]] as const satisfies readonly F[];
+const Q_PROD_EVT = [['WR', 19, 0], ['OVFLG', 31, 31]] as const satisfies readonly F[];
+const Q_CONS_EVT = [['RD', 19, 0], ['OVACKFLG', 31, 31]] as const satisfies readonly F[];
+const GBPA_FIELDS = [
   ['MEMATTR', 3, 0], ['MTCFG', 4, 4], ['ALLOCCFG', 11, 8], ['SHCFG', 13, 12], ['PRIVCFG', 17, 16],
   ['INSTCFG', 19, 18], ['ABORT', 20, 20], ['UPDATE', 31, 31],
-];
+] as const satisfies readonly F[];
 
 const ROWS = [
   ['IDR0', 0x000, 32, 'RO', [
@@ -211,3 +211,33 @@ export function definedMask(r: RegName | RegDef, high = false): number {
   for (const f of def.fields) m = (m | fieldMask(def, f.name, high)) >>> 0;
   return m;
 }
+
+// ---- fields as masks: the one place register bits are named ----------------------------
+
+type RowNamed<N extends RegName> = Extract<(typeof ROWS)[number], readonly [N, ...unknown[]]>;
+/** Names of the fields of register N, as the architecture spells them. */
+export type FieldName<N extends RegName> = RowNamed<N>[4][number][0];
+
+/**
+ * Masks of a register's fields that lie in its low 32 bits, by field name
+ * (`fieldMasks('CR0').EVENTQEN === 4`). For single-bit fields the mask is the bit.
+ */
+export function fieldMasks<N extends RegName>(name: N): Readonly<Record<FieldName<N>, number>> {
+  const def = reg(name);
+  const m: Record<string, number> = {};
+  for (const f of def.fields) if (f.msb < 32) m[f.name] = fieldMask(def, f.name);
+  return Object.freeze(m) as Readonly<Record<FieldName<N>, number>>;
+}
+
+/** CR0 / CR0ACK bits (FACTS §1.8). */
+export const CR0 = fieldMasks('CR0');
+/** CR2 bits (FACTS §1.10). */
+export const CR2 = fieldMasks('CR2');
+/** GBPA fields (FACTS §1.11): ABORT, UPDATE, ... */
+export const GBPA = fieldMasks('GBPA');
+/** IRQ_CTRL / IRQ_CTRLACK bits (FACTS §1.12). */
+export const IRQ_CTRL = fieldMasks('IRQ_CTRL');
+/** GERROR / GERRORN bits (FACTS §1.13). */
+export const GERROR = fieldMasks('GERROR');
+/** STRTAB_BASE_CFG fields (FACTS §1.15). */
+export const STRTAB_BASE_CFG = fieldMasks('STRTAB_BASE_CFG');

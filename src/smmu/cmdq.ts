@@ -14,19 +14,16 @@
 //   - Commands are processed whether or not SMMUEN is set (Linux invalidates before enabling).
 
 import {
-  CERROR, CFGI_RANGE_ALL, commandError, decodeCommand, OP, SYNC_CS, tlbiRange, type Command, type CommandOf,
+  CERROR, CFGI_RANGE_ALL, commandError, decodeCommand, opName, SYNC_CS, tlbiRange, type Command, type CommandOf,
 } from '../arch/commands.ts';
 import type { SmmuFeatures } from '../arch/features.ts';
 import { consErr, qEmpty, qIdx, qInc, qPtr, withConsErr } from '../arch/queue.ts';
-import { R } from '../arch/registers.ts';
+import { GERROR, R } from '../arch/registers.ts';
 import type { WordReader } from '../arch/types.ts';
 import type { ConfigCache } from './config-cache.ts';
 import { latchQueue } from './evtq.ts';
 import { INV_STAGE1, INV_STAGE2, type Iotlb, REGIME_EL1, REGIME_EL2 } from './iotlb.ts';
-import { GERROR } from './regmap.ts';
 import type { RegisterPage } from './regpage.ts';
-
-const OP_NAME: ReadonlyMap<number, string> = new Map(Object.entries(OP).map(([k, v]) => [v, k]));
 
 export interface CommandStats {
   executed: number;
@@ -136,7 +133,7 @@ export class CommandQueue {
   /** Applies one legal command's architectural effect. */
   execute(cmd: Readonly<Command>): void {
     this.stats.executed++;
-    const name = OP_NAME.get(cmd.op) ?? `0x${cmd.op.toString(16)}`;
+    const name = opName(cmd.op);
     this.stats.byOpcode[name] = (this.stats.byOpcode[name] ?? 0) + 1;
     const tlb = this.iotlb;
     const vmidOf = (v: number): number => (this.f.s2 ? v : 0);

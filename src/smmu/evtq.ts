@@ -7,7 +7,7 @@
 //   - A store outside memory: GERROR.EVENTQ_ABT_ERR, the event is lost.
 // The caller raises the event-queue interrupt after a service step that wrote records.
 
-import { EVT, encodeEvent, type EventRecord, EVT_WORDS } from '../arch/events.ts';
+import { encodeEvent, eventName, type EventRecord, EVT_WORDS } from '../arch/events.ts';
 import { R } from '../arch/registers.ts';
 import { qFull, qIdx, qInc, qLog2Eff, qOverflowActive, toggleOvflg, PROD_OVFLG } from '../arch/queue.ts';
 import type { WordWriter } from '../arch/types.ts';
@@ -17,9 +17,6 @@ export const EVT_WRITTEN = 0;
 export const EVT_OVERFLOW = 1;
 export const EVT_DISABLED = 2;
 export const EVT_ABORT = 3;
-
-/** Names of event types, for statistics. */
-export const EVT_NAME: ReadonlyMap<number, string> = new Map(Object.entries(EVT).map(([k, v]) => [v, k]));
 
 export interface EventQueueStats {
   written: number;
@@ -81,7 +78,7 @@ export class EventQueue {
 
   /** Delivers one record; returns EVT_WRITTEN, EVT_OVERFLOW, EVT_DISABLED or EVT_ABORT. */
   write(e: EventRecord, enabled: boolean): number {
-    const name = EVT_NAME.get(e.type) ?? `0x${e.type.toString(16)}`;
+    const name = eventName(e.type);
     this.stats.byType[name] = (this.stats.byType[name] ?? 0) + 1;
     if (!enabled) {
       this.stats.droppedDisabled++;

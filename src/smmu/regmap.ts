@@ -11,7 +11,7 @@
 // OpenVMM choose; reliability.md A3): queue BASE and the software-owned index of a queue
 // while CR0ACK says that queue is enabled, STRTAB_BASE(_CFG), CR1 and CR2 while SMMUEN.
 
-import { reg, type RegName } from '../arch/registers.ts';
+import { CR0, CR2, definedMask, GERROR, IRQ_CTRL, reg, type RegName } from '../arch/registers.ts';
 import type { SmmuFeatures } from '../arch/features.ts';
 
 /** Side-effect classes: bits of the register page's DIRTY word. */
@@ -24,24 +24,9 @@ export const DIRTY = {
   EVENTQ_CONS: 32,
 } as const;
 
-/** CR0 / CR0ACK bits. */
-export const CR0 = { SMMUEN: 1, PRIQEN: 2, EVENTQEN: 4, CMDQEN: 8, ATSCHK: 16 } as const;
-/** IRQ_CTRL bits. */
-export const IRQ_CTRL = { GERROR_IRQEN: 1, PRIQ_IRQEN: 2, EVENTQ_IRQEN: 4 } as const;
-/** GERROR / GERRORN bits. */
-export const GERROR = {
-  CMDQ_ERR: 1,
-  EVENTQ_ABT_ERR: 4,
-  PRIQ_ABT_ERR: 8,
-  MSI_CMDQ_ABT_ERR: 16,
-  MSI_EVENTQ_ABT_ERR: 32,
-  MSI_PRIQ_ABT_ERR: 64,
-  MSI_GERROR_ABT_ERR: 128,
-  SFM_ERR: 256,
-} as const;
-export const GBPA_UPDATE = 0x80000000;
-export const GBPA_ABORT = 0x00100000;
-export const CR2 = { E2H: 1, RECINVSID: 2, PTM: 4, REC_CFG_ATS: 8 } as const;
+// Bits come from the architecture's tables; re-exported for modules that still import them
+// from here (regpage.ts, test support).
+export { CR0, GERROR, IRQ_CTRL } from '../arch/registers.ts';
 
 export interface RegBehaviour {
   readonly name: RegName;
@@ -56,23 +41,26 @@ export interface RegBehaviour {
 type Row = readonly [RegName, (f: Readonly<SmmuFeatures>) => readonly [number, number], number, number];
 
 const b = (c: boolean, v: number): number => (c ? v : 0);
+/** GERRORN bits software acknowledges: the errors this model can activate (no CMDQP/DPT). */
+const GERRORN_ACK = GERROR.CMDQ_ERR | GERROR.EVENTQ_ABT_ERR | GERROR.PRIQ_ABT_ERR | GERROR.MSI_CMDQ_ABT_ERR |
+  GERROR.MSI_EVENTQ_ABT_ERR | GERROR.MSI_PRIQ_ABT_ERR | GERROR.MSI_GERROR_ABT_ERR | GERROR.SFM_ERR;
 const ADDR_HI = 0x00ffffff; // bits [55:32]
 const msi = (lo: number, hi = 0) => (f: Readonly<SmmuFeatures>) => [b(f.msi, lo), b(f.msi, hi)] as const;
 const pri = (lo: number, hi = 0) => (f: Readonly<SmmuFeatures>) => [b(f.pri, lo), b(f.pri, hi)] as const;
 
 /** Every software-writable register; anything else is RO or RAZ/WI. */
 const ROWS: readonly Row[] = [
-  ['CR0', (f) => [CR0.SMMUEN | CR0.EVENTQEN | CR0.CMDQEN | b(f.pri, CR0.PRIQEN) | b(f.ats, CR0.ATSCHK) | b(f.vmw, 0x1c0), 0], 0, DIRTY.CR0],
-  ['CR1', () => [0xfff, 0], CR0.SMMUEN, 0],
+  ['CR0', (f) => [CR0.SMMUEN | CR0.EVENTQEN | CR0.CMDQEN | b(f.pri, CR0.PRIQEN) | b(f.ats, CR0.ATSCHK) | b(f.vmw, CR0.VMW), 0], 0, DIRTY.CR0],
+  ['CR1', () => [definedMask('CR1'), 0], CR0.SMMUEN, 0],
   ['CR2', (f) => [CR2.RECINVSID | CR2.PTM | b(f.hyp, CR2.E2H) | b(f.ats, CR2.REC_CFG_ATS), 0], CR0.SMMUEN, 0],
-  ['GBPA', () => [0x801f3f1f, 0], 0, DIRTY.GBPA],
+  ['GBPA', () => [definedMask('GBPA'), 0], 0, DIRTY.GBPA],
   ['IRQ_CTRL', (f) => [IRQ_CTRL.GERROR_IRQEN | IRQ_CTRL.EVENTQ_IRQEN | b(f.pri, IRQ_CTRL.PRIQ_IRQEN), 0], 0, DIRTY.IRQ_CTRL],
-  ['GERRORN', () => [0x1fd, 0], 0, DIRTY.GERRORN],
+  ['GERRORN', () => [GERRORN_ACK, 0], 0, DIRTY.GERRORN],
   ['GERROR_IRQ_CFG0', msi(0xfffffffc, ADDR_HI), 0, 0],
   ['GERROR_IRQ_CFG1', msi(0xffffffff), 0, 0],
   ['GERROR_IRQ_CFG2', msi(0x3f), 0, 0],
   ['STRTAB_BASE', () => [0xffffffc0, 0x40000000 | ADDR_HI], CR0.SMMUEN, 0],
-  ['STRTAB_BASE_CFG', () => [0x307ff, 0], CR0.SMMUEN, 0],
+  ['STRTAB_BASE_CFG', () => [definedMask('STRTAB_BASE_CFG'), 0], CR0.SMMUEN, 0],
   ['CMDQ_BASE', () => [0xffffffff, 0x40000000 | ADDR_HI], CR0.CMDQEN, 0],
   ['CMDQ_PROD', () => [0xfffff, 0], 0, DIRTY.CMDQ_PROD],
   ['CMDQ_CONS', () => [0xfffff, 0], CR0.CMDQEN, 0],

@@ -12,7 +12,7 @@
 import { type CommandOf } from '../arch/commands.ts';
 import { DEFAULT_FEATURES, type SmmuFeatures } from '../arch/features.ts';
 import { qEmpty } from '../arch/queue.ts';
-import { R } from '../arch/registers.ts';
+import { CR0, CR2, GBPA, GERROR, IRQ_CTRL, R } from '../arch/registers.ts';
 import type { EventRecord } from '../arch/events.ts';
 import { ACC_WRITE } from '../arch/types.ts';
 import type { PhysMemory } from '../mem/phys.ts';
@@ -27,7 +27,7 @@ import {
   MAX_TX_BYTES, PortServer, TX_BADREQ, TX_EABT, TX_FAULT, TX_OK, TXF_SSV, type AttachPortOptions, type PortDesc,
   type PortStats,
 } from './ports.ts';
-import { CR0, CR2, DIRTY, GBPA_ABORT, GBPA_UPDATE, GERROR, IRQ_CTRL } from './regmap.ts';
+import { DIRTY } from './regmap.ts';
 import {
   createSmmuRegisterPage, CTL_DIRTY, CTL_PARK, CTL_SEV, CTL_STOP, GBPA_RESET, RegisterPage, type RegisterPageDesc,
 } from './regpage.ts';
@@ -258,9 +258,9 @@ export class Smmu {
 
   private latchGbpa(): void {
     const v = this.page.load(R.GBPA);
-    this.xregs.gbpaAbort = (v & GBPA_ABORT) !== 0;
-    if (v & GBPA_UPDATE) {
-      this.page.store(R.GBPA, v & ~GBPA_UPDATE);
+    this.xregs.gbpaAbort = (v & GBPA.ABORT) !== 0;
+    if (v & GBPA.UPDATE) {
+      this.page.store(R.GBPA, v & ~GBPA.UPDATE);
       this.page.published();
     }
   }

@@ -2,10 +2,9 @@
 // and nested translation, SMMUEN = 0 (GBPA bypass / abort), several ports, statistics.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cmdOf } from '../../src/arch/commands.ts';
-import { R } from '../../src/arch/registers.ts';
+import { CR0, R } from '../../src/arch/registers.ts';
 import { steOf } from '../../src/arch/ste.ts';
 import { SmmuPortClient, TX_BADREQ, TX_EABT, TX_FAULT, TX_OK } from '../../src/smmu/ports.ts';
-import { CR0 } from '../../src/smmu/regmap.ts';
 import { startThreadedSmmu, type ThreadedSmmu } from '../support/smmu-thread.ts';
 import { cdSlot, guestS2, nestedSte, RW, s1Cd, s1Ste, s1Table, s2Ste, s2Table } from '../support/smmu-world.ts';
 

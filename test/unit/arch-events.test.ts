@@ -51,3 +51,14 @@ describe('event records (FACTS §6)', () => {
     expect(decodeEvent(out, 8).type).toBe(EVT.C_BAD_CD);
   });
 });
+
+describe('names (defined once)', () => {
+  it('eventName and opName give the architecture names', async () => {
+    const { eventName } = await import('../../src/arch/events.ts');
+    const { opName } = await import('../../src/arch/commands.ts');
+    expect(eventName(0x10)).toBe('F_TRANSLATION');
+    expect(eventName(0xe3)).toBe('0xe3');
+    expect(opName(0x46)).toBe('SYNC');
+    expect(opName(0x99)).toBe('0x99');
+  });
+});

@@ -97,3 +97,16 @@ describe('register map', () => {
     expect(setField32('CMDQ_CONS', 'ERR', 0x12, 1)).toBe(0x01000012);
   });
 });
+
+describe('field masks (one vocabulary)', () => {
+  it('names every bit the SMMU, Xen and the guest use from the register tables', async () => {
+    const { CR0, CR2, GBPA, GERROR, IRQ_CTRL, fieldMasks } = await import('../../src/arch/registers.ts');
+    expect(CR0).toMatchObject({ SMMUEN: 1, PRIQEN: 2, EVENTQEN: 4, CMDQEN: 8, ATSCHK: 16, VMW: 0x1c0 });
+    expect(CR2).toEqual({ E2H: 1, RECINVSID: 2, PTM: 4, REC_CFG_ATS: 8 });
+    expect(GBPA.ABORT).toBe(0x0010_0000);
+    expect(GBPA.UPDATE).toBe(0x8000_0000);
+    expect(GERROR).toMatchObject({ CMDQ_ERR: 1, EVENTQ_ABT_ERR: 4, MSI_GERROR_ABT_ERR: 0x80, SFM_ERR: 0x100 });
+    expect(IRQ_CTRL).toEqual({ GERROR_IRQEN: 1, PRIQ_IRQEN: 2, EVENTQ_IRQEN: 4 });
+    expect(fieldMasks('EVENTQ_PROD')).toEqual({ WR: 0xfffff, OVFLG: 0x8000_0000 });
+  });
+});

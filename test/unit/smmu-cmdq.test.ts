@@ -2,9 +2,8 @@
 // memory only).
 import { describe, expect, it } from 'vitest';
 import { cmdOf, commandError, decodeCommand, CERROR } from '../../src/arch/commands.ts';
-import { R } from '../../src/arch/registers.ts';
+import { CR0, GERROR, R } from '../../src/arch/registers.ts';
 import { PhysMemory } from '../../src/mem/phys.ts';
-import { CR0, GERROR } from '../../src/smmu/regmap.ts';
 import { SmmuPortClient } from '../../src/smmu/ports.ts';
 import { Smmu, SMMU_IRQ } from '../../src/smmu/smmu.ts';
 import { makeWorld, MIB } from '../support/smmu-world.ts';

@@ -2,9 +2,8 @@
 // the SMMU-side asynchronous side effects (ACKs, GBPA.Update, GERRORN), in-process.
 import { describe, expect, it } from 'vitest';
 import { decodeIdRegs, DEFAULT_FEATURES } from '../../src/arch/features.ts';
-import { R, REGISTERS } from '../../src/arch/registers.ts';
+import { CR0, R, REGISTERS } from '../../src/arch/registers.ts';
 import { PhysMemory } from '../../src/mem/phys.ts';
-import { CR0 } from '../../src/smmu/regmap.ts';
 import { SmmuRegisterPort } from '../../src/smmu/regpage.ts';
 import { Smmu, SMMU_IRQ } from '../../src/smmu/smmu.ts';
 
