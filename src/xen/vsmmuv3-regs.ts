@@ -14,30 +14,15 @@
 
 import { encodeIdRegs, type IdRegs, type SmmuFeatures } from '../arch/features.ts';
 import { PROD_OVFLG, Q_PTR_MASK } from '../arch/queue.ts';
-import { R } from '../arch/registers.ts';
+import { CR0, CR2, definedMask, GBPA, GERROR, IRQ_CTRL, R } from '../arch/registers.ts';
 
-/** CR0 bits (FACTS §1.8). */
-export const CR0_SMMUEN = 1 << 0;
-export const CR0_EVENTQEN = 1 << 2;
-export const CR0_CMDQEN = 1 << 3;
-/** IRQ_CTRL bits (FACTS §1.12). */
-export const IRQ_GERROR = 1 << 0;
-export const IRQ_EVENTQ = 1 << 2;
-/** GERROR bits (FACTS §1.13) the vSMMU can raise. */
-export const GERR_CMDQ = 1 << 0;
-export const GERR_EVENTQ_ABT = 1 << 2;
-export const GERR_MSI_CMDQ_ABT = 1 << 4;
-export const GERR_MSI_EVENTQ_ABT = 1 << 5;
-export const GERR_MSI_GERROR_ABT = 1 << 7;
-const GERR_ALL = GERR_CMDQ | GERR_EVENTQ_ABT | GERR_MSI_CMDQ_ABT | GERR_MSI_EVENTQ_ABT | GERR_MSI_GERROR_ABT;
-/** GBPA (FACTS §1.11). */
-export const GBPA_ABORT = 1 << 20;
-export const GBPA_UPDATE = 0x8000_0000;
-export const GBPA_FIELDS = 0x001f_3f1f;
+/** GERROR bits the vSMMU can raise (and the guest acknowledges through GERRORN). */
+const GERR_ALL = GERROR.CMDQ_ERR | GERROR.EVENTQ_ABT_ERR | GERROR.MSI_CMDQ_ABT_ERR | GERROR.MSI_EVENTQ_ABT_ERR |
+  GERROR.MSI_GERROR_ABT_ERR;
+/** GBPA fields a guest can set (with UPDATE). */
+export const GBPA_FIELDS = (definedMask('GBPA') & ~GBPA.UPDATE) >>> 0;
 /** Reset value: SHCFG = use incoming, no abort (as QEMU and openvmm: DMA works before the driver). */
 export const GBPA_RESET = 0x0000_1000;
-const Q_OVF = PROD_OVFLG;
-const Q_PTR = Q_PTR_MASK;
 
 /** Size of the guest window the register file decodes: page 0 and page 1. */
 export const VSMMU_PAGES_SIZE = 0x2_0000;
@@ -66,35 +51,35 @@ export const VREGS: readonly VReg[] = [
   { name: 'IDR5', off: R.IDR5, wmask: 0 },
   { name: 'IIDR', off: R.IIDR, wmask: 0 },
   { name: 'AIDR', off: R.AIDR, wmask: 0 },
-  { name: 'CR0', off: R.CR0, wmask: CR0_SMMUEN | CR0_EVENTQEN | CR0_CMDQEN, effect: 'cr0' },
+  { name: 'CR0', off: R.CR0, wmask: CR0.SMMUEN | CR0.EVENTQEN | CR0.CMDQEN, effect: 'cr0' },
   { name: 'CR0ACK', off: R.CR0ACK, wmask: 0 },
-  { name: 'CR1', off: R.CR1, wmask: 0x0000_0fff, lock: CR0_SMMUEN },
-  { name: 'CR2', off: R.CR2, wmask: 0x0000_0006, lock: CR0_SMMUEN }, // RECINVSID, PTM (no E2H: no Hyp)
+  { name: 'CR1', off: R.CR1, wmask: definedMask('CR1'), lock: CR0.SMMUEN },
+  { name: 'CR2', off: R.CR2, wmask: CR2.RECINVSID | CR2.PTM, lock: CR0.SMMUEN }, // no E2H: no Hyp
   { name: 'STATUSR', off: R.STATUSR, wmask: 0 },
   { name: 'GBPA', off: R.GBPA, wmask: 0, effect: 'gbpa' }, // stored by the effect, only with Update
-  { name: 'IRQ_CTRL', off: R.IRQ_CTRL, wmask: IRQ_GERROR | IRQ_EVENTQ, effect: 'irqCtrl' },
+  { name: 'IRQ_CTRL', off: R.IRQ_CTRL, wmask: IRQ_CTRL.GERROR_IRQEN | IRQ_CTRL.EVENTQ_IRQEN, effect: 'irqCtrl' },
   { name: 'IRQ_CTRLACK', off: R.IRQ_CTRLACK, wmask: 0 },
   { name: 'GERROR', off: R.GERROR, wmask: 0 },
   { name: 'GERRORN', off: R.GERRORN, wmask: GERR_ALL, effect: 'gerrorn' },
   { name: 'GERROR_IRQ_CFG0', off: R.GERROR_IRQ_CFG0, wmask: 0xffff_fffc },
   { name: 'GERROR_IRQ_CFG0_HI', off: R.GERROR_IRQ_CFG0 + 4, wmask: 0x000f_ffff },
   { name: 'GERROR_IRQ_CFG1', off: R.GERROR_IRQ_CFG1, wmask: 0xffff_ffff },
-  { name: 'GERROR_IRQ_CFG2', off: R.GERROR_IRQ_CFG2, wmask: 0x0000_003f },
-  { name: 'STRTAB_BASE', off: R.STRTAB_BASE, wmask: 0xffff_ffc0, lock: CR0_SMMUEN },
-  { name: 'STRTAB_BASE_HI', off: R.STRTAB_BASE + 4, wmask: 0x400f_ffff, lock: CR0_SMMUEN },
-  { name: 'STRTAB_BASE_CFG', off: R.STRTAB_BASE_CFG, wmask: 0x0003_07ff, lock: CR0_SMMUEN },
-  { name: 'CMDQ_BASE', off: R.CMDQ_BASE, wmask: 0xffff_ffff, lock: CR0_CMDQEN },
-  { name: 'CMDQ_BASE_HI', off: R.CMDQ_BASE + 4, wmask: 0x400f_ffff, lock: CR0_CMDQEN },
-  { name: 'CMDQ_PROD', off: R.CMDQ_PROD, wmask: Q_PTR, effect: 'cmdqProd' },
-  { name: 'CMDQ_CONS', off: R.CMDQ_CONS, wmask: Q_PTR, lock: CR0_CMDQEN },
-  { name: 'EVENTQ_BASE', off: R.EVENTQ_BASE, wmask: 0xffff_ffff, lock: CR0_EVENTQEN },
-  { name: 'EVENTQ_BASE_HI', off: R.EVENTQ_BASE + 4, wmask: 0x400f_ffff, lock: CR0_EVENTQEN },
+  { name: 'GERROR_IRQ_CFG2', off: R.GERROR_IRQ_CFG2, wmask: definedMask('GERROR_IRQ_CFG2') },
+  { name: 'STRTAB_BASE', off: R.STRTAB_BASE, wmask: 0xffff_ffc0, lock: CR0.SMMUEN },
+  { name: 'STRTAB_BASE_HI', off: R.STRTAB_BASE + 4, wmask: 0x400f_ffff, lock: CR0.SMMUEN },
+  { name: 'STRTAB_BASE_CFG', off: R.STRTAB_BASE_CFG, wmask: definedMask('STRTAB_BASE_CFG'), lock: CR0.SMMUEN },
+  { name: 'CMDQ_BASE', off: R.CMDQ_BASE, wmask: 0xffff_ffff, lock: CR0.CMDQEN },
+  { name: 'CMDQ_BASE_HI', off: R.CMDQ_BASE + 4, wmask: 0x400f_ffff, lock: CR0.CMDQEN },
+  { name: 'CMDQ_PROD', off: R.CMDQ_PROD, wmask: Q_PTR_MASK, effect: 'cmdqProd' },
+  { name: 'CMDQ_CONS', off: R.CMDQ_CONS, wmask: Q_PTR_MASK, lock: CR0.CMDQEN },
+  { name: 'EVENTQ_BASE', off: R.EVENTQ_BASE, wmask: 0xffff_ffff, lock: CR0.EVENTQEN },
+  { name: 'EVENTQ_BASE_HI', off: R.EVENTQ_BASE + 4, wmask: 0x400f_ffff, lock: CR0.EVENTQEN },
   { name: 'EVENTQ_IRQ_CFG0', off: R.EVENTQ_IRQ_CFG0, wmask: 0xffff_fffc },
   { name: 'EVENTQ_IRQ_CFG0_HI', off: R.EVENTQ_IRQ_CFG0 + 4, wmask: 0x000f_ffff },
   { name: 'EVENTQ_IRQ_CFG1', off: R.EVENTQ_IRQ_CFG1, wmask: 0xffff_ffff },
-  { name: 'EVENTQ_IRQ_CFG2', off: R.EVENTQ_IRQ_CFG2, wmask: 0x0000_003f },
-  { name: 'EVENTQ_PROD', off: R.EVENTQ_PROD, wmask: Q_OVF | Q_PTR, lock: CR0_EVENTQEN },
-  { name: 'EVENTQ_CONS', off: R.EVENTQ_CONS, wmask: Q_OVF | Q_PTR, effect: 'evtqCons' },
+  { name: 'EVENTQ_IRQ_CFG2', off: R.EVENTQ_IRQ_CFG2, wmask: definedMask('GERROR_IRQ_CFG2') },
+  { name: 'EVENTQ_PROD', off: R.EVENTQ_PROD, wmask: PROD_OVFLG | Q_PTR_MASK, lock: CR0.EVENTQEN },
+  { name: 'EVENTQ_CONS', off: R.EVENTQ_CONS, wmask: PROD_OVFLG | Q_PTR_MASK, effect: 'evtqCons' },
 ];
 
 export type VRegName =

@@ -20,11 +20,10 @@ import type { SmmuFeatures } from '../arch/features.ts';
 import { STE_WORDS } from '../arch/ste.ts';
 import type { WordReader, WordWriter } from '../arch/types.ts';
 import { CONS_ERR_MASK, CONS_ERR_SHIFT, PROD_OVFLG as Q_OVF, Q_PTR_MASK as Q_PTR, qEmpty, qFull, qIdx, qInc } from '../arch/queue.ts';
+import { CR0, GBPA, GERROR, IRQ_CTRL } from '../arch/registers.ts';
 import {
-  CR0_CMDQEN, CR0_EVENTQEN, CR0_SMMUEN, GBPA_ABORT, GBPA_FIELDS,
-  GBPA_RESET, GBPA_UPDATE, GERR_CMDQ, GERR_EVENTQ_ABT, GERR_MSI_CMDQ_ABT, GERR_MSI_EVENTQ_ABT,
-  GERR_MSI_GERROR_ABT, IRQ_EVENTQ, IRQ_GERROR, SLOT, SLOT_AT, VREGS, VSMMU_PAGES_SIZE,
-  guestFeatures, guestIdRegs, type RegEffect, type VsmmuGuestOptions,
+  GBPA_FIELDS, GBPA_RESET, SLOT, SLOT_AT, VREGS, VSMMU_PAGES_SIZE, guestFeatures, guestIdRegs, type RegEffect,
+  type VsmmuGuestOptions,
 } from './vsmmuv3-regs.ts';
 import { readGuestSte, type GuestSteConfig, type GuestSteReject } from './vsmmuv3-ste.ts';
 import { VsidTable, type VsidMode } from './vsid.ts';
@@ -250,8 +249,8 @@ export class VSmmuV3 {
   /** What the physical STE of `vsid` must be now: guest SMMU disabled -> GBPA, else its STE. */
   effectiveConfig(vsid: number): GuestSteConfig {
     const r = this.r;
-    if (((r[SLOT.CR0ACK] ?? 0) & CR0_SMMUEN) === 0) {
-      const abort = ((r[SLOT.GBPA] ?? 0) & GBPA_ABORT) !== 0;
+    if (((r[SLOT.CR0ACK] ?? 0) & CR0.SMMUEN) === 0) {
+      const abort = ((r[SLOT.GBPA] ?? 0) & GBPA.ABORT) !== 0;
       return { kind: abort ? 'abort' : 's2', words: EMPTY_STE };
     }
     return this.guestCfg.get(vsid) ?? { kind: 'invalid', words: EMPTY_STE };
@@ -262,8 +261,8 @@ export class VSmmuV3 {
   /** Whether `run` has something to do (commands pending, or a SYNC waiting for the hardware). */
   hasWork(): boolean {
     const r = this.r;
-    if (((r[SLOT.CR0ACK] ?? 0) & CR0_CMDQEN) === 0) return false;
-    if ((((r[SLOT.GERROR] ?? 0) ^ (r[SLOT.GERRORN] ?? 0)) & GERR_CMDQ) !== 0) return false;
+    if (((r[SLOT.CR0ACK] ?? 0) & CR0.CMDQEN) === 0) return false;
+    if ((((r[SLOT.GERROR] ?? 0) ^ (r[SLOT.GERRORN] ?? 0)) & GERROR.CMDQ_ERR) !== 0) return false;
     if (this.syncTicket >= 0) return true;
     const log2 = this.cmdqLog2();
     return !qEmpty(r[SLOT.CMDQ_PROD] ?? 0, r[SLOT.CMDQ_CONS] ?? 0, log2);
@@ -333,7 +332,7 @@ export class VSmmuV3 {
     else this.stats.cerrorAbt++;
     // ERR is written before the error is made visible (FACTS §5).
     r[SLOT.CMDQ_CONS] = (((r[SLOT.CMDQ_CONS] ?? 0) & ~CONS_ERR_MASK) | (code << CONS_ERR_SHIFT)) >>> 0;
-    this.raiseGerror(GERR_CMDQ);
+    this.raiseGerror(GERROR.CMDQ_ERR);
   }
 
   /** CFGI_STE / CFGI_STE_RANGE / CFGI_ALL over the guest's devices in [first, last]. */
@@ -417,7 +416,7 @@ export class VSmmuV3 {
   private signalSync(): void {
     if (this.syncCs === SYNC_CS.SIG_IRQ && this.syncMsi !== 0) {
       if (this.msiWrite(this.syncMsi, this.syncData)) this.stats.msiWrites++;
-      else this.raiseGerror(GERR_MSI_CMDQ_ABT);
+      else this.raiseGerror(GERROR.MSI_CMDQ_ABT_ERR);
     }
     // SIG_SEV: a WFE wake-up has no observable effect here.
   }
@@ -449,7 +448,7 @@ export class VSmmuV3 {
   lostEvents(): void {
     this.guard(() => {
       const r = this.r;
-      if (((r[SLOT.CR0ACK] ?? 0) & CR0_EVENTQEN) === 0) return;
+      if (((r[SLOT.CR0ACK] ?? 0) & CR0.EVENTQEN) === 0) return;
       const prod = r[SLOT.EVENTQ_PROD] ?? 0;
       if (((prod ^ (r[SLOT.EVENTQ_CONS] ?? 0)) & Q_OVF) !== 0) return;
       r[SLOT.EVENTQ_PROD] = (prod ^ Q_OVF) >>> 0;
@@ -461,7 +460,7 @@ export class VSmmuV3 {
   /** Writes one record into the guest's event queue (EVENTQEN, CONS, overflow honoured). */
   private pushEvent(e: Uint32Array): boolean {
     const r = this.r;
-    if (((r[SLOT.CR0ACK] ?? 0) & CR0_EVENTQEN) === 0) {
+    if (((r[SLOT.CR0ACK] ?? 0) & CR0.EVENTQEN) === 0) {
       this.stats.eventsDropped++;
       return false;
     }
@@ -481,14 +480,14 @@ export class VSmmuV3 {
       if (!this.ram.store64(at + i * 8, e[2 * i] ?? 0, e[2 * i + 1] ?? 0)) {
         this.stats.evtqAborts++;
         this.stats.eventsDropped++;
-        this.raiseGerror(GERR_EVENTQ_ABT);
+        this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
         return false;
       }
     }
     r[SLOT.EVENTQ_PROD] = ((prod & Q_OVF) | qInc(prod & Q_PTR, log2)) >>> 0;
     this.stats.eventsWritten++;
-    if (((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_EVENTQ) !== 0 && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) !== 0) {
-      if (!this.msiWrite(this.msiAddr(SLOT.EVENTQ_IRQ_CFG0), r[SLOT.EVENTQ_IRQ_CFG1] ?? 0)) this.raiseGerror(GERR_MSI_EVENTQ_ABT);
+    if (((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_CTRL.EVENTQ_IRQEN) !== 0 && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) !== 0) {
+      if (!this.msiWrite(this.msiAddr(SLOT.EVENTQ_IRQ_CFG0), r[SLOT.EVENTQ_IRQ_CFG1] ?? 0)) this.raiseGerror(GERROR.MSI_EVENTQ_ABT_ERR);
     }
     this.updateIrq();
     return true;
@@ -502,8 +501,8 @@ export class VSmmuV3 {
     const active = ((r[SLOT.GERROR] ?? 0) ^ (r[SLOT.GERRORN] ?? 0)) & bit;
     if (active !== 0) return;
     r[SLOT.GERROR] = ((r[SLOT.GERROR] ?? 0) ^ bit) >>> 0;
-    if (((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_GERROR) !== 0 && this.msiAddr(SLOT.GERROR_IRQ_CFG0) !== 0 && bit !== GERR_MSI_GERROR_ABT) {
-      if (!this.msiWrite(this.msiAddr(SLOT.GERROR_IRQ_CFG0), r[SLOT.GERROR_IRQ_CFG1] ?? 0)) this.raiseGerror(GERR_MSI_GERROR_ABT);
+    if (((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_CTRL.GERROR_IRQEN) !== 0 && this.msiAddr(SLOT.GERROR_IRQ_CFG0) !== 0 && bit !== GERROR.MSI_GERROR_ABT_ERR) {
+      if (!this.msiWrite(this.msiAddr(SLOT.GERROR_IRQ_CFG0), r[SLOT.GERROR_IRQ_CFG1] ?? 0)) this.raiseGerror(GERROR.MSI_GERROR_ABT_ERR);
     }
     this.updateIrq();
   }
@@ -516,11 +515,11 @@ export class VSmmuV3 {
     // Pending event-queue condition: records to read, or an overflow not yet acknowledged.
     const prod = r[SLOT.EVENTQ_PROD] ?? 0;
     const cons = r[SLOT.EVENTQ_CONS] ?? 0;
-    const evtq = ((r[SLOT.CR0ACK] ?? 0) & CR0_EVENTQEN) !== 0 &&
+    const evtq = ((r[SLOT.CR0ACK] ?? 0) & CR0.EVENTQEN) !== 0 &&
       (!qEmpty(prod & Q_PTR, cons & Q_PTR, this.evtqLog2()) || ((prod ^ cons) & Q_OVF) !== 0);
     const level =
-      ((ctrl & IRQ_GERROR) !== 0 && gerr && this.msiAddr(SLOT.GERROR_IRQ_CFG0) === 0) ||
-      ((ctrl & IRQ_EVENTQ) !== 0 && evtq && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) === 0);
+      ((ctrl & IRQ_CTRL.GERROR_IRQEN) !== 0 && gerr && this.msiAddr(SLOT.GERROR_IRQ_CFG0) === 0) ||
+      ((ctrl & IRQ_CTRL.EVENTQ_IRQEN) !== 0 && evtq && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) === 0);
     if (level !== this.irqLevel) {
       this.irqLevel = level;
       this.irqOut(level);
@@ -549,16 +548,16 @@ export class VSmmuV3 {
         const now = r[SLOT.CR0] ?? 0;
         r[SLOT.CR0ACK] = now; // every change takes effect at once
         // Disabling the queue abandons a SYNC in progress: it is re-read from CONS later.
-        if ((now & CR0_CMDQEN) === 0) this.syncTicket = -1;
-        if (((old ^ now) & CR0_SMMUEN) !== 0) this.smmuenChanged((now & CR0_SMMUEN) !== 0);
+        if ((now & CR0.CMDQEN) === 0) this.syncTicket = -1;
+        if (((old ^ now) & CR0.SMMUEN) !== 0) this.smmuenChanged((now & CR0.SMMUEN) !== 0);
         this.updateIrq();
         return;
       }
       case 'gbpa': {
-        if ((value & GBPA_UPDATE) === 0) return; // v3.2: writes without Update are ignored
+        if ((value & GBPA.UPDATE) === 0) return; // v3.2: writes without Update are ignored
         const prev = r[SLOT.GBPA] ?? 0;
         r[SLOT.GBPA] = (value & GBPA_FIELDS) >>> 0; // Update reads 0: done at once
-        if (((prev ^ value) & GBPA_ABORT) !== 0 && ((r[SLOT.CR0ACK] ?? 0) & CR0_SMMUEN) === 0) this.reinstallAll();
+        if (((prev ^ value) & GBPA.ABORT) !== 0 && ((r[SLOT.CR0ACK] ?? 0) & CR0.SMMUEN) === 0) this.reinstallAll();
         return;
       }
       case 'irqCtrl':
