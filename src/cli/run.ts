@@ -22,7 +22,8 @@ Options:
   --guests N        guests with a vSMMU in the built-in scenario (default 2, 0..${MAX_GUESTS})
   --seconds S       how long every guest streams DMA after its checks, 0..${MAX_SECONDS}
                     (default 1; 0 skips streaming)
-  --memory SIZE     host memory, e.g. 1G (default: enough for the guests, at least 512M)
+  --memory SIZE     host memory, 32M..16G, e.g. 1G (default: enough for the guests,
+                    at least 512M)
   --cmdline TEXT    Xen's command line (default "viommu=1")
   --json            print the report as JSON on stdout
   -h, --help        show this help
