@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { exitStatus, main } from '../../src/cli/main.ts';
+import { VsmmuError } from '../../src/errors.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 import { processIo } from '../../src/cli/io.ts';
 import { stressLine } from '../../src/cli/stress.ts';
@@ -61,6 +62,15 @@ describe('vsmmu', () => {
   it('--version and -V print the version from package.json', async () => {
     for (const flag of ['--version', '-V']) expect(await cli([flag])).toEqual({ code: 0, out: `vsmmu ${VERSION}\n`, err: '' });
     expect((await cli(['--help'])).out).toMatch(/-V, --version/);
+  });
+
+  it('the exit status follows the error kind: input 2; run (a crashed or hung guest) and bug 1', () => {
+    expect(exitStatus(new VsmmuError('EVSMMU_USAGE', ''))).toBe(2);
+    expect(exitStatus(new VsmmuError('EVSMMU_XLCFG_SYNTAX', ''))).toBe(2);
+    expect(exitStatus(new VsmmuError('EVSMMU_DOMAIN_CRASHED', ''))).toBe(1);
+    expect(exitStatus(new VsmmuError('EVSMMU_DOMAIN_HUNG', ''))).toBe(1);
+    expect(exitStatus(new VsmmuError('EVSMMU_CHECK', ''))).toBe(1);
+    expect(exitStatus(new VsmmuError('EVSMMU_INTERNAL', ''))).toBe(1);
   });
 
   it('an error that is not a coded one is EVSMMU_INTERNAL, exit 1, no stack trace', async () => {
