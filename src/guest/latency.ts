@@ -2,6 +2,10 @@
 // (perf_hooks.createHistogram): constant memory however long the run, and every figure of
 // the summary (count, mean, percentiles, max) covers the same samples, all of them since the
 // last reset. The histogram keeps 3 significant digits, so figures are reported to 3.
+//
+// A histogram is ~200 KiB of native memory that takes ~0.4 ms to allocate and that the
+// garbage collector does not see: a recorder made per call (a DMA stream) is disposed with
+// `using`, which hands its histogram to the next recorder on the thread instead.
 
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 
@@ -25,8 +29,12 @@ function sig(v: number): number {
   return v === 0 || !Number.isFinite(v) ? 0 : Number(v.toPrecision(FIGURES));
 }
 
-export class LatencyRecorder {
-  private readonly h: RecordableHistogram = createHistogram({ lowest: 1, highest: HIGHEST_NS, figures: FIGURES });
+/** Histograms of disposed recorders, for the next ones on this thread (a few at most). */
+const spare: RecordableHistogram[] = [];
+const SPARE_MAX = 4;
+
+export class LatencyRecorder implements Disposable {
+  #h: RecordableHistogram | null = spare.pop() ?? createHistogram({ lowest: 1, highest: HIGHEST_NS, figures: FIGURES });
 
   /** The argument is ignored (it was a sample ring's size); memory is constant anyway. */
   constructor(_capacity?: number) {}
@@ -35,19 +43,34 @@ export class LatencyRecorder {
   record(ms: number): void {
     const ns = Math.round(ms * 1e6);
     // The histogram refuses values outside [1, HIGHEST_NS]; a sample still counts, clamped.
-    this.h.record(ns >= HIGHEST_NS ? HIGHEST_NS : ns >= 1 ? ns : 1);
+    this.#live().record(ns >= HIGHEST_NS ? HIGHEST_NS : ns >= 1 ? ns : 1);
   }
 
   get count(): number {
-    return this.h.count;
+    return this.#live().count;
   }
 
   reset(): void {
-    this.h.reset();
+    this.#live().reset();
+  }
+
+  /** Gives the histogram to the next recorder on this thread; this one is then unusable. */
+  [Symbol.dispose](): void {
+    const h = this.#h;
+    this.#h = null;
+    if (h !== null && spare.length < SPARE_MAX) {
+      h.reset();
+      spare.push(h);
+    }
+  }
+
+  #live(): RecordableHistogram {
+    if (this.#h === null) throw new Error('LatencyRecorder used after dispose');
+    return this.#h;
   }
 
   summary(): LatencySummary {
-    const h = this.h;
+    const h = this.#live();
     if (h.count === 0) return { count: 0, meanUs: 0, p50Us: 0, p90Us: 0, p99Us: 0, p999Us: 0, maxUs: 0 };
     const us = (ns: number): number => sig(ns / 1000);
     return {

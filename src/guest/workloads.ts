@@ -206,7 +206,7 @@ export function runDmaStream(k: WorkloadKernel, p: DmaStreamParams, dev: DmaDevi
   if (!k.driver.attachment(vSid)) k.attach(vSid, p.attach ?? {});
   const ipa = k.alloc(window, page);
   k.map(vSid, iova, ipa, window, 'rw');
-  const lat = new LatencyRecorder(Math.max(16, Math.min(count, 1 << 16)));
+  using lat = new LatencyRecorder(); // its histogram goes to the next stream's
   const data = pat(size, 7);
   const slots = Math.max(1, Math.floor(window / size));
   let ok = 0;

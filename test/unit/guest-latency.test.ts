@@ -56,3 +56,20 @@ describe('LatencyRecorder', () => {
     );
   });
 });
+
+describe('LatencyRecorder disposal', () => {
+  it('a disposed recorder\'s histogram serves the next one, emptied', () => {
+    {
+      using a = new LatencyRecorder();
+      a.record(1);
+      expect(a.count).toBe(1);
+    }
+    using b = new LatencyRecorder();
+    expect(b.summary().count).toBe(0);
+  });
+  it('using a recorder after dispose is a bug that throws', () => {
+    const a = new LatencyRecorder();
+    a[Symbol.dispose]();
+    expect(() => a.record(1)).toThrow(/after dispose/);
+  });
+});
