@@ -33,6 +33,10 @@
 //   budget pinned at 4 096 / 16 384     with the hog: 102 / 305 us (every spin wasted)
 // setSpinBudget(0), or a single core, disables spinning.
 import { availableParallelism } from 'node:os';
+import { wake } from '../ports/doorbell.ts';
+
+/** The ringing side lives with the ports (it never waits); re-exported for the waiters here. */
+export { wake };
 
 export const WAIT_OK = 0;
 export const WAIT_TIMEOUT = 1;
@@ -78,15 +82,6 @@ export class SpinPolicy {
       this.budget = Math.min(MIN_SPIN, ceiling);
       this.cooldown = COOLDOWN;
     }
-  }
-}
-
-/** Wakes the waiter parked on `park[idx]`, if it is (or is about to be) asleep. */
-export function wake(park: Int32Array, idx: number): void {
-  if (Atomics.load(park, idx) !== 0 && Atomics.compareExchange(park, idx, 1, 0) === 1) {
-    // Every waiter: a thread may be parked here twice (a blocking wait and a pending
-    // waitAsync of its event loop), and waking only the async one would lose the wake-up.
-    Atomics.notify(park, idx);
   }
 }
 

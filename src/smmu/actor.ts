@@ -1,25 +1,36 @@
 // The SMMU's control API (what the comlink control plane exposes, see workers/smmu.ts):
 // description of its data-plane SABs, transaction ports, statistics, reset. The data plane
-// (registers, memory, rings, IRQ lines) never goes through here.
+// (registers, memory, rings, IRQ lines) never goes through here; the runner steps `smmu`
+// whenever its doorbell (the register page's PARK word) rings.
 
 import { PhysMemory } from '../mem/phys.ts';
+import { registerPageDoorbell } from '../ports/regpage.ts';
+import type { DoorbellDesc } from '../ports/doorbell.ts';
 import type { AttachPortOptions, PortDesc } from './ports.ts';
 import { Smmu, type SmmuDescription, type SmmuOptions, type SmmuStats } from './smmu.ts';
 
 /** workerData of workers/smmu.ts: the SMMU's options, with physical memory as its SAB. */
-export type SmmuWorkerData = Omit<SmmuOptions, 'memory'> & {
+export type SmmuWorkerData = Omit<SmmuOptions, 'memory' | 'clock'> & {
   /** The physical memory SAB (PhysMemory.sab). */
   readonly memory: SharedArrayBuffer;
 };
 
+/** What the runner injects. */
+export interface SmmuHost {
+  /** The runner's clock (ms). */
+  readonly clock?: () => number;
+}
+
 export class SmmuActor {
   readonly smmu: Smmu;
+  /** Where the SMMU's runner parks it: register writes and every port's requests ring it. */
+  readonly doorbell: DoorbellDesc;
 
-  constructor(data: SmmuWorkerData) {
+  constructor(data: SmmuWorkerData, host: SmmuHost = {}) {
     Smmu.checkOptions(data);
     const { memory, ...rest } = data;
-    this.smmu = new Smmu({ ...rest, memory: PhysMemory.attach(memory) });
-    void this.smmu.run();
+    this.smmu = new Smmu({ ...rest, memory: PhysMemory.attach(memory), ...(host.clock ? { clock: host.clock } : {}) });
+    this.doorbell = registerPageDoorbell(this.smmu.regsDesc);
   }
 
   describe(): SmmuDescription {
@@ -42,8 +53,8 @@ export class SmmuActor {
     this.smmu.reset();
   }
 
+  /** Called after the runner stopped stepping the SMMU. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.smmu.stop();
     this.smmu.irq.close();
   }
 }

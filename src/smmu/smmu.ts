@@ -1,6 +1,6 @@
 // The physical SMMUv3 core: a class driven by `step()` (register side effects, then the
 // command queue and the transaction ports, each with a budget), so the same code runs in a
-// worker (workers/smmu.ts, via `run()`) or single-threaded under a test.
+// worker (workers/smmu.ts, under the runtime's service loop) or single-threaded under a test.
 //
 // Interrupt lines (an IrqLines bank of 4 edge lines, SMMU_IRQ): EVENTQ, PRIQ, GERROR,
 // CMD_SYNC. The event-queue and GERROR interrupts honour IRQ_CTRLACK; with IDR0.MSI and a
@@ -17,8 +17,7 @@ import type { EventRecord } from '../arch/events.ts';
 import { ACC_WRITE } from '../arch/types.ts';
 import type { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../errors.ts';
-import { createIrqLines, IrqLines, type IrqDesc } from '../runtime/irq.ts';
-import { SpinPolicy, waitUntilAsync, wake } from '../runtime/wait.ts';
+import { createIrqLines, IrqLines, type IrqDesc } from '../ports/irq.ts';
 import { CommandQueue, type CommandStats } from './cmdq.ts';
 import { ConfigCache, type ConfigCacheStats } from './config-cache.ts';
 import { EventQueue, type EventQueueStats } from './evtq.ts';
@@ -29,12 +28,9 @@ import {
 } from './ports.ts';
 import { DIRTY } from './regmap.ts';
 import {
-  createSmmuRegisterPage, CTL_DIRTY, CTL_PARK, CTL_SEV, CTL_STOP, GBPA_RESET, RegisterPage, type RegisterPageDesc,
+  createSmmuRegisterPage, CTL_DIRTY, CTL_PARK, CTL_SEV, GBPA_RESET, RegisterPage, type RegisterPageDesc,
 } from './regpage.ts';
 import { Translator, XL_OK, XlateOut, type CdEntry, type SteEntry, type TranslateStats, type TranslatorRegs } from './translate.ts';
-
-/** How long the service loop keeps polling after its last piece of work before it parks. */
-const LINGER_MS = 0.2;
 
 /** Lines of the SMMU's interrupt bank. */
 export const SMMU_IRQ = { EVENTQ: 0, PRIQ: 1, GERROR: 2, CMD_SYNC: 3 } as const;
@@ -54,6 +50,8 @@ export interface SmmuOptions {
   /** Transactions served per step, all ports together (default 256). */
   readonly txBudget?: number;
   readonly gbpaReset?: number;
+  /** The runner's clock in ms (default: the last `now` handed to step()); for uptime. */
+  readonly clock?: () => number;
 }
 
 export interface SmmuStats {
@@ -109,13 +107,16 @@ export class Smmu {
   private gerrors = 0;
   private msiWrites = 0;
   private sevs = 0;
-  private running: Promise<void> | null = null;
-  private readonly spin = new SpinPolicy();
-  private readonly born = performance.now();
+  /** The runner's clock (ms); uptime only. */
+  private readonly clock: () => number;
+  private readonly born: number;
+  private lastNow: number;
 
   constructor(opts: SmmuOptions) {
     this.features = Object.freeze({ ...DEFAULT_FEATURES, ...opts.features });
     this.mem = opts.memory;
+    this.clock = opts.clock ?? (() => this.lastNow);
+    this.born = this.lastNow = this.clock();
     this.gbpaReset = opts.gbpaReset ?? GBPA_RESET;
     this.regsDesc = opts.regs ?? createSmmuRegisterPage(this.features, this.gbpaReset);
     this.page = new RegisterPage(this.regsDesc);
@@ -143,7 +144,8 @@ export class Smmu {
   // ---- service -------------------------------------------------------------------------
 
   /** One service round: register side effects, commands, transactions. Returns work done. */
-  step(): number {
+  step(now = this.clock()): number {
+    this.lastNow = now;
     let work = 0;
     const dirty = Atomics.exchange(this.page.ctl, CTL_DIRTY, 0);
     if (dirty !== 0) {
@@ -173,42 +175,10 @@ export class Smmu {
     return false;
   }
 
-  /**
-   * Serves until stop(): steps while there is work (yielding to the event loop every
-   * `sliceMs` so control calls get through), then parks on the doorbell.
-   */
-  run(sliceMs = 2): Promise<void> {
-    if (this.running) return this.running;
-    Atomics.store(this.page.ctl, CTL_STOP, 0);
-    const ctl = this.page.ctl;
-    const stopped = (): boolean => Atomics.load(ctl, CTL_STOP) !== 0;
-    const ready = (): boolean => stopped() || this.hasWork();
-    this.running = (async () => {
-      while (!stopped()) {
-        const t0 = performance.now();
-        // Work comes in bursts (a driver's commands, a device's batches): after the last
-        // step that did something, keep polling for LINGER_MS before parking, because an
-        // async park and wake costs tens of microseconds.
-        for (let last = t0, now = t0; now - t0 < sliceMs && now - last < LINGER_MS; now = performance.now()) {
-          if (this.step() > 0) last = now;
-          else if (stopped()) break;
-        }
-        if (stopped()) break;
-        if (this.hasWork()) await new Promise<void>((r) => setImmediate(r));
-        // A device freeing completion slots wakes its own ring's producer park, not ours:
-        // while a port is backpressured, re-check every millisecond.
-        else await waitUntilAsync(ready, ctl, CTL_PARK, this.backpressured() ? 1 : Infinity, this.spin);
-      }
-    })();
-    return this.running;
-  }
-
-  async stop(): Promise<void> {
-    Atomics.store(this.page.ctl, CTL_STOP, 1);
-    wake(this.page.ctl, CTL_PARK);
-    const r = this.running;
-    this.running = null;
-    if (r) await r;
+  /** When a step is due though no doorbell rang: soon while a port is backpressured
+   *  (a device freeing completion slots rings its own ring's producer park, not ours). */
+  nextDeadline(now: number): number {
+    return this.backpressured() ? now + 1 : Infinity;
   }
 
   // ---- registers -------------------------------------------------------------------------
@@ -511,7 +481,7 @@ export class Smmu {
   stats(): SmmuStats {
     const t: TranslateStats = this.translator.stats;
     return {
-      uptimeMs: performance.now() - this.born,
+      uptimeMs: this.clock() - this.born,
       translations: t.translations,
       translationFaults: t.faults,
       permissionFaultsFromTlb: t.permissionHits,

@@ -3,23 +3,28 @@
 // SMMU's register page; its control plane (this class's methods, over comlink) creates and
 // destroys domains, passes devices through, and reports stats.
 //
-// Service loop: serve pending traps, run continuations (vSMMU command queues left over by
-// the per-trap budget, guest CMD_SYNCs waiting for the physical queue), consume the physical
-// event queue; then sleep on the trap server's doorbell. The sleep is bounded (a short one
-// while some vSMMU waits for the hardware, a longer one otherwise) because physical events
-// and SYNC completions do not ring that doorbell. The loop yields to the event loop at least
-// every SLICE_MS so control calls always get through.
+// As a step machine (step/hasWork/nextDeadline, run by the runtime's service loop): a step
+// serves pending traps, takes the physical SMMU's interrupts, and runs continuations
+// (vSMMU command queues left over by the per-trap budget, guest STE installs and CMD_SYNCs
+// waiting for the physical queue, the physical event queue). Everything that can give Xen
+// work rings one doorbell: the trap server parks on the physical SMMU's interrupt bank's
+// doorbell, and Xen's driver signals its physical CMD_SYNCs with the wired CMD_SYNC
+// interrupt, so a physical event or a completed SYNC wakes Xen at once (no polling).
+// Control-plane calls (domain creation, passthrough) may wait for the hardware through the
+// runner's injected `pollRegister`; guest traps never do.
 
 import { decodeIdRegs } from '../arch/features.ts';
 import { R } from '../arch/registers.ts';
 import { PageAllocator } from '../mem/alloc.ts';
 import { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../errors.ts';
-import { IrqLines, createIrqLines, type IrqDesc } from '../runtime/irq.ts';
+import { IrqLines, createIrqLines, type IrqDesc } from '../ports/irq.ts';
+import type { RegisterPage as PortRegisterPage } from '../ports/regpage.ts';
 import {
   TRAP_ABORT, TRAP_OK, TrapServer, createTrapChannel, createTrapServer, type TrapChannelDesc, type TrapRequest,
   type TrapServerDesc, type TrapStatus,
-} from '../runtime/trap.ts';
+} from '../ports/trap.ts';
+import type { DoorbellDesc } from '../ports/doorbell.ts';
 import { RegisterPage, SmmuRegisterPort, type RegisterPageDesc } from '../smmu/regpage.ts';
 import type { DomainInfo } from './domain.ts';
 import { GUEST_VSMMU_SPI } from './layout.ts';
@@ -56,13 +61,11 @@ export interface GuestAttachment {
   readonly spi: number;
 }
 
-const SLICE_MS = 2;
-const IDLE_WAIT_MS = 5;
-const HW_WAIT_MS = 0.2;
-const HW_BLOCK_MS = 0.05;
-/** After the last trap or piece of work, keep polling this long before parking (a guest's
- *  traps come in bursts; an async park and wake costs tens of microseconds). */
-const LINGER_MS = 0.2;
+/** What the runner injects: how a control-plane call waits for a register (threads: sleep
+ *  on the page's update counter; one thread: step the SMMU). */
+export interface XenHost {
+  pollRegister(page: PortRegisterPage, read32: (off: number) => number, off: number, done: (v: number) => boolean, timeoutMs: number): number | undefined;
+}
 
 export class XenActor {
   readonly xen: Xen;
@@ -71,9 +74,8 @@ export class XenActor {
   #slots = new Map<number, number>(); // trap slot -> domid
   #irqs = new Map<number, IrqLines>();
   #smmuIrq: IrqLines | null;
-  readonly #port: SmmuRegisterPort;
-  #stopped = false;
-  #loop: Promise<void>;
+  /** Where Xen's runner parks it (traps, the SMMU's interrupts). */
+  readonly doorbell: DoorbellDesc;
   #out = { lo: 0, hi: 0 };
   #handler = (req: TrapRequest): TrapStatus => {
     const domid = this.#slots.get(req.channel) ?? -1;
@@ -85,7 +87,7 @@ export class XenActor {
     return TRAP_OK;
   };
 
-  constructor(data: XenWorkerData) {
+  constructor(data: XenWorkerData, host: XenHost) {
     const mem = PhysMemory.attach(data.memory);
     const raw = new RegisterPage(data.regs);
     const features = decodeIdRegs({
@@ -93,11 +95,11 @@ export class XenActor {
       idr4: raw.load(R.IDR4), idr5: raw.load(R.IDR5), iidr: raw.load(R.IIDR), aidr: raw.load(R.AIDR),
     });
     const port = new SmmuRegisterPort(data.regs, features);
-    this.#port = port;
+    const read32 = (o: number): number => port.read32(o);
     this.xen = new Xen({
       mem,
       alloc: new PageAllocator(data.heapBase, data.heapSize),
-      mmio: { read32: (o) => port.read32(o), write32: (o, v) => port.write32(o, v), poll32: (o, d, t) => port.poll32(o, d, t) },
+      mmio: { read32, write32: (o, v) => port.write32(o, v), poll32: (o, d, t) => host.pollRegister(raw, read32, o, d, t ?? 2000) },
       ...(data.cmdline === undefined ? {} : { cmdline: data.cmdline }),
       ...(data.budget === undefined ? {} : { budget: data.budget }),
       ...(data.vsidMode === undefined ? {} : { vsidMode: data.vsidMode }),
@@ -105,40 +107,31 @@ export class XenActor {
       ...(data.ipaBits === undefined ? {} : { ipaBits: data.ipaBits }),
     });
     this.xen.boot();
-    this.trapServer = createTrapServer();
-    this.#server = new TrapServer(this.trapServer);
+    // One doorbell for everything that gives Xen work: the SMMU's interrupt bank's.
     this.#smmuIrq = data.smmuIrq ? new IrqLines(data.smmuIrq) : null;
-    this.#loop = this.#run();
+    this.trapServer = createTrapServer(data.smmuIrq?.doorbell);
+    this.doorbell = this.trapServer.doorbell;
+    this.#server = new TrapServer(this.trapServer);
   }
 
-  async #run(): Promise<void> {
-    const server = this.#server;
-    const xen = this.xen;
-    const port = this.#port;
-    while (!this.#stopped) {
-      const t0 = performance.now();
-      let busy = true;
-      for (let last = t0, now = t0; (busy || now - last < LINGER_MS) && now - t0 < SLICE_MS; now = performance.now()) {
-        const updates = port.updates;
-        const n = server.poll(this.#handler);
-        this.#smmuIrq?.take();
-        const more = xen.pump();
-        const hw = xen.waitingForHardware();
-        // A physical CMD_SYNC is outstanding: sleep until the SMMU updates a register (CONS
-        // moving past it) rather than spin, since the SMMU thread needs the core; bounded so
-        // that other guests' traps wait at most HW_BLOCK_MS.
-        if (hw) port.waitUpdate(updates, HW_BLOCK_MS);
-        busy = n > 0 || more || hw;
-        if (busy) last = now;
-      }
-      if (this.#stopped) break;
-      if (busy) {
-        await new Promise<void>((r) => setImmediate(r));
-        continue;
-      }
-      const wait = xen.waitingForHardware() ? HW_WAIT_MS : IDLE_WAIT_MS;
-      if ((await server.serveAsync(this.#handler, wait)) < 0) break;
-    }
+  // ---- step machine -----------------------------------------------------------------------
+
+  /** Serves pending traps, takes the SMMU's interrupts, runs continuations; the work done. */
+  step(_now: number): number {
+    let n = this.#server.poll(this.#handler);
+    if (this.#smmuIrq !== null && this.#smmuIrq.take() !== 0) n++;
+    if (this.xen.pump()) n++;
+    return n;
+  }
+
+  /** Whether a step would find work: a trap, an interrupt, or a continuation that can run. */
+  hasWork(): boolean {
+    return this.#server.hasPending() || (this.#smmuIrq !== null && this.#smmuIrq.pending() !== 0) || this.xen.hasWork();
+  }
+
+  /** Xen needs no timer: the SMMU's interrupts (events, SYNC completions) ring its doorbell. */
+  nextDeadline(): number {
+    return Infinity;
   }
 
   // ---- control API ------------------------------------------------------------------------
@@ -202,10 +195,9 @@ export class XenActor {
     return v.reg(name as Parameters<typeof v.reg>[0]);
   }
 
+  /** Called after the runner stopped stepping Xen. */
   async [Symbol.asyncDispose](): Promise<void> {
-    this.#stopped = true;
     this.#server.close();
-    await this.#loop;
     for (const l of this.#irqs.values()) l.close();
   }
 }

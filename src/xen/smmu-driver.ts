@@ -5,13 +5,18 @@
 //
 // It programs the SMMU only through 32-bit register accesses (`DriverMmio`, which the
 // physical SMMU's SmmuRegisterPort implements) and plain memory writes; completion is
-// observed by polling registers, as on hardware.
+// observed by reading registers, as on hardware. It never waits by itself: a guest's STE
+// install is a job of steps, each ended by CFGI_STE + CMD_SYNC, that `advanceSteWrites`
+// moves on once the previous step's SYNC completed (a ticket); control-plane work that
+// must finish before it returns waits through `DriverMmio.poll32`, the runner's wait.
+// Every physical CMD_SYNC signals completion with the wired CMD_SYNC interrupt (CS =
+// SIG_IRQ), which rings Xen's doorbell.
 
 import { CFGI_RANGE_ALL, CMD_WORDS, SYNC_CS, cmdOf, encodeCommand, type Command } from '../arch/commands.ts';
 import { EVT_WORDS } from '../arch/events.ts';
 import { decodeIdRegs, type SmmuFeatures } from '../arch/features.ts';
 import { CONS_ERR_MASK, PROD_OVFLG, Q_PTR_MASK, qCount, qEmpty, qIdx, qInc, qSpace } from '../arch/queue.ts';
-import { R } from '../arch/registers.ts';
+import { CR0, CR2, GBPA, GERROR, IRQ_CTRL, R } from '../arch/registers.ts';
 import { STE_CFG, STE_WORDS, encodeL1Std, steConfigOf } from '../arch/ste.ts';
 import type { PageAllocator } from '../mem/alloc.ts';
 import type { PhysMemory } from '../mem/phys.ts';
@@ -62,14 +67,8 @@ export interface StreamEntry {
   stage: string;
 }
 
-const CR0_SMMUEN = 1;
-const CR0_EVENTQEN = 4;
-const CR0_CMDQEN = 8;
-const GERROR_CMDQ = 1;
-const GBPA_UPDATE = 0x8000_0000;
-const GBPA_ABORT = 0x0010_0000;
 /** CR2: RECINVSID | PTM (Linux). */
-const CR2_VALUE = 0x6;
+const CR2_VALUE = CR2.RECINVSID | CR2.PTM;
 /** 2-level stream tables: 256 STEs per L2 table (Linux's split). */
 const SPLIT = 8;
 const ABORT_STE = (() => {
@@ -77,6 +76,17 @@ const ABORT_STE = (() => {
   w[0] = 1; // V, Config abort
   return w;
 })();
+
+/** One STE replacement in flight: its plan (made when it reaches the head of its SID's
+ *  queue), the next step, and the ticket of the last step's SYNC (-1 before the first). */
+interface SteJob {
+  readonly sid: number;
+  readonly next: Uint32Array;
+  readonly seq: number;
+  steps: number[][] | null;
+  step: number;
+  ticket: number;
+}
 
 export class SmmuDriver {
   readonly stats: DriverStats = {
@@ -108,6 +118,9 @@ export class SmmuDriver {
   private readonly streams: StreamEntry[] = [];
   private readonly scratch = new Uint32Array(CMD_WORDS);
   private readonly steOld = new Uint32Array(STE_WORDS);
+  /** STE writes by SID, in order (the head is in flight), and the last sequence number. */
+  private readonly steJobs = new Map<number, SteJob[]>();
+  private steSeq = 0;
   private readonly evtWords = new Uint32Array(EVT_WORDS);
 
   constructor(o: SmmuDriverOptions) {
@@ -148,10 +161,10 @@ export class SmmuDriver {
   reset(): void {
     const f = this.features ?? this.probe();
     const io = this.io;
-    if ((io.read32(R.CR0) & CR0_SMMUEN) !== 0) {
+    if ((io.read32(R.CR0) & CR0.SMMUEN) !== 0) {
       // Already enabled: abort incoming traffic while we reprogram (Linux).
-      io.write32(R.GBPA, GBPA_UPDATE | GBPA_ABORT | (io.read32(R.GBPA) & 0x001f_3f1f));
-      this.pollReg(R.GBPA, (v) => (v & GBPA_UPDATE) === 0, 'GBPA update');
+      io.write32(R.GBPA, GBPA.UPDATE | GBPA.ABORT | (io.read32(R.GBPA) & 0x001f_3f1f));
+      this.pollReg(R.GBPA, (v) => (v & GBPA.UPDATE) === 0, 'GBPA update');
     }
     this.setCr0(0);
     io.write32(R.CR1, f.coherent ? 0xd75 : 0x0); // tables and queues: WB/ISH if coherent
@@ -165,7 +178,7 @@ export class SmmuDriver {
     io.write32(R.CMDQ_PROD, 0);
     io.write32(R.CMDQ_CONS, 0);
     this.prod = this.cons = this.issued = this.consumed = 0;
-    this.setCr0(CR0_CMDQEN);
+    this.setCr0(CR0.CMDQEN);
     this.issue(cmdOf('CFGI_STE_RANGE', { range: CFGI_RANGE_ALL }));
     this.waitSync(this.sync());
     if (f.hyp) this.issue(cmdOf('TLBI_EL2_ALL'));
@@ -177,14 +190,15 @@ export class SmmuDriver {
     io.write32(R.EVENTQ_PROD, 0);
     io.write32(R.EVENTQ_CONS, 0);
     this.evtCons = 0;
-    this.setCr0(CR0_CMDQEN | CR0_EVENTQEN);
+    this.setCr0(CR0.CMDQEN | CR0.EVENTQEN);
     io.write32(R.IRQ_CTRL, 0);
     this.pollReg(R.IRQ_CTRLACK, (v) => v === 0, 'IRQ_CTRLACK');
     this.write64(R.GERROR_IRQ_CFG0, 0, 0);
     this.write64(R.EVENTQ_IRQ_CFG0, 0, 0);
-    io.write32(R.IRQ_CTRL, 0x5); // GERROR | EVENTQ: wired interrupts
-    this.pollReg(R.IRQ_CTRLACK, (v) => v === 0x5, 'IRQ_CTRLACK');
-    this.setCr0(CR0_CMDQEN | CR0_EVENTQEN | CR0_SMMUEN);
+    const irqs = IRQ_CTRL.GERROR_IRQEN | IRQ_CTRL.EVENTQ_IRQEN; // wired interrupts
+    io.write32(R.IRQ_CTRL, irqs);
+    this.pollReg(R.IRQ_CTRLACK, (v) => v === irqs, 'IRQ_CTRLACK');
+    this.setCr0(CR0.CMDQEN | CR0.EVENTQEN | CR0.SMMUEN);
   }
 
   /** Disables translation (CR0 = 0); the stream table and queues stay allocated. */
@@ -302,45 +316,109 @@ export class SmmuDriver {
   }
 
   /**
-   * Replaces the STE of `sid` so that the hardware never uses a mix of old and new fields:
-   * one differing 64-bit word is a single atomic store (hitless); otherwise a live STE
-   * first becomes abort (dw0), then dw1..7 are written, then the new dw0 — each step
-   * followed by CFGI_STE + CMD_SYNC, waited for.
+   * Replaces the STE of `sid` so that the hardware never uses a mix of old and new fields
+   * (see beginSteWrite), and waits until the hardware has it (control plane).
    */
   writeSte(sid: number, next: Uint32Array): void {
-    const at = this.steAddr(sid, true);
-    const old = this.readSte(sid, this.steOld);
-    const diff: number[] = [];
-    for (let d = 0; d < 8; d++) if (old[2 * d] !== next[2 * d] || old[2 * d + 1] !== next[2 * d + 1]) diff.push(d);
-    if (diff.length === 0) return;
-    this.stats.steWrites++;
-    const store = (d: number): void => {
-      this.mem.store64(at + 8 * d, next[2 * d] ?? 0, next[2 * d + 1] ?? 0);
-    };
-    if (diff.length === 1) {
-      this.stats.hitless++;
-      store(diff[0] as number);
-      this.cfgiSte(sid);
-      return;
-    }
-    const live = steLive(old);
-    if (live) {
-      // Break before make: from here on the hardware sees an abort dw0 and ignores dw1..7.
-      this.stats.viaAbort++;
-      this.mem.store64(at, 1 | (STE_CFG.ABORT << 1), 0);
-      this.cfgiSte(sid);
-    }
-    for (const d of diff) if (d !== 0) store(d);
-    this.cfgiSte(sid);
-    if (live || diff[0] === 0) {
-      store(0);
-      this.cfgiSte(sid);
+    this.finishSteWrites(this.beginSteWrite(sid, next));
+  }
+
+  /** Waits until STE write `seq` (default: every one begun) and those before it are done. */
+  finishSteWrites(seq = this.steSeq): void {
+    while (!this.steWritten(seq)) {
+      this.advanceSteWrites();
+      if (!this.steWritten(seq)) this.waitSync(this.issued);
     }
   }
 
-  private cfgiSte(sid: number): void {
-    this.issue(cmdOf('CFGI_STE', { sid, leaf: 1 }));
-    this.waitSync(this.sync());
+  /**
+   * Starts replacing the STE of `sid` by `next`, after any earlier write of that STE; returns
+   * the write's sequence number (see steWritten). The plan: one differing 64-bit word is a
+   * single atomic store (hitless); otherwise a live STE first becomes abort (dw0), then
+   * dw1..7 are written, then the new dw0. Each step is followed by CFGI_STE + CMD_SYNC, and
+   * the next step starts only once that SYNC completed (advanceSteWrites).
+   */
+  beginSteWrite(sid: number, next: Uint32Array): number {
+    this.steAddr(sid, true);
+    const job: SteJob = { sid, next: Uint32Array.from(next), seq: ++this.steSeq, steps: null, step: 0, ticket: -1 };
+    const q = this.steJobs.get(sid);
+    if (q) q.push(job);
+    else this.steJobs.set(sid, [job]);
+    this.advanceJob(job);
+    return job.seq;
+  }
+
+  /** Whether STE write `seq` and every write begun before it are done. */
+  steWritten(seq: number): boolean {
+    for (const q of this.steJobs.values()) if ((q[0] as SteJob).seq <= seq) return false;
+    return true;
+  }
+
+  /** Sequence number of the last STE write begun (a fence for steWritten). */
+  get steFence(): number {
+    return this.steSeq;
+  }
+
+  /** Whether some STE write can take its next step now (its last SYNC completed). */
+  steWritesReady(): boolean {
+    for (const q of this.steJobs.values()) {
+      const j = q[0] as SteJob;
+      if (j.ticket < 0 || this.syncDone(j.ticket)) return true;
+    }
+    return false;
+  }
+
+  /** Moves every STE write whose last SYNC completed to its next step; steps taken. */
+  advanceSteWrites(): number {
+    let n = 0;
+    for (const q of [...this.steJobs.values()]) if (this.advanceJob(q[0] as SteJob)) n++;
+    return n;
+  }
+
+  /** One step of `job` if it is at the head of its SID's queue and its SYNC completed. */
+  private advanceJob(job: SteJob): boolean {
+    const q = this.steJobs.get(job.sid);
+    if (q === undefined || q[0] !== job) return false;
+    if (job.ticket >= 0 && !this.syncDone(job.ticket)) return false;
+    job.steps ??= this.planSte(job.sid, job.next);
+    if (job.step >= job.steps.length) {
+      q.shift();
+      if (q.length === 0) this.steJobs.delete(job.sid);
+      else this.advanceJob(q[0] as SteJob);
+      return true;
+    }
+    const at = this.steAddr(job.sid);
+    for (const d of job.steps[job.step++] as readonly number[]) {
+      if (d < 0) this.mem.store64(at, 1 | (STE_CFG.ABORT << 1), 0);
+      else this.mem.store64(at + 8 * d, job.next[2 * d] ?? 0, job.next[2 * d + 1] ?? 0);
+    }
+    this.issue(cmdOf('CFGI_STE', { sid: job.sid, leaf: 1 }));
+    job.ticket = this.sync();
+    return true;
+  }
+
+  /** The steps that replace the current STE of `sid` by `next` (-1: abort dw0). */
+  private planSte(sid: number, next: Uint32Array): number[][] {
+    const old = this.readSte(sid, this.steOld);
+    const diff: number[] = [];
+    for (let d = 0; d < 8; d++) if (old[2 * d] !== next[2 * d] || old[2 * d + 1] !== next[2 * d + 1]) diff.push(d);
+    if (diff.length === 0) return [];
+    this.stats.steWrites++;
+    if (diff.length === 1) {
+      this.stats.hitless++;
+      return [diff];
+    }
+    const steps: number[][] = [];
+    const live = steLive(old);
+    // Break before make: from the first step on, the hardware sees an abort dw0 and
+    // ignores dw1..7.
+    if (live) {
+      this.stats.viaAbort++;
+      steps.push([-1]);
+    }
+    steps.push(diff.filter((d) => d !== 0));
+    if (live || diff[0] === 0) steps.push([0]);
+    return steps;
   }
 
   // ---- command queue ----------------------------------------------------------------------
@@ -354,15 +432,14 @@ export class SmmuDriver {
   /** Queues 4 raw words (waiting for space if the queue is full) and rings the doorbell. */
   issueRaw(words: ArrayLike<number>): void {
     const log2 = this.cmdqLog2;
-    const deadline = performance.now() + this.timeoutMs;
     while (qSpace(this.prod, this.cons, log2) === 0) {
       this.readCons();
       if (qSpace(this.prod, this.cons, log2) > 0) break;
-      if (performance.now() > deadline) {
+      // poll32 gives up after the timeout: the hardware stopped consuming.
+      if (this.io.poll32(R.CMDQ_CONS, (v) => (v & Q_PTR_MASK) !== this.cons, this.timeoutMs) === undefined) {
         this.stats.timeouts++;
         throw new VsmmuError('EVSMMU_SMMU_TIMEOUT', 'physical command queue stayed full');
       }
-      this.io.poll32(R.CMDQ_CONS, (v) => (v & Q_PTR_MASK) !== this.cons, Math.max(1, deadline - performance.now()));
     }
     const at = this.cmdq + qIdx(this.prod, log2) * 16;
     this.mem.store64(at, words[0] ?? 0, words[1] ?? 0);
@@ -376,7 +453,7 @@ export class SmmuDriver {
   /** Queues a CMD_SYNC; the ticket is complete once CONS has passed it. */
   sync(): number {
     this.stats.syncs++;
-    this.issue(cmdOf('SYNC', { cs: SYNC_CS.SIG_SEV }));
+    this.issue(cmdOf('SYNC', { cs: SYNC_CS.SIG_IRQ }));
     return this.issued;
   }
 
@@ -389,15 +466,13 @@ export class SmmuDriver {
 
   /** Blocks until `ticket` completes; throws EVSMMU_SMMU_TIMEOUT. */
   waitSync(ticket: number): void {
-    const deadline = performance.now() + this.timeoutMs;
     while (!this.syncDone(ticket)) {
-      const left = deadline - performance.now();
-      if (left <= 0) {
+      const seen = this.cons;
+      // Each wait is for CONS to move at all; poll32 gives up after the timeout.
+      if (this.io.poll32(R.CMDQ_CONS, (v) => (v & Q_PTR_MASK) !== seen || (v & CONS_ERR_MASK) !== 0, this.timeoutMs) === undefined && !this.syncDone(ticket)) {
         this.stats.timeouts++;
         throw new VsmmuError('EVSMMU_SMMU_TIMEOUT', `physical CMD_SYNC not completed within ${this.timeoutMs} ms`, { ticket });
       }
-      const seen = this.cons;
-      this.io.poll32(R.CMDQ_CONS, (v) => (v & Q_PTR_MASK) !== seen || (v & CONS_ERR_MASK) !== 0, left);
     }
   }
 
@@ -410,14 +485,14 @@ export class SmmuDriver {
     this.cons = now;
     const gerror = this.io.read32(R.GERROR);
     const gerrorn = this.io.read32(R.GERRORN);
-    if (((gerror ^ gerrorn) & GERROR_CMDQ) !== 0) {
+    if (((gerror ^ gerrorn) & GERROR.CMDQ_ERR) !== 0) {
       // The bad command is at CONS: replace it by a SYNC and acknowledge (skip-err flow).
       this.stats.cmdErrors++;
       const at = this.cmdq + qIdx(now, log2) * 16;
       encodeCommand(cmdOf('SYNC', { cs: SYNC_CS.SIG_SEV }), this.scratch);
       this.mem.store64(at, this.scratch[0] ?? 0, this.scratch[1] ?? 0);
       this.mem.store64(at + 8, this.scratch[2] ?? 0, this.scratch[3] ?? 0);
-      this.io.write32(R.GERRORN, (gerrorn ^ GERROR_CMDQ) >>> 0);
+      this.io.write32(R.GERRORN, (gerrorn ^ GERROR.CMDQ_ERR) >>> 0);
     }
   }
 
@@ -482,7 +557,7 @@ export class SmmuDriver {
   private ackGerror(): void {
     const g = this.io.read32(R.GERROR);
     const n = this.io.read32(R.GERRORN);
-    const active = (g ^ n) & ~GERROR_CMDQ;
+    const active = (g ^ n) & ~GERROR.CMDQ_ERR;
     if (active !== 0) {
       this.stats.gerrors++;
       this.io.write32(R.GERRORN, (n ^ active) >>> 0);

@@ -39,8 +39,10 @@ export interface VsmmuPhys {
   /**
    * Installs the physical STE of `psid` for a guest config (Xen composes it over the
    * domain's stage 2 and writes it in a safe order, each step followed by CFGI_STE + SYNC).
+   * Returns true if the install is still in flight: the guest's next CMD_SYNC then waits
+   * for it (the ticket from `sync` covers it); any other result means done.
    */
-  setStreamConfig(psid: number, cfg: GuestSteConfig): void;
+  setStreamConfig(psid: number, cfg: GuestSteConfig): unknown;
   /** Queues a sanitised command (4 words: VMID forced, pSID translated) on the physical queue. */
   forward(cmd: Uint32Array): void;
   /** Issues a physical CMD_SYNC after everything forwarded so far; returns its ticket. */
@@ -365,7 +367,8 @@ export class VSmmuV3 {
 
   private installFor(vsid: number, psid: number): void {
     this.stats.steInstalls++;
-    this.be.setStreamConfig(psid, this.effectiveConfig(vsid));
+    // An install in flight is forwarded work: the guest's CMD_SYNC completes after it.
+    if (this.be.setStreamConfig(psid, this.effectiveConfig(vsid)) === true) this.unsynced++;
   }
 
   /** CFGI_CD / CFGI_CD_ALL: forwarded with the pSID; a vSID without a device is a no-op. */

@@ -152,11 +152,17 @@ export class Xen {
       },
     };
     const drv = this.driver;
+    // A guest's CMD_SYNC completes once the physical SYNC issued for it completed and every
+    // STE install begun before it (its CFGI_STEs) is done: the fence taken with the ticket.
+    let fence = 0;
     const backend: VsmmuPhys = {
       setStreamConfig: (psid, cfg) => this.installGuestConfig(dom, psid, cfg),
       forward: (cmd) => drv.issueRaw(cmd),
-      sync: () => drv.sync(),
-      syncDone: (t) => drv.syncDone(t),
+      sync: () => {
+        fence = drv.steFence;
+        return drv.sync();
+      },
+      syncDone: (t) => drv.syncDone(t) && drv.steWritten(fence),
     };
     return new VSmmuV3({
       phys: this.phys,
@@ -173,13 +179,19 @@ export class Xen {
     });
   }
 
-  private installGuestConfig(dom: Domain, psid: number, cfg: GuestSteConfig): void {
+  /**
+   * Starts installing the physical STE for a guest config; true while the install is in
+   * flight (its steps go on in `pump` as their physical SYNCs complete: other guests'
+   * traps are served meanwhile).
+   */
+  private installGuestConfig(dom: Domain, psid: number, cfg: GuestSteConfig): boolean {
     const s = this.driver.stream(psid);
-    if (s === undefined || s.domid !== dom.domid) return; // not (or no longer) this domain's
+    if (s === undefined || s.domid !== dom.domid) return false; // not (or no longer) this domain's
     const out = new Uint32Array(STE_WORDS);
     composePhysicalSte(cfg.kind, cfg.words, dom.p2m.s2Ste(dom.vmid, this.phys), out);
-    this.driver.writeSte(psid, out);
+    const seq = this.driver.beginSteWrite(psid, out);
     s.stage = cfg.kind;
+    return !this.driver.steWritten(seq);
   }
 
   /** Passes a device through to a domain; returns its vSID (-1 without a vSMMU). */
@@ -189,7 +201,11 @@ export class Xen {
     const s = this.driver.addStream(dev.sid, dom.domid, dom.vmid);
     dom.devices.set(dev.sid, dev);
     try {
-      if (dom.vsmmu) return dom.vsmmu.attachDevice(dev.sid);
+      if (dom.vsmmu) {
+        const vsid = dom.vsmmu.attachDevice(dev.sid);
+        this.driver.finishSteWrites(); // the control plane returns with the STE in place
+        return vsid;
+      }
       this.driver.writeSte(dev.sid, dom.p2m.s2Ste(dom.vmid, this.phys));
       s.stage = 's2';
       return -1;
@@ -230,6 +246,8 @@ export class Xen {
     }
     dom.devices.clear();
     step(() => this.driver.invalidateVmid(dom.vmid, dom.vsmmu !== null));
+    // Internal failures are counted for the life of the system, not of the domain.
+    this.xenBugs += dom.vsmmu?.stats.xenBugs ?? 0;
     dom.vsmmu = null;
     this.domains.delete(domid);
     if (firstError !== null) {
@@ -306,6 +324,7 @@ export class Xen {
   pump(): boolean {
     let more = false;
     try {
+      if (this.driver.advanceSteWrites() > 0 && this.driver.steWritesReady()) more = true;
       if (this.driver.eventsPending()) this.driver.drainEvents((w, s) => this.onEvent(w, s));
       // The physical event queue overflowed: whose events were lost is unknown, so every
       // vSMMU learns of a possible loss (iommufd's LOST_EVENTS policy).
@@ -324,6 +343,23 @@ export class Xen {
       if (v.hasWork() && !v.waitingForHardware()) more = true;
     }
     return more;
+  }
+
+  /**
+   * Whether `pump` would find work now: an STE install whose SYNC completed, a vSMMU with
+   * commands it can process, or physical events to consume.
+   */
+  hasWork(): boolean {
+    try {
+      if (this.driver.steWritesReady() || this.driver.eventsPending()) return true;
+    } catch {
+      return false;
+    }
+    for (const d of this.domains.values()) {
+      const v = d.vsmmu;
+      if (v !== null && v.hasWork() && !v.waitingForHardware()) return true;
+    }
+    return false;
   }
 
   /** Whether any vSMMU waits for a physical SYNC (the caller polls again later). */

@@ -14,6 +14,20 @@ import type { PageAllocator } from '../../src/mem/alloc.ts';
 import type { PhysMemory } from '../../src/mem/phys.ts';
 import { CR0, IRQ_CTRL } from '../../src/smmu/regmap.ts';
 import { SmmuRegisterPort, type RegisterPageDesc } from '../../src/smmu/regpage.ts';
+import { pollRegister, waitSev } from '../../src/runtime/regwait.ts';
+
+/** The SMMU's register port with the thread-side waits a test driver needs. */
+export class WaitingRegisterPort extends SmmuRegisterPort {
+  /** Polls `off` until `done(value)`, sleeping on the SMMU's update counter; undefined on timeout. */
+  poll32(off: number, done: (v: number) => boolean, timeoutMs = 5000): number | undefined {
+    return pollRegister(this.raw, (o) => this.read32(o), off, done, timeoutMs);
+  }
+
+  /** Blocks until a SEV after `seen` (or the timeout); true if one came. */
+  waitSev(seen: number, timeoutMs: number): boolean {
+    return waitSev(this.raw, seen, timeoutMs);
+  }
+}
 
 export interface DriverOptions {
   readonly mem: PhysMemory;
@@ -39,7 +53,7 @@ export interface ResetOptions {
 const SYNC_SEV = 2;
 
 export class SmmuTestDriver {
-  readonly port: SmmuRegisterPort;
+  readonly port: WaitingRegisterPort;
   readonly mem: PhysMemory;
   readonly alloc: PageAllocator;
   private readonly pump: (() => unknown) | undefined;
@@ -56,7 +70,7 @@ export class SmmuTestDriver {
   private owned: number[] = [];
 
   constructor(o: DriverOptions) {
-    this.port = new SmmuRegisterPort(o.regs, o.features);
+    this.port = new WaitingRegisterPort(o.regs, o.features);
     this.mem = o.mem;
     this.alloc = o.alloc;
     this.pump = o.pump;

@@ -1,0 +1,117 @@
+// The one service loop: runs any step machine (the SMMU, Xen, ...) on a worker thread.
+//
+//   while not stopped:
+//     slice: step(now) again and again; after the last step that did work, keep stepping
+//            for LINGER_MS (work comes in bursts: a driver's commands, a device's batches,
+//            a guest's traps; parking and waking costs tens of microseconds), but never
+//            longer than SLICE_MS in all
+//     then:  if the actor still has work, yield to the event loop once (setImmediate) so
+//            control-plane calls (comlink messages) get through, and go on;
+//            otherwise park on the actor's doorbell (adaptive spin, then Atomics.waitAsync)
+//            until it rings or the actor's next deadline passes.
+//
+// The actor never waits itself: everything that can give it work (register writes, ring
+// commits, trap requests, interrupt lines) rings its one doorbell, and what it waits for
+// without a doorbell it reports as a deadline.
+import type { DoorbellDesc } from '../ports/doorbell.ts';
+import { wake } from '../ports/doorbell.ts';
+import { SpinPolicy, waitUntilAsync } from './wait.ts';
+
+/** What the runner drives. */
+export interface Steppable {
+  /** Does a bounded amount of work at `now` (ms, the runner's clock); returns how much (0: none). */
+  step(now: number): number;
+  /** Whether a step would find work now. */
+  hasWork(): boolean;
+  /** When the actor wants a step though its doorbell did not ring (ms); Infinity for never. */
+  nextDeadline(now: number): number;
+}
+
+export interface ServiceOptions {
+  /** The actor's doorbell: every port that can give it work rings this word. */
+  readonly doorbell: DoorbellDesc;
+  /** Longest run of steps between two turns of the event loop (default 2 ms). */
+  readonly sliceMs?: number;
+  /** Steps kept going after the last that did work, before parking (default 0.2 ms). */
+  readonly lingerMs?: number;
+  /** The clock handed to step() (default performance.now). */
+  readonly now?: () => number;
+}
+
+const SLICE_MS = 2;
+const LINGER_MS = 0.2;
+
+export class ServiceLoop {
+  readonly #actor: Steppable;
+  readonly #bell: Int32Array;
+  readonly #bellIdx: number;
+  readonly #slice: number;
+  readonly #linger: number;
+  readonly #now: () => number;
+  readonly #spin = new SpinPolicy();
+  #stopped = false;
+  #running: Promise<void> | null = null;
+  readonly #ready = (): boolean => this.#stopped || this.#actor.hasWork();
+
+  constructor(actor: Steppable, opts: ServiceOptions) {
+    this.#actor = actor;
+    this.#bell = new Int32Array(opts.doorbell.sab);
+    this.#bellIdx = opts.doorbell.index;
+    this.#slice = opts.sliceMs ?? SLICE_MS;
+    this.#linger = opts.lingerMs ?? LINGER_MS;
+    this.#now = opts.now ?? (() => performance.now());
+  }
+
+  /** Starts serving (idempotent); resolves when stopped. A step that throws ends the loop. */
+  start(): Promise<void> {
+    this.#running ??= this.#run();
+    return this.#running;
+  }
+
+  async #run(): Promise<void> {
+    const actor = this.#actor;
+    const now = this.#now;
+    while (!this.#stopped) {
+      const t0 = now();
+      for (let last = t0, t = t0; t - t0 < this.#slice && t - last < this.#linger; t = now()) {
+        if (actor.step(t) > 0) last = t;
+        else if (this.#stopped) break;
+      }
+      if (this.#stopped) break;
+      if (actor.hasWork()) {
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      }
+      const t = now();
+      const deadline = actor.nextDeadline(t);
+      const timeout = deadline === Infinity ? Infinity : Math.max(0, deadline - t);
+      await waitUntilAsync(this.#ready, this.#bell, this.#bellIdx, timeout, this.#spin);
+    }
+  }
+
+  /** Stops after the current step; resolves once the loop has ended. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    wake(this.#bell, this.#bellIdx);
+    await this.#running;
+  }
+}
+
+/**
+ * Serves `machine` on this thread until `control`'s disposal: starts the loop now and makes
+ * `control[Symbol.asyncDispose]` stop it first (then run the control object's own disposal).
+ * Returns `control`, for serveActor.
+ */
+export function serveStepped<T extends object>(control: T, machine: Steppable, opts: ServiceOptions): T {
+  const loop = new ServiceLoop(machine, opts);
+  const own = (control as Partial<AsyncDisposable>)[Symbol.asyncDispose];
+  Object.defineProperty(control, Symbol.asyncDispose, {
+    configurable: true,
+    value: async (): Promise<void> => {
+      await loop.stop();
+      await own?.call(control);
+    },
+  });
+  void loop.start();
+  return control;
+}
