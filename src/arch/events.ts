@@ -87,29 +87,101 @@ export function eventOf(p: Partial<EventRecord>): EventRecord {
   };
 }
 
-/** Writes the 8 words of `e` at out[off..off+7]. Bits no field of the type uses are 0. */
+// Which fields each event type defines (spec §7.3.2-§7.3.23; FACTS §6.2). Everything else
+// in a record is RES0 and written as 0: C_BAD_STREAMID, C_BAD_STE and C_BAD_CD carry only the
+// StreamID and SubstreamID; F_STREAM_DISABLED only the StreamID; C_BAD_SUBSTREAMID a
+// SubstreamID that is always valid (no SSV bit); the fetch aborts add FetchAddr.
+const EF_SSV = 1; // dw0[11]
+const EF_SSID = 2; // dw0[31:12]
+const EF_ACC = 4; // PnU, InD, RnW
+const EF_RNW = 8; // RnW alone (F_TRANSL_FORBIDDEN)
+const EF_STAGE = 16; // S2, CLASS
+const EF_TTRNW = 32;
+const EF_INPUT = 64; // InputAddr
+const EF_IPA = 128;
+const EF_FETCH = 256; // FetchAddr
+const EF_STALL = 512; // Stall, STAG
+const EF_REASON = 1024; // IMPDEF Reason, dw1[31:0]
+const EF_SUB = EF_SSV | EF_SSID;
+const EF_XLATE = EF_SUB | EF_ACC | EF_STAGE | EF_INPUT | EF_IPA | EF_STALL;
+/** Types this table does not define (IMPDEF events): every common field, Reason in dw1. */
+const EF_ALL = EF_SUB | EF_ACC | EF_STAGE | EF_TTRNW | EF_INPUT | EF_IPA | EF_REASON;
+
+const EVENT_FIELDS: ReadonlyMap<number, number> = new Map<number, number>([
+  [EVT.F_UUT, EF_SUB | EF_ACC | EF_INPUT | EF_REASON],
+  [EVT.C_BAD_STREAMID, EF_SUB],
+  [EVT.F_STE_FETCH, EF_SUB | EF_FETCH | EF_REASON],
+  [EVT.C_BAD_STE, EF_SUB],
+  [EVT.F_BAD_ATS_TREQ, EF_SUB | EF_ACC | EF_INPUT],
+  [EVT.F_STREAM_DISABLED, 0],
+  [EVT.F_TRANSL_FORBIDDEN, EF_SUB | EF_RNW | EF_INPUT],
+  [EVT.C_BAD_SUBSTREAMID, EF_SSID],
+  [EVT.F_CD_FETCH, EF_SUB | EF_FETCH | EF_REASON],
+  [EVT.C_BAD_CD, EF_SUB],
+  [EVT.F_WALK_EABT, EF_SUB | EF_ACC | EF_STAGE | EF_INPUT | EF_FETCH | EF_REASON],
+  [EVT.F_TRANSLATION, EF_XLATE],
+  [EVT.F_ADDR_SIZE, EF_XLATE],
+  [EVT.F_ACCESS, EF_XLATE],
+  [EVT.F_PERMISSION, EF_XLATE | EF_TTRNW],
+  [EVT.F_TLB_CONFLICT, EF_SUB | EF_ACC | EF_STAGE | EF_INPUT | EF_IPA | EF_REASON],
+  [EVT.F_CFG_CONFLICT, EF_SUB | EF_REASON],
+  [EVT.E_PAGE_REQUEST, EF_SUB | EF_INPUT | EF_REASON],
+  [EVT.F_VMS_FETCH, EF_SUB | EF_FETCH | EF_REASON],
+]);
+
+/** Whether event type `type` defines SSV (C_BAD_SUBSTREAMID and F_STREAM_DISABLED do not). */
+export function eventHasSsv(type: number): boolean {
+  return ((EVENT_FIELDS.get(type) ?? EF_ALL) & EF_SSV) !== 0;
+}
+
+/** `e` with the fields its type does not define set to 0: what a record of that type can hold. */
+export function canonicalEvent(e: Readonly<EventRecord>): EventRecord {
+  const f = EVENT_FIELDS.get(e.type) ?? EF_ALL;
+  const on = (bit: number, v: number): number => ((f & bit) !== 0 ? v : 0);
+  const stall = (f & EF_STALL) !== 0;
+  return {
+    type: e.type, sid: e.sid, ssv: on(EF_SSV, e.ssv), ssid: on(EF_SSID, e.ssid),
+    stag: on(EF_STALL, e.stag), stall: on(EF_STALL, e.stall), reason: stall ? 0 : on(EF_REASON, e.reason),
+    pnu: on(EF_ACC, e.pnu), ind: on(EF_ACC, e.ind), rnw: on(EF_ACC | EF_RNW, e.rnw),
+    s2: on(EF_STAGE, e.s2), cls: on(EF_STAGE, e.cls), ttrnw: on(EF_TTRNW, e.ttrnw),
+    inputLo: on(EF_INPUT, e.inputLo), inputHi: on(EF_INPUT, e.inputHi),
+    ipa: (f & EF_FETCH) !== 0 ? 0 : on(EF_IPA, e.ipa), fetchAddr: on(EF_FETCH, e.fetchAddr),
+  };
+}
+
+/**
+ * Writes the 8 words of `e` at out[off..off+7], bit-exact for its type: the fields the type
+ * does not define are RES0, whatever `e` holds in them.
+ */
 export function encodeEvent(e: EventRecord, out: WordArray, off = 0): void {
+  const f = EVENT_FIELDS.get(e.type) ?? EF_ALL;
   for (let i = 0; i < EVT_WORDS; i++) out[off + i] = 0;
   fieldSet(out, off, 0, 8, e.type);
-  fieldSet(out, off, 11, 1, e.ssv);
-  fieldSet(out, off, 12, 20, e.ssid);
+  if (f & EF_SSV) fieldSet(out, off, 11, 1, e.ssv);
+  if (f & EF_SSID) fieldSet(out, off, 12, 20, e.ssid);
   out[off + 1] = e.sid >>> 0;
-  if (isStallEvent(e.type)) {
+  if (f & EF_STALL) {
     fieldSet(out, off, 64, 16, e.stag);
     fieldSet(out, off, 95, 1, e.stall);
-  } else {
+  } else if (f & EF_REASON) {
     out[off + 2] = e.reason >>> 0;
   }
-  fieldSet(out, off, 97, 1, e.pnu);
-  fieldSet(out, off, 98, 1, e.ind);
-  fieldSet(out, off, 99, 1, e.rnw);
-  fieldSet(out, off, 103, 1, e.s2);
-  fieldSet(out, off, 104, 2, e.cls);
-  fieldSet(out, off, 108, 1, e.ttrnw);
-  out[off + 4] = e.inputLo >>> 0;
-  out[off + 5] = e.inputHi >>> 0;
-  if (isFetchEvent(e.type)) fieldSet(out, off, 192 + 3, 53, Math.floor(e.fetchAddr / 8));
-  else fieldSet(out, off, 192 + 12, 44, Math.floor(e.ipa / 4096));
+  if (f & EF_ACC) {
+    fieldSet(out, off, 97, 1, e.pnu);
+    fieldSet(out, off, 98, 1, e.ind);
+  }
+  if (f & (EF_ACC | EF_RNW)) fieldSet(out, off, 99, 1, e.rnw);
+  if (f & EF_STAGE) {
+    fieldSet(out, off, 103, 1, e.s2);
+    fieldSet(out, off, 104, 2, e.cls);
+  }
+  if (f & EF_TTRNW) fieldSet(out, off, 108, 1, e.ttrnw);
+  if (f & EF_INPUT) {
+    out[off + 4] = e.inputLo >>> 0;
+    out[off + 5] = e.inputHi >>> 0;
+  }
+  if (f & EF_FETCH) fieldSet(out, off, 192 + 3, 53, Math.floor(e.fetchAddr / 8));
+  else if (f & EF_IPA) fieldSet(out, off, 192 + 12, 44, Math.floor(e.ipa / 4096));
 }
 
 /** Decodes the record at words[off..off+7]. Never throws. */

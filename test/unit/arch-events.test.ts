@@ -23,7 +23,8 @@ const VECTORS: readonly [string, number[], Partial<EventRecord>][] = [
   ['F_WALK_EABT stage 2 during a CD fetch', [0x0b, 0x1, 0, 0x80, 0, 0, 0x00500ff8, 0],
     { type: EVT.F_WALK_EABT, sid: 1, s2: 1, cls: CLASS.CD, fetchAddr: 0x500ff8 }],
   ['C_BAD_STE', [0x04, 0x7, 0, 0, 0, 0, 0, 0], { type: EVT.C_BAD_STE, sid: 7 }],
-  ['C_BAD_SUBSTREAMID', [0xfffff808, 0x7, 0, 0, 0, 0, 0, 0], { type: EVT.C_BAD_SUBSTREAMID, sid: 7, ssv: 1, ssid: 0xfffff }],
+  // No SSV: the SubstreamID of this event is always valid (spec 7.3.9), bit 11 is RES0.
+  ['C_BAD_SUBSTREAMID', [0xfffff008, 0x7, 0, 0, 0, 0, 0, 0], { type: EVT.C_BAD_SUBSTREAMID, sid: 7, ssid: 0xfffff }],
   ['C_BAD_STREAMID', [0x02, 0xffffffff, 0, 0, 0, 0, 0, 0], { type: EVT.C_BAD_STREAMID, sid: 0xffffffff }],
   ['F_CFG_CONFLICT reason', [0x21, 0x7, 0xdeadbeef, 0, 0, 0, 0, 0], { type: EVT.F_CFG_CONFLICT, sid: 7, reason: 0xdeadbeef }],
 ];
@@ -62,3 +63,48 @@ describe('names (defined once)', () => {
     expect(opName(0x99)).toBe('0x99');
   });
 });
+
+describe('bit-exact records per type (spec 7.3)', () => {
+  // Every field set: what a generic encoder would spill into the record.
+  const noisy = (type: number): EventRecord => eventOf({
+    type, sid: 0x42, ssv: 1, ssid: 0x123, stag: 0x55, stall: 1, pnu: 1, ind: 1, rnw: 1, s2: 1, cls: CLASS.TT,
+    ttrnw: 1, reason: 0xabcd, inputLo: 0xdead_b000, inputHi: 0x7f, ipa: 0x8000_3000, fetchAddr: 0x8000_3008,
+  });
+  it('7.3.3 C_BAD_STREAMID: StreamID, SSV and SubstreamID only', () => {
+    expect(enc(noisy(EVT.C_BAD_STREAMID))).toEqual([0x0012_3802, 0x42, 0, 0, 0, 0, 0, 0]);
+  });
+  it('7.3.4 F_STE_FETCH: StreamID, SubstreamID, Reason and FetchAddr only', () => {
+    expect(enc(noisy(EVT.F_STE_FETCH))).toEqual([0x0012_3803, 0x42, 0xabcd, 0, 0, 0, 0x8000_3008, 0]);
+  });
+  it('7.3.5 C_BAD_STE: StreamID, SSV and SubstreamID only', () => {
+    expect(enc(noisy(EVT.C_BAD_STE))).toEqual([0x0012_3804, 0x42, 0, 0, 0, 0, 0, 0]);
+  });
+  it('7.3.7 F_STREAM_DISABLED: the StreamID only', () => {
+    expect(enc(noisy(EVT.F_STREAM_DISABLED))).toEqual([0x06, 0x42, 0, 0, 0, 0, 0, 0]);
+  });
+  it('7.3.9 C_BAD_SUBSTREAMID: StreamID and SubstreamID, no SSV', () => {
+    expect(enc(noisy(EVT.C_BAD_SUBSTREAMID))).toEqual([0x0012_3008, 0x42, 0, 0, 0, 0, 0, 0]);
+  });
+  it('7.3.10 F_CD_FETCH: StreamID, SubstreamID, Reason and FetchAddr only', () => {
+    expect(enc(noisy(EVT.F_CD_FETCH))).toEqual([0x0012_3809, 0x42, 0xabcd, 0, 0, 0, 0x8000_3008, 0]);
+  });
+  it('7.3.11 C_BAD_CD: StreamID, SSV and SubstreamID only', () => {
+    expect(enc(noisy(EVT.C_BAD_CD))).toEqual([0x0012_380a, 0x42, 0, 0, 0, 0, 0, 0]);
+  });
+  it('7.3.12 F_WALK_EABT: access, stage, class, InputAddr and FetchAddr; no Stall, TTRnW or IPA', () => {
+    expect(enc(noisy(EVT.F_WALK_EABT))).toEqual([0x0012_380b, 0x42, 0xabcd, 0x18e, 0xdead_b000, 0x7f, 0x8000_3008, 0]);
+  });
+  it('7.3.13 F_TRANSLATION: Stall/STAG, access, stage, class, InputAddr and IPA; no TTRnW', () => {
+    expect(enc(noisy(EVT.F_TRANSLATION))).toEqual([0x0012_3810, 0x42, 0x8000_0055, 0x18e, 0xdead_b000, 0x7f, 0x8000_3000, 0]);
+  });
+  it('7.3.16 F_PERMISSION: as F_TRANSLATION plus TTRnW', () => {
+    expect(enc(noisy(EVT.F_PERMISSION))).toEqual([0x0012_3813, 0x42, 0x8000_0055, 0x118e, 0xdead_b000, 0x7f, 0x8000_3000, 0]);
+  });
+  it('eventHasSsv: every type but C_BAD_SUBSTREAMID and F_STREAM_DISABLED', async () => {
+    const { eventHasSsv } = await import('../../src/arch/events.ts');
+    for (const [name, t] of Object.entries(EVT)) {
+      expect(eventHasSsv(t), name).toBe(t !== EVT.C_BAD_SUBSTREAMID && t !== EVT.F_STREAM_DISABLED);
+    }
+  });
+});
+
