@@ -8,7 +8,7 @@
 // Every tree compiles with `dtc` without warnings (test/integration/xen-dtc.test.ts).
 
 import { VsmmuError } from '../errors.ts';
-import { node, pCells, pEmpty, pStr, writeDts, type DtNode, type DtProp, type DtRef } from './dts.ts';
+import { node, pCells, pEmpty, pStr, writeDts, type DtNode, type DtProp, type DtRef } from '../dt/dts.ts';
 import {
   DT_IRQ_TYPE_LEVEL_HIGH, DT_IRQ_TYPE_LEVEL_LOW, GUEST_EVTCHN_PPI, GUEST_GICC_BASE, GUEST_GICC_SIZE,
   GUEST_GICD_BASE, GUEST_GICD_SIZE, GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE, GUEST_PASSTHROUGH_DEV_SIZE,

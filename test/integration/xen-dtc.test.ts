@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { dom0DeviceTree, dom0lessHostTree, domUDeviceTree, type PhysSmmuDesc } from '../../src/xen/devicetree.ts';
-import { node, parseDts, pCells, writeDts, type DtNode } from '../../src/xen/dts.ts';
+import { node, parseDts, pCells, writeDts, type DtNode } from '../../src/dt/dts.ts';
 import type { DomainConfig } from '../../src/xen/xlcfg.ts';
 import { parseXlCfg } from '../../src/xen/xlcfg.ts';
 import { dtc, dtcIt } from '../support/dtc.ts';

@@ -7,7 +7,7 @@ import {
 import {
   cellsOf, findNode, getProp, node, parseDts, pCells, pEmpty, pStr, stringsOf, walkNodes, writeDts,
   type DtNode,
-} from '../../src/xen/dts.ts';
+} from '../../src/dt/dts.ts';
 import { GUEST_PHANDLE_GIC, GUEST_PHANDLE_VSMMUV3 } from '../../src/xen/layout.ts';
 import type { DomainConfig } from '../../src/xen/xlcfg.ts';
 
