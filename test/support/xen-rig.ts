@@ -20,6 +20,9 @@ export interface SmmuRig {
   port: SmmuRegisterPort;
   mmio: DriverMmio & { writes: Array<[number, number]> };
   alloc: PageAllocator;
+  /** While true, a register write does not step the SMMU (hardware that has not reacted
+   *  yet: the test steps it); polls still step it. */
+  hold: boolean;
 }
 
 export function smmuRig(features: Partial<SmmuFeatures> = {}, memBytes = 64 * MiB): SmmuRig {
@@ -36,7 +39,7 @@ export function smmuRig(features: Partial<SmmuFeatures> = {}, memBytes = 64 * Mi
     write32: (off: number, v: number): void => {
       writes.push([off, v >>> 0]);
       port.write32(off, v);
-      settle();
+      if (!rig.hold) settle();
     },
     poll32: (off: number, done: (v: number) => boolean): number | undefined => {
       for (let i = 0; i < 1000; i++) {
@@ -49,7 +52,8 @@ export function smmuRig(features: Partial<SmmuFeatures> = {}, memBytes = 64 * Mi
   };
   // Xen's heap: everything above the first MiB (kept for the tests' own structures).
   const alloc = new PageAllocator(MiB, memBytes - MiB);
-  return { mem, smmu, port, mmio, alloc };
+  const rig: SmmuRig = { mem, smmu, port, mmio, alloc, hold: false };
+  return rig;
 }
 
 export interface XenRig extends SmmuRig {
@@ -60,7 +64,7 @@ export function xenRig(o: Partial<Omit<XenOptions, 'mem' | 'alloc' | 'mmio'>> & 
   const r = smmuRig(o.features ?? {}, o.memBytes ?? 64 * MiB);
   const xen = new Xen({ cmdline: 'viommu=1', ...o, mem: r.mem, alloc: r.alloc, mmio: r.mmio });
   xen.boot();
-  return { ...r, xen };
+  return Object.assign(r, { xen });
 }
 
 export function domCfg(name: string, devices: Array<Partial<DomainDevice> & { sid: number }>, viommu: 'none' | 'smmuv3' = 'smmuv3', memory = 8 * MiB): DomainConfig {

@@ -227,6 +227,40 @@ describe('Xen vSMMU through the trap dispatcher', () => {
     expect(t.pa).toBe(r.xen.domain(domid).p2m.lookup(G.DATA + 0x1008));
   });
 
+  it('installs a guest STE as ticketed steps: other guests are served meanwhile, the CMD_SYNC completes after the last step', () => {
+    const r = xenRig();
+    const a = r.xen.createDomain(domCfg('a', [{ sid: 0x10 }]));
+    const b = r.xen.createDomain(domCfg('b', [{ sid: 0x20 }]));
+    const ga = guestOf(r, a.domid);
+    const gb = guestOf(r, b.domid);
+    ga.reset();
+    gb.reset();
+    r.hold = true; // the SMMU consumes commands only when the test steps it
+    const syncs = r.xen.stats().driver.syncs;
+    ga.attachS1(0x10, 3);
+    // Issued: the first step (dw1..7, CFGI_STE, SYNC) and the guest's SYNC; dw0 waits for
+    // the first SYNC: the STE is still invalid.
+    expect(r.xen.stats().driver.syncs).toBe(syncs + 2);
+    expect(ste(r, 0x10)[0]! & 1).toBe(0);
+    expect(ga.drained()).toBe(false);
+    expect(r.xen.hasWork()).toBe(false); // nothing to do until the hardware answers
+    // The other guest's traps are answered while the install is in flight.
+    expect(gb.r(R.IDR0)).toBe(r.xen.domain(b.domid).vsmmu!.reg('IDR0'));
+    gb.w(R.EVENTQ_CONS, 0);
+    let rounds = 0;
+    while (!ga.drained() && rounds++ < 20) {
+      r.smmu.step();
+      r.xen.pump();
+    }
+    expect(ga.drained()).toBe(true);
+    expect(r.xen.stats().driver.syncs).toBe(syncs + 3); // two STE steps and the guest's SYNC
+    const s = ste(r, 0x10);
+    expect(steConfigOf(s)).toBe(STE_CFG.NESTED);
+    r.hold = false;
+    ga.map(0x10, 0x1000_0000, G.DATA, 0x1000);
+    expect(translate(r, 0x10, 0x1000_0008, ACC_WRITE).ok).toBe(true);
+  });
+
   it('forwards TLBI_NH_VA with the VMID: a stale translation goes away after the guest TLBI + SYNC', () => {
     const { r, g } = setup();
     g.reset();
