@@ -122,6 +122,8 @@ export class SmmuDriver {
   private readonly steJobs = new Map<number, SteJob[]>();
   private steSeq = 0;
   private readonly evtWords = new Uint32Array(EVT_WORDS);
+  /** Every structure given to the SMMU (for the alignment and leak checks). */
+  private readonly given: { what: string; pa: number; bytes: number }[] = [];
 
   constructor(o: SmmuDriverOptions) {
     this.io = o.mmio;
@@ -173,7 +175,7 @@ export class SmmuDriver {
     this.write64(R.STRTAB_BASE, this.strtab, 1 << 30); // RA
     this.io.write32(R.STRTAB_BASE_CFG, this.twoLevel ? (1 << 16) | (SPLIT << 6) | this.strtabLog2 : this.strtabLog2);
     this.cmdqLog2 = Math.min(this.wantCmdq, f.cmdqLog2);
-    this.cmdq = this.allocZeroed(16 * 2 ** this.cmdqLog2);
+    this.cmdq = this.allocStructure('command queue', 16 * 2 ** this.cmdqLog2);
     this.write64(R.CMDQ_BASE, this.cmdq + this.cmdqLog2, 1 << 30);
     io.write32(R.CMDQ_PROD, 0);
     io.write32(R.CMDQ_CONS, 0);
@@ -185,7 +187,7 @@ export class SmmuDriver {
     this.issue(cmdOf('TLBI_NSNH_ALL'));
     this.waitSync(this.sync());
     this.evtqLog2 = Math.min(this.wantEvtq, f.evtqLog2);
-    this.evtq = this.allocZeroed(32 * 2 ** this.evtqLog2);
+    this.evtq = this.allocStructure('event queue', 32 * 2 ** this.evtqLog2);
     this.write64(R.EVENTQ_BASE, this.evtq + this.evtqLog2, 1 << 30);
     io.write32(R.EVENTQ_PROD, 0);
     io.write32(R.EVENTQ_CONS, 0);
@@ -215,8 +217,22 @@ export class SmmuDriver {
     this.strtabLog2 = f.sidBits;
     this.twoLevel = f.stLevel2 && f.sidBits > SPLIT;
     const bytes = this.twoLevel ? 8 * 2 ** (f.sidBits - SPLIT) : 64 * 2 ** f.sidBits;
-    this.strtab = this.allocZeroed(bytes, Math.max(64, bytes));
+    this.strtab = this.allocStructure(this.twoLevel ? 'L1 stream table' : 'stream table', bytes);
     // Every STE starts as V = 0: traffic from an unknown stream is C_BAD_STE (or abort).
+  }
+
+  /**
+   * Zeroed memory for a structure the SMMU reads or writes. The architecture treats the low
+   * address bits of every queue and table base as zero up to the structure's size (queues:
+   * their size, at least 32 bytes; linear stream tables and L1 tables: their size, at least
+   * 64; L2 tables: their size), so each is allocated aligned to its size. A misaligned base
+   * would make the SMMU write event records over a neighbour (e.g. Xen's command queue).
+   */
+  private allocStructure(what: string, bytes: number): number {
+    const pa = this.allocZeroed(bytes, Math.max(4096, bytes));
+    assertAligned(what, pa, bytes);
+    this.given.push({ what, pa, bytes });
+    return pa;
   }
 
   private allocZeroed(bytes: number, align = 4096): number {
@@ -290,7 +306,7 @@ export class SmmuDriver {
     let l2 = this.l2.get(i);
     if (l2 === undefined) {
       if (!create) return -1;
-      l2 = this.allocZeroed(64 * 2 ** SPLIT, 64 * 2 ** SPLIT);
+      l2 = this.allocStructure('L2 stream table', 64 * 2 ** SPLIT);
       this.l2.set(i, l2);
       const [lo, hi] = encodeL1Std({ span: SPLIT + 1, l2ptr: l2 });
       this.mem.store64(this.strtab + i * 8, lo, hi);
@@ -564,6 +580,11 @@ export class SmmuDriver {
     }
   }
 
+  /** Every queue and table Xen gave the SMMU: base PA and size in bytes. */
+  get layout(): readonly { readonly what: string; readonly pa: number; readonly bytes: number }[] {
+    return this.given;
+  }
+
   /** Memory Xen gave the SMMU (stream table, L2 tables, queues), for leak checks. */
   get structures(): { strtab: number; l2Tables: number; cmdq: number; evtq: number } {
     return { strtab: this.strtab, l2Tables: this.l2.size, cmdq: this.cmdq, evtq: this.evtq };
@@ -573,4 +594,12 @@ export class SmmuDriver {
 /** Whether an STE is in use by the hardware (V = 1 and not abort: bypass or translating). */
 function steLive(w: ArrayLike<number>): boolean {
   return ((w[0] ?? 0) & 1) === 1 && steConfigOf(w) >= STE_CFG.BYPASS;
+}
+
+/** Asserts that a structure handed to the SMMU is aligned to its size (a bug otherwise). */
+export function assertAligned(what: string, pa: number, bytes: number): void {
+  const align = Math.max(64, 2 ** Math.ceil(Math.log2(bytes)));
+  if (pa % align !== 0) {
+    throw new VsmmuError('EVSMMU_INTERNAL', `Xen's ${what} at 0x${pa.toString(16)} is not aligned to its size (${bytes} bytes)`, { what, pa, bytes });
+  }
 }
