@@ -18,6 +18,7 @@ const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const SOURCES = ['package.json', 'README.md', 'LICENSE', 'bin', 'src', 'workers', 'tsconfig.json', 'tsconfig.build.json'];
 
 let tmp = '';
+let copy = '';
 let tarball = '';
 let consumer = '';
 let packed: string[] = [];
@@ -59,7 +60,7 @@ beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'vsmmu-pack-'));
   // Pack a copy, so a concurrent run or a developer's dist/ is never touched.
   // VSMMU_PACK_FROM=HEAD packs the last commit instead of the working tree (others' edits aside).
-  const copy = join(tmp, 'vsmmu');
+  copy = join(tmp, 'vsmmu');
   const ref = process.env['VSMMU_PACK_FROM'];
   if (ref) {
     mkdirSync(copy);
@@ -172,6 +173,15 @@ console.log(info, att, faults, fault, lat, cfg, features, STE_WORDS, report, ERR
     const r = run(process.execPath, [join(MODULES, 'typescript', 'bin', 'tsc'), '-p', consumer], consumer, 120_000);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
+  });
+});
+
+describe('bin/vsmmu.js in a checkout', () => {
+  it('runs src/, never a dist/ that may be stale', () => {
+    writeFileSync(join(copy, 'dist', 'src', 'cli', 'main.js'), "export async function main() { console.log('stale dist'); return 3; }\n");
+    const r = run(process.execPath, [join(copy, 'bin', 'vsmmu.js'), '--help'], copy);
+    expect(ok(r)).toContain('Usage: vsmmu');
+    expect(r.stdout).not.toContain('stale dist');
   });
 });
 
