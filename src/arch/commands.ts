@@ -225,7 +225,8 @@ function featurePresent(name: CommandName, f: Readonly<SmmuFeatures>): boolean {
  * CMDQ_CONS.ERR for `cmd` on the non-secure command queue: CERROR.NONE or CERROR.ILL.
  * ILL for: unknown/reserved/secure/DPT/IMPDEF opcodes; commands of absent features;
  * CMD_SYNC CS = 3; PRI_RESP Resp = 3; ATC_INV Size > 52; range TLBIs with TG != 0 but no
- * IDR3.RIL, or TG != 0 with NUM = SCALE = TTL = 0; and any non-zero RES0 bit, i.e. any bit
+ * IDR3.RIL, or TG != 0 with NUM = SCALE = 0 and an effective TTL of 0 (TTL = 0, or TG = 16K
+ * with TTL = 1 without IDR5.DS: spec 4.4.1.1); and any non-zero RES0 bit, i.e. any bit
  * no field of that command's layout names (this includes SSec, dw0[10], and SCALE[5],
  * dw0[25], since DS = 0; PREFETCH_ADDR NS/Stride and CFGI_VMS_PIDM are not checked).
  * With TG = 0, NUM/SCALE/TTL are ignored. Never throws.
@@ -248,9 +249,20 @@ export function commandError(cmd: Readonly<Command>, f: Readonly<SmmuFeatures>):
   }
   if (RANGE_CMDS.has(cmd.name) && 'tg' in cmd && cmd.tg !== 0) {
     if (!f.ril) return CERROR.ILL;
-    if (cmd.num === 0 && cmd.scale === 0 && cmd.ttl === 0) return CERROR.ILL;
+    // Spec 4.4.1.1: NUM = SCALE = 0 with (effective) TTL = 0 is reserved.
+    if (cmd.num === 0 && cmd.scale === 0 && tlbiEffectiveTtl(cmd.tg, cmd.ttl, f.ds) === 0) return CERROR.ILL;
   }
   return CERROR.NONE;
+}
+
+/**
+ * The TTL level hint a TLBI is taken to carry (spec 4.4.1.1): without IDR5.DS, TTL = 1 with
+ * the 16K granule (TG = 2) is reserved and treated as TTL = 0; with TG = 0, TTL is not used.
+ */
+export function tlbiEffectiveTtl(tgField: number, ttlField: number, ds: boolean): number {
+  if (tgField === 0) return 0;
+  if (tgField === 2 && ttlField === 1 && !ds) return 0;
+  return ttlField;
 }
 
 /** Granule shift of a TLBI TG field (1 4K, 2 16K, 3 64K), 0 for TG = 0 (not a range). */

@@ -110,6 +110,20 @@ describe('commandError (FACTS §4, §5)', () => {
     expect(err([0x1012, 0, 0x00000400, 0])).toBe(CERROR.NONE); // NUM = 1
     expect(err([0x2a, 0, 0x00000c00, 0])).toBe(CERROR.ILL); // S2_IPA, TG 64K, nothing else
   });
+  it('4.4.1.1 range TLBI: without IDR5.DS, TG = 16K with TTL = 1 is TTL = 0, so with NUM = SCALE = 0 it is CERROR_ILL', () => {
+    // dw1: TTL [9:8], TG [11:10]
+    const w = (ttl: number, tg: number, num = 0, scale = 0): number[] => [0x12 | (num << 12) | (scale << 20), 0, (tg << 10) | (ttl << 8), 0];
+    expect(err(w(1, 2), feat({ ds: false }))).toBe(CERROR.ILL);
+    expect(err(w(1, 2), feat({ ds: true }))).toBe(CERROR.NONE); // DS: level 1 of a 16K table exists
+    expect(err(w(1, 2, 1), feat({ ds: false }))).toBe(CERROR.NONE); // a real range: TTL only a hint
+    expect(err(w(1, 2, 0, 1), feat({ ds: false }))).toBe(CERROR.NONE);
+    expect(err(w(2, 2), feat({ ds: false }))).toBe(CERROR.NONE);
+    for (const tg of [1, 3]) expect(err(w(1, tg), feat({ ds: false }))).toBe(CERROR.NONE);
+    for (const tg of [1, 2, 3]) expect(err(w(0, tg), feat({ ds: true }))).toBe(CERROR.ILL);
+    // S2_IPA and the EL2 forms share the encoding.
+    expect(err([0x2a, 0, (2 << 10) | (1 << 8), 0], feat({ ds: false }))).toBe(CERROR.ILL);
+    expect(err([0x22, 0, (2 << 10) | (1 << 8), 0], feat({ ds: false, hyp: true }))).toBe(CERROR.ILL);
+  });
   it('range TLBI without IDR3.RIL is ILL; TG = 0 ignores NUM/SCALE/TTL', () => {
     expect(err([0x00204012, 0x00420003, 0x12345701, 0x7fff], feat({ ril: false }))).toBe(CERROR.ILL);
     expect(err([0x00204012, 0x00420003, 0x12345301, 0x7fff], feat({ ril: false }))).toBe(CERROR.NONE);
