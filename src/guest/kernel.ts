@@ -17,7 +17,6 @@ import { VsmmuError } from '../errors.ts';
 import type { IrqDesc } from '../ports/irq.ts';
 import type { TrapChannelDesc } from '../ports/trap.ts';
 import { SmmuPortClient, type PortDesc } from '../smmu/ports.ts';
-import { GUEST_VSMMU_SPI, GUEST_VSMMUV3_BASE, GUEST_VSMMUV3_SIZE } from '../xen/layout.ts';
 import { DmaDevice, type DmaAttrs, type DmaResult } from './dma-device.ts';
 import { platformFromDt } from './dt.ts';
 import { SmmuV3Driver, type AttachOptions, type Attachment, type DriverStats, type GuestFault, type ProbeInfo } from './driver.ts';
@@ -28,10 +27,8 @@ import { runMapDmaFault, runDmaStream, type MapDmaFaultParams, type MapDmaFaultR
 
 /** A passed-through device as the guest gets it. */
 export interface GuestDeviceData {
-  /** Its node name in the guest's device tree. */
+  /** Its node name in the guest's device tree (its vSID is that node's `iommus` entry). */
   readonly name: string;
-  /** The StreamID the guest knows; absent: read from its device tree node's `iommus`. */
-  readonly vSid?: number;
   /** The physical StreamID the device emits (the hardware sees it). */
   readonly pSid: number;
   /** Its transaction port on the physical SMMU (SmmuActor.attachPort). */
@@ -52,10 +49,9 @@ export interface GuestWorkerData {
   readonly trap: TrapChannelDesc;
   /** Its interrupt inputs: the bank and the line of each INTID (the vSMMU's SPI 33). */
   readonly irq?: { readonly desc: IrqDesc; readonly lines: Readonly<Record<number, number>> };
-  /** The vSMMU window and SPI (default: the device tree, else Xen's guest layout). */
-  readonly vsmmu?: { readonly base?: number; readonly size?: number; readonly spi?: number };
-  /** The guest's device tree (DTS text, as Xen generates it): where the vSMMU is, the vSIDs. */
-  readonly deviceTree?: string;
+  /** The guest's device tree (DTS text, as the toolstack generates it): the only source of
+   *  where its vSMMU is, which interrupt it raises and each device's vSID. */
+  readonly deviceTree: string;
   readonly devices?: readonly GuestDeviceData[];
   /** Driver bounds (polls, queue sizes). */
   readonly driver?: { readonly pollTimeoutMs?: number; readonly cmdqMaxLog2?: number; readonly evtqMaxLog2?: number };
@@ -70,8 +66,10 @@ export interface GuestKernelParts {
   readonly alloc: PageAllocator;
   readonly trap: TrapPort;
   readonly irq?: { readonly desc: IrqDesc; readonly lines: Readonly<Record<number, number>> };
-  readonly vsmmu?: { readonly base?: number; readonly size?: number; readonly spi?: number };
-  readonly devices?: readonly { readonly name: string; readonly vSid: number; readonly pSid: number; readonly device: DmaDevice }[];
+  /** The device tree the kernel boots from (DTS text). */
+  readonly deviceTree: string;
+  /** Its devices by device-tree node name (the vSID comes from the tree). */
+  readonly devices?: readonly { readonly name: string; readonly pSid: number; readonly device: DmaDevice }[];
   readonly driver?: GuestWorkerData['driver'];
 }
 
@@ -121,10 +119,16 @@ export class GuestKernel {
   readonly ram: GuestRam;
   readonly allocator: PageAllocator;
   readonly vcpu: Vcpu;
+  /** The SMMUv3 driver; without a vSMMU in the device tree its register window is absent
+   *  (every access is EVSMMU_NOVIOMMU) and the guest's DMA is stage-2 only. */
   readonly driver: SmmuV3Driver;
+  readonly #drv: SmmuV3Driver | null;
   readonly spi: number;
   readonly vsmmuBase: number;
-  private readonly devs: Map<number, Dev>;
+  /** The device tree it booted from, exactly as received. */
+  readonly dts: string;
+  /** Devices by device-tree node name; vSid -1: not behind an IOMMU. */
+  private readonly devs: Map<string, Dev>;
   private irqsTaken = 0;
   private spurious = 0;
   private closed = false;
@@ -135,16 +139,28 @@ export class GuestKernel {
     this.name = p.name ?? 'guest';
     this.ram = p.ram;
     this.allocator = p.alloc;
-    this.spi = p.vsmmu?.spi ?? GUEST_VSMMU_SPI;
-    this.vsmmuBase = p.vsmmu?.base ?? GUEST_VSMMUV3_BASE;
-    this.hasIrq = p.irq !== undefined && p.irq.lines[this.spi] !== undefined;
+    this.dts = p.deviceTree;
+    const platform = platformFromDt(p.deviceTree);
+    const smmu = platform.smmu;
+    this.spi = smmu?.intid ?? -1;
+    this.vsmmuBase = smmu?.base ?? -1;
+    this.hasIrq = smmu !== null && p.irq !== undefined && p.irq.lines[this.spi] !== undefined;
     this.vcpu = new Vcpu({ trap: p.trap, ...(p.irq ? { irq: p.irq } : {}) });
-    const window = this.vcpu.window(this.vsmmuBase, p.vsmmu?.size ?? GUEST_VSMMUV3_SIZE);
-    this.driver = new SmmuV3Driver(window, this.ram, this.allocator, {
+    const absent = (): never => {
+      throw new VsmmuError('EVSMMU_NOVIOMMU', `guest ${this.name}: its device tree has no arm,smmu-v3 node`);
+    };
+    this.driver = new SmmuV3Driver(smmu ? this.vcpu.window(smmu.base, smmu.size) : { read32: absent, write32: absent }, this.ram, this.allocator, {
       ...(p.driver ?? {}),
       ...(this.hasIrq ? { irqPending: () => this.vcpu.irqPending(this.spi) } : {}),
     });
-    this.devs = new Map((p.devices ?? []).map((d) => [d.vSid, { ...d }]));
+    this.#drv = smmu ? this.driver : null;
+    this.devs = new Map((p.devices ?? []).map((d) => {
+      const vSid = platform.masters.get(d.name);
+      if (vSid === undefined && smmu !== null) {
+        throw new VsmmuError('EVSMMU_DT', `device "${d.name}": no iommus entry for it in the guest's device tree`, { device: d.name });
+      }
+      return [d.name, { ...d, vSid: vSid ?? -1 }];
+    }));
   }
 
   /** Builds the kernel in a worker from its workerData. */
@@ -160,27 +176,21 @@ export class GuestKernel {
     const bank = p2m.ranges[0] as P2mRange;
     const half = Math.floor(bank.size / 2 / 65536) * 65536;
     const alloc = new PageAllocator(bank.ipa + half, bank.size - half, pageSize);
-    const dt = data.deviceTree !== undefined ? platformFromDt(data.deviceTree) : null;
-    const devices = (data.devices ?? []).map((d) => {
-      const vSid = d.vSid ?? dt?.masters.get(d.name);
-      if (vSid === undefined) {
-        throw new VsmmuError('EVSMMU_DT', `device "${d.name}": no vSID given and no iommus entry for it in the guest's device tree`, { device: d.name });
-      }
-      return { name: d.name, vSid, pSid: d.pSid, device: new DmaDevice(new SmmuPortClient(d.port), d.pSid, { name: d.name }) };
-    });
-    const fromDt = dt?.smmu ? { base: dt.smmu.base, size: dt.smmu.size, spi: dt.smmu.intid } : {};
-    const vsmmu = { ...fromDt, ...(data.vsmmu ?? {}) };
+    const devices = (data.devices ?? []).map((d) => ({
+      name: d.name, pSid: d.pSid, device: new DmaDevice(new SmmuPortClient(d.port), d.pSid, { name: d.name }),
+    }));
     return new GuestKernel({
       ...(data.name !== undefined ? { name: data.name } : {}),
       ram, alloc, trap: new ChannelTrapPort(data.trap, data.trapTimeoutMs ?? Infinity),
       ...(data.irq ? { irq: data.irq } : {}),
-      vsmmu,
+      deviceTree: data.deviceTree,
       ...(data.driver ? { driver: data.driver } : {}),
       devices,
     });
   }
 
   // ---- the SMMU -----------------------------------------------------------------------
+
 
   /** Probes and enables the vSMMU (Linux's probe + reset); starts taking its interrupt. */
   probe(): ProbeInfo {
@@ -190,7 +200,7 @@ export class GuestKernel {
   }
 
   features(): SmmuFeatures | null {
-    return this.driver.probed?.features ?? null;
+    return this.#drv?.probed?.features ?? null;
   }
 
   attach(vSid: number, opts: AttachOptions = {}): Attachment {
@@ -237,7 +247,7 @@ export class GuestKernel {
   }
 
   cmdqErrors(): readonly CmdqErrorRecord[] {
-    return this.driver.probed ? this.driver.cmdqErrors() : [];
+    return this.#drv?.probed ? this.#drv.cmdqErrors() : [];
   }
 
   /**
@@ -267,13 +277,18 @@ export class GuestKernel {
 
   // ---- devices and DMA ---------------------------------------------------------------
 
+  /** The device tree this kernel booted from, exactly as it received it. */
+  deviceTree(): string {
+    return this.dts;
+  }
+
   devices(): { name: string; vSid: number; pSid: number }[] {
     return [...this.devs.values()].map(({ name, vSid, pSid }) => ({ name, vSid, pSid }));
   }
 
-  /** Makes the device with `vSid` do a DMA read or write. */
-  dma(vSid: number, req: GuestDmaRequest): DmaResult {
-    const d = this.#dev(vSid).device;
+  /** Makes the device (its vSID or device-tree name) do a DMA read or write. */
+  dma(dev: number | string, req: GuestDmaRequest): DmaResult {
+    const d = this.#dev(dev).device;
     const attrs: DmaAttrs = {
       ...(req.ssid !== undefined ? { ssid: req.ssid } : {}),
       ...(req.priv ? { priv: true } : {}), ...(req.instr ? { instr: true } : {}),
@@ -283,14 +298,14 @@ export class GuestKernel {
     return d.write(req.iova, data, attrs);
   }
 
-  /** Several DMAs by the device with `vSid`, in order (one control call for many). */
-  dmaBatch(vSid: number, reqs: readonly GuestDmaRequest[]): DmaResult[] {
-    return reqs.map((r) => this.dma(vSid, r));
+  /** Several DMAs by the device (vSID or name), in order (one control call for many). */
+  dmaBatch(dev: number | string, reqs: readonly GuestDmaRequest[]): DmaResult[] {
+    return reqs.map((r) => this.dma(dev, r));
   }
 
-  #dev(vSid: number): Dev {
-    const d = this.devs.get(vSid);
-    if (!d) throw new VsmmuError('EVSMMU_NODEV', `no device with vSID ${vSid} in ${this.name}`, { vSid });
+  #dev(key: number | string): Dev {
+    const d = typeof key === 'string' ? this.devs.get(key) : [...this.devs.values()].find((x) => x.vSid === key && key >= 0);
+    if (!d) throw new VsmmuError('EVSMMU_NODEV', `no device ${typeof key === 'string' ? `"${key}"` : `with vSID ${key}`} in ${this.name}`, { device: key });
     return d;
   }
 
@@ -346,7 +361,7 @@ export class GuestKernel {
   stats(): GuestStats {
     return {
       name: this.name,
-      driver: this.driver.probed ? this.driver.stats() : null,
+      driver: this.#drv?.probed ? this.#drv.stats() : null,
       trapLatency: this.vcpu.latency.summary(),
       mmioAborts: this.vcpu.abortCount,
       irqsTaken: this.irqsTaken,
@@ -371,13 +386,14 @@ export class GuestKernel {
   takeIrq(): number {
     this.vcpu.ackIrq(this.spi);
     this.irqsTaken++;
-    if (!this.driver.probed) {
+    const drv = this.#drv;
+    if (!drv?.probed) {
       this.spurious++; // no handler installed yet
       return 0;
     }
-    const before = this.driver.stats().gerrors;
-    const n = this.driver.handleIrq();
-    if (n === 0 && this.driver.stats().gerrors === before) this.spurious++;
+    const before = drv.stats().gerrors;
+    const n = drv.handleIrq();
+    if (n === 0 && drv.stats().gerrors === before) this.spurious++;
     return n;
   }
 

@@ -10,7 +10,6 @@ import type { ActorHandle } from '../runtime/actor.ts';
 import { VsmmuError } from '../errors.ts';
 import { IrqLines } from '../runtime/irq.ts';
 import type { GuestAttachment } from '../xen/actor.ts';
-import { domUDts } from '../xen/devicetree.ts';
 import type { DomainConfig } from '../xen/xlcfg.ts';
 import { Supervised } from './supervise.ts';
 
@@ -51,7 +50,7 @@ export class Device {
 
   /** One DMA by this device through the SMMU: { ok: true, data? } or { ok: false, fault }. */
   async dma(req: DmaRequest): Promise<DmaOutcome> {
-    return outcome(await this.#domain.call('dma', this.vsid, guestRequest(req)));
+    return outcome(await this.#domain.call('dma', this.name, guestRequest(req)));
   }
 
   /**
@@ -59,7 +58,7 @@ export class Device {
    * trip instead of one per DMA): for throughput from a program. Results in order.
    */
   async dmaBatch(reqs: readonly DmaRequest[]): Promise<DmaOutcome[]> {
-    const rs = await this.#domain.call('dmaBatch', this.vsid, reqs.map(guestRequest));
+    const rs = await this.#domain.call('dmaBatch', this.name, reqs.map(guestRequest));
     return rs.map(outcome);
   }
 }
@@ -94,6 +93,8 @@ interface DomainParts {
   readonly mem: PhysMemory;
   readonly guest: ActorHandle<GuestKernel>;
   readonly guestTimeoutMs: number;
+  /** The device tree the guest booted from. */
+  readonly deviceTree: string;
   /** Xen destroys the domain (devices to abort, memory freed), the SMMU drops its ports. */
   readonly teardown: () => Promise<void>;
 }
@@ -142,6 +143,7 @@ export class Domain {
   readonly #guest: Supervised<GuestKernel>;
   readonly #irq: IrqLines;
   readonly #teardown: () => Promise<void>;
+  readonly #dts: string;
   readonly #attached = new Map<number, number>(); // vSID -> ASID
   #irqSeen = 0;
   #ended: Promise<void> | null = null;
@@ -155,6 +157,7 @@ export class Domain {
     this.vmid = info.vmid;
     this.viommu = info.viommu;
     this.#teardown = p.teardown;
+    this.#dts = p.deviceTree;
     this.#p2m = new RangeP2m(info.ram);
     this.#ram = new GuestRam(p.mem, this.#p2m.lookup);
     this.#devices = new Map(info.devices.map((d) => [d.name, new Device(this, d.name, d.sid, d.vsid)]));
@@ -223,9 +226,10 @@ export class Domain {
     return d;
   }
 
-  /** The guest's device tree (DTS): memory, GIC, its vSMMU and each device with its vSID. */
+  /** The guest's device tree (DTS), exactly as its kernel received it at boot: memory, GIC,
+   *  its vSMMU and each device with its vSID. */
   deviceTree(): string {
-    return domUDts(this.config, { vsids: Object.fromEntries(this.devices.map((d) => [d.name, d.vsid])) });
+    return this.#dts;
   }
 
   /** Where the p2m puts the guest page holding `ipa`. */

@@ -12,6 +12,7 @@ import type { SmmuStats } from '../smmu/smmu.ts';
 import type { XenActor } from '../xen/actor.ts';
 import type { XenStats } from '../xen/xen.ts';
 import type { DomainInfo } from '../xen/domain.ts';
+import { domUDts } from '../xen/devicetree.ts';
 import { Domain } from './domain.ts';
 import { normaliseOptions, XEN_HEAP_BASE, type SystemOptions } from './options.ts';
 
@@ -98,6 +99,9 @@ export class System implements AsyncDisposable {
   /** @internal */
   async addDomain(cfg: Parameters<XenActor['createDomain']>[0], guestTimeoutMs: number): Promise<void> {
     const att = await this.#xen.api.createDomain(cfg);
+    // The toolstack's part (libxl's libxl__prepare_dtb): the guest's device tree from its
+    // config and the vSIDs Xen assigned. It is the guest's only description of its platform.
+    const deviceTree = domUDts(cfg, { vsids: Object.fromEntries(att.domain.devices.map((d) => [d.name, d.vsid])) });
     const ports = await Promise.all(att.domain.devices.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}`, sid: dev.sid })));
     const data: GuestWorkerData = {
       name: cfg.name,
@@ -106,7 +110,8 @@ export class System implements AsyncDisposable {
       ram: att.domain.ram,
       trap: att.trap,
       irq: { desc: att.irq, lines: { [att.spi]: 0 } },
-      devices: att.domain.devices.map((dev, i) => ({ name: dev.name, vSid: dev.vsid, pSid: dev.sid, port: ports[i]! })),
+      deviceTree,
+      devices: att.domain.devices.map((dev, i) => ({ name: dev.name, pSid: dev.sid, port: ports[i]! })),
     };
     let guest: ActorHandle<GuestKernel>;
     try {
@@ -116,7 +121,7 @@ export class System implements AsyncDisposable {
       throw e;
     }
     const domain = new Domain({
-      cfg, att, mem: this.#mem, guest, guestTimeoutMs,
+      cfg, att, mem: this.#mem, guest, guestTimeoutMs, deviceTree,
       teardown: async () => {
         await this.#xen.api.destroyDomain(att.domain.domid).catch(() => {});
         await Promise.all(ports.map((p) => this.#smmu.api.detachPort(p.id).catch(() => false)));

@@ -37,6 +37,14 @@ describe('createSystem end to end (threads)', () => {
     expect(g1.deviceTree()).toMatch(/iommus = <&vsmmu 0x10>/);
   });
 
+  it('domain.deviceTree() is exactly the device tree each guest kernel booted from', async () => {
+    for (const d of sys.domains) {
+      const received = await d.call('deviceTree');
+      expect(received).toBe(d.deviceTree());
+    }
+    expect(sys.domain('g2').deviceTree()).toMatch(/iommus = <&vsmmu 0x20>/);
+  });
+
   it('a device DMAs through S1 + S2 into the right host pages', async () => {
     const g1 = sys.domain('g1');
     await g1.driver.probe();

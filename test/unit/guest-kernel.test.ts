@@ -11,6 +11,7 @@ import { Vcpu, type TrapPort } from '../../src/guest/vcpu.ts';
 import { createIrqLines, IrqLines } from '../../src/runtime/irq.ts';
 import type { VsmmuError } from '../../src/errors.ts';
 import { GUEST_VSMMUV3_BASE } from '../../src/xen/layout.ts';
+import { domUDts } from '../../src/xen/devicetree.ts';
 import { FakeSmmu, guestRam } from '../support/guest-fake-smmu.ts';
 import { FakePort } from '../support/guest-fake-port.ts';
 
@@ -49,7 +50,9 @@ function world() {
   );
   kernel = new GuestKernel({
     name: 'domU1', ram, alloc, trap, irq: { desc: irqDesc, lines: { 33: 0 } },
-    devices: [{ name: 'dma0', vSid: VSID, pSid: PSID, device: new DmaDevice(port, PSID) }],
+    // The kernel learns its vSMMU and the device's vSID from its device tree only.
+    deviceTree: domUDts({ name: 'domU1', memory: 64 * 1024 * 1024, vcpus: 1, viommu: 'smmuv3', devices: [{ name: 'dma0', sid: PSID }] }, { vsids: { dma0: VSID } }),
+    devices: [{ name: 'dma0', pSid: PSID, device: new DmaDevice(port, PSID) }],
   });
   return { kernel, fake, port, ram };
 }
