@@ -46,6 +46,12 @@ export interface GuestSteConfig {
   readonly kind: GuestSteKind;
   /** Xen's copy of the guest STE (16 words); only the allowed bits matter for 'nested'. */
   readonly words: Uint32Array;
+  /**
+   * For 'invalid': the guest's own stream-table lookup failed before any STE was read
+   * (C_BAD_STREAMID, or F_STE_FETCH at the IPA `fetchAddr`). The device's transactions then
+   * give the guest that event instead of the C_BAD_STE of the physical STE.
+   */
+  readonly lookup?: { readonly event: number; readonly fetchAddr: number };
 }
 
 export type GuestSteReject =

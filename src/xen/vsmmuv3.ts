@@ -15,16 +15,18 @@
 // - nothing a guest writes throws: internal failures are counted (`stats.xenBugs`).
 
 import { CERROR, CFGI_RANGE_ALL, CMD_WORDS, SYNC_CS, commandError, decodeCommand, type Command } from '../arch/commands.ts';
-import { EVT, EVT_WORDS, encodeEvent, eventOf } from '../arch/events.ts';
+import { EVT, EVT_WORDS, decodeEvent, encodeEvent, eventOf } from '../arch/events.ts';
 import type { SmmuFeatures } from '../arch/features.ts';
 import { STE_WORDS } from '../arch/ste.ts';
 import type { WordReader, WordWriter } from '../arch/types.ts';
 import { CONS_ERR_MASK, CONS_ERR_SHIFT, PROD_OVFLG as Q_OVF, Q_PTR_MASK as Q_PTR, qEmpty, qFull, qIdx, qInc } from '../arch/queue.ts';
-import { CR0, GBPA, GERROR, IRQ_CTRL } from '../arch/registers.ts';
+import { CR0, CR2, GBPA, GERROR, IRQ_CTRL } from '../arch/registers.ts';
+import { Walker, WalkResult } from '../arch/walk.ts';
 import {
   GBPA_FIELDS, GBPA_RESET, SLOT, SLOT_AT, VREGS, VSMMU_PAGES_SIZE, guestFeatures, guestIdRegs, type RegEffect,
   type VsmmuGuestOptions,
 } from './vsmmuv3-regs.ts';
+import { guestEventOf } from './vsmmuv3-events.ts';
 import { readGuestSte, type GuestSteConfig, type GuestSteReject } from './vsmmuv3-ste.ts';
 import { VsidTable, type VsidMode } from './vsid.ts';
 
@@ -157,12 +159,16 @@ export class VSmmuV3 {
   private syncMsi = 0;
   private syncData = 0;
   private irqLevel = false;
+  /** Redoes a guest's stage-1 walk in its IPA space (to name the descriptor of a stage-2 fault). */
+  private readonly walker: Walker;
+  private readonly walkRes = new WalkResult();
 
   constructor(o: VsmmuOptions) {
     this.gf = guestFeatures(o.phys, o);
     this.vsids = new VsidTable(o.vsidMode ?? 'identity', this.gf.sidBits);
     this.vmid = o.vmid;
     this.ipaBits = Math.min(o.ipaBits, o.phys.oas);
+    this.walker = new Walker({ oas: this.ipaBits });
     this.ram = o.ram;
     this.be = o.backend;
     this.irqOut = o.irq;
@@ -354,9 +360,11 @@ export class VSmmuV3 {
     if (res.ok) {
       this.guestCfg.set(vsid, res.cfg);
     } else {
-      this.guestCfg.set(vsid, { kind: 'invalid', words: EMPTY_STE });
+      const lookup = res.event === EVT.C_BAD_STE ? undefined : { event: res.event, fetchAddr: res.fetchAddr };
+      this.guestCfg.set(vsid, lookup === undefined ? { kind: 'invalid', words: EMPTY_STE } : { kind: 'invalid', words: EMPTY_STE, lookup });
       this.stats.steRejected[res.reason] = (this.stats.steRejected[res.reason] ?? 0) + 1;
-      if (report) {
+      // C_BAD_STREAMID is recorded only with the guest's CR2.RECINVSID (spec 7.3.3).
+      if (report && (res.event !== EVT.C_BAD_STREAMID || this.recInvSid())) {
         encodeEvent(eventOf({ type: res.event, sid: vsid, fetchAddr: res.fetchAddr }), this.evt);
         this.pushEvent(this.evt);
       }
@@ -434,13 +442,19 @@ export class VSmmuV3 {
     let ok = false;
     this.guard(() => {
       const vsid = this.vsids.vsidOf(psid);
-      if (vsid < 0 || !isGuestEvent(words)) return;
-      const e = this.evt;
-      for (let i = 0; i < EVT_WORDS; i++) e[i] = (words[i] ?? 0) >>> 0;
-      e[1] = vsid >>> 0;
-      ok = this.pushEvent(e);
+      if (vsid < 0) return;
+      const view = { vsid, cfg: this.guestCfg.get(vsid), recInvSid: this.recInvSid(), ram: this.ram, gf: this.gf };
+      const e = guestEventOf(decodeEvent(words), view, this.walker, this.walkRes);
+      if (e === null) return;
+      encodeEvent(e, this.evt);
+      ok = this.pushEvent(this.evt);
     });
     return ok;
+  }
+
+  /** The guest's CR2.RECINVSID (CR2 cannot change while the guest SMMU is enabled). */
+  private recInvSid(): boolean {
+    return ((this.r[SLOT.CR2] ?? 0) & CR2.RECINVSID) !== 0;
   }
 
   /**
