@@ -2,7 +2,9 @@
 // qwords are written in which step and where the syncs fall, for hitless and breaking
 // updates; plus the TLBI command generator and the latency recorder.
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { planEntryUpdate } from '../../src/arch/entry-update.ts';
 import { encodeSte, steOf, STE_CFG } from '../../src/arch/ste.ts';
 import { cdUsed, EntryWriter, steUsed } from '../../src/guest/entry-writer.ts';
 import { LatencyRecorder } from '../../src/guest/latency.ts';
@@ -114,5 +116,28 @@ describe('latency recorder', () => {
     expect(s).toMatchObject({ count: 100, p50Us: 50, p90Us: 90, p99Us: 99, maxUs: 100 });
     expect(s.meanUs).toBeCloseTo(50.5, 6);
     expect(new LatencyRecorder().summary().count).toBe(0);
+  });
+});
+
+describe('entry update planner (src/arch/entry-update.ts, shared by the guest and Xen)', () => {
+  const word = fc.integer({ min: 0, max: 0xffff_ffff });
+  const entry = fc.array(word, { minLength: 16, maxLength: 16 });
+
+  it('any plan ends at the target in at most three syncs; a breaking one first clears qword 0 (V)', () => {
+    fc.assert(
+      fc.property(entry, entry, fc.boolean(), (from, to, isCd) => {
+        const used = isCd ? cdUsed : steUsed;
+        const plan = planEntryUpdate(from, to, used);
+        const cur = Array.from(from, (x) => x >>> 0);
+        for (const stores of plan.steps) {
+          expect(stores.length).toBeGreaterThan(0);
+          for (const s of stores) [cur[2 * s.qword], cur[2 * s.qword + 1]] = [s.lo, s.hi];
+        }
+        expect(cur).toEqual(Array.from(to, (x) => x >>> 0));
+        expect(plan.steps.length).toBeLessThanOrEqual(3);
+        if (plan.kind === 'breaking') expect(plan.steps[0]).toEqual([{ qword: 0, lo: 0, hi: 0 }]);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
