@@ -11,7 +11,7 @@
 import { CERROR, CMD_BYTES, cmdOf, encodeCommand, SYNC_CS, type Command } from '../arch/commands.ts';
 import { VsmmuError } from '../errors.ts';
 import type { GuestMemoryPort, MmioPort } from './ports.ts';
-import { R } from '../arch/registers.ts';
+import { fieldMask, R } from '../arch/registers.ts';
 import { consErr, qIdx, qInc, qPtr, qSpace } from '../arch/queue.ts';
 import { qConsumed } from './queue-math.ts';
 
@@ -90,7 +90,7 @@ export class CommandQueue {
   /** CMDQ_BASE low/high words: RA (bit 62) | ADDR | LOG2SIZE (Linux Q_BASE_RWA). */
   baseReg(): [number, number] {
     const lo = ((this.base % 4294967296) & ~31 | this.log2) >>> 0;
-    const hi = ((Math.floor(this.base / 4294967296) & 0x000fffff) | 0x40000000) >>> 0;
+    const hi = ((Math.floor(this.base / 4294967296) & 0x000fffff) | fieldMask('CMDQ_BASE', 'RA', true)) >>> 0;
     return [lo, hi];
   }
 

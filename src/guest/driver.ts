@@ -15,7 +15,7 @@ import { decodeEvent, EVT, type EventRecord } from '../arch/events.ts';
 import { decodeIdRegs, oasEncoding, type SmmuFeatures } from '../arch/features.ts';
 import { levelShift } from '../arch/granule.ts';
 import { PageTable } from '../arch/pgtable.ts';
-import { R } from '../arch/registers.ts';
+import { CR0, CR2, fieldMask, GBPA, GERROR, IRQ_CTRL, R, setField32 } from '../arch/registers.ts';
 import { encodeL1Std, encodeSte, steOf, STE_BYTES, STE_CFG, STE_WORDS } from '../arch/ste.ts';
 import { VsmmuError } from '../errors.ts';
 import { CommandQueue, type CmdqErrorRecord, type CmdqStats } from './cmdq.ts';
@@ -39,32 +39,27 @@ export const EVTQ_MAX_SZ_SHIFT = 17;
 const CMDQ_MIN_LOG2 = 7;
 /** ARM_SMMU_POLL_TIMEOUT_US. */
 export const POLL_TIMEOUT_MS = 1000;
-/** CR1: queues and tables ISH, WB/WB (FACTS §1.9). */
-export const CR1_LINUX = 0xd75;
-const CR2_RECINVSID = 1 << 1;
-const CR2_PTM = 1 << 2;
-const CR0_SMMUEN = 1 << 0;
-const CR0_EVTQEN = 1 << 2;
-const CR0_CMDQEN = 1 << 3;
-const CR0_ATSCHK = 1 << 4;
-const IRQ_CTRL_GERROR_IRQEN = 1 << 0;
-const IRQ_CTRL_EVTQ_IRQEN = 1 << 2;
-const GBPA_ABORT = 1 << 20;
-const GBPA_UPDATE = 0x80000000;
-/** GERROR bits Linux handles (GERROR_ERR_MASK). */
-export const GERROR_ERR_MASK = 0x1fd;
-const GERROR_CMDQ_ERR = 1 << 0;
-const GERROR_SFM_ERR = 1 << 8;
+/** Cacheability/shareability codes. */
+const WBRA = 1;
+const SH_ISH = 3;
+const SH_OSH = 2;
+/** CR1: queues and tables ISH, WB/WB (FACTS §1.9), 0xd75. */
+export const CR1_LINUX = [
+  ['QUEUE_IC', WBRA], ['QUEUE_OC', WBRA], ['QUEUE_SH', SH_ISH], ['TABLE_IC', WBRA], ['TABLE_OC', WBRA], ['TABLE_SH', SH_ISH],
+].reduce((v, [f, x]) => setField32('CR1', f as string, v, x as number), 0) >>> 0;
+/** GERROR bits Linux handles (GERROR_ERR_MASK, 0x1fd): every error but CMDQP/DPT. */
+export const GERROR_ERR_MASK = (GERROR.CMDQ_ERR | GERROR.EVENTQ_ABT_ERR | GERROR.PRIQ_ABT_ERR | GERROR.MSI_CMDQ_ABT_ERR |
+  GERROR.MSI_EVENTQ_ABT_ERR | GERROR.MSI_PRIQ_ABT_ERR | GERROR.MSI_GERROR_ABT_ERR | GERROR.SFM_ERR) >>> 0;
+/** RA (read-allocate hint, bit 62) in the high word of STRTAB_BASE. */
+const STRTAB_BASE_RA_HI = fieldMask('STRTAB_BASE', 'RA', true);
+/** GBPA.Update, as an unsigned word. */
+const GBPA_UPDATE = GBPA.UPDATE >>> 0;
 /** Faults kept in the log (older ones are dropped and counted: a guest can be flooded). */
 export const FAULT_LOG_MAX = 4096;
 /** Stage-1 MAIR Linux writes (FACTS §7.9). */
 export const MAIR_LINUX = 0xf404ff44;
 /** STE.S1DSS = SSID0: no-SSID traffic uses CD 0. */
 const S1DSS_SSID0 = 2;
-/** Cacheability/shareability codes. */
-const WBRA = 1;
-const SH_ISH = 3;
-const SH_OSH = 2;
 
 export type ProbeRefusal =
   | 'no-aarch64-tables'
@@ -302,7 +297,10 @@ export class SmmuV3Driver {
     const l1Entries = Math.min(STRTAB_MAX_L1_ENTRIES, 2 ** (f.sidBits - STRTAB_SPLIT));
     const bytes = l1Entries * 8;
     const ipa = this.allocZeroed(bytes, Math.max(bytes, 64), 'l1 stream table', alloc);
-    const cfg = (1 << 16) | (STRTAB_SPLIT << 6) | (Math.log2(l1Entries) + STRTAB_SPLIT);
+    // FMT = 2-level (1), SPLIT, LOG2SIZE = SIDs covered.
+    let cfg = setField32('STRTAB_BASE_CFG', 'FMT', 0, 1);
+    cfg = setField32('STRTAB_BASE_CFG', 'SPLIT', cfg, STRTAB_SPLIT);
+    cfg = setField32('STRTAB_BASE_CFG', 'LOG2SIZE', cfg, Math.log2(l1Entries) + STRTAB_SPLIT);
     return { ipa, twoLevel: true, cfg, l1Entries };
   }
 
@@ -360,19 +358,19 @@ export class SmmuV3Driver {
     const f = info.features;
     const cmdq = this.queue();
     const evtq = this.events();
-    if ((m.read32(R.CR0) & CR0_SMMUEN) !== 0) this.updateGbpa(GBPA_ABORT, 0);
+    if ((m.read32(R.CR0) & CR0.SMMUEN) !== 0) this.updateGbpa(GBPA.ABORT, 0);
     this.writeRegSync(0, R.CR0, R.CR0ACK);
     m.write32(R.CR1, CR1_LINUX);
-    m.write32(R.CR2, CR2_PTM | CR2_RECINVSID);
+    m.write32(R.CR2, CR2.PTM | CR2.RECINVSID);
     // Stream table: STRTAB_BASE with RA, then STRTAB_BASE_CFG.
-    this.write64(R.STRTAB_BASE, (info.strtab.ipa % 4294967296) & ~63, (Math.floor(info.strtab.ipa / 4294967296) & 0xfffff) | 0x40000000);
+    this.write64(R.STRTAB_BASE, (info.strtab.ipa % 4294967296) & ~63, (Math.floor(info.strtab.ipa / 4294967296) & 0xfffff) | STRTAB_BASE_RA_HI);
     m.write32(R.STRTAB_BASE_CFG, info.strtab.cfg);
     // Command queue.
     const [cl, ch] = cmdq.baseReg();
     this.write64(R.CMDQ_BASE, cl, ch);
     m.write32(R.CMDQ_PROD, cmdq.prod);
     m.write32(R.CMDQ_CONS, cmdq.cons);
-    let enables = CR0_CMDQEN;
+    let enables = CR0.CMDQEN;
     this.writeRegSync(enables, R.CR0, R.CR0ACK);
     cmdq.issue([cmdOf('CFGI_STE_RANGE', { range: 31 })], true); // CFGI_ALL
     if (f.hyp) cmdq.issue([cmdOf('TLBI_EL2_ALL')], true);
@@ -382,10 +380,10 @@ export class SmmuV3Driver {
     this.write64(R.EVENTQ_BASE, el, eh);
     m.write32(R.EVENTQ_PROD, evtq.prod);
     m.write32(R.EVENTQ_CONS, evtq.cons);
-    enables |= CR0_EVTQEN;
+    enables |= CR0.EVENTQEN;
     this.writeRegSync(enables, R.CR0, R.CR0ACK);
     if (f.ats) {
-      enables |= CR0_ATSCHK;
+      enables |= CR0.ATSCHK;
       this.writeRegSync(enables, R.CR0, R.CR0ACK);
     }
     // arm_smmu_setup_irqs: disable, clear the MSI addresses, enable GERROR + EVTQ.
@@ -393,8 +391,8 @@ export class SmmuV3Driver {
     this.write64(R.GERROR_IRQ_CFG0, 0, 0);
     this.write64(R.EVENTQ_IRQ_CFG0, 0, 0);
     if (f.pri) this.write64(R.PRIQ_IRQ_CFG0, 0, 0);
-    this.writeRegSync(IRQ_CTRL_GERROR_IRQEN | IRQ_CTRL_EVTQ_IRQEN, R.IRQ_CTRL, R.IRQ_CTRLACK);
-    enables |= CR0_SMMUEN;
+    this.writeRegSync(IRQ_CTRL.GERROR_IRQEN | IRQ_CTRL.EVENTQ_IRQEN, R.IRQ_CTRL, R.IRQ_CTRLACK);
+    enables |= CR0.SMMUEN;
     this.writeRegSync(enables, R.CR0, R.CR0ACK);
   }
 
@@ -461,8 +459,8 @@ export class SmmuV3Driver {
     if (active === 0) return 0;
     this.counters.gerrors++;
     this.gerrorLog.push(active);
-    if (active & GERROR_SFM_ERR) this.writeRegSync(0, R.CR0, R.CR0ACK); // Service Failure Mode: disable
-    if (active & GERROR_CMDQ_ERR) this.queue().skipErr();
+    if (active & GERROR.SFM_ERR) this.writeRegSync(0, R.CR0, R.CR0ACK); // Service Failure Mode: disable
+    if (active & GERROR.CMDQ_ERR) this.queue().skipErr();
     this.mmio.write32(R.GERRORN, gerror);
     return active;
   }

@@ -6,7 +6,7 @@
 import { EVT_BYTES, EVT_WORDS } from '../arch/events.ts';
 import { VsmmuError } from '../errors.ts';
 import type { GuestMemoryPort, MmioPort } from './ports.ts';
-import { R } from '../arch/registers.ts';
+import { fieldMask, R } from '../arch/registers.ts';
 import { PROD_OVFLG as Q_OVF, qEmpty, qIdx } from '../arch/queue.ts';
 import { qIncOvf } from './queue-math.ts';
 
@@ -45,7 +45,7 @@ export class EventQueue {
   /** EVENTQ_BASE low/high words: WA (bit 62) | ADDR | LOG2SIZE. */
   baseReg(): [number, number] {
     const lo = ((this.base % 4294967296) & ~31 | this.log2) >>> 0;
-    const hi = ((Math.floor(this.base / 4294967296) & 0x000fffff) | 0x40000000) >>> 0;
+    const hi = ((Math.floor(this.base / 4294967296) & 0x000fffff) | fieldMask('EVENTQ_BASE', 'WA', true)) >>> 0;
     return [lo, hi];
   }
 
