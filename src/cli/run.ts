@@ -69,7 +69,15 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   }
   for (const w of report.warnings) io.err(`vsmmu run: warning: ${printable(w)}\n`);
   io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : summary(report));
-  return report.ok ? 0 : 1;
+  if (!report.ok) throw new VsmmuError('EVSMMU_CHECK', `${failureList(report)} (see the report)`);
+  return 0;
+}
+
+/** The failed checks, named by guest: the one line a failed run ends with. */
+export function failureList(r: ScenarioReport): string {
+  const failed = r.guests.flatMap((g) => (g.checks.length === 0 ? [`${g.name}: no check ran`] : g.checks.filter((c) => !c.ok).map((c) => `${g.name}: ${c.name}`)));
+  const shown = failed.slice(0, 3).join('; ');
+  return `${failed.length} check(s) failed: ${shown}${failed.length > 3 ? `; and ${failed.length - 3} more` : ''}`;
 }
 
 function progressLine(p: ScenarioProgress): string {

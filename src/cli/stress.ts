@@ -68,7 +68,11 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
   const failed = reports.filter((r) => !r.ok).length;
   if (values.json) io.out(`${JSON.stringify({ ok: failed === 0, reports }, null, 2)}\n`);
   else io.out(`${failed === 0 ? 'PASS' : 'FAIL'}: ${seeds} run(s), ${failed} failed\n`);
-  return failed === 0 ? 0 : 1;
+  if (failed > 0) {
+    const which = reports.filter((r) => !r.ok).map((r) => r.seed);
+    throw new VsmmuError('EVSMMU_CHECK', `${failed} of ${seeds} run(s) failed, seed(s) ${which.join(', ')} (see the replay commands in the report)`);
+  }
+  return 0;
 }
 
 /** One run's line of the report (a failure carries the command that replays it). */

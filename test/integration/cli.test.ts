@@ -10,6 +10,8 @@ import { VsmmuError } from '../../src/errors.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 import { processIo } from '../../src/cli/io.ts';
 import { stressLine } from '../../src/cli/stress.ts';
+import { failureList } from '../../src/cli/run.ts';
+import type { GuestReport, ScenarioReport } from '../../src/system/scenario.ts';
 import { dtc, dtcIt } from '../support/dtc.ts';
 
 const withDtc = dtcIt('vsmmu dt output through dtc (test/integration/cli.test.ts)');
@@ -159,6 +161,16 @@ describe('vsmmu run', () => {
     expect(await cli(['run', '--cmdline', 'viommu=0', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVSMMU_VIOMMU_DISABLED\]/) });
     expect(await cli(['run', join(dir, 'none.cfg')])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVSMMU_FILE\]/) });
     expect(await cli(['run', '--memory', '3X'])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVSMMU_BADSIZE\]/) });
+  });
+
+  it('a failed run ends with one line naming the failed checks (EVSMMU_CHECK, exit 1)', () => {
+    const guest = (name: string, checks: GuestReport['checks']): GuestReport => ({ name, viommu: 'smmuv3', checks, dmas: 0, bytes: 0, faultsReceived: 0, invalidationsForwarded: 0, trapLatency: null, stream: null });
+    const r: ScenarioReport = {
+      ok: false, elapsedMs: 1, warnings: [], smmu: { translations: 0, iotlbHitRate: 0, commands: 0, events: 0 },
+      guests: [guest('g1', [{ name: 'probe', ok: true, detail: '' }, { name: 'dma0: map', ok: false, detail: 'x' }]), guest('g2', [])],
+    };
+    expect(failureList(r)).toBe('2 check(s) failed: g1: dma0: map; g2: no check ran');
+    expect(exitStatus(new VsmmuError('EVSMMU_CHECK', failureList(r)))).toBe(1);
   });
 
   it('messages name the xl.cfg file and line, not the domain index', async () => {
