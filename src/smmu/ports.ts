@@ -19,6 +19,9 @@
 //   w4, w5 input address of the faulting page (lo, hi)
 //   w6, w7 IPA (stage-2 faults) or FetchAddr (fetch aborts), lo/hi
 //
+// The record layout is defined once below (RQ_*/CP_* word offsets, encodeRequest /
+// decodeCompletion for the device, writeCompletion / writeFaultCompletion for the SMMU).
+//
 // Every page of a transaction is translated before any byte moves: a transaction that
 // faults on its last page never touched memory (no partial DMA), and one whose output
 // lies outside physical memory completes with TX_EABT, also without moving a byte.
@@ -38,6 +41,95 @@ export const TXF_WRITE = 1;
 export const TXF_INSTR = 2;
 export const TXF_PRIV = 4;
 export const TXF_SSV = 8;
+/** Request flags: the ACC_* bits of a transaction, [2:0]. */
+export const TXF_ACC = 7;
+/** Request flags: SubstreamID, [31:12]. */
+export const TXF_SSID_SHIFT = 12;
+
+// ---- the record codec: one layout for both ends of a port ------------------------------
+// Word offsets as module constants (the SMMU's transaction loop reads them per record; V8
+// folds them), and the functions that write and read whole records.
+
+/** Request record words. */
+export const RQ_TAG = 0;
+export const RQ_SID = 1;
+export const RQ_FLAGS = 2;
+export const RQ_IOVA_LO = 3;
+export const RQ_IOVA_HI = 4;
+export const RQ_LEN = 5;
+export const RQ_BUF = 6;
+/** Completion record words. */
+export const CP_TAG = 0;
+export const CP_STATUS = 1;
+export const CP_BYTES = 2;
+export const CP_FAULT = 3;
+export const CP_ADDR_LO = 4;
+export const CP_ADDR_HI = 5;
+export const CP_AUX_LO = 6;
+export const CP_AUX_HI = 7;
+/** Completion fault word: [7:0] type, [8] S2, [10:9] CLASS, [11] recorded. */
+const CPF_S2_SHIFT = 8;
+const CPF_CLASS_SHIFT = 9;
+const CPF_RECORDED = 1 << 11;
+
+/** Device side: writes request `t` at u32[o..o+7]. */
+export function encodeRequest(u32: Uint32Array, o: number, t: TxRequest): void {
+  const iova = BigInt(t.iova);
+  const flags = (t.write ? TXF_WRITE : 0) | (t.instr ? TXF_INSTR : 0) | (t.priv ? TXF_PRIV : 0) |
+    (t.ssid !== undefined ? TXF_SSV | ((t.ssid & 0xfffff) << TXF_SSID_SHIFT) : 0);
+  u32[o + RQ_TAG] = t.tag >>> 0;
+  u32[o + RQ_SID] = t.sid >>> 0;
+  u32[o + RQ_FLAGS] = flags >>> 0;
+  u32[o + RQ_IOVA_LO] = Number(iova & 0xffffffffn);
+  u32[o + RQ_IOVA_HI] = Number((iova >> 32n) & 0xffffffffn);
+  u32[o + RQ_LEN] = t.length >>> 0;
+  u32[o + RQ_BUF] = (t.offset ?? 0) >>> 0;
+  u32[o + 7] = 0;
+}
+
+/** SMMU side: a completion without a fault (TX_OK, TX_EABT, TX_BADREQ) after its tag. */
+export function writeCompletion(cq: Uint32Array, co: number, status: number, bytes: number): void {
+  cq[co + CP_STATUS] = status;
+  cq[co + CP_BYTES] = bytes;
+  cq[co + CP_FAULT] = 0;
+  cq[co + CP_ADDR_LO] = 0;
+  cq[co + CP_ADDR_HI] = 0;
+  cq[co + CP_AUX_LO] = 0;
+  cq[co + CP_AUX_HI] = 0;
+}
+
+/**
+ * SMMU side: a TX_FAULT completion after its tag: the event type (0 = aborted without one),
+ * S2, CLASS, whether it was recorded, the faulting page's input address and the IPA or
+ * FetchAddr (`aux`).
+ */
+export function writeFaultCompletion(
+  cq: Uint32Array, co: number, type: number, s2: number, cls: number, recorded: boolean, hi: number, lo: number, aux: number,
+): void {
+  cq[co + CP_STATUS] = TX_FAULT;
+  cq[co + CP_BYTES] = 0;
+  cq[co + CP_FAULT] = (type & 0xff) | (s2 << CPF_S2_SHIFT) | ((cls & 3) << CPF_CLASS_SHIFT) | (recorded ? CPF_RECORDED : 0);
+  cq[co + CP_ADDR_LO] = lo;
+  cq[co + CP_ADDR_HI] = hi;
+  cq[co + CP_AUX_LO] = aux % 4294967296;
+  cq[co + CP_AUX_HI] = Math.floor(aux / 4294967296);
+}
+
+/** Device side: the completion at u32[o..o+7]. */
+export function decodeCompletion(u32: Uint32Array, o: number): TxCompletion {
+  const f = u32[o + CP_FAULT] ?? 0;
+  return {
+    tag: u32[o + CP_TAG] ?? 0,
+    status: u32[o + CP_STATUS] ?? 0,
+    bytes: u32[o + CP_BYTES] ?? 0,
+    faultType: f & 0xff,
+    s2: (f >>> CPF_S2_SHIFT) & 1,
+    cls: (f >>> CPF_CLASS_SHIFT) & 3,
+    recorded: (f & CPF_RECORDED) !== 0,
+    addr: (BigInt(u32[o + CP_ADDR_HI] ?? 0) << 32n) | BigInt(u32[o + CP_ADDR_LO] ?? 0),
+    ipa: (u32[o + CP_AUX_HI] ?? 0) * 4294967296 + (u32[o + CP_AUX_LO] ?? 0),
+  };
+}
 
 export interface PortDesc {
   readonly id: number;
@@ -151,32 +243,11 @@ export class SmmuPortClient {
 
   /** Writes request i of a reserved batch (see RingProducer.reserve/commit). */
   static encode(u32: Uint32Array, o: number, t: TxRequest): void {
-    const iova = BigInt(t.iova);
-    const flags = (t.write ? TXF_WRITE : 0) | (t.instr ? TXF_INSTR : 0) | (t.priv ? TXF_PRIV : 0) |
-      (t.ssid !== undefined ? TXF_SSV | ((t.ssid & 0xfffff) << 12) : 0);
-    u32[o] = t.tag >>> 0;
-    u32[o + 1] = t.sid >>> 0;
-    u32[o + 2] = flags >>> 0;
-    u32[o + 3] = Number(iova & 0xffffffffn);
-    u32[o + 4] = Number((iova >> 32n) & 0xffffffffn);
-    u32[o + 5] = t.length >>> 0;
-    u32[o + 6] = (t.offset ?? 0) >>> 0;
-    u32[o + 7] = 0;
+    encodeRequest(u32, o, t);
   }
 
   static decode(u32: Uint32Array, o: number): TxCompletion {
-    const w3 = u32[o + 3] ?? 0;
-    return {
-      tag: u32[o] ?? 0,
-      status: u32[o + 1] ?? 0,
-      bytes: u32[o + 2] ?? 0,
-      faultType: w3 & 0xff,
-      s2: (w3 >>> 8) & 1,
-      cls: (w3 >>> 9) & 3,
-      recorded: ((w3 >>> 11) & 1) !== 0,
-      addr: (BigInt(u32[o + 5] ?? 0) << 32n) | BigInt(u32[o + 4] ?? 0),
-      ipa: (u32[o + 7] ?? 0) * 4294967296 + (u32[o + 6] ?? 0),
-    };
+    return decodeCompletion(u32, o);
   }
 
   /** Submits transactions as one batch (waits for ring space up to timeoutMs). */

@@ -23,8 +23,8 @@ import { ConfigCache, type ConfigCacheStats } from './config-cache.ts';
 import { EventQueue, type EventQueueStats } from './evtq.ts';
 import { Iotlb, type IotlbStats } from './iotlb.ts';
 import {
-  MAX_TX_BYTES, PortServer, TX_BADREQ, TX_EABT, TX_FAULT, TX_OK, TXF_SSV, type AttachPortOptions, type PortDesc,
-  type PortStats,
+  CP_TAG, MAX_TX_BYTES, PortServer, RQ_BUF, RQ_FLAGS, RQ_IOVA_HI, RQ_IOVA_LO, RQ_LEN, RQ_SID, RQ_TAG, TX_BADREQ, TX_EABT, TX_OK,
+  TXF_ACC, TXF_SSID_SHIFT, TXF_SSV, writeCompletion, writeFaultCompletion, type AttachPortOptions, type PortDesc, type PortStats,
 } from './ports.ts';
 import { DIRTY } from './regmap.ts';
 import {
@@ -342,19 +342,19 @@ export class Smmu {
   }
 
   private transact(p: PortServer, rq: Uint32Array, ro: number, cq: Uint32Array, co: number): void {
-    const tag = rq[ro]!;
-    const sid = p.sid >= 0 ? p.sid : rq[ro + 1]!;
-    const flags = rq[ro + 2]!;
-    let lo = rq[ro + 3]!;
-    let hi = rq[ro + 4]!;
-    const len = rq[ro + 5]!;
-    const boff = rq[ro + 6]!;
-    const acc = flags & 7;
+    const tag = rq[ro + RQ_TAG]!;
+    const sid = p.sid >= 0 ? p.sid : rq[ro + RQ_SID]!;
+    const flags = rq[ro + RQ_FLAGS]!;
+    let lo = rq[ro + RQ_IOVA_LO]!;
+    let hi = rq[ro + RQ_IOVA_HI]!;
+    const len = rq[ro + RQ_LEN]!;
+    const boff = rq[ro + RQ_BUF]!;
+    const acc = flags & TXF_ACC;
     const ssv = (flags & TXF_SSV) !== 0;
-    const ssid = flags >>> 12;
+    const ssid = flags >>> TXF_SSID_SHIFT;
     const st = p.stats;
     st.transactions++;
-    cq[co] = tag;
+    cq[co + CP_TAG] = tag;
     if (len === 0 || len > MAX_TX_BYTES || boff + len > p.dataBytes) {
       st.badRequests++;
       this.complete(cq, co, TX_BADREQ, 0);
@@ -416,27 +416,14 @@ export class Smmu {
   }
 
   private complete(cq: Uint32Array, co: number, status: number, bytes: number): void {
-    cq[co + 1] = status;
-    cq[co + 2] = bytes;
-    cq[co + 3] = 0;
-    cq[co + 4] = 0;
-    cq[co + 5] = 0;
-    cq[co + 6] = 0;
-    cq[co + 7] = 0;
+    writeCompletion(cq, co, status, bytes);
   }
 
   private faulted(p: PortServer, cq: Uint32Array, co: number, hi: number, lo: number): void {
     const out = this.out;
     const e = out.event;
     p.stats.faults++;
-    cq[co + 1] = TX_FAULT;
-    cq[co + 2] = 0;
-    cq[co + 3] = (e.type & 0xff) | (e.s2 << 8) | ((e.cls & 3) << 9) | (out.recorded ? 1 << 11 : 0);
-    cq[co + 4] = lo;
-    cq[co + 5] = hi;
-    const aux = e.fetchAddr !== 0 ? e.fetchAddr : e.ipa;
-    cq[co + 6] = aux % 4294967296;
-    cq[co + 7] = Math.floor(aux / 4294967296);
+    writeFaultCompletion(cq, co, e.type, e.s2, e.cls, out.recorded, hi, lo, e.fetchAddr !== 0 ? e.fetchAddr : e.ipa);
   }
 
   /** Moves n bytes between physical memory at pa and the port's data buffer at b. */
