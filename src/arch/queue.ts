@@ -76,3 +76,46 @@ export function toggleOvflg(prod: number): number {
 export function qLog2Eff(log2size: number, max: number): number {
   return Math.min(log2size, max);
 }
+
+// ---- the producer/consumer steps every queue of this project takes ------------------------
+// (the physical SMMU's command and event queues, a vSMMU's, the drivers'): pure functions of
+// the register values, so each actor keeps only where its registers live.
+
+/** Bytes of one entry: command and PRI records 16, event records 32. */
+export const CMD_ENTRY_BYTES = 16;
+export const EVT_ENTRY_BYTES = 32;
+
+/**
+ * Effective base of a queue of 2^log2 entries of `entryBytes`: the address with the bits
+ * below the queue size (at least 32 bytes) treated as zero (FACTS §1.16).
+ */
+export function qBase(addr: number, log2: number, entryBytes: number): number {
+  const align = Math.max(32, entryBytes * 2 ** log2);
+  return addr - (addr % align);
+}
+
+/** Address of the entry `ptr` (a PROD or CONS value) points at. */
+export function qEntryAddr(base: number, ptr: number, log2: number, entryBytes: number): number {
+  return base + qIdx(ptr, log2) * entryBytes;
+}
+
+/**
+ * A producer's PROD after writing one entry: index and wrap advanced, the bits above the
+ * wrap bit (EVENTQ_PROD.OVFLG) kept.
+ */
+export function qProduced(prod: number, log2: number): number {
+  return ((prod & ~Q_PTR_MASK) | qInc(prod, log2)) >>> 0;
+}
+
+/** A consumer's CONS after consuming one entry, keeping the bits above RD (ERR, OVACKFLG). */
+export function qConsumed(cons: number, log2: number): number {
+  return ((cons & ~Q_PTR_MASK) | qInc(cons, log2)) >>> 0;
+}
+
+/**
+ * EVENTQ_PROD after an event found the queue full and was discarded (spec §7.4): OVFLG
+ * toggled unless an overflow is already active (OVFLG != OVACKFLG), else unchanged.
+ */
+export function qOverflowed(prod: number, cons: number): number {
+  return qOverflowActive(prod, cons) ? prod >>> 0 : toggleOvflg(prod);
+}

@@ -17,7 +17,7 @@ import {
   CERROR, CFGI_RANGE_ALL, commandError, decodeCommand, opName, SYNC_CS, tlbiRange, type Command, type CommandOf,
 } from '../arch/commands.ts';
 import type { SmmuFeatures } from '../arch/features.ts';
-import { consErr, qEmpty, qIdx, qInc, qPtr, withConsErr } from '../arch/queue.ts';
+import { CMD_ENTRY_BYTES, consErr, qEmpty, qEntryAddr, qInc, qPtr, withConsErr } from '../arch/queue.ts';
 import { GERROR, R } from '../arch/registers.ts';
 import type { WordReader } from '../arch/types.ts';
 import type { ConfigCache } from './config-cache.ts';
@@ -73,7 +73,7 @@ export class CommandQueue {
 
   /** Latches CMDQ_BASE (CMDQEN 0 -> 1). */
   enable(): void {
-    const q = latchQueue(this.page, R.CMDQ_BASE, 16, this.f.cmdqLog2);
+    const q = latchQueue(this.page, R.CMDQ_BASE, CMD_ENTRY_BYTES, this.f.cmdqLog2);
     this.base = q.base;
     this.log2 = q.log2;
   }
@@ -92,7 +92,7 @@ export class CommandQueue {
     let cons = qPtr(page.load(R.CMDQ_CONS), this.log2);
     let n = 0;
     while (cons !== prod && n < budget) {
-      const at = this.base + qIdx(cons, this.log2) * 16;
+      const at = qEntryAddr(this.base, cons, this.log2, CMD_ENTRY_BYTES);
       const w = this.words;
       const lo0 = this.mem.load64(at);
       const hi0 = this.mem.hi;

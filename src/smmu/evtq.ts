@@ -9,7 +9,7 @@
 
 import { encodeEvent, eventName, type EventRecord, EVT_WORDS } from '../arch/events.ts';
 import { R } from '../arch/registers.ts';
-import { qFull, qIdx, qInc, qLog2Eff, qOverflowActive, toggleOvflg, PROD_OVFLG } from '../arch/queue.ts';
+import { EVT_ENTRY_BYTES, qBase, qEntryAddr, qFull, qLog2Eff, qOverflowed, qProduced } from '../arch/queue.ts';
 import type { WordWriter } from '../arch/types.ts';
 import type { RegisterPage } from './regpage.ts';
 
@@ -36,9 +36,7 @@ export function latchQueue(page: RegisterPage, off: number, entryBytes: number, 
   const lo = page.load(off);
   const hi = page.load(off + 4) & 0x00ffffff;
   const log2 = qLog2Eff(lo & 31, maxLog2);
-  const a = hi * 4294967296 + ((lo & 0xffffffe0) >>> 0);
-  const align = Math.max(32, entryBytes * 2 ** log2);
-  return { base: a - (a % align), log2 };
+  return { base: qBase(hi * 4294967296 + ((lo & 0xffffffe0) >>> 0), log2, entryBytes), log2 };
 }
 
 export class EventQueue {
@@ -63,7 +61,7 @@ export class EventQueue {
 
   /** Latches EVENTQ_BASE (called when EVENTQEN goes 0 -> 1). */
   enable(): void {
-    const q = latchQueue(this.page, R.EVENTQ_BASE, 32, this.maxLog2);
+    const q = latchQueue(this.page, R.EVENTQ_BASE, EVT_ENTRY_BYTES, this.maxLog2);
     this.base = q.base;
     this.log2 = q.log2;
   }
@@ -88,15 +86,16 @@ export class EventQueue {
     const cons = this.page.load(R.EVENTQ_CONS);
     if (qFull(prod, cons, this.log2)) {
       this.stats.droppedOverflow++;
-      if (!qOverflowActive(prod, cons)) {
-        this.page.store(R.EVENTQ_PROD, toggleOvflg(prod));
+      const next = qOverflowed(prod, cons);
+      if (next !== prod >>> 0) {
+        this.page.store(R.EVENTQ_PROD, next);
         this.page.published();
         this.stats.overflows++;
       }
       return EVT_OVERFLOW;
     }
     encodeEvent(e, this.words, 0);
-    const at = this.base + qIdx(prod, this.log2) * 32;
+    const at = qEntryAddr(this.base, prod, this.log2, EVT_ENTRY_BYTES);
     const w = this.words;
     for (let i = 0; i < 4; i++) {
       if (!this.mem.store64(at + 8 * i, w[2 * i] ?? 0, w[2 * i + 1] ?? 0)) {
@@ -105,7 +104,7 @@ export class EventQueue {
         return EVT_ABORT;
       }
     }
-    this.page.store(R.EVENTQ_PROD, (qInc(prod, this.log2) | (prod & PROD_OVFLG)) >>> 0);
+    this.page.store(R.EVENTQ_PROD, qProduced(prod, this.log2));
     this.page.published();
     this.stats.written++;
     this.pendingIrq = true;

@@ -19,7 +19,10 @@ import { EVT, EVT_WORDS, decodeEvent, encodeEvent, eventOf } from '../arch/event
 import type { SmmuFeatures } from '../arch/features.ts';
 import { STE_WORDS } from '../arch/ste.ts';
 import type { WordReader, WordWriter } from '../arch/types.ts';
-import { CONS_ERR_MASK, CONS_ERR_SHIFT, PROD_OVFLG as Q_OVF, Q_PTR_MASK as Q_PTR, qEmpty, qFull, qIdx, qInc } from '../arch/queue.ts';
+import {
+  CMD_ENTRY_BYTES, EVT_ENTRY_BYTES, qBase, qConsumed, qEmpty, qEntryAddr, qFull, qLog2Eff, qOverflowActive, qOverflowed, qProduced,
+  withConsErr,
+} from '../arch/queue.ts';
 import { CR0, CR2, GBPA, GERROR, IRQ_CTRL } from '../arch/registers.ts';
 import { Walker, WalkResult } from '../arch/walk.ts';
 import {
@@ -305,7 +308,7 @@ export class VSmmuV3 {
       }
       const log2 = this.cmdqLog2();
       const cons = r[SLOT.CMDQ_CONS] ?? 0;
-      const at = this.cmdqBase() + qIdx(cons, log2) * 16;
+      const at = qEntryAddr(this.cmdqBase(), cons, log2, CMD_ENTRY_BYTES);
       if (!this.fetch(at, this.cmd, 2)) {
         this.cmdError(CERROR.ABT);
         break;
@@ -330,8 +333,7 @@ export class VSmmuV3 {
   private consume(): void {
     const r = this.r;
     const cons = r[SLOT.CMDQ_CONS] ?? 0;
-    const next = qInc(cons & Q_PTR, this.cmdqLog2());
-    r[SLOT.CMDQ_CONS] = ((cons & ~Q_PTR) | next) >>> 0;
+    r[SLOT.CMDQ_CONS] = qConsumed(cons, this.cmdqLog2());
   }
 
   private cmdError(code: number): void {
@@ -339,7 +341,7 @@ export class VSmmuV3 {
     if (code === CERROR.ILL) this.stats.cerrorIll++;
     else this.stats.cerrorAbt++;
     // ERR is written before the error is made visible (FACTS §5).
-    r[SLOT.CMDQ_CONS] = (((r[SLOT.CMDQ_CONS] ?? 0) & ~CONS_ERR_MASK) | (code << CONS_ERR_SHIFT)) >>> 0;
+    r[SLOT.CMDQ_CONS] = withConsErr(r[SLOT.CMDQ_CONS] ?? 0, code);
     this.raiseGerror(GERROR.CMDQ_ERR);
   }
 
@@ -467,8 +469,9 @@ export class VSmmuV3 {
       const r = this.r;
       if (((r[SLOT.CR0ACK] ?? 0) & CR0.EVENTQEN) === 0) return;
       const prod = r[SLOT.EVENTQ_PROD] ?? 0;
-      if (((prod ^ (r[SLOT.EVENTQ_CONS] ?? 0)) & Q_OVF) !== 0) return;
-      r[SLOT.EVENTQ_PROD] = (prod ^ Q_OVF) >>> 0;
+      const next = qOverflowed(prod, r[SLOT.EVENTQ_CONS] ?? 0);
+      if (next === prod >>> 0) return;
+      r[SLOT.EVENTQ_PROD] = next;
       this.stats.eventOverflows++;
       this.updateIrq();
     });
@@ -488,11 +491,11 @@ export class VSmmuV3 {
       this.stats.eventsDropped++;
       this.stats.eventOverflows++;
       // A new overflow only when none is active (OVFLG == OVACKFLG).
-      if (((prod ^ cons) & Q_OVF) === 0) r[SLOT.EVENTQ_PROD] = (prod ^ Q_OVF) >>> 0;
+      r[SLOT.EVENTQ_PROD] = qOverflowed(prod, cons);
       return false;
     }
     const base = joinAddr(r[SLOT.EVENTQ_BASE] ?? 0, r[SLOT.EVENTQ_BASE_HI] ?? 0, 0xffff_ffe0);
-    const at = base - (base % (32 * 2 ** log2)) + qIdx(prod, log2) * 32;
+    const at = qEntryAddr(qBase(base, log2, EVT_ENTRY_BYTES), prod, log2, EVT_ENTRY_BYTES);
     for (let i = 0; i < EVT_WORDS / 2; i++) {
       if (!this.ram.store64(at + i * 8, e[2 * i] ?? 0, e[2 * i + 1] ?? 0)) {
         this.stats.evtqAborts++;
@@ -501,7 +504,7 @@ export class VSmmuV3 {
         return false;
       }
     }
-    r[SLOT.EVENTQ_PROD] = ((prod & Q_OVF) | qInc(prod & Q_PTR, log2)) >>> 0;
+    r[SLOT.EVENTQ_PROD] = qProduced(prod, log2);
     this.stats.eventsWritten++;
     if (((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_CTRL.EVENTQ_IRQEN) !== 0 && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) !== 0) {
       if (!this.msiWrite(this.msiAddr(SLOT.EVENTQ_IRQ_CFG0), r[SLOT.EVENTQ_IRQ_CFG1] ?? 0)) this.raiseGerror(GERROR.MSI_EVENTQ_ABT_ERR);
@@ -533,7 +536,7 @@ export class VSmmuV3 {
     const prod = r[SLOT.EVENTQ_PROD] ?? 0;
     const cons = r[SLOT.EVENTQ_CONS] ?? 0;
     const evtq = ((r[SLOT.CR0ACK] ?? 0) & CR0.EVENTQEN) !== 0 &&
-      (!qEmpty(prod & Q_PTR, cons & Q_PTR, this.evtqLog2()) || ((prod ^ cons) & Q_OVF) !== 0);
+      (!qEmpty(prod, cons, this.evtqLog2()) || qOverflowActive(prod, cons));
     const level =
       ((ctrl & IRQ_CTRL.GERROR_IRQEN) !== 0 && gerr && this.msiAddr(SLOT.GERROR_IRQ_CFG0) === 0) ||
       ((ctrl & IRQ_CTRL.EVENTQ_IRQEN) !== 0 && evtq && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) === 0);
@@ -606,18 +609,17 @@ export class VSmmuV3 {
   // ---- helpers ----------------------------------------------------------------------------
 
   private cmdqLog2(): number {
-    return Math.min((this.r[SLOT.CMDQ_BASE] ?? 0) & 31, this.gf.cmdqLog2);
+    return qLog2Eff((this.r[SLOT.CMDQ_BASE] ?? 0) & 31, this.gf.cmdqLog2);
   }
 
   private evtqLog2(): number {
-    return Math.min((this.r[SLOT.EVENTQ_BASE] ?? 0) & 31, this.gf.evtqLog2);
+    return qLog2Eff((this.r[SLOT.EVENTQ_BASE] ?? 0) & 31, this.gf.evtqLog2);
   }
 
   /** CMDQ base, aligned down to the queue size (lower bits treated as zero). */
   private cmdqBase(): number {
     const base = joinAddr(this.r[SLOT.CMDQ_BASE] ?? 0, this.r[SLOT.CMDQ_BASE_HI] ?? 0, 0xffff_ffe0);
-    const size = Math.max(32, 16 * 2 ** this.cmdqLog2());
-    return base - (base % size);
+    return qBase(base, this.cmdqLog2(), CMD_ENTRY_BYTES);
   }
 
   /** Reads `n` 64-bit words at IPA `at` into `out`; false on a guest-memory abort. */

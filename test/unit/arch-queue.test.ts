@@ -45,3 +45,22 @@ describe('queue index arithmetic (FACTS §1.17)', () => {
     expect(qOverflowActive(p, 0x80000003)).toBe(false);
   });
 });
+
+describe('queue engine shared by the SMMU, the vSMMU and the drivers', () => {
+  it('aligns bases down to the queue size, at least 32 bytes', async () => {
+    const { qBase, qEntryAddr } = await import('../../src/arch/queue.ts');
+    expect(qBase(0x12_3456, 8, 32)).toBe(0x12_2000); // 8 KiB event queue
+    expect(qBase(0x12_3456, 8, 16)).toBe(0x12_3000); // 4 KiB command queue
+    expect(qBase(0x12_3456, 0, 16)).toBe(0x12_3440); // one entry: 32 bytes
+    expect(qEntryAddr(0x1000, 0x1_0003, 4, 32)).toBe(0x1000 + 3 * 32);
+  });
+  it('produces and consumes keeping the flags above the pointer', async () => {
+    const { qProduced, qConsumed, qOverflowed, PROD_OVFLG } = await import('../../src/arch/queue.ts');
+    expect(qProduced(PROD_OVFLG | 0x7, 3)).toBe((PROD_OVFLG | 0x8) >>> 0); // wrap toggles, OVFLG kept
+    expect(qProduced(0xf, 3)).toBe(0); // index 7 wrap 1 -> index 0 wrap 0
+    expect(qConsumed(0x0100_0002, 4)).toBe(0x0100_0003); // ERR kept
+    expect(qOverflowed(0x5, 0x5)).toBe((PROD_OVFLG | 5) >>> 0); // new overflow
+    expect(qOverflowed((PROD_OVFLG | 5) >>> 0, 0x5)).toBe((PROD_OVFLG | 5) >>> 0); // already active
+    expect(qOverflowed((PROD_OVFLG | 5) >>> 0, (PROD_OVFLG | 5) >>> 0)).toBe(5); // acknowledged: toggles back
+  });
+});
