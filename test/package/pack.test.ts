@@ -189,8 +189,10 @@ describe('Node versions', () => {
   const old = olderNode();
   const floor = /^>=(\d+)\.(\d+)$/.exec(PKG.engines.node);
 
-  it('engines names the floor of the built package', () => {
+  it('engines names the floor of the built package, and bin/vsmmu.js checks the same one', () => {
     expect(floor).not.toBeNull();
+    const bin = readFileSync(join(ROOT, 'bin', 'vsmmu.js'), 'utf8');
+    expect(/var INSTALLED = \[(\d+), (\d+)\];/.exec(bin)?.slice(1)).toEqual(floor!.slice(1, 3));
   });
 
   it.runIf(old !== null)('an older Node runs the installed package at or above engines, else says which version it needs', () => {
