@@ -7,9 +7,9 @@
 //   - A store outside memory: GERROR.EVENTQ_ABT_ERR, the event is lost.
 // The caller raises the event-queue interrupt after a service step that wrote records.
 
-import { encodeEvent, eventName, type EventRecord, EVT_WORDS } from '../arch/events.ts';
+import { encodeEvent, eventName, EVT, type EventRecord, EVT_WORDS } from '../arch/events.ts';
 import { R } from '../arch/registers.ts';
-import { EVT_ENTRY_BYTES, qBase, qEntryAddr, qFull, qLog2Eff, qOverflowed, qProduced } from '../arch/queue.ts';
+import { EVT_ENTRY_BYTES, qBase, qEmpty, qEntryAddr, qFull, qLog2Eff, qOverflowed, qProduced } from '../arch/queue.ts';
 import type { WordWriter } from '../arch/types.ts';
 import type { RegisterPage } from './regpage.ts';
 
@@ -17,6 +17,8 @@ export const EVT_WRITTEN = 0;
 export const EVT_OVERFLOW = 1;
 export const EVT_DISABLED = 2;
 export const EVT_ABORT = 3;
+/** Merged into the identical record still waiting in the queue (spec 7.3.1). */
+export const EVT_MERGED = 4;
 
 export interface EventQueueStats {
   written: number;
@@ -24,6 +26,8 @@ export interface EventQueueStats {
   droppedDisabled: number;
   droppedAbort: number;
   overflows: number;
+  /** Records merged into an identical one still in the queue (STE.MEV = 1, spec 7.3.1). */
+  merged: number;
   byType: Record<string, number>;
 }
 
@@ -45,7 +49,10 @@ export class EventQueue {
   private readonly words = new Uint32Array(EVT_WORDS);
   /** Records written since the caller last took `pendingIrq`. */
   pendingIrq = false;
-  readonly stats: EventQueueStats = { written: 0, droppedOverflow: 0, droppedDisabled: 0, droppedAbort: 0, overflows: 0, byType: {} };
+  readonly stats: EventQueueStats = { written: 0, droppedOverflow: 0, droppedDisabled: 0, droppedAbort: 0, overflows: 0, merged: 0, byType: {} };
+  /** The last record written and the PROD it left (merging compares with it while unconsumed). */
+  private readonly last = new Uint32Array(EVT_WORDS);
+  private lastProd = -1;
 
   private readonly page: RegisterPage;
   private readonly mem: WordWriter;
@@ -64,6 +71,7 @@ export class EventQueue {
     const q = latchQueue(this.page, R.EVENTQ_BASE, EVT_ENTRY_BYTES, this.maxLog2);
     this.base = q.base;
     this.log2 = q.log2;
+    this.lastProd = -1;
   }
 
   get queueBase(): number {
@@ -74,8 +82,12 @@ export class EventQueue {
     return this.log2;
   }
 
-  /** Delivers one record; returns EVT_WRITTEN, EVT_OVERFLOW, EVT_DISABLED or EVT_ABORT. */
-  write(e: EventRecord, enabled: boolean): number {
+  /**
+   * Delivers one record; returns EVT_WRITTEN, EVT_MERGED, EVT_OVERFLOW, EVT_DISABLED or
+   * EVT_ABORT. `mergeable` (the stream's STE.MEV, or no STE located yet): a record identical
+   * to the last one written, which software has not consumed yet, is merged into it.
+   */
+  write(e: EventRecord, enabled: boolean, mergeable = false): number {
     const name = eventName(e.type);
     this.stats.byType[name] = (this.stats.byType[name] ?? 0) + 1;
     if (!enabled) {
@@ -84,6 +96,11 @@ export class EventQueue {
     }
     const prod = this.page.load(R.EVENTQ_PROD);
     const cons = this.page.load(R.EVENTQ_CONS);
+    encodeEvent(e, this.words, 0);
+    if (mergeable && prod === this.lastProd && !qEmpty(prod, cons, this.log2) && sameEvent(this.words, this.last)) {
+      this.stats.merged++;
+      return EVT_MERGED;
+    }
     if (qFull(prod, cons, this.log2)) {
       this.stats.droppedOverflow++;
       const next = qOverflowed(prod, cons);
@@ -94,7 +111,6 @@ export class EventQueue {
       }
       return EVT_OVERFLOW;
     }
-    encodeEvent(e, this.words, 0);
     const at = qEntryAddr(this.base, prod, this.log2, EVT_ENTRY_BYTES);
     const w = this.words;
     for (let i = 0; i < 4; i++) {
@@ -104,10 +120,28 @@ export class EventQueue {
         return EVT_ABORT;
       }
     }
-    this.page.store(R.EVENTQ_PROD, qProduced(prod, this.log2));
+    const next = qProduced(prod, this.log2);
+    this.page.store(R.EVENTQ_PROD, next);
+    this.last.set(w);
+    this.lastProd = next;
     this.page.published();
     this.stats.written++;
     this.pendingIrq = true;
     return EVT_WRITTEN;
   }
+}
+
+/** Types whose InputAddr[11:0] is ignored when deciding that two records are identical. */
+function ignoresPageOffset(type: number): boolean {
+  return type === EVT.F_TRANSL_FORBIDDEN || type === EVT.F_WALK_EABT || (type >= EVT.F_TRANSLATION && type <= EVT.F_PERMISSION);
+}
+
+/** Whether two encoded records are identical for merging (spec 7.3.1). */
+function sameEvent(a: Uint32Array, b: Uint32Array): boolean {
+  const lowMask = ignoresPageOffset(a[0]! & 0xff) ? 0xfffff000 : 0xffffffff;
+  for (let i = 0; i < EVT_WORDS; i++) {
+    const m = i === 4 ? lowMask : 0xffffffff;
+    if (((a[i]! ^ b[i]!) & m) !== 0) return false;
+  }
+  return true;
 }

@@ -127,7 +127,7 @@ export class Smmu {
     this.iotlb = new Iotlb(opts.iotlbEntries ?? 2048);
     this.configCache = new ConfigCache<SteEntry, CdEntry>(opts.steCacheEntries ?? 256, opts.cdCacheEntries ?? 1024);
     this.evtq = new EventQueue(this.page, this.mem, this.features.evtqLog2, () => this.gerror(GERROR.EVENTQ_ABT_ERR));
-    this.translator = new Translator(this.features, this.mem, this.iotlb, this.configCache, this.xregs, (e) => this.recordEvent(e));
+    this.translator = new Translator(this.features, this.mem, this.iotlb, this.configCache, this.xregs, (e, m) => this.recordEvent(e, m));
     this.cmdq = new CommandQueue(this.features, this.page, this.mem, this.iotlb, this.configCache as ConfigCache<unknown, unknown>, {
       gerror: (bit) => this.gerror(bit),
       syncSignal: (cmd) => this.syncSignal(cmd),
@@ -294,8 +294,8 @@ export class Smmu {
     }
   }
 
-  private recordEvent(e: EventRecord): void {
-    this.evtq.write(e, this.ack(CR0.EVENTQEN));
+  private recordEvent(e: EventRecord, mergeable: boolean): void {
+    this.evtq.write(e, this.ack(CR0.EVENTQEN), mergeable);
   }
 
   // ---- transactions ----------------------------------------------------------------------

@@ -45,6 +45,8 @@ export interface StreamCtx {
   readonly s2: S2Cfg | null;
   /** CD.R and STE.S2R: record stage-1 / stage-2 translation faults. */
   readonly s1Record: boolean;
+  /** STE.MEV: identical records of this stream may be merged (spec 7.3.1). */
+  readonly mev: boolean;
   readonly s2Record: boolean;
   readonly tbi0: boolean;
   readonly tbi1: boolean;
@@ -119,12 +121,17 @@ export class Translator {
   private readonly iotlb: Iotlb;
   private readonly cfg: ConfigCache<SteEntry, CdEntry>;
   private readonly regs: TranslatorRegs;
-  /** Writes a fault record to the event queue. */
-  private readonly record: (e: EventRecord) => void;
+  /** Writes a fault record to the event queue (`mergeable`: STE.MEV allows merging it). */
+  private readonly record: (e: EventRecord, mergeable: boolean) => void;
+  /**
+   * Whether the record being raised may be merged: STE.MEV of the stream once its STE is
+   * located; before that (C_BAD_STREAMID, F_STE_FETCH, C_BAD_STE) always (spec 7.3.1).
+   */
+  private mergeable = true;
 
   constructor(
     f: Readonly<SmmuFeatures>, mem: WordReader, iotlb: Iotlb, cfg: ConfigCache<SteEntry, CdEntry>, regs: TranslatorRegs,
-    record: (e: EventRecord) => void,
+    record: (e: EventRecord, mergeable: boolean) => void,
   ) {
     this.f = f;
     this.mem = mem;
@@ -171,6 +178,7 @@ export class Translator {
     }
     const ssidKey = ssv ? ssid : -1;
     let ctx: StreamCtx | null;
+    this.mergeable = true;
     if (sid === this.memoSid && ssidKey === this.memoSsid) ctx = this.memoCtx;
     else {
       ctx = this.resolve(sid, ssv, ssid, hi, lo, acc, out);
@@ -180,6 +188,7 @@ export class Translator {
       this.memoCtx = ctx;
     }
     if (ctx === null) return XL_FAULT;
+    this.mergeable = ctx.mev;
     if (ctx.kind === M_BYPASS) {
       if (hi >= this.oasHi) {
         return this.fault(out, EVT.F_ADDR_SIZE, 0, CLASS.IN, 0, 0, true, sid, ssv, ssid, hi, lo, acc);
@@ -245,6 +254,7 @@ export class Translator {
       se = fetched;
     }
     const ste = se.ste;
+    this.mergeable = ste.mev !== 0;
     const config = ste.config;
     if (config < STE_CFG.BYPASS) {
       this.silent(out, sid, ssv, ssid, hi, lo, acc);
@@ -313,7 +323,7 @@ export class Translator {
     const bkind = s2 !== null ? TLB_S2 : M_BYPASS;
     const s1BypassCtx: StreamCtx = {
       kind: bkind, regime: REGIME_EL1, vmid, asid: 0, s1: null, s2,
-      s1Record: false, s2Record: ste.s2r !== 0, tbi0: false, tbi1: false,
+      s1Record: false, s2Record: ste.s2r !== 0, mev: ste.mev !== 0, tbi0: false, tbi1: false,
       ctxWord: ctxWord(bkind, vmid, 0), tagWord: bkind === M_BYPASS ? -1 : tagWord(bkind, REGIME_EL1),
     };
     const entry: SteEntry = { ste, s2, vmid, regime, s1BypassCtx };
@@ -368,6 +378,7 @@ export class Translator {
       s2,
       s1Record: cd.r !== 0,
       s2Record: ste.s2r !== 0,
+      mev: ste.mev !== 0,
       tbi0: cd.tbi0 !== 0,
       tbi1: cd.tbi1 !== 0,
       ctxWord: ctxWord(kind, se.vmid, asid),
@@ -412,7 +423,7 @@ export class Translator {
   private finish(out: XlateOut, rec: boolean): number {
     this.stats.faults++;
     out.recorded = rec;
-    if (rec) this.record(out.event);
+    if (rec) this.record(out.event, this.mergeable);
     return XL_FAULT;
   }
 
