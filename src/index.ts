@@ -20,7 +20,7 @@ export type { EventRecord } from './arch/events.ts';
 
 // What the guest's driver and devices report (Domain.driver, Device.dma).
 export type { ProbeInfo, Attachment, GuestFault, DriverStats as GuestDriverStats } from './guest/driver.ts';
-export type { DmaFault, DmaDeviceStats } from './guest/dma-device.ts';
+export type { DmaFault, DmaDeviceStats } from './devices/dma-device.ts';
 export type { GuestStats, ProtSpec } from './guest/kernel.ts';
 export type { LatencySummary } from './guest/latency.ts';
 export type { CmdqStats } from './guest/cmdq.ts';

@@ -7,7 +7,7 @@ export * from './entry-writer.ts';
 export * from './tlbi.ts';
 export * from './latency.ts';
 export * from './vcpu.ts';
-export * from './dma-device.ts';
+export * from '../devices/dma-device.ts';
 export * from './dt.ts';
 export * from './kernel.ts';
 export * from './workloads.ts';

@@ -16,8 +16,9 @@ import { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../errors.ts';
 import type { IrqDesc } from '../ports/irq.ts';
 import type { TrapChannelDesc } from '../ports/trap.ts';
-import { SmmuPortClient, type PortDesc } from '../smmu/ports.ts';
-import { DmaDevice, type DmaAttrs, type DmaResult } from './dma-device.ts';
+import { DmaDevice, type DmaAttrs, type DmaResult, type DmaWait } from '../devices/dma-device.ts';
+import type { DmaEngineDesc } from '../devices/dma-engine.ts';
+import { DmaQueueClient, type DmaQueueDesc } from '../devices/dma-queue.ts';
 import { platformFromDt } from './dt.ts';
 import { SmmuV3Driver, type AttachOptions, type Attachment, type DriverStats, type GuestFault, type ProbeInfo } from './driver.ts';
 import type { CmdqErrorRecord } from './cmdq.ts';
@@ -31,8 +32,16 @@ export interface GuestDeviceData {
   readonly name: string;
   /** The physical StreamID the device emits (the hardware sees it). */
   readonly pSid: number;
-  /** Its transaction port on the physical SMMU (SmmuActor.attachPort). */
-  readonly port: PortDesc;
+  /** The device's own interface: its descriptor and completion rings and buffer memory. */
+  readonly queue: DmaQueueDesc;
+}
+
+/** What the thread running the kernel provides (workers/guest.ts): waits and a clock. */
+export interface GuestHost {
+  /** How to wait for device `name`'s progress (the runner steps the devices meanwhile). */
+  waitDevice(name: string): DmaWait;
+  /** Milliseconds, for latencies. */
+  readonly clock: () => number;
 }
 
 /** workerData of workers/guest.ts. */
@@ -53,6 +62,9 @@ export interface GuestWorkerData {
    *  where its vSMMU is, which interrupt it raises and each device's vSID. */
   readonly deviceTree: string;
   readonly devices?: readonly GuestDeviceData[];
+  /** DMA engines (hardware) that run on the guest's thread, stepped by workers/guest.ts while
+   *  the kernel waits for them; the kernel itself only sees their queues. */
+  readonly hardware?: readonly (DmaEngineDesc & { readonly name: string })[];
   /** Driver bounds (polls, queue sizes). */
   readonly driver?: { readonly pollTimeoutMs?: number; readonly cmdqMaxLog2?: number; readonly evtqMaxLog2?: number };
   /** Bound of a trapped access (default: none, as a real vCPU). */
@@ -164,7 +176,7 @@ export class GuestKernel {
   }
 
   /** Builds the kernel in a worker from its workerData. */
-  static fromWorkerData(data: GuestWorkerData): GuestKernel {
+  static fromWorkerData(data: GuestWorkerData, host: GuestHost): GuestKernel {
     const pageSize = data.pageSize ?? 4096;
     const mem = PhysMemory.attach(data.memory);
     if (data.ram.length === 0) throw new VsmmuError('EVSMMU_INVAL', 'guest has no RAM');
@@ -177,7 +189,8 @@ export class GuestKernel {
     const half = Math.floor(bank.size / 2 / 65536) * 65536;
     const alloc = new PageAllocator(bank.ipa + half, bank.size - half, pageSize);
     const devices = (data.devices ?? []).map((d) => ({
-      name: d.name, pSid: d.pSid, device: new DmaDevice(new SmmuPortClient(d.port), d.pSid, { name: d.name }),
+      name: d.name, pSid: d.pSid,
+      device: new DmaDevice(new DmaQueueClient(d.queue), d.pSid, { name: d.name, wait: host.waitDevice(d.name), clock: host.clock }),
     }));
     return new GuestKernel({
       ...(data.name !== undefined ? { name: data.name } : {}),

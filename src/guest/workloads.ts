@@ -6,7 +6,7 @@
 //   - dma-stream: a stream of DMA transactions of a chosen size at a chosen rate over a
 //     mapped window, with per-transfer latency.
 
-import type { DmaDevice, DmaFault, DmaResult } from './dma-device.ts';
+import type { DmaDevice, DmaFault, DmaResult } from '../devices/dma-device.ts';
 import type { AttachOptions, GuestFault } from './driver.ts';
 import type { GuestDmaRequest } from './kernel.ts';
 import { LatencyRecorder, type LatencySummary } from './latency.ts';

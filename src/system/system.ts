@@ -13,6 +13,8 @@ import type { XenActor } from '../xen/actor.ts';
 import type { XenStats } from '../xen/xen.ts';
 import type { DomainInfo } from '../xen/domain.ts';
 import { domUDts } from '../xen/devicetree.ts';
+import { DmaEngine } from '../devices/dma-engine.ts';
+import { createDmaQueue } from '../devices/dma-queue.ts';
 import { Domain } from './domain.ts';
 import { normaliseOptions, XEN_HEAP_BASE, type SystemOptions } from './options.ts';
 
@@ -102,7 +104,15 @@ export class System implements AsyncDisposable {
     // The toolstack's part (libxl's libxl__prepare_dtb): the guest's device tree from its
     // config and the vSIDs Xen assigned. It is the guest's only description of its platform.
     const deviceTree = domUDts(cfg, { vsids: Object.fromEntries(att.domain.devices.map((d) => [d.name, d.vsid])) });
-    const ports = await Promise.all(att.domain.devices.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}`, sid: dev.sid })));
+    // Each device is a DMA engine with two channels, each a descriptor queue with its own
+    // SMMU port carrying the device's StreamID: one the guest's driver programs (the engine
+    // runs on the guest's thread), one the embedding program drives through
+    // device(name).dma() (the engine runs on this thread, so a DMA from the API is one SMMU
+    // round trip and never waits on the guest's thread).
+    const devs = att.domain.devices;
+    const ports = await Promise.all(devs.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}`, sid: dev.sid })));
+    const apiPorts = await Promise.all(devs.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}/api`, sid: dev.sid })));
+    const queues = ports.map((p) => createDmaQueue(p.data));
     const data: GuestWorkerData = {
       name: cfg.name,
       domid: att.domain.domid,
@@ -111,8 +121,13 @@ export class System implements AsyncDisposable {
       trap: att.trap,
       irq: { desc: att.irq, lines: { [att.spi]: 0 } },
       deviceTree,
-      devices: att.domain.devices.map((dev, i) => ({ name: dev.name, pSid: dev.sid, port: ports[i]! })),
+      devices: devs.map((dev, i) => ({ name: dev.name, pSid: dev.sid, queue: queues[i]! })),
+      hardware: devs.map((dev, i) => ({ name: dev.name, psid: dev.sid, port: ports[i]!, queue: queues[i]! })),
     };
+    const api = devs.map((dev, i) => {
+      const queue = createDmaQueue(apiPorts[i]!.data);
+      return { name: dev.name, queue, engine: new DmaEngine({ port: apiPorts[i]!, queue, psid: dev.sid }) };
+    });
     let guest: ActorHandle<GuestKernel>;
     try {
       guest = await startActor<GuestKernel>('guest', data, { name: `guest:${cfg.name}` });
@@ -121,10 +136,10 @@ export class System implements AsyncDisposable {
       throw e;
     }
     const domain = new Domain({
-      cfg, att, mem: this.#mem, guest, guestTimeoutMs, deviceTree,
+      cfg, att, mem: this.#mem, guest, guestTimeoutMs, deviceTree, api,
       teardown: async () => {
         await this.#xen.api.destroyDomain(att.domain.domid).catch(() => {});
-        await Promise.all(ports.map((p) => this.#smmu.api.detachPort(p.id).catch(() => false)));
+        await Promise.all([...ports, ...apiPorts].map((p) => this.#smmu.api.detachPort(p.id).catch(() => false)));
       },
     });
     this.#domains.set(cfg.name, domain);

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GuestKernel, GuestWorkerData } from '../../src/guest/kernel.ts';
 import { workloadPattern } from '../../src/guest/workloads.ts';
+import { createDmaQueue } from '../../src/devices/dma-queue.ts';
 import { PhysMemory } from '../../src/mem/phys.ts';
 import { startActor, type ActorHandle } from '../../src/runtime/actor.ts';
 import type { SmmuActor } from '../../src/smmu/actor.ts';
@@ -39,10 +40,13 @@ describe('guest driver -> Xen vSMMU -> physical SMMU (threads)', () => {
     // The guest learns the vSMMU and the device's vSID from the device tree Xen makes for it.
     const deviceTree = domUDts(cfg, { vsids: { dma0: vsid } });
     const port = await smmu.api.attachPort({ name: 'dma0' });
+    // The device's own interface (descriptor rings); its engine runs on the guest's thread.
+    const queue = createDmaQueue(port.data);
     const data: GuestWorkerData = {
       name: 'domU1', domid: dom.domain.domid, memory: mem.sab, ram: dom.domain.ram, trap: dom.trap,
       irq: { desc: dom.irq, lines: { [dom.spi]: 0 } },
-      deviceTree, devices: [{ name: 'dma0', pSid: PSID, port }],
+      deviceTree, devices: [{ name: 'dma0', pSid: PSID, queue }],
+      hardware: [{ name: 'dma0', psid: PSID, port, queue }],
       driver: { cmdqMaxLog2: 8, evtqMaxLog2: 8 },
     };
     guest = await startActor<GuestKernel>('guest', data);

@@ -5,7 +5,7 @@
 // produce the event record and raise the guest's interrupt). Not a model of the SMMU.
 
 import { EVT } from '../../src/arch/events.ts';
-import type { DmaPort } from '../../src/guest/dma-device.ts';
+import type { DmaPort } from '../../src/devices/dma-device.ts';
 import type { GuestRam } from '../../src/mem/guest-ram.ts';
 import { TX_FAULT, TX_OK, type TxCompletion, type TxRequest } from '../../src/smmu/ports.ts';
 
@@ -21,6 +21,24 @@ export class FakePort implements DmaPort {
     this.translate = translate;
     this.ram = ram;
     this.onFault = onFault;
+  }
+
+  room(): number {
+    return 1 << 16;
+  }
+
+  pending(): number {
+    return this.out.length;
+  }
+
+  post(txs: readonly TxRequest[], from = 0): number {
+    this.submit(txs.slice(from));
+    return txs.length - from;
+  }
+
+  reap(max: number, out: TxCompletion[] = []): TxCompletion[] {
+    out.push(...this.out.splice(0, max));
+    return out;
   }
 
   submit(txs: readonly TxRequest[]): void {

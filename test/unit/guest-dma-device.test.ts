@@ -2,7 +2,7 @@
 // pSID on the wire, partial completion on a fault, argument checks.
 
 import { describe, expect, it } from 'vitest';
-import { DmaDevice } from '../../src/guest/dma-device.ts';
+import { DmaDevice } from '../../src/devices/dma-device.ts';
 import { guestRam, RAM_IPA } from '../support/guest-fake-smmu.ts';
 import { FakePort } from '../support/guest-fake-port.ts';
 

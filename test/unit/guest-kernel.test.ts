@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { EVT } from '../../src/arch/events.ts';
 import { PROT_EXEC, PROT_PRIV, PROT_READ, PROT_WRITE } from '../../src/arch/pgtable.ts';
-import { DmaDevice } from '../../src/guest/dma-device.ts';
+import { DmaDevice } from '../../src/devices/dma-device.ts';
 import { GuestKernel, parseProt } from '../../src/guest/kernel.ts';
 import { Vcpu, type TrapPort } from '../../src/guest/vcpu.ts';
 import { createIrqLines, IrqLines } from '../../src/runtime/irq.ts';

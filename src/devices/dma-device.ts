@@ -1,11 +1,15 @@
-// A test DMA device (as QEMU's iommu-testdev): told to read or write N bytes at an IOVA,
-// with an optional SubstreamID and privileged / instruction attributes, it issues the
-// transactions to the physical SMMU through its transaction port and reports completion
-// (bytes moved, data read) or the fault. It carries the physical StreamID: the SMMU sees
-// pSIDs, the guest knows the device by its vSID.
+// A DMA engine as its driver sees it (the programming model of QEMU's iommu-testdev-like
+// test device): told to read or write N bytes at an IOVA, with an optional SubstreamID and
+// privileged / instruction attributes, it posts descriptors on the device's queue
+// (dma-queue.ts: descriptor + completion rings in SABs, the device's buffer memory) and
+// reaps the completions: bytes moved, data read, or the fault. The device itself
+// (dma-engine.ts) turns descriptors into SMMU transactions carrying its physical StreamID:
+// the SMMU sees pSIDs, the guest knows the device by its vSID.
 //
-// The port is src/smmu's SmmuPortClient (request/completion rings + a data SAB); a
-// transfer larger than one transaction (MAX_TX_BYTES) or than the data buffer is split.
+// Nothing here waits or reads a clock: a transfer is a generator that yields the condition
+// it needs (a free descriptor slot, a completion); `wait` (sync) or a caller's async wait
+// resumes it, and whoever runs the device steps it meanwhile. A transfer larger than one
+// transaction (MAX_TX_BYTES) or than the device buffer is split.
 
 import { EVT } from '../arch/events.ts';
 import {
@@ -13,12 +17,23 @@ import {
 } from '../smmu/ports.ts';
 import { VsmmuError } from '../errors.ts';
 
-/** What the device needs of its port (SmmuPortClient implements it). */
+/** The device's queue as its driver uses it (DmaQueueClient implements it); never waits. */
 export interface DmaPort {
   readonly data: Uint8Array;
-  submit(txs: readonly TxRequest[], timeoutMs?: number): void;
-  collect(n: number, timeoutMs?: number): TxCompletion[];
+  /** Posts descriptors from txs[from]; returns how many it took (0: the ring is full now). */
+  post(txs: readonly TxRequest[], from?: number): number;
+  /** Up to `max` completions, in order (appended to `out`). */
+  reap(max: number, out?: TxCompletion[]): TxCompletion[];
+  /** Descriptor slots free now. */
+  room(): number;
+  /** Completions waiting now. */
+  pending(): number;
 }
+
+/** Blocks (stepping whatever must run meanwhile) until `ready()` or `timeoutMs`; false on timeout. */
+export type DmaWait = (ready: () => boolean, timeoutMs: number) => boolean;
+/** What a transfer yields: the condition it waits for. */
+export type DmaYield = () => boolean;
 
 export interface DmaStreamSpec {
   readonly count: number;
@@ -71,8 +86,19 @@ export interface DmaDeviceStats {
   aborts: number;
 }
 
+
 const EVT_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(EVT).map(([k, v]) => [v, k]));
 const STATUS: Readonly<Record<number, DmaStatus>> = { [TX_OK]: 'ok', [TX_FAULT]: 'fault', [TX_EABT]: 'abort', [TX_BADREQ]: 'bad-request' };
+
+export interface DmaDeviceOptions {
+  readonly name?: string;
+  readonly timeoutMs?: number;
+  readonly maxTransaction?: number;
+  /** How a synchronous caller waits (default: no waiting; for ports that complete at once). */
+  readonly wait?: DmaWait;
+  /** Clock for stream latencies (ms; default: none, latencies read 0). */
+  readonly clock?: () => number;
+}
 
 export class DmaDevice {
   readonly psid: number;
@@ -81,24 +107,48 @@ export class DmaDevice {
   private readonly port: DmaPort;
   private readonly chunk: number;
   private readonly timeoutMs: number;
+  private readonly waitFor: DmaWait;
+  private readonly clock: () => number;
   private tag = 0;
 
-  constructor(port: DmaPort, psid: number, opts: { name?: string; timeoutMs?: number; maxTransaction?: number } = {}) {
+  constructor(port: DmaPort, psid: number, opts: DmaDeviceOptions = {}) {
     this.port = port;
     this.psid = psid;
     this.name = opts.name ?? `dma${psid}`;
     this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.waitFor = opts.wait ?? ((ready) => ready());
+    this.clock = opts.clock ?? (() => 0);
     this.chunk = Math.max(1, Math.min(opts.maxTransaction ?? MAX_TX_BYTES, MAX_TX_BYTES, port.data.length));
   }
 
   /** DMA write: `bytes` to [iova, iova + bytes.length). */
   write(iova: number, bytes: Uint8Array, attrs: DmaAttrs = {}): DmaResult {
-    return this.transfer(true, iova, bytes.length, attrs, bytes);
+    return this.run(this.transfer(true, iova, bytes.length, attrs, bytes));
   }
 
   /** DMA read of `length` bytes at `iova`. */
   read(iova: number, length: number, attrs: DmaAttrs = {}): DmaResult {
-    return this.transfer(false, iova, length, attrs, null);
+    return this.run(this.transfer(false, iova, length, attrs, null));
+  }
+
+  /** A transfer as a generator: yields what it waits for, returns the result (for async callers). */
+  transfer(write: boolean, iova: number, length: number, attrs: DmaAttrs, src: Uint8Array | null): Generator<DmaYield, DmaResult, void> {
+    if (!(Number.isSafeInteger(iova) && iova >= 0 && Number.isSafeInteger(length) && length > 0)) {
+      throw new VsmmuError('EVSMMU_INVAL', `DMA of ${length} bytes at IOVA ${iova}: expected a non-negative IOVA and a positive length`, { iova, length });
+    }
+    if (attrs.ssid !== undefined && !(Number.isInteger(attrs.ssid) && attrs.ssid >= 0 && attrs.ssid < 1 << 20)) {
+      throw new VsmmuError('EVSMMU_INVAL', `SubstreamID ${attrs.ssid} is not a 20-bit value`, { ssid: attrs.ssid });
+    }
+    return this.transferSteps(write, iova, length, attrs, src);
+  }
+
+  /** Drives a transfer with this device's synchronous wait. */
+  run<T>(g: Generator<DmaYield, T, void>): T {
+    for (;;) {
+      const r = g.next();
+      if (r.done) return r.value;
+      if (!this.waitFor(r.value, this.timeoutMs)) throw new VsmmuError('EVSMMU_TIMEOUT', `DMA device ${this.name}: no progress in ${this.timeoutMs} ms`);
+    }
   }
 
   /**
@@ -109,6 +159,10 @@ export class DmaDevice {
    * mode). Returns the totals.
    */
   stream(s: DmaStreamSpec, onDone?: (i: number, ok: boolean, ms: number) => void): { ok: number; faults: number; bytes: number } {
+    return this.run(this.streamSteps(s, onDone));
+  }
+
+  *streamSteps(s: DmaStreamSpec, onDone?: (i: number, ok: boolean, ms: number) => void): Generator<DmaYield, { ok: number; faults: number; bytes: number }, void> {
     const data = this.port.data;
     const size = Math.min(s.size, this.chunk);
     const depth = Math.max(1, Math.min(s.depth, Math.floor(data.length / size), 256));
@@ -120,25 +174,32 @@ export class DmaDevice {
     let faults = 0;
     let bytes = 0;
     const batch: TxRequest[] = [];
+    const got: TxCompletion[] = [];
+    const port = this.port;
+    const progress = (): boolean => port.pending() > 0 || (sent < s.count && sent - done < depth && port.room() > 0);
     while (done < s.count) {
       batch.length = 0;
-      for (; sent < s.count && sent - done < depth; sent++) {
+      const room = port.room();
+      for (; sent < s.count && sent - done < depth && batch.length < room; sent++) {
         const slot = sent % depth;
         const write = s.writeOf(sent);
         if (write && s.src) data.set(s.src.subarray(0, size), slot * size);
-        sentAt[slot] = performance.now();
+        sentAt[slot] = this.clock();
         batch.push({
           tag: sent, sid: this.psid, iova: s.iovaOf(sent), length: size, write, offset: slot * size,
           ...(attrs.instr ? { instr: true } : {}), ...(attrs.priv ? { priv: true } : {}),
           ...(attrs.ssid !== undefined ? { ssid: attrs.ssid } : {}),
         });
       }
-      if (batch.length > 0) this.port.submit(batch, this.timeoutMs);
-      // Keep the queue half full: collect half a queue while more are to be sent.
-      const inflight = sent - done;
-      const want = sent < s.count ? Math.max(1, inflight - (depth >> 1)) : inflight;
-      const now = (): number => performance.now();
-      for (const c of this.port.collect(want, this.timeoutMs)) {
+      if (batch.length > 0 && port.post(batch) !== batch.length) throw new VsmmuError('EVSMMU_INTERNAL', `DMA device ${this.name}: descriptor ring refused a batch it had room for`);
+      got.length = 0;
+      port.reap(sent - done, got);
+      if (got.length === 0 && batch.length === 0) {
+        yield progress;
+        continue;
+      }
+      const now = this.clock();
+      for (const c of got) {
         const good = c.status === TX_OK;
         this.stats.transactions++;
         if (good) {
@@ -150,7 +211,7 @@ export class DmaDevice {
           if (c.status === TX_FAULT) this.stats.faults++;
           else this.stats.aborts++;
         }
-        onDone?.(done, good, now() - (sentAt[done % depth] ?? 0));
+        onDone?.(done, good, now - (sentAt[done % depth] ?? 0));
         done++;
       }
     }
@@ -158,16 +219,14 @@ export class DmaDevice {
     return { ok, faults, bytes };
   }
 
-  private transfer(write: boolean, iova: number, length: number, attrs: DmaAttrs, src: Uint8Array | null): DmaResult {
-    if (!(Number.isSafeInteger(iova) && iova >= 0 && Number.isSafeInteger(length) && length > 0)) {
-      throw new VsmmuError('EVSMMU_INVAL', `DMA of ${length} bytes at IOVA ${iova}: expected a non-negative IOVA and a positive length`, { iova, length });
-    }
-    if (attrs.ssid !== undefined && !(Number.isInteger(attrs.ssid) && attrs.ssid >= 0 && attrs.ssid < 1 << 20)) {
-      throw new VsmmuError('EVSMMU_INVAL', `SubstreamID ${attrs.ssid} is not a 20-bit value`, { ssid: attrs.ssid });
-    }
+  private *transferSteps(write: boolean, iova: number, length: number, attrs: DmaAttrs, src: Uint8Array | null): Generator<DmaYield, DmaResult, void> {
     this.stats.transfers++;
     const out = write ? null : new Uint8Array(length);
-    const data = this.port.data;
+    const port = this.port;
+    const data = port.data;
+    const hasRoom = (): boolean => port.room() > 0;
+    const hasCompletion = (): boolean => port.pending() > 0;
+    const got: TxCompletion[] = [];
     let done = 0;
     while (done < length) {
       const n = Math.min(this.chunk, length - done);
@@ -177,8 +236,11 @@ export class DmaDevice {
         ...(attrs.instr ? { instr: true } : {}), ...(attrs.priv ? { priv: true } : {}),
         ...(attrs.ssid !== undefined ? { ssid: attrs.ssid } : {}), offset: 0,
       };
-      this.port.submit([tx], this.timeoutMs);
-      const c = this.port.collect(1, this.timeoutMs)[0];
+      const one = [tx];
+      while (port.post(one) === 0) yield hasRoom;
+      got.length = 0;
+      while (port.reap(1, got).length === 0) yield hasCompletion;
+      const c = got[0];
       this.stats.transactions++;
       if (!c || c.status !== TX_OK) {
         const status = c ? (STATUS[c.status] ?? 'abort') : 'abort';
