@@ -3,6 +3,9 @@
 //   ping-pong: two threads, a sequence word each, spin <= 10 000 loads then Atomics.wait,
 //              notify only when the peer sleeps
 //   SAB ring:  SPSC ring of 32-byte records published in batches of 64
+//   relay:     three threads, guest (main) -> xen -> smmu -> xen -> guest, each hop a
+//              sequence word with the same spin-then-wait and notify-only-when-asleep; the
+//              limit of any guest request Xen forwards to the SMMU and answers
 // The peers are worker threads started from this file (workerData.bareRole).
 import { Worker, isMainThread, workerData } from 'node:worker_threads';
 
@@ -18,6 +21,16 @@ const R_TAIL = 16;
 const R_PSLEEP = 32;
 const R_CSLEEP = 48;
 const R_DATA = 256;
+// Relay words (own lines): G2X guest -> xen, X2S xen -> smmu, S2X smmu -> xen, X2G xen ->
+// guest; then each waiter's sleeping flag (xen has two: one per word it waits on).
+const G2X = 0;
+const X2S = 16;
+const S2X = 32;
+const X2G = 48;
+const G_SLEEP = 64;
+const XG_SLEEP = 80;
+const XS_SLEEP = 96;
+const S_SLEEP = 112;
 export const RING_CAPACITY = 4096;
 export const RECORD_WORDS = 8;
 export const RING_BATCH = 64;
@@ -44,6 +57,8 @@ function bareSignal(a: Int32Array, idx: number, v: number, peerSleepIdx: number)
 export interface Bare {
   /** n ping-pong round trips with the peer thread. */
   pingPong(n: number): void;
+  /** n relays guest -> xen -> smmu -> xen -> guest across the two relay peer threads. */
+  relay(n: number): void;
   /** Consumes n records from the bare ring (the peer produces them in batches). */
   ring(n: number): number;
   close(): Promise<void>;
@@ -55,6 +70,21 @@ if (role === 'pingpong') {
   for (let last = 0; ; ) {
     last = bareWait(a, PING, last, PEER_SLEEP);
     bareSignal(a, PONG, last, MAIN_SLEEP);
+  }
+} else if (role === 'relay-xen') {
+  const a = new Int32Array((workerData as { sab: SharedArrayBuffer }).sab);
+  for (let last = 0; ; ) {
+    const prev = last;
+    last = bareWait(a, G2X, last, XG_SLEEP);
+    bareSignal(a, X2S, last, S_SLEEP);
+    while (bareWait(a, S2X, prev, XS_SLEEP) !== last);
+    bareSignal(a, X2G, last, G_SLEEP);
+  }
+} else if (role === 'relay-smmu') {
+  const a = new Int32Array((workerData as { sab: SharedArrayBuffer }).sab);
+  for (let last = 0; ; ) {
+    last = bareWait(a, X2S, last, S_SLEEP);
+    bareSignal(a, S2X, last, XS_SLEEP);
   }
 } else if (role === 'ring') {
   const sab = (workerData as { sab: SharedArrayBuffer }).sab;
@@ -83,10 +113,14 @@ export function startBare(): Bare {
   const self = new URL(import.meta.url);
   const pp = new Int32Array(new SharedArrayBuffer(256));
   const ringSab = new SharedArrayBuffer(R_DATA + RING_CAPACITY * RECORD_WORDS * 4);
+  const rl = new Int32Array(new SharedArrayBuffer(512));
   const workers = [
     new Worker(self, { workerData: { bareRole: 'pingpong', sab: pp.buffer } }),
     new Worker(self, { workerData: { bareRole: 'ring', sab: ringSab } }),
+    new Worker(self, { workerData: { bareRole: 'relay-xen', sab: rl.buffer } }),
+    new Worker(self, { workerData: { bareRole: 'relay-smmu', sab: rl.buffer } }),
   ];
+  let rseq = 0;
   const rh = new Int32Array(ringSab, 0, R_DATA >> 2);
   const ru = new Uint32Array(ringSab, R_DATA);
   let seq = 0;
@@ -97,6 +131,13 @@ export function startBare(): Bare {
         seq = (seq + 1) | 0;
         bareSignal(pp, PING, seq, PEER_SLEEP);
         while (bareWait(pp, PONG, (seq - 1) | 0, MAIN_SLEEP) !== seq);
+      }
+    },
+    relay(n) {
+      for (let k = 0; k < n; k++) {
+        rseq = (rseq + 1) | 0;
+        bareSignal(rl, G2X, rseq, XG_SLEEP);
+        while (bareWait(rl, X2G, (rseq - 1) | 0, G_SLEEP) !== rseq);
       }
     },
     ring(n) {

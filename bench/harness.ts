@@ -10,6 +10,8 @@ export interface BenchTask {
   readonly ops?: number;
   readonly setup?: () => unknown;
   readonly teardown?: () => unknown;
+  /** Runs before every call, outside the measured time. */
+  readonly beforeEach?: () => unknown;
 }
 
 export interface BenchRatio {
@@ -58,9 +60,10 @@ export async function benchSuite(suite: string, opts: SuiteOptions): Promise<Sui
   const time = Number(process.env['VSMMU_BENCH_TIME'] ?? opts.time ?? 400);
   const bench = new Bench({ time, warmup: true, warmupTime: Math.min(200, time) });
   for (const t of opts.tasks) {
-    const hooks: { beforeAll?: () => void; afterAll?: () => void } = {};
+    const hooks: { beforeAll?: () => void; afterAll?: () => void; beforeEach?: () => void } = {};
     if (t.setup) hooks.beforeAll = () => void t.setup?.();
     if (t.teardown) hooks.afterAll = () => void t.teardown?.();
+    if (t.beforeEach) hooks.beforeEach = () => void t.beforeEach?.();
     bench.add(t.name, t.fn, hooks);
   }
   await bench.run();

@@ -2,8 +2,11 @@
 //   vSMMU register read (guest trap -> Xen worker -> answer)  vs a bare Atomics ping-pong
 //   guest TLBI_NH_ASID + CMD_SYNC (guest -> Xen -> physical SMMU -> back to the guest's
 //     CMDQ_CONS)                                                vs the same ping-pong
-// The main thread is the guest vCPU; Xen and the SMMU are worker threads (workers/xen.ts,
-// workers/smmu.ts); the ping-pong peer comes from bench/bare.ts.
+//   both, and a stage-1 fault (device DMA -> SMMU event -> Xen woken by the SMMU's interrupt
+//     -> the guest's virtual event queue -> the guest's interrupt line)
+//                                                   vs a bare relay guest -> xen -> smmu -> xen -> guest
+// The main thread is the guest vCPU (and the device); Xen and the SMMU are worker threads
+// (workers/xen.ts, workers/smmu.ts); the bare peers come from bench/bare.ts.
 import { benchSuite } from './harness.ts';
 import { startBare } from './bare.ts';
 import { CMD_WORDS, cmdOf, encodeCommand } from '../src/arch/commands.ts';
@@ -11,7 +14,10 @@ import { R } from '../src/arch/registers.ts';
 import { GuestRam, RangeP2m } from '../src/mem/guest-ram.ts';
 import { PhysMemory } from '../src/mem/phys.ts';
 import { startActor } from '../src/runtime/actor.ts';
+import { IrqLines } from '../src/runtime/irq.ts';
 import { TRAP_OK, TrapVcpu } from '../src/runtime/trap.ts';
+import { SmmuPortClient, TX_FAULT } from '../src/smmu/ports.ts';
+import { TestGuest } from '../test/support/xen-guest.ts';
 import type { SmmuActor } from '../src/smmu/actor.ts';
 import type { XenActor, XenWorkerData } from '../src/xen/actor.ts';
 import { GUEST_RAM0_BASE, GUEST_VSMMUV3_BASE } from '../src/xen/layout.ts';
@@ -53,6 +59,22 @@ const MiB = 1024 * 1024;
     encodeCommand(cmdOf('SYNC', { cs: 1, msh: 3, msiAttr: 0xf, msiData: 0, msiAddress: slotIpa }), w);
     return w;
   };
+  // A second guest whose device faults at stage 1: SMMU enabled with its event queue and
+  // interrupts, a stage-1 domain for vSID 0x20 with nothing mapped.
+  const fatt = await xen.api.createDomain({ name: 'faulty', memory: 8 * MiB, vcpus: 1, viommu: 'smmuv3', devices: [{ name: 'f0', sid: 0x20 }] });
+  const fvcpu = new TrapVcpu(fatt.trap);
+  const fg = new TestGuest(
+    {
+      read32: (off) => (fvcpu.read(V + off, 0, 4) === TRAP_OK ? fvcpu.valueLo : 0xdead),
+      write32: (off, v) => void fvcpu.write(V + off, 0, 4, v, 0),
+    },
+    new GuestRam(mem, new RangeP2m(fatt.domain.ram).lookup),
+  );
+  fg.reset();
+  fg.attachS1(0x20, 7);
+  const firq = new IrqLines(fatt.irq);
+  const dev = new SmmuPortClient(await smmu.api.attachPort({ sid: 0x20, name: 'f0' }));
+  let tag = 0;
   let prod = 0;
   const put = (c: Uint32Array): void => {
     const at = CMDQ + (prod & 255) * 16;
@@ -87,11 +109,26 @@ const MiB = 1024 * 1024;
           while (ram.read32(slot) !== 0);
         },
       },
+      { name: 'bare relay guest -> xen -> smmu -> xen -> guest', fn: () => bare.relay(1) },
+      {
+        name: 'stage-1 fault -> guest interrupt',
+        // Acknowledge the last fault (guest reads its events, writes CONS: the line drops).
+        beforeEach: () => {
+          if (firq.pending() !== 0) fg.events();
+        },
+        fn: () => {
+          if (dev.run({ tag: ++tag, sid: 0x20, iova: 0x1000_0000, length: 4 }).status !== TX_FAULT) throw new Error('no fault');
+          firq.wait(1);
+        },
+      },
     ],
     ratios: [
       { name: 'register trap / ping-pong', of: 'vSMMU register read (trap)', vs: 'bare ping-pong', kind: 'cost', target: { op: '<=', value: 3 } },
       { name: 'TLBI+SYNC (CONS polled by trap) / ping-pong', of: 'guest TLBI + CMD_SYNC', vs: 'bare ping-pong', kind: 'cost' },
       { name: 'TLBI+SYNC (MSI polled in RAM) / ping-pong', of: 'guest TLBI + CMD_SYNC (MSI, polls its RAM)', vs: 'bare ping-pong', kind: 'cost' },
+      { name: 'TLBI+SYNC (CONS polled by trap) / relay', of: 'guest TLBI + CMD_SYNC', vs: 'bare relay guest -> xen -> smmu -> xen -> guest', kind: 'cost', target: { op: '<=', value: 1.5 } },
+      { name: 'TLBI+SYNC (MSI polled in RAM) / relay', of: 'guest TLBI + CMD_SYNC (MSI, polls its RAM)', vs: 'bare relay guest -> xen -> smmu -> xen -> guest', kind: 'cost' },
+      { name: 'S1 fault -> guest IRQ / relay', of: 'stage-1 fault -> guest interrupt', vs: 'bare relay guest -> xen -> smmu -> xen -> guest', kind: 'cost', target: { op: '<=', value: 2 } },
     ],
   });
   await xen.close();
