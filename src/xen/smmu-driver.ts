@@ -564,6 +564,11 @@ export class SmmuDriver {
     return n;
   }
 
+  /** Entries of the physical event queue. */
+  get evtqEntries(): number {
+    return 2 ** this.evtqLog2;
+  }
+
   /** Whether the physical event queue holds records Xen has not consumed. */
   eventsPending(): boolean {
     return !qEmpty(this.io.read32(R.EVENTQ_PROD) & Q_PTR_MASK, this.evtCons, this.evtqLog2);

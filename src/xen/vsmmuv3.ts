@@ -92,6 +92,8 @@ export interface VsmmuStats {
   msiWrites: number;
   /** Internal failures caught on a guest-driven path (never reach the guest as a crash). */
   xenBugs: number;
+  /** Times a device was silenced for flooding the physical event queue. */
+  silenced: number;
 }
 
 type CmdResult = 'done' | 'ill' | 'wait';
@@ -142,7 +144,7 @@ export class VSmmuV3 {
   readonly stats: VsmmuStats = {
     reads: 0, writes: 0, aborts: 0, ignoredWrites: 0, commands: 0, forwarded: 0, cerrorIll: 0,
     cerrorAbt: 0, syncs: 0, budgetStops: 0, steInstalls: 0, steRejected: {}, eventsWritten: 0,
-    eventsDropped: 0, eventOverflows: 0, evtqAborts: 0, msiWrites: 0, xenBugs: 0,
+    eventsDropped: 0, eventOverflows: 0, evtqAborts: 0, msiWrites: 0, xenBugs: 0, silenced: 0,
   };
 
   private readonly ram: GuestMemPort;
@@ -152,6 +154,8 @@ export class VSmmuV3 {
   private readonly r = new Uint32Array(VREGS.length);
   /** Xen's copy of each device's guest STE config, by vSID (from its last CFGI_STE). */
   private readonly guestCfg = new Map<number, GuestSteConfig>();
+  /** Devices (vSIDs) silenced for flooding the physical event queue, until the guest acks. */
+  private readonly silenced = new Set<number>();
   private readonly cmd = new Uint32Array(CMD_WORDS);
   private readonly evt = new Uint32Array(EVT_WORDS);
   /** Commands forwarded since the last physical SYNC. */
@@ -253,13 +257,56 @@ export class VSmmuV3 {
   /** Forgets a device (its STE is Xen's business again); returns its vSID or -1. */
   detachDevice(psid: number): number {
     const vsid = this.vsids.release(psid);
-    if (vsid >= 0) this.guestCfg.delete(vsid);
+    if (vsid >= 0) {
+      this.guestCfg.delete(vsid);
+      this.silenced.delete(vsid);
+    }
     return vsid;
+  }
+
+  /**
+   * Silences a device whose faults flood the physical event queue (Xen's fault budget): its
+   * physical STE becomes abort, which terminates its transactions without recording
+   * anything, and the guest learns that its records were lost through its own
+   * EVENTQ_PROD.OVFLG. The device's configuration comes back once the guest acknowledges the
+   * overflow. Returns false if the device is not the guest's or already silenced.
+   */
+  silence(psid: number): boolean {
+    let done = false;
+    this.guard(() => {
+      const vsid = this.vsids.vsidOf(psid);
+      if (vsid < 0 || this.silenced.has(vsid)) return;
+      this.silenced.add(vsid);
+      this.stats.silenced++;
+      this.installFor(vsid, psid);
+      this.lostEvents();
+      done = true;
+    });
+    return done;
+  }
+
+  /** Whether a device is silenced (see `silence`). */
+  isSilenced(psid: number): boolean {
+    const vsid = this.vsids.vsidOf(psid);
+    return vsid >= 0 && this.silenced.has(vsid);
+  }
+
+  /** The guest acknowledged its overflow: silenced devices get their configuration back. */
+  private unsilence(): void {
+    const r = this.r;
+    if (this.silenced.size === 0 || qOverflowActive(r[SLOT.EVENTQ_PROD] ?? 0, r[SLOT.EVENTQ_CONS] ?? 0)) return;
+    const vsids = [...this.silenced];
+    this.silenced.clear();
+    for (const vsid of vsids) {
+      const psid = this.vsids.psidOf(vsid);
+      if (psid >= 0) this.installFor(vsid, psid);
+    }
   }
 
   /** What the physical STE of `vsid` must be now: guest SMMU disabled -> GBPA, else its STE. */
   effectiveConfig(vsid: number): GuestSteConfig {
     const r = this.r;
+    if (this.silenced.has(vsid)) return { kind: 'abort', words: EMPTY_STE };
     if (((r[SLOT.CR0ACK] ?? 0) & CR0.SMMUEN) === 0) {
       const abort = ((r[SLOT.GBPA] ?? 0) & GBPA.ABORT) !== 0;
       return { kind: abort ? 'abort' : 's2', words: EMPTY_STE };
@@ -585,7 +632,10 @@ export class VSmmuV3 {
         this.updateIrq();
         return;
       case 'gerrorn':
+        this.updateIrq();
+        return;
       case 'evtqCons':
+        this.unsilence();
         this.updateIrq();
         return;
       case 'cmdqProd':

@@ -39,6 +39,13 @@ export interface XenOptions {
   readonly timeoutMs?: number;
   /** Domain IPA size (default 40 bits, Xen's default for Arm guests). */
   readonly ipaBits?: number;
+  /** log2 entries of the physical event queue Xen allocates (default 12, at most the SMMU's). */
+  readonly evtqLog2?: number;
+  /**
+   * Fault budget: physical event records one device may produce in one drain of the physical
+   * event queue before Xen silences it (default: a quarter of the queue).
+   */
+  readonly faultBudget?: number;
 }
 
 export interface XenStats {
@@ -52,6 +59,8 @@ export interface XenStats {
   readonly unknownStreamEvents: number;
   /** Internal failures caught on guest-driven paths (never a crash of the actor). */
   readonly xenBugs: number;
+  /** Physical records of flooding devices dropped by the fault budget (their guests got OVFLG). */
+  readonly floodDrops: number;
   readonly memory: { readonly freePages: number; readonly usedPages: number };
 }
 
@@ -77,6 +86,11 @@ export class Xen {
   private trapAborts = 0;
   private unknownStreamEvents = 0;
   private xenBugs = 0;
+  /** Physical records per StreamID in the current drain (fault budget). */
+  private readonly passCounts = new Map<number, number>();
+  private readonly faultBudgetOpt: number | undefined;
+  /** Records of silenced (flooding) devices dropped by the fault budget. */
+  private floodDrops = 0;
 
   constructor(o: XenOptions) {
     this.cmdline = parseXenCmdline(o.cmdline ?? '');
@@ -85,7 +99,11 @@ export class Xen {
     this.budget = o.budget ?? 64;
     this.vsidMode = o.vsidMode ?? 'identity';
     this.ipaBits = o.ipaBits ?? 40;
-    this.driver = new SmmuDriver({ mmio: o.mmio, mem: o.mem, alloc: o.alloc, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) });
+    this.driver = new SmmuDriver({
+      mmio: o.mmio, mem: o.mem, alloc: o.alloc, evtqLog2: o.evtqLog2 ?? 12,
+      ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+    });
+    this.faultBudgetOpt = o.faultBudget;
   }
 
   /** Probes and enables the physical SMMU. */
@@ -325,9 +343,15 @@ export class Xen {
     let more = false;
     try {
       if (this.driver.advanceSteWrites() > 0 && this.driver.steWritesReady()) more = true;
-      if (this.driver.eventsPending()) this.driver.drainEvents((w, s) => this.onEvent(w, s));
+      if (this.driver.eventsPending()) {
+        // One drain takes everything the queue holds (the queue is sized for the guests and
+        // each device's share of it is bounded by the fault budget).
+        this.passCounts.clear();
+        this.driver.drainEvents((w, s) => this.onEvent(w, s), this.driver.evtqEntries);
+      }
       // The physical event queue overflowed: whose events were lost is unknown, so every
-      // vSMMU learns of a possible loss (iommufd's LOST_EVENTS policy).
+      // vSMMU learns of a possible loss (iommufd's LOST_EVENTS policy). The fault budget
+      // keeps a flooding device from ever getting the queue there.
       const overflows = this.driver.stats.eventOverflows;
       if (overflows !== this.seenOverflows) {
         this.seenOverflows = overflows;
@@ -368,6 +392,11 @@ export class Xen {
     return false;
   }
 
+  /** Records one device may produce per drain (a quarter of the physical queue by default). */
+  private faultBudget(): number {
+    return this.faultBudgetOpt ?? Math.max(16, this.driver.evtqEntries >> 2);
+  }
+
   private onEvent(words: Uint32Array, s: StreamEntry | undefined): void {
     if (s === undefined) {
       this.unknownStreamEvents++;
@@ -376,6 +405,16 @@ export class Xen {
     const dom = this.domains.get(s.domid);
     if (dom === undefined) {
       this.unknownStreamEvents++;
+      return;
+    }
+    // Containment: a device over its budget in this drain is silenced (abort STE: no more
+    // records) and its guest told of the loss with its own OVFLG; its further records in
+    // this drain are dropped. Other guests' records are never touched.
+    const n = (this.passCounts.get(s.sid) ?? 0) + 1;
+    this.passCounts.set(s.sid, n);
+    if (n > this.faultBudget() && dom.vsmmu !== null) {
+      dom.vsmmu.silence(s.sid);
+      this.floodDrops++;
       return;
     }
     if (dom.vsmmu?.forwardEvent(words, s.sid)) {
@@ -399,6 +438,7 @@ export class Xen {
       trapAborts: this.trapAborts,
       unknownStreamEvents: this.unknownStreamEvents,
       xenBugs: this.xenBugs + vsmmuBugs,
+      floodDrops: this.floodDrops,
       memory: { freePages: a.freePages, usedPages: a.usedPages },
     };
   }
