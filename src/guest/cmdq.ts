@@ -10,7 +10,7 @@
 
 import { CERROR, CMD_BYTES, cmdOf, encodeCommand, SYNC_CS, type Command } from '../arch/commands.ts';
 import { VsmmuError } from '../errors.ts';
-import type { GuestMemoryPort, MmioPort } from './ports.ts';
+import type { GuestClock, GuestMemoryPort, MmioPort } from './ports.ts';
 import { fieldMask, R } from '../arch/registers.ts';
 import { consErr, qIdx, qInc, qPtr, qSpace } from '../arch/queue.ts';
 import { qConsumed } from './queue-math.ts';
@@ -71,12 +71,13 @@ export class CommandQueue {
   private readonly mmio: MmioPort;
   private readonly ram: GuestMemoryPort;
   private readonly timeoutMs: number;
+  private readonly now: GuestClock;
   private readonly hooks: CmdqHooks;
   private readonly w = new Uint32Array(4);
 
   constructor(
     mmio: MmioPort, ram: GuestMemoryPort, base: number, log2: number,
-    opts: { msiPoll: boolean; timeoutMs: number; hooks: CmdqHooks },
+    opts: { msiPoll: boolean; timeoutMs: number; clock: GuestClock; hooks: CmdqHooks },
   ) {
     this.mmio = mmio;
     this.ram = ram;
@@ -84,6 +85,7 @@ export class CommandQueue {
     this.log2 = log2;
     this.msiPoll = opts.msiPoll;
     this.timeoutMs = opts.timeoutMs;
+    this.now = opts.clock;
     this.hooks = opts.hooks;
   }
 
@@ -183,24 +185,24 @@ export class CommandQueue {
 
   private waitSpace(n: number): void {
     if (qSpace(this.prod, this.cons, this.log2) >= n) return;
-    const deadline = performance.now() + this.timeoutMs;
+    const deadline = this.now() + this.timeoutMs;
     for (let it = 0; ; it++) {
       const v = this.readCons();
       if (qSpace(this.prod, this.cons, this.log2) >= n) return;
       this.hooks.service(consErr(v));
-      if ((it & 15) === 15 && performance.now() > deadline) throw this.timeout('CMDQ space', v);
+      if ((it & 15) === 15 && this.now() > deadline) throw this.timeout('CMDQ space', v);
     }
   }
 
   private waitSync(syncPos: number): void {
-    const deadline = performance.now() + this.timeoutMs;
+    const deadline = this.now() + this.timeoutMs;
     if (this.msiPoll) {
       const slot = this.slot(syncPos);
       for (let it = 0; ; it++) {
         if (this.ram.load64(slot) === 0) break; // the MSI write (data 0) landed on the slot
         // Slow: look at CONS.ERR now and then, in case the error interrupt is not wired.
         this.hooks.service((it & 255) === 255 ? consErr(this.readCons()) : 0);
-        if ((it & 255) === 255 && performance.now() > deadline) throw this.timeout('CMD_SYNC MSI', this.readCons());
+        if ((it & 255) === 255 && this.now() > deadline) throw this.timeout('CMD_SYNC MSI', this.readCons());
       }
       // As Linux (__arm_smmu_cmdq_poll_until_msi): the SMMU consumed up to the SYNC.
       this.cons = qInc(syncPos, this.log2);
@@ -210,7 +212,7 @@ export class CommandQueue {
       const v = this.readCons();
       if (qConsumed(this.cons, syncPos, this.log2)) return;
       this.hooks.service(consErr(v));
-      if ((it & 15) === 15 && performance.now() > deadline) throw this.timeout('CMD_SYNC CONS', v);
+      if ((it & 15) === 15 && this.now() > deadline) throw this.timeout('CMD_SYNC CONS', v);
     }
   }
 

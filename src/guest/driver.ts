@@ -21,7 +21,7 @@ import { VsmmuError } from '../errors.ts';
 import { CommandQueue, type CmdqErrorRecord, type CmdqStats } from './cmdq.ts';
 import { cdUsed, EntryWriter, steUsed } from './entry-writer.ts';
 import { EventQueue, type EvtqStats } from './evtq.ts';
-import type { GuestAllocator, GuestMemoryPort, MmioPort } from './ports.ts';
+import { pollClock, type GuestAllocator, type GuestClock, type GuestMemoryPort, type MmioPort } from './ports.ts';
 import { tlbiRangeCommands } from './tlbi.ts';
 
 // ---- Linux constants --------------------------------------------------------------------
@@ -79,6 +79,8 @@ export interface DriverOptions {
   readonly irqPending?: () => boolean;
   /** Kernel page size: the default io-pgtable granule (4 KiB). */
   readonly pageSize?: number;
+  /** The clock of poll bounds (default: one that advances per read, see pollClock). */
+  readonly clock?: GuestClock;
 }
 
 export interface ProbeInfo {
@@ -175,6 +177,7 @@ export class SmmuV3Driver {
   private readonly ram: GuestMemoryPort;
   private readonly galloc: GuestAllocator;
   private readonly timeoutMs: number;
+  private readonly now: GuestClock;
   private readonly irqPending: (() => boolean) | undefined;
   private readonly pageSize: number;
   private readonly cmdqMax: number;
@@ -198,6 +201,7 @@ export class SmmuV3Driver {
     this.ram = ram;
     this.galloc = alloc;
     this.timeoutMs = opts.pollTimeoutMs ?? POLL_TIMEOUT_MS;
+    this.now = opts.clock ?? pollClock();
     this.irqPending = opts.irqPending;
     this.pageSize = opts.pageSize ?? 4096;
     this.cmdqMax = opts.cmdqMaxLog2 ?? CMDQ_MAX_SZ_SHIFT;
@@ -244,7 +248,7 @@ export class SmmuV3Driver {
     const cmdqQ = this.initQueue('cmdq', Math.min(this.cmdqMax, f.cmdqLog2), 16, alloc);
     const evtqQ = this.initQueue('evtq', Math.min(this.evtqMax, f.evtqLog2), 32, alloc);
     this.cmdq = new CommandQueue(this.mmio, this.ram, cmdqQ.ipa, cmdqQ.log2, {
-      msiPoll, timeoutMs: this.timeoutMs, hooks: { service: (err) => this.service(err) },
+      msiPoll, timeoutMs: this.timeoutMs, clock: this.now, hooks: { service: (err) => this.service(err) },
     });
     this.evtq = new EventQueue(this.mmio, this.ram, evtqQ.ipa, evtqQ.log2);
     return {
@@ -335,11 +339,11 @@ export class SmmuV3Driver {
   }
 
   private pollReg(off: number, done: (v: number) => boolean, what: string): number {
-    const deadline = performance.now() + this.timeoutMs;
+    const deadline = this.now() + this.timeoutMs;
     for (let it = 0; ; it++) {
       const v = this.mmio.read32(off) >>> 0;
       if (done(v)) return v;
-      if ((it & 15) === 15 && performance.now() > deadline) {
+      if ((it & 15) === 15 && this.now() > deadline) {
         throw new VsmmuError('EVSMMU_SMMU_TIMEOUT', `SMMU did not ack ${what} within ${this.timeoutMs} ms (read ${hex(v)})`, { offset: off, value: v });
       }
     }

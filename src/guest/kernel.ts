@@ -23,7 +23,8 @@ import { platformFromDt } from './dt.ts';
 import { SmmuV3Driver, type AttachOptions, type Attachment, type DriverStats, type GuestFault, type ProbeInfo } from './driver.ts';
 import type { CmdqErrorRecord } from './cmdq.ts';
 import type { LatencySummary } from './latency.ts';
-import { ChannelTrapPort, Vcpu, type TrapPort } from './vcpu.ts';
+import { Vcpu, type TrapPort } from './vcpu.ts';
+import { pollingRunner, type GuestRunner } from './ports.ts';
 import { runMapDmaFault, runDmaStream, type MapDmaFaultParams, type MapDmaFaultReport, type DmaStreamParams, type DmaStreamReport } from './workloads.ts';
 
 /** A passed-through device as the guest gets it. */
@@ -36,8 +37,11 @@ export interface GuestDeviceData {
   readonly queue: DmaQueueDesc;
 }
 
-/** What the thread running the kernel provides (workers/guest.ts): waits and a clock. */
-export interface GuestHost {
+/** What the thread running the kernel provides (workers/guest-host.ts): its trap port,
+ *  waits and a clock. */
+export interface GuestHost extends GuestRunner {
+  /** vCPU 0's trap port over its channel to Xen (a trapped access stops the vCPU). */
+  trapPort(desc: TrapChannelDesc, timeoutMs: number): TrapPort;
   /** How to wait for device `name`'s progress (the runner steps the devices meanwhile). */
   waitDevice(name: string): DmaWait;
   /** Milliseconds, for latencies. */
@@ -80,6 +84,8 @@ export interface GuestKernelParts {
   readonly irq?: { readonly desc: IrqDesc; readonly lines: Readonly<Record<number, number>> };
   /** The device tree the kernel boots from (DTS text). */
   readonly deviceTree: string;
+  /** Clock, WFI and idling, as the runner gives them (default: polling only, no waits). */
+  readonly runner?: GuestRunner;
   /** Its devices by device-tree node name (the vSID comes from the tree). */
   readonly devices?: readonly { readonly name: string; readonly pSid: number; readonly device: DmaDevice }[];
   readonly driver?: GuestWorkerData['driver'];
@@ -146,6 +152,7 @@ export class GuestKernel {
   private closed = false;
   private irqLoop: Promise<void> | null = null;
   private readonly hasIrq: boolean;
+  private readonly runner: GuestRunner;
 
   constructor(p: GuestKernelParts) {
     this.name = p.name ?? 'guest';
@@ -157,12 +164,17 @@ export class GuestKernel {
     this.spi = smmu?.intid ?? -1;
     this.vsmmuBase = smmu?.base ?? -1;
     this.hasIrq = smmu !== null && p.irq !== undefined && p.irq.lines[this.spi] !== undefined;
-    this.vcpu = new Vcpu({ trap: p.trap, ...(p.irq ? { irq: p.irq } : {}) });
+    this.runner = p.runner ?? pollingRunner();
+    this.vcpu = new Vcpu({
+      trap: p.trap, clock: this.runner.clock,
+      ...(p.irq ? { irq: p.irq } : {}), ...(this.runner.irqWait ? { irqWait: this.runner.irqWait } : {}),
+    });
     const absent = (): never => {
       throw new VsmmuError('EVSMMU_NOVIOMMU', `guest ${this.name}: its device tree has no arm,smmu-v3 node`);
     };
     this.driver = new SmmuV3Driver(smmu ? this.vcpu.window(smmu.base, smmu.size) : { read32: absent, write32: absent }, this.ram, this.allocator, {
       ...(p.driver ?? {}),
+      clock: this.runner.clock,
       ...(this.hasIrq ? { irqPending: () => this.vcpu.irqPending(this.spi) } : {}),
     });
     this.#drv = smmu ? this.driver : null;
@@ -194,7 +206,7 @@ export class GuestKernel {
     }));
     return new GuestKernel({
       ...(data.name !== undefined ? { name: data.name } : {}),
-      ram, alloc, trap: new ChannelTrapPort(data.trap, data.trapTimeoutMs ?? Infinity),
+      ram, alloc, trap: host.trapPort(data.trap, data.trapTimeoutMs ?? Infinity), runner: host,
       ...(data.irq ? { irq: data.irq } : {}),
       deviceTree: data.deviceTree,
       ...(data.driver ? { driver: data.driver } : {}),
@@ -414,8 +426,19 @@ export class GuestKernel {
     if (!this.driver.probed) this.probe();
   }
 
+  /** The runner's clock (ms). */
+  now(): number {
+    return this.runner.clock();
+  }
+
+  /** Idles the vCPU until `dueMs` on the runner's clock. */
+  sleepUntil(dueMs: number): void {
+    this.runner.sleepUntil(dueMs);
+  }
+
   private startIrqLoop(): void {
-    if (!this.hasIrq || this.irqLoop) return;
+    // Taken asynchronously only when the runner can wait for it (WFI); otherwise polled.
+    if (!this.hasIrq || this.irqLoop || !this.runner.irqWait) return;
     this.irqLoop = (async () => {
       while (!this.closed) {
         // Wake up at least every 50 ms to notice close().
@@ -425,7 +448,7 @@ export class GuestKernel {
         const spuriousBefore = this.spurious;
         this.takeIrq();
         // A level line that stays asserted with nothing to do: back off instead of spinning.
-        if (this.spurious !== spuriousBefore && this.vcpu.irqPending(this.spi)) await new Promise((r) => setTimeout(r, 1));
+        if (this.spurious !== spuriousBefore && this.vcpu.irqPending(this.spi)) await this.runner.pause(1);
       }
     })();
   }

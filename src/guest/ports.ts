@@ -28,3 +28,46 @@ export interface GuestAllocator {
   alloc(bytes: number, align?: number): number;
   free(ipa: number): void;
 }
+
+/** A clock in milliseconds, injected by whoever runs the kernel (wall clock on threads). */
+export type GuestClock = () => number;
+
+/**
+ * The clock of a kernel built without one: it advances 1 us each time it is read, so a
+ * poll loop bounded by N ms gives up after N * 1000 polls, deterministically. Threads
+ * inject the wall clock instead.
+ */
+export function pollClock(): GuestClock {
+  let t = 0;
+  return () => (t += 0.001);
+}
+
+/** The vCPU's wait for interrupt (WFI), as the runner implements it; never called inside a step. */
+export interface IrqWaitPort {
+  /** Until a line in `mask` is pending or `timeoutMs` passes: the pending lines of `mask` (0: timeout). */
+  wait(mask: number, timeoutMs: number): number;
+  waitAsync(mask: number, timeoutMs: number): Promise<number>;
+}
+
+/** What the runner of a guest kernel injects besides its memory, trap and devices. */
+export interface GuestRunner {
+  readonly clock: GuestClock;
+  /** Absent: interrupts are only polled (pollIrq, the driver's wait loops). */
+  readonly irqWait?: IrqWaitPort;
+  /** Idles the vCPU until `dueMs` on `clock` (a paced workload between transfers). */
+  sleepUntil(dueMs: number): void;
+  /** Lets the runner's other work through for about `ms` (an interrupt line stuck high). */
+  pause(ms: number): Promise<void>;
+}
+
+/** The runner of a kernel built without one: a polling clock, no waiting at all. */
+export function pollingRunner(): GuestRunner {
+  const clock = pollClock();
+  return {
+    clock,
+    sleepUntil: (due) => {
+      while (clock() < due) { /* the clock advances per read */ }
+    },
+    pause: () => Promise.resolve(),
+  };
+}

@@ -1,15 +1,15 @@
 // The guest's vCPU as its kernel sees it: loads/stores to RAM go to GuestRam (the domain's
 // p2m), loads/stores to an emulated MMIO region (the vSMMU window) trap to Xen through the
-// runtime trap channel — the vCPU blocks until Xen answers, as a trapped access stops a
-// real vCPU — and an abort answer is a synchronous external abort (a coded error here).
-// Interrupts arrive on the IRQ lines of its GIC view: one line per INTID it handles (the
-// vSMMU's SPI 33). Every trapped access is timed for the latency summary.
+// injected TrapPort — a synchronous port call: the vCPU stops until Xen answers, as a
+// trapped access stops a real vCPU — and an abort answer is a synchronous external abort (a
+// coded error here). Interrupts arrive on the IRQ lines of its GIC view (src/ports IrqLines:
+// pending bits, no waiting): one line per INTID it handles (the vSMMU's SPI 33); waiting for
+// one (WFI) is the runner's IrqWaitPort. Every trapped access is timed with the injected clock.
 
 import { VsmmuError } from '../errors.ts';
-import { IrqLines, type IrqDesc } from '../runtime/irq.ts';
-import { TRAP_OK, TrapVcpu, type TrapChannelDesc } from '../runtime/trap.ts';
+import { IrqLines, type IrqDesc } from '../ports/irq.ts';
 import { LatencyRecorder } from './latency.ts';
-import type { MmioPort } from './ports.ts';
+import { pollClock, type GuestClock, type IrqWaitPort, type MmioPort } from './ports.ts';
 
 /** A trapped MMIO access, as the vCPU issues it (Trap channel or an in-process handler). */
 export interface TrapPort {
@@ -24,35 +24,6 @@ export interface TrapPort {
   close?(): void;
 }
 
-/** The runtime trap channel as a TrapPort. */
-export class ChannelTrapPort implements TrapPort {
-  private readonly v: TrapVcpu;
-  private readonly timeoutMs: number;
-
-  constructor(desc: TrapChannelDesc, timeoutMs = Infinity) {
-    this.v = new TrapVcpu(desc);
-    this.timeoutMs = timeoutMs;
-  }
-
-  get valueLo(): number {
-    return this.v.valueLo;
-  }
-
-  get valueHi(): number {
-    return this.v.valueHi;
-  }
-
-  access(write: boolean, size: number, ipa: number, lo: number, hi: number): boolean {
-    const alo = ipa % 4294967296 >>> 0;
-    const ahi = Math.floor(ipa / 4294967296) >>> 0;
-    return this.v.access(write, size, alo, ahi, lo >>> 0, hi >>> 0, this.timeoutMs) === TRAP_OK;
-  }
-
-  close(): void {
-    this.v.close();
-  }
-}
-
 function checkAccess(ipa: number, size: number): void {
   if (size !== 4 && size !== 8) throw new VsmmuError('EVSMMU_INVAL', `MMIO access size ${String(size)}: 4 or 8 bytes`, { size });
   if (!(Number.isSafeInteger(ipa) && ipa >= 0)) throw new VsmmuError('EVSMMU_INVAL', `MMIO address ${String(ipa)} is not a guest physical address`, { ipa });
@@ -62,6 +33,10 @@ export interface VcpuOptions {
   readonly trap: TrapPort;
   /** The vCPU's interrupt inputs and which bank line carries which INTID. */
   readonly irq?: { readonly desc: IrqDesc; readonly lines: Readonly<Record<number, number>> };
+  /** WFI (default: look once, never wait). */
+  readonly irqWait?: IrqWaitPort;
+  /** Times trapped accesses (default: a polling clock). */
+  readonly clock?: GuestClock;
 }
 
 export class Vcpu {
@@ -70,44 +45,48 @@ export class Vcpu {
   private readonly irqBank: IrqLines | null;
   private readonly intidLine: Map<number, number>;
   private aborts = 0;
+  private readonly now: GuestClock;
+  private readonly irqWait: IrqWaitPort | null;
 
   constructor(o: VcpuOptions) {
     this.trap = o.trap;
+    this.now = o.clock ?? pollClock();
+    this.irqWait = o.irqWait ?? null;
     this.irqBank = o.irq ? new IrqLines(o.irq.desc) : null;
     this.intidLine = new Map(Object.entries(o.irq?.lines ?? {}).map(([k, v]) => [Number(k), v]));
   }
 
   /** A 32-bit load from emulated MMIO at `ipa`; throws EVSMMU_GUEST_SEA on an abort. */
   mmioRead32(ipa: number): number {
-    const t0 = performance.now();
+    const t0 = this.now();
     const ok = this.trap.access(false, 4, ipa, 0, 0);
-    this.latency.record(performance.now() - t0);
+    this.latency.record(this.now() - t0);
     if (!ok) throw this.sea(false, ipa);
     return this.trap.valueLo >>> 0;
   }
 
   mmioWrite32(ipa: number, value: number): void {
-    const t0 = performance.now();
+    const t0 = this.now();
     const ok = this.trap.access(true, 4, ipa, value >>> 0, 0);
-    this.latency.record(performance.now() - t0);
+    this.latency.record(this.now() - t0);
     if (!ok) throw this.sea(true, ipa);
   }
 
   /** A load of `size` bytes (4 or 8) at `ipa`: [lo, hi]. Throws EVSMMU_GUEST_SEA on an abort. */
   mmioRead(ipa: number, size: 4 | 8): [number, number] {
     checkAccess(ipa, size);
-    const t0 = performance.now();
+    const t0 = this.now();
     const ok = this.trap.access(false, size, ipa, 0, 0);
-    this.latency.record(performance.now() - t0);
+    this.latency.record(this.now() - t0);
     if (!ok) throw this.sea(false, ipa);
     return [this.trap.valueLo >>> 0, size === 8 ? this.trap.valueHi >>> 0 : 0];
   }
 
   mmioWrite(ipa: number, size: 4 | 8, lo: number, hi = 0): void {
     checkAccess(ipa, size);
-    const t0 = performance.now();
+    const t0 = this.now();
     const ok = this.trap.access(true, size, ipa, lo >>> 0, size === 8 ? hi >>> 0 : 0);
-    this.latency.record(performance.now() - t0);
+    this.latency.record(this.now() - t0);
     if (!ok) throw this.sea(true, ipa);
   }
 
@@ -157,7 +136,7 @@ export class Vcpu {
     if (!this.irqBank) return [];
     let mask = 0;
     for (const i of intids) mask |= 1 << this.line(i);
-    const got = this.irqBank.wait(mask, timeoutMs);
+    const got = this.irqWait ? this.irqWait.wait(mask, timeoutMs) : this.irqBank.pending() & mask;
     return intids.filter((i) => (got & (1 << this.line(i))) !== 0);
   }
 
@@ -165,7 +144,7 @@ export class Vcpu {
     if (!this.irqBank) return [];
     let mask = 0;
     for (const i of intids) mask |= 1 << this.line(i);
-    const got = await this.irqBank.waitAsync(mask, timeoutMs);
+    const got = this.irqWait ? await this.irqWait.waitAsync(mask, timeoutMs) : this.irqBank.pending() & mask;
     return intids.filter((i) => (got & (1 << this.line(i))) !== 0);
   }
 

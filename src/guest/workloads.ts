@@ -24,6 +24,10 @@ export interface WorkloadKernel {
   faults(since?: number): GuestFault[];
   pollIrq(): number;
   waitIrq(timeoutMs: number): number;
+  /** The runner's clock (ms). */
+  now(): number;
+  /** Idles until `dueMs` on now()'s clock. */
+  sleepUntil(dueMs: number): void;
 }
 
 export interface WorkloadStep {
@@ -83,7 +87,7 @@ export function runMapDmaFault(k: WorkloadKernel, p: MapDmaFaultParams): MapDmaF
   let failed = false;
   const step = (name: string, fn: () => { ok: boolean; detail: string }): boolean => {
     if (failed) return false;
-    const t0 = performance.now();
+    const t0 = k.now();
     let r: { ok: boolean; detail: string };
     try {
       r = fn();
@@ -91,7 +95,7 @@ export function runMapDmaFault(k: WorkloadKernel, p: MapDmaFaultParams): MapDmaF
       const err = e as { code?: string; message?: string };
       r = { ok: false, detail: `${err.code ?? 'ERROR'}: ${err.message ?? String(e)}` };
     }
-    steps.push({ name, ok: r.ok, detail: r.detail, ms: Math.round((performance.now() - t0) * 1000) / 1000 });
+    steps.push({ name, ok: r.ok, detail: r.detail, ms: Math.round((k.now() - t0) * 1000) / 1000 });
     if (!r.ok) failed = true;
     return r.ok;
   };
@@ -143,12 +147,12 @@ export function runMapDmaFault(k: WorkloadKernel, p: MapDmaFaultParams): MapDmaF
   });
   step('fault-event', () => {
     const match = (f: GuestFault): boolean => f.sid === vSid && f.iova >= iova && f.iova < iova + size;
-    const deadline = performance.now() + (p.irqTimeoutMs ?? 2000);
+    const deadline = k.now() + (p.irqTimeoutMs ?? 2000);
     k.pollIrq();
     for (;;) {
       fault = k.faults(since).find(match) ?? null;
       if (fault) break;
-      const left = deadline - performance.now();
+      const left = deadline - k.now();
       if (left <= 0) break;
       k.waitIrq(left);
     }
@@ -193,7 +197,6 @@ export interface DmaStreamReport {
   readonly latency: LatencySummary;
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /** `dev` is the device of `p.vSid` (the kernel's own, not reachable through the control API). */
 export function runDmaStream(k: WorkloadKernel, p: DmaStreamParams, dev: DmaDevice): DmaStreamReport {
@@ -213,7 +216,7 @@ export function runDmaStream(k: WorkloadKernel, p: DmaStreamParams, dev: DmaDevi
   let faults = 0;
   let bytes = 0;
   const period = p.rate && p.rate > 0 ? 1000 / p.rate : 0;
-  const t0 = performance.now();
+  const t0 = k.now();
   const writeOf = (i: number): boolean => p.op === 'write' || p.op === undefined || (p.op === 'mixed' && (i & 1) === 0);
   try {
     if (period === 0) {
@@ -228,15 +231,13 @@ export function runDmaStream(k: WorkloadKernel, p: DmaStreamParams, dev: DmaDevi
     } else for (let i = 0; i < count; i++) {
       if (period > 0) {
         const due = t0 + i * period;
-        let now = performance.now();
-        if (due - now > 1) Atomics.wait(sleeper, 0, 0, due - now - 0.5);
-        while ((now = performance.now()) < due) { /* short spin to the due time */ }
+        if (k.now() < due) k.sleepUntil(due);
       }
       const write = writeOf(i);
       const at = iova + (i % slots) * size;
-      const s = performance.now();
+      const s = k.now();
       const r = write ? k.dma(vSid, { op: 'write', iova: at, data }) : k.dma(vSid, { op: 'read', iova: at, length: size });
-      lat.record(performance.now() - s);
+      lat.record(k.now() - s);
       if (r.status === 'ok') ok++;
       else faults++;
       bytes += r.bytes;
@@ -245,7 +246,7 @@ export function runDmaStream(k: WorkloadKernel, p: DmaStreamParams, dev: DmaDevi
     k.unmap(vSid, iova, window);
     k.free(ipa);
   }
-  const elapsedMs = performance.now() - t0;
+  const elapsedMs = k.now() - t0;
   return {
     count, ok, faults, bytes,
     elapsedMs: Math.round(elapsedMs * 1000) / 1000,

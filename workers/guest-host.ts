@@ -1,0 +1,74 @@
+// The thread side of a guest kernel's ports (what src/guest must not do itself): its vCPU's
+// trap channel as a blocking port call, WFI on its IRQ lines, idling, the wall clock, and
+// its DMA engines (hardware that runs on this thread), stepped whenever the kernel waits for
+// one and parked on the device's SMMU completion ring otherwise (the runtime's wait strategy:
+// adaptive spin, then Atomics.wait).
+import { DmaEngine } from '../src/devices/dma-engine.ts';
+import type { DmaWait } from '../src/devices/dma-device.ts';
+import type { GuestHost, GuestWorkerData } from '../src/guest/kernel.ts';
+import type { TrapPort } from '../src/guest/vcpu.ts';
+import { IrqLines } from '../src/runtime/irq.ts';
+import { TRAP_OK, TrapVcpu, type TrapChannelDesc } from '../src/runtime/trap.ts';
+import { SpinPolicy, WAIT_OK, waitUntil } from '../src/runtime/wait.ts';
+
+/** The runtime trap channel as a TrapPort. */
+export class ChannelTrapPort implements TrapPort {
+  private readonly v: TrapVcpu;
+  private readonly timeoutMs: number;
+
+  constructor(desc: TrapChannelDesc, timeoutMs = Infinity) {
+    this.v = new TrapVcpu(desc);
+    this.timeoutMs = timeoutMs;
+  }
+
+  get valueLo(): number {
+    return this.v.valueLo;
+  }
+
+  get valueHi(): number {
+    return this.v.valueHi;
+  }
+
+  access(write: boolean, size: number, ipa: number, lo: number, hi: number): boolean {
+    const alo = ipa % 4294967296 >>> 0;
+    const ahi = Math.floor(ipa / 4294967296) >>> 0;
+    return this.v.access(write, size, alo, ahi, lo >>> 0, hi >>> 0, this.timeoutMs) === TRAP_OK;
+  }
+
+  close(): void {
+    this.v.close();
+  }
+}
+
+/** The ports of a guest kernel on this thread; `data.hardware`'s engines run here. */
+export function threadGuestHost(data: Pick<GuestWorkerData, 'irq' | 'hardware'>): GuestHost {
+  const engines = new Map((data.hardware ?? []).map((h) => [h.name, new DmaEngine(h)]));
+  const spin = new SpinPolicy();
+  const irq = data.irq ? new IrqLines(data.irq.desc) : null;
+  const clock = (): number => performance.now();
+  return {
+    clock,
+    trapPort: (desc, timeoutMs) => new ChannelTrapPort(desc, timeoutMs),
+    ...(irq ? { irqWait: { wait: (mask: number, t: number) => irq.wait(mask, t), waitAsync: (mask: number, t: number) => irq.waitAsync(mask, t) } } : {}),
+    sleepUntil: (due) => {
+      const sleeper = new Int32Array(new SharedArrayBuffer(4));
+      let now = clock();
+      if (due - now > 1) Atomics.wait(sleeper, 0, 0, due - now - 0.5);
+      while ((now = clock()) < due) { /* short spin to the due time */ }
+    },
+    pause: (ms) => new Promise((r) => setTimeout(r, ms)),
+    waitDevice: (name: string): DmaWait => {
+      const engine = engines.get(name);
+      if (!engine) return (ready) => ready();
+      const bell = engine.doorbells[1] as { sab: SharedArrayBuffer; index: number };
+      const park = new Int32Array(bell.sab);
+      return (ready, timeoutMs) => {
+        const progressed = (): boolean => {
+          while (engine.step() > 0);
+          return ready();
+        };
+        return progressed() || waitUntil(progressed, park, bell.index, timeoutMs, spin) === WAIT_OK;
+      };
+    },
+  };
+}
