@@ -31,6 +31,11 @@ const AS_IS: ReadonlySet<number> = new Set<number>([
   EVT.F_TRANSLATION, EVT.F_ADDR_SIZE, EVT.F_ACCESS, EVT.F_PERMISSION,
 ]);
 
+/** Whether a stage-1 record of `type` reaches the guest as it is (with the vSID). */
+export function forwardedAsIs(type: number): boolean {
+  return AS_IS.has(type);
+}
+
 /** Stage-2 faults a nested walk reports for the guest's own structures. */
 function isTranslationFault(type: number): boolean {
   return type >= EVT.F_TRANSLATION && type <= EVT.F_PERMISSION;

@@ -29,7 +29,7 @@ import {
   GBPA_FIELDS, GBPA_RESET, SLOT, SLOT_AT, VREGS, VSMMU_PAGES_SIZE, guestFeatures, guestIdRegs, type RegEffect,
   type VsmmuGuestOptions,
 } from './vsmmuv3-regs.ts';
-import { guestEventOf } from './vsmmuv3-events.ts';
+import { forwardedAsIs, guestEventOf } from './vsmmuv3-events.ts';
 import { readGuestSte, type GuestSteConfig, type GuestSteReject } from './vsmmuv3-ste.ts';
 import { VsidTable, type VsidMode } from './vsid.ts';
 
@@ -122,17 +122,14 @@ export const COMMAND_POLICY: Readonly<Partial<Record<Command['name'], Handler>>>
   SYNC: (v, c) => (c.name === 'SYNC' ? v.syncCmd(c.cs, c.msiAddress, c.msiAddressHi, c.msiData) : 'ill'),
 };
 
-/** Event types forwarded to a guest (stage 1 only; stage-2 faults stay in Xen). */
-const FORWARDED_EVENTS: ReadonlySet<number> = new Set<number>([
-  EVT.C_BAD_STE, EVT.F_STREAM_DISABLED, EVT.C_BAD_SUBSTREAMID, EVT.C_BAD_CD,
-  EVT.F_TRANSLATION, EVT.F_ADDR_SIZE, EVT.F_ACCESS, EVT.F_PERMISSION,
-]);
-
-/** Whether a physical event record belongs in the guest's queue (type allowed, S2 = 0). */
+/**
+ * Whether a physical event record reaches the guest's queue as it is, with the vSID (a
+ * stage-1 event of a forwarded type); the rewritten cases are in vsmmuv3-events.ts.
+ */
 export function isGuestEvent(words: ArrayLike<number>): boolean {
   const type = (words[0] ?? 0) & 0xff;
   const s2 = ((words[3] ?? 0) >>> 7) & 1; // dw1[39]
-  return s2 === 0 && FORWARDED_EVENTS.has(type);
+  return s2 === 0 && forwardedAsIs(type);
 }
 
 export class VSmmuV3 {
