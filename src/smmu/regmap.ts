@@ -24,9 +24,6 @@ export const DIRTY = {
   EVENTQ_CONS: 32,
 } as const;
 
-// Bits come from the architecture's tables; re-exported for modules that still import them
-// from here (regpage.ts, test support).
-export { CR0, GERROR, IRQ_CTRL } from '../arch/registers.ts';
 
 export interface RegBehaviour {
   readonly name: RegName;

@@ -6,11 +6,11 @@
 // that polls yields between reads (or its runner waits on the page's UPD/SEV counters).
 import type { SmmuFeatures } from '../arch/features.ts';
 import { decodeIdRegs, encodeIdRegs } from '../arch/features.ts';
-import { R } from '../arch/registers.ts';
+import { CR0, R } from '../arch/registers.ts';
 import {
   createRegisterPage, FRAME_BYTES, RegisterPage as PortRegisterPage, type RegisterPageDesc,
 } from '../ports/regpage.ts';
-import { CR0, wordRules, type WordRule } from './regmap.ts';
+import { wordRules, type WordRule } from './regmap.ts';
 
 export { CTL_DIRTY, CTL_PARK, CTL_SEV, CTL_STOP, CTL_UPD, FRAME_BYTES, type RegisterPageDesc } from '../ports/regpage.ts';
 

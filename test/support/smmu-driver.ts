@@ -7,12 +7,11 @@ import { encodeCd, type Cd } from '../../src/arch/cd.ts';
 import { decodeEvent, type EventRecord } from '../../src/arch/events.ts';
 import type { SmmuFeatures } from '../../src/arch/features.ts';
 import { qIdx, qInc, qPtr, PROD_OVFLG } from '../../src/arch/queue.ts';
-import { R } from '../../src/arch/registers.ts';
+import { CR0, IRQ_CTRL, R } from '../../src/arch/registers.ts';
 import { encodeL1Std, encodeSte, type Ste } from '../../src/arch/ste.ts';
 import type { WordWriter } from '../../src/arch/types.ts';
 import type { PageAllocator } from '../../src/mem/alloc.ts';
 import type { PhysMemory } from '../../src/mem/phys.ts';
-import { CR0, IRQ_CTRL } from '../../src/smmu/regmap.ts';
 import { SmmuRegisterPort, type RegisterPageDesc } from '../../src/smmu/regpage.ts';
 import { pollRegister, waitSev } from '../../src/runtime/regwait.ts';
 
