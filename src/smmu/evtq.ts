@@ -8,9 +8,10 @@
 // The caller raises the event-queue interrupt after a service step that wrote records.
 
 import { encodeEvent, eventName, EVT, type EventRecord, EVT_WORDS } from '../arch/events.ts';
-import { R } from '../arch/registers.ts';
+import { getField, R, regAt } from '../arch/registers.ts';
 import { EVT_ENTRY_BYTES, qBase, qEmpty, qEntryAddr, qFull, qLog2Eff, qOverflowed, qProduced } from '../arch/queue.ts';
 import type { WordWriter } from '../arch/types.ts';
+import { VsmmuError } from '../errors.ts';
 import type { RegisterPage } from './regpage.ts';
 
 export const EVT_WRITTEN = 0;
@@ -37,10 +38,12 @@ export interface EventQueueStats {
  * as zero.
  */
 export function latchQueue(page: RegisterPage, off: number, entryBytes: number, maxLog2: number): { base: number; log2: number } {
+  const def = regAt(off);
   const lo = page.load(off);
-  const hi = page.load(off + 4) & 0x00ffffff;
-  const log2 = qLog2Eff(lo & 31, maxLog2);
-  return { base: qBase(hi * 4294967296 + ((lo & 0xffffffe0) >>> 0), log2, entryBytes), log2 };
+  const hi = page.load(off + 4);
+  if (def === undefined) throw new VsmmuError('EVSMMU_INTERNAL', `no queue BASE register at 0x${off.toString(16)}`);
+  const log2 = qLog2Eff(getField(def, 'LOG2SIZE', lo, hi), maxLog2);
+  return { base: qBase(getField(def, 'ADDR', lo, hi) * 32, log2, entryBytes), log2 };
 }
 
 export class EventQueue {
