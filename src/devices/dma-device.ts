@@ -13,7 +13,8 @@
 
 import { EVT } from '../arch/events.ts';
 import {
-  MAX_TX_BYTES, TX_BADREQ, TX_EABT, TX_FAULT, TX_OK, type TxCompletion, type TxRequest,
+  MAX_TX_BYTES, RQ_BUF, RQ_FLAGS, RQ_IOVA_HI, RQ_IOVA_LO, RQ_LEN, RQ_SID, RQ_TAG, TX_BADREQ, TX_EABT, TX_FAULT, TX_OK,
+  TXF_INSTR, TXF_PRIV, TXF_SSID_SHIFT, TXF_SSV, TXF_WRITE, type TxCompletion, type TxRequest,
 } from '../smmu/ports.ts';
 import { VsmmuError } from '../errors.ts';
 
@@ -28,6 +29,9 @@ export interface DmaPort {
   room(): number;
   /** Completions waiting now. */
   pending(): number;
+  /** Optional streaming forms (no objects per record): see DmaQueueClient. */
+  postRecords?(n: number, fill: (u32: Uint32Array, o: number, k: number) => void): number;
+  reapStatus?(max: number, each: (status: number, bytes: number) => void): number;
 }
 
 /** Blocks (stepping whatever must run meanwhile) until `ready()` or `timeoutMs`; false on timeout. */
@@ -46,6 +50,16 @@ export interface DmaStreamSpec {
   /** Bytes that writes move (the first `size`). */
   readonly src?: Uint8Array;
   readonly attrs?: DmaAttrs;
+}
+
+/** One transfer of a batch. */
+export interface DmaTransferSpec {
+  readonly write: boolean;
+  readonly iova: number;
+  readonly length: number;
+  readonly attrs?: DmaAttrs;
+  /** For writes: the bytes (the first `length`). */
+  readonly src?: Uint8Array | null;
 }
 
 export interface DmaAttrs {
@@ -163,6 +177,7 @@ export class DmaDevice {
   }
 
   *streamSteps(s: DmaStreamSpec, onDone?: (i: number, ok: boolean, ms: number) => void): Generator<DmaYield, { ok: number; faults: number; bytes: number }, void> {
+    if (this.port.postRecords && this.port.reapStatus) return yield* this.streamRecords(s, onDone);
     const data = this.port.data;
     const size = Math.min(s.size, this.chunk);
     const depth = Math.max(1, Math.min(s.depth, Math.floor(data.length / size), 256));
@@ -216,6 +231,127 @@ export class DmaDevice {
       }
     }
     this.stats.transfers += s.count;
+    return { ok, faults, bytes };
+  }
+
+  /**
+   * Several transfers in order, as one pipeline when they fit (each one transaction, all
+   * their bytes in the device buffer at once, no more than the ring holds): descriptors go
+   * out together and completions come back in order, so the batch costs one round trip to
+   * the SMMU instead of one per transfer. Otherwise one after the other.
+   */
+  *batchSteps(reqs: readonly DmaTransferSpec[]): Generator<DmaYield, DmaResult[], void> {
+    const port = this.port;
+    let total = 0;
+    let fits = reqs.length <= port.room();
+    for (const r of reqs) {
+      this.transfer(r.write, r.iova, r.length, r.attrs ?? {}, r.src ?? null); // validates; the generator is dropped
+      total += r.length;
+      if (r.length > this.chunk) fits = false;
+    }
+    if (!fits || total > port.data.length) {
+      const out: DmaResult[] = [];
+      for (const r of reqs) out.push(yield* this.transferSteps(r.write, r.iova, r.length, r.attrs ?? {}, r.src ?? null));
+      return out;
+    }
+    const data = port.data;
+    const txs: TxRequest[] = [];
+    let off = 0;
+    for (const r of reqs) {
+      const a = r.attrs ?? {};
+      if (r.write && r.src) data.set(r.src.subarray(0, r.length), off);
+      txs.push({
+        tag: (this.tag = (this.tag + 1) >>> 0), sid: this.psid, iova: r.iova, length: r.length, write: r.write, offset: off,
+        ...(a.instr ? { instr: true } : {}), ...(a.priv ? { priv: true } : {}), ...(a.ssid !== undefined ? { ssid: a.ssid } : {}),
+      });
+      off += r.length;
+    }
+    const hasRoom = (): boolean => port.room() > 0;
+    const hasCompletion = (): boolean => port.pending() > 0;
+    for (let posted = 0; posted < txs.length; ) {
+      const n = port.post(txs, posted);
+      posted += n;
+      if (n === 0) yield hasRoom;
+    }
+    const got: TxCompletion[] = [];
+    while (got.length < txs.length) if (port.reap(txs.length - got.length, got).length < txs.length) yield hasCompletion;
+    return got.map((c, i) => {
+      const r = reqs[i] as DmaTransferSpec;
+      const t = txs[i] as TxRequest;
+      this.stats.transfers++;
+      this.stats.transactions++;
+      if (c.status === TX_OK) {
+        this.stats.bytes += r.length;
+        const out = r.write ? undefined : data.slice(t.offset ?? 0, (t.offset ?? 0) + r.length);
+        return { status: 'ok', bytes: r.length, ...(out ? { data: out } : {}) };
+      }
+      const status = STATUS[c.status] ?? 'abort';
+      if (status === 'fault') this.stats.faults++;
+      else this.stats.aborts++;
+      return { status, bytes: 0, fault: faultOf(c, status), ...(r.write ? {} : { data: new Uint8Array(0) }) };
+    });
+  }
+
+  /** streamSteps over the queue's records directly: no objects per transaction. */
+  private *streamRecords(s: DmaStreamSpec, onDone?: (i: number, ok: boolean, ms: number) => void): Generator<DmaYield, { ok: number; faults: number; bytes: number }, void> {
+    const port = this.port as Required<DmaPort>;
+    const data = port.data;
+    const size = Math.min(s.size, this.chunk);
+    const depth = Math.max(1, Math.min(s.depth, Math.floor(data.length / size), 256));
+    const sentAt = new Float64Array(depth);
+    const attrs = s.attrs ?? {};
+    const baseFlags = (attrs.instr ? TXF_INSTR : 0) | (attrs.priv ? TXF_PRIV : 0) |
+      (attrs.ssid !== undefined ? TXF_SSV | ((attrs.ssid & 0xfffff) << TXF_SSID_SHIFT) : 0);
+    const psid = this.psid >>> 0;
+    const clock = this.clock;
+    const stats = this.stats;
+    let sent = 0;
+    let done = 0;
+    let ok = 0;
+    let faults = 0;
+    let bytes = 0;
+    const fill = (u: Uint32Array, o: number, k: number): void => {
+      const i = sent + k;
+      const slot = i % depth;
+      const write = s.writeOf(i);
+      if (write && s.src) data.set(s.src.subarray(0, size), slot * size);
+      sentAt[slot] = clock();
+      const iova = s.iovaOf(i);
+      u[o + RQ_TAG] = i >>> 0;
+      u[o + RQ_SID] = psid;
+      u[o + RQ_FLAGS] = (baseFlags | (write ? TXF_WRITE : 0)) >>> 0;
+      u[o + RQ_IOVA_LO] = iova >>> 0;
+      u[o + RQ_IOVA_HI] = Math.floor(iova / 4294967296) >>> 0;
+      u[o + RQ_LEN] = size;
+      u[o + RQ_BUF] = slot * size;
+      u[o + 7] = 0;
+    };
+    let now = 0;
+    const each = (status: number, n: number): void => {
+      const good = status === TX_OK;
+      stats.transactions++;
+      if (good) {
+        ok++;
+        bytes += n;
+        stats.bytes += n;
+      } else {
+        faults++;
+        if (status === TX_FAULT) stats.faults++;
+        else stats.aborts++;
+      }
+      onDone?.(done, good, now - (sentAt[done % depth] ?? 0));
+      done++;
+    };
+    const progress = (): boolean => port.pending() > 0 || (sent < s.count && sent - done < depth && port.room() > 0);
+    while (done < s.count) {
+      const want = Math.min(s.count - sent, depth - (sent - done));
+      const posted = want > 0 ? port.postRecords(want, fill) : 0;
+      sent += posted;
+      now = clock();
+      const got = port.reapStatus(sent - done, each);
+      if (posted === 0 && got === 0) yield progress;
+    }
+    stats.transfers += s.count;
     return { ok, faults, bytes };
   }
 

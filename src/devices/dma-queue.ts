@@ -16,7 +16,9 @@
 
 import { createRing, RingConsumer, RingProducer, type RingDesc } from '../ports/ring.ts';
 import type { DoorbellDesc } from '../ports/doorbell.ts';
-import { decodeCompletion, encodeRequest, TX_RECORD_BYTES, type TxCompletion, type TxRequest } from '../smmu/ports.ts';
+import {
+  CP_BYTES, CP_STATUS, decodeCompletion, encodeRequest, TX_RECORD_BYTES, type TxCompletion, type TxRequest,
+} from '../smmu/ports.ts';
 
 export interface DmaQueueDesc {
   readonly sub: RingDesc;
@@ -61,6 +63,30 @@ export class DmaQueueClient {
     if (n <= 0 || this.#sub.tryReserve(n) !== n) return 0;
     for (let k = 0; k < n; k++) encodeRequest(this.#sub.u32, this.#sub.offset(k), txs[from + k] as TxRequest);
     this.#sub.commit(n);
+    return n;
+  }
+
+  /**
+   * Streaming form of post: up to `n` descriptors written in place by `fill(u32, offset, k)`
+   * (request-record words, RQ_* offsets); returns how many were posted.
+   */
+  postRecords(n: number, fill: (u32: Uint32Array, o: number, k: number) => void): number {
+    const m = Math.min(n, this.#sub.free());
+    if (m <= 0 || this.#sub.tryReserve(m) !== m) return 0;
+    for (let k = 0; k < m; k++) fill(this.#sub.u32, this.#sub.offset(k), k);
+    this.#sub.commit(m);
+    return m;
+  }
+
+  /** Streaming form of reap: `each(status, bytes)` per completion, in order; returns how many. */
+  reapStatus(max: number, each: (status: number, bytes: number) => void): number {
+    const n = this.#cpl.tryAcquire(max);
+    const u = this.#cpl.u32;
+    for (let k = 0; k < n; k++) {
+      const o = this.#cpl.offset(k);
+      each(u[o + CP_STATUS] ?? 0, u[o + CP_BYTES] ?? 0);
+    }
+    if (n > 0) this.#cpl.release(n);
     return n;
   }
 

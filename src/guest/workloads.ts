@@ -222,7 +222,7 @@ export function runDmaStream(k: WorkloadKernel, p: DmaStreamParams, dev: DmaDevi
     if (period === 0) {
       // As fast as possible: the device keeps `depth` transactions in flight.
       const r = dev.stream(
-        { count, size, depth: p.depth ?? 32, iovaOf: (i) => iova + (i % slots) * size, writeOf, src: data },
+        { count, size, depth: p.depth ?? 128, iovaOf: (i) => iova + (i % slots) * size, writeOf, src: data },
         (_i, _ok, ms) => lat.record(ms),
       );
       ok = r.ok;

@@ -81,13 +81,22 @@ export class Device {
     return this.#serial(async () => outcome(await this.#transfer(r)));
   }
 
-  /** Several DMAs, one after the other, each with its own outcome, in order. */
+  /**
+   * Several DMAs, in order, each with its own outcome: posted together on the device's
+   * queue when they fit (one SMMU round trip for the batch), else one after the other.
+   */
   async dmaBatch(reqs: readonly DmaRequest[]): Promise<DmaOutcome[]> {
     const rs = reqs.map(guestRequest);
     return this.#serial(async () => {
-      const out: DmaOutcome[] = [];
-      for (const r of rs) out.push(outcome(await this.#transfer(r)));
-      return out;
+      this.#domain.checkAlive();
+      const dev = this.#dev;
+      if (!dev) return (await this.#domain.call('dmaBatch', this.name, rs)).map(outcome);
+      const specs = rs.map((r) => ({
+        write: r.op === 'write', iova: r.iova, length: r.length ?? r.data?.length ?? 0,
+        ...(r.op === 'write' ? { src: r.data ?? pattern(r.length ?? 0, r.fill) } : {}),
+        attrs: { ...(r.ssid !== undefined ? { ssid: r.ssid } : {}), ...(r.priv ? { priv: true } : {}), ...(r.instr ? { instr: true } : {}) },
+      }));
+      return (await this.#drive(dev.batchSteps(specs))).map(outcome);
     });
   }
 
@@ -105,9 +114,16 @@ export class Device {
     const park = this.#park;
     if (!dev || !engine || !park) return this.#domain.call('dma', this.name, r);
     const data = r.op === 'write' ? (r.data ?? pattern(r.length ?? 0, r.fill)) : null;
-    const g = dev.transfer(r.op === 'write', r.iova, r.length ?? data?.length ?? 0, {
+    return this.#drive(dev.transfer(r.op === 'write', r.iova, r.length ?? data?.length ?? 0, {
       ...(r.ssid !== undefined ? { ssid: r.ssid } : {}), ...(r.priv ? { priv: true } : {}), ...(r.instr ? { instr: true } : {}),
-    }, data);
+    }, data));
+  }
+
+  /** Runs a transfer generator: steps the engine (on this thread) and waits where it yields. */
+  async #drive<T>(g: Generator<DmaYield, T, void>): Promise<T> {
+    const engine = this.#engine;
+    const park = this.#park;
+    if (!engine || !park) throw new VsmmuError('EVSMMU_INTERNAL', `device "${this.name}" has no API channel`);
     for (;;) {
       const step = g.next();
       if (step.done) return step.value;
