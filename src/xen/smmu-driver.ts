@@ -17,7 +17,8 @@ import { EVT_WORDS } from '../arch/events.ts';
 import { decodeIdRegs, type SmmuFeatures } from '../arch/features.ts';
 import { CONS_ERR_MASK, PROD_OVFLG, Q_PTR_MASK, qCount, qEmpty, qIdx, qInc, qSpace } from '../arch/queue.ts';
 import { CR0, CR2, GBPA, GERROR, IRQ_CTRL, R } from '../arch/registers.ts';
-import { STE_CFG, STE_WORDS, encodeL1Std, steConfigOf } from '../arch/ste.ts';
+import { planEntryUpdate, steUsed, type EntryStore } from '../arch/entry-update.ts';
+import { STE_WORDS, encodeL1Std } from '../arch/ste.ts';
 import type { PageAllocator } from '../mem/alloc.ts';
 import type { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../errors.ts';
@@ -83,7 +84,7 @@ interface SteJob {
   readonly sid: number;
   readonly next: Uint32Array;
   readonly seq: number;
-  steps: number[][] | null;
+  steps: readonly (readonly EntryStore[])[] | null;
   step: number;
   ticket: number;
 }
@@ -349,10 +350,10 @@ export class SmmuDriver {
 
   /**
    * Starts replacing the STE of `sid` by `next`, after any earlier write of that STE; returns
-   * the write's sequence number (see steWritten). The plan: one differing 64-bit word is a
-   * single atomic store (hitless); otherwise a live STE first becomes abort (dw0), then
-   * dw1..7 are written, then the new dw0. Each step is followed by CFGI_STE + CMD_SYNC, and
-   * the next step starts only once that SYNC completed (advanceSteWrites).
+   * the write's sequence number (see steWritten). The plan is Linux's used-bits method
+   * (arch/entry-update.ts, the guest driver's too): hitless when one qword's used bits
+   * change, otherwise V = 0 first. Each step is followed by CFGI_STE + CMD_SYNC, and the
+   * next step starts only once that SYNC completed (advanceSteWrites).
    */
   beginSteWrite(sid: number, next: Uint32Array): number {
     this.steAddr(sid, true);
@@ -360,7 +361,9 @@ export class SmmuDriver {
     const q = this.steJobs.get(sid);
     if (q) q.push(job);
     else this.steJobs.set(sid, [job]);
-    this.advanceJob(job);
+    // As far as it goes without waiting: hardware that already completed a step's SYNC
+    // lets the next one start now (at most the 3 steps of a plan, plus its retirement).
+    for (let k = 0; k < 4 && this.advanceJob(job); k++);
     return job.seq;
   }
 
@@ -404,37 +407,20 @@ export class SmmuDriver {
       return true;
     }
     const at = this.steAddr(job.sid);
-    for (const d of job.steps[job.step++] as readonly number[]) {
-      if (d < 0) this.mem.store64(at, 1 | (STE_CFG.ABORT << 1), 0);
-      else this.mem.store64(at + 8 * d, job.next[2 * d] ?? 0, job.next[2 * d + 1] ?? 0);
-    }
+    for (const st of job.steps[job.step++] as readonly EntryStore[]) this.mem.store64(at + 8 * st.qword, st.lo, st.hi);
     this.issue(cmdOf('CFGI_STE', { sid: job.sid, leaf: 1 }));
     job.ticket = this.sync();
     return true;
   }
 
-  /** The steps that replace the current STE of `sid` by `next` (-1: abort dw0). */
-  private planSte(sid: number, next: Uint32Array): number[][] {
-    const old = this.readSte(sid, this.steOld);
-    const diff: number[] = [];
-    for (let d = 0; d < 8; d++) if (old[2 * d] !== next[2 * d] || old[2 * d + 1] !== next[2 * d + 1]) diff.push(d);
-    if (diff.length === 0) return [];
+  /** The steps that replace the current STE of `sid` by `next` (Linux's used-bits method). */
+  private planSte(sid: number, next: Uint32Array): readonly (readonly EntryStore[])[] {
+    const plan = planEntryUpdate(this.readSte(sid, this.steOld), next, steUsed);
+    if (plan.steps.length === 0) return plan.steps;
     this.stats.steWrites++;
-    if (diff.length === 1) {
-      this.stats.hitless++;
-      return [diff];
-    }
-    const steps: number[][] = [];
-    const live = steLive(old);
-    // Break before make: from the first step on, the hardware sees an abort dw0 and
-    // ignores dw1..7.
-    if (live) {
-      this.stats.viaAbort++;
-      steps.push([-1]);
-    }
-    steps.push(diff.filter((d) => d !== 0));
-    if (live || diff[0] === 0) steps.push([0]);
-    return steps;
+    if (plan.kind === 'hitless') this.stats.hitless++;
+    else if (plan.kind === 'breaking') this.stats.viaAbort++;
+    return plan.steps;
   }
 
   // ---- command queue ----------------------------------------------------------------------
@@ -594,11 +580,6 @@ export class SmmuDriver {
   get structures(): { strtab: number; l2Tables: number; cmdq: number; evtq: number } {
     return { strtab: this.strtab, l2Tables: this.l2.size, cmdq: this.cmdq, evtq: this.evtq };
   }
-}
-
-/** Whether an STE is in use by the hardware (V = 1 and not abort: bypass or translating). */
-function steLive(w: ArrayLike<number>): boolean {
-  return ((w[0] ?? 0) & 1) === 1 && steConfigOf(w) >= STE_CFG.BYPASS;
 }
 
 /** Asserts that a structure handed to the SMMU is aligned to its size (a bug otherwise). */
