@@ -23,7 +23,7 @@ import {
   CMD_ENTRY_BYTES, EVT_ENTRY_BYTES, qBase, qConsumed, qEmpty, qEntryAddr, qFull, qLog2Eff, qOverflowActive, qOverflowed, qProduced,
   withConsErr,
 } from '../arch/queue.ts';
-import { CR0, CR2, GBPA, GERROR, IRQ_CTRL } from '../arch/registers.ts';
+import { CR0, CR2, fieldMask, GBPA, GERROR, IRQ_CTRL } from '../arch/registers.ts';
 import { Walker, WalkResult } from '../arch/walk.ts';
 import {
   GBPA_FIELDS, GBPA_RESET, SLOT, SLOT_AT, VREGS, VSMMU_PAGES_SIZE, guestFeatures, guestIdRegs, type RegEffect,
@@ -399,7 +399,7 @@ export class VSmmuV3 {
   private refreshSte(vsid: number, report: boolean): void {
     const r = this.r;
     const st = {
-      base: joinAddr(r[SLOT.STRTAB_BASE] ?? 0, r[SLOT.STRTAB_BASE_HI] ?? 0, 0xffff_ffc0),
+      base: joinAddr(r[SLOT.STRTAB_BASE] ?? 0, r[SLOT.STRTAB_BASE_HI] ?? 0, ADDR_LO.STRTAB),
       cfg: r[SLOT.STRTAB_BASE_CFG] ?? 0,
     };
     const res = readGuestSte(this.ram, st, vsid, this.gf, this.ipaBits);
@@ -538,7 +538,7 @@ export class VSmmuV3 {
       r[SLOT.EVENTQ_PROD] = qOverflowed(prod, cons);
       return false;
     }
-    const base = joinAddr(r[SLOT.EVENTQ_BASE] ?? 0, r[SLOT.EVENTQ_BASE_HI] ?? 0, 0xffff_ffe0);
+    const base = joinAddr(r[SLOT.EVENTQ_BASE] ?? 0, r[SLOT.EVENTQ_BASE_HI] ?? 0, ADDR_LO.QUEUE);
     const at = qEntryAddr(qBase(base, log2, EVT_ENTRY_BYTES), prod, log2, EVT_ENTRY_BYTES);
     for (let i = 0; i < EVT_WORDS / 2; i++) {
       if (!this.ram.store64(at + i * 8, e[2 * i] ?? 0, e[2 * i + 1] ?? 0)) {
@@ -596,7 +596,7 @@ export class VSmmuV3 {
   }
 
   private msiAddr(cfg0Slot: number): number {
-    return joinAddr(this.r[cfg0Slot] ?? 0, this.r[cfg0Slot + 1] ?? 0, 0xffff_fffc);
+    return joinAddr(this.r[cfg0Slot] ?? 0, this.r[cfg0Slot + 1] ?? 0, ADDR_LO.MSI);
   }
 
   private msiWrite(ipa: number, data: number): boolean {
@@ -665,7 +665,7 @@ export class VSmmuV3 {
 
   /** CMDQ base, aligned down to the queue size (lower bits treated as zero). */
   private cmdqBase(): number {
-    const base = joinAddr(this.r[SLOT.CMDQ_BASE] ?? 0, this.r[SLOT.CMDQ_BASE_HI] ?? 0, 0xffff_ffe0);
+    const base = joinAddr(this.r[SLOT.CMDQ_BASE] ?? 0, this.r[SLOT.CMDQ_BASE_HI] ?? 0, ADDR_LO.QUEUE);
     return qBase(base, this.cmdqLog2(), CMD_ENTRY_BYTES);
   }
 
@@ -691,7 +691,14 @@ export class VSmmuV3 {
 
 const EMPTY_STE = new Uint32Array(STE_WORDS);
 
-/** (lo & loMask) + bits [51:32] of hi, as a number (exact: below 2^52). */
+/** The low-half bits of the ADDR fields (FACTS §1.14-§1.16), from the register tables. */
+const ADDR_LO = {
+  STRTAB: fieldMask('STRTAB_BASE', 'ADDR'),
+  QUEUE: fieldMask('CMDQ_BASE', 'ADDR'),
+  MSI: fieldMask('GERROR_IRQ_CFG0', 'ADDR'),
+} as const;
+
+/** (lo & loMask) + bits [51:32] of hi, as a number (exact: below 2^52, the vSMMU's limit). */
 function joinAddr(lo: number, hi: number, loMask: number): number {
   return (hi & 0x000f_ffff) * 4294967296 + ((lo & loMask) >>> 0);
 }
