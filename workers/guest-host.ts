@@ -64,7 +64,7 @@ export function threadGuestHost(data: Pick<GuestWorkerData, 'irq' | 'hardware'>)
       const park = new Int32Array(bell.sab);
       return (ready, timeoutMs) => {
         const progressed = (): boolean => {
-          while (engine.step() > 0);
+          if (engine.hasWork()) while (engine.step() > 0);
           return ready();
         };
         return progressed() || waitUntil(progressed, park, bell.index, timeoutMs, spin) === WAIT_OK;

@@ -128,8 +128,9 @@ export class Device {
       const step = g.next();
       if (step.done) return step.value;
       const wanted: DmaYield = step.value;
+      // Cheap while nothing moved (two loads); steps the engine only when a ring did.
       const ready = (): boolean => {
-        while (engine.step() > 0);
+        if (engine.hasWork()) while (engine.step() > 0);
         return wanted();
       };
       if (ready()) continue;
