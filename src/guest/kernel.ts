@@ -26,6 +26,7 @@ import type { LatencySummary } from './latency.ts';
 import { Vcpu, type TrapPort } from './vcpu.ts';
 import { pollingRunner, type GuestRunner } from './ports.ts';
 import { runMapDmaFault, runDmaStream, type MapDmaFaultParams, type MapDmaFaultReport, type DmaStreamParams, type DmaStreamReport } from './workloads.ts';
+import { runBenchWorkload, type BenchWorkloadParams, type BenchWorkloadReport } from './bench-workloads.ts';
 
 /** A passed-through device as the guest gets it. */
 export interface GuestDeviceData {
@@ -381,6 +382,12 @@ export class GuestKernel {
   workloadDmaStream(params: DmaStreamParams): DmaStreamReport {
     this.ensureProbed();
     return runDmaStream(this, params, this.#dev(params.vSid).device);
+  }
+
+  /** One benchmark workload for a while (vsmmu bench), run here on the guest's thread. */
+  workloadBench(params: BenchWorkloadParams): BenchWorkloadReport {
+    this.ensureProbed();
+    return runBenchWorkload(this, params, (vSid) => this.#dev(vSid).device);
   }
 
   stats(): GuestStats {
