@@ -310,11 +310,12 @@ export class DmaDevice {
     let ok = 0;
     let faults = 0;
     let bytes = 0;
+    const src = s.src ? s.src.subarray(0, size) : null;
     const fill = (u: Uint32Array, o: number, k: number): void => {
       const i = sent + k;
       const slot = i % depth;
       const write = s.writeOf(i);
-      if (write && s.src) data.set(s.src.subarray(0, size), slot * size);
+      if (write && src) data.set(src, slot * size);
       sentAt[slot] = clock();
       const iova = s.iovaOf(i);
       u[o + RQ_TAG] = i >>> 0;
