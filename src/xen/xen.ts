@@ -24,6 +24,10 @@ import { composePhysicalSte, type GuestSteConfig } from './vsmmuv3-ste.ts';
 import type { VsidMode } from './vsid.ts';
 import type { DomainConfig, DomainDevice } from './xlcfg.ts';
 
+/** The STE of a quarantined device: V = 1, Config = abort (terminates silently). */
+const QUARANTINE_STE = new Uint32Array(STE_WORDS);
+QUARANTINE_STE[0] = 1;
+
 export interface XenOptions {
   readonly mem: PhysMemory;
   /** Xen's allocator of physical memory (its structures and guest RAM). */
@@ -61,6 +65,8 @@ export interface XenStats {
   readonly xenBugs: number;
   /** Physical records of flooding devices dropped by the fault budget (their guests got OVFLG). */
   readonly floodDrops: number;
+  /** Stage-2-only devices put to abort (until reassigned) for flooding the event queue. */
+  readonly quarantined: number;
   readonly memory: { readonly freePages: number; readonly usedPages: number };
 }
 
@@ -91,6 +97,8 @@ export class Xen {
   private readonly faultBudgetOpt: number | undefined;
   /** Records of silenced (flooding) devices dropped by the fault budget. */
   private floodDrops = 0;
+  /** Stage-2-only devices put to abort for flooding the physical event queue. */
+  private quarantined = 0;
 
   constructor(o: XenOptions) {
     this.cmdline = parseXenCmdline(o.cmdline ?? '');
@@ -412,8 +420,15 @@ export class Xen {
     // this drain are dropped. Other guests' records are never touched.
     const n = (this.passCounts.get(s.sid) ?? 0) + 1;
     this.passCounts.set(s.sid, n);
-    if (n > this.faultBudget() && dom.vsmmu !== null) {
-      dom.vsmmu.silence(s.sid);
+    if (n > this.faultBudget()) {
+      if (dom.vsmmu !== null) dom.vsmmu.silence(s.sid);
+      else if (s.stage !== 'quarantined') {
+        // Stage 2 only: no guest reads these records, so nothing to acknowledge either; the
+        // device stays aborted until it is assigned again.
+        this.driver.beginSteWrite(s.sid, QUARANTINE_STE);
+        s.stage = 'quarantined';
+        this.quarantined++;
+      }
       this.floodDrops++;
       return;
     }
@@ -439,6 +454,7 @@ export class Xen {
       unknownStreamEvents: this.unknownStreamEvents,
       xenBugs: this.xenBugs + vsmmuBugs,
       floodDrops: this.floodDrops,
+      quarantined: this.quarantined,
       memory: { freePages: a.freePages, usedPages: a.usedPages },
     };
   }

@@ -95,4 +95,29 @@ describe('fault-flood containment', () => {
     expect(vs?.isSilenced(FLOODER)).toBe(false);
     expect(xl.translate(FLOODER, false, 0, 0, 0x1000, 0, out)).toBe(0); // translating again
   });
+
+  it('a stage-2-only device flooding stage-2 faults is quarantined (abort STE) beside a vSMMU victim that loses nothing', () => {
+    const r = xenRig({ faultBudget: 32 });
+    const v = r.xen.createDomain(domCfg('victim', [{ sid: VICTIM }]));
+    r.xen.createDomain(domCfg('s2only', [{ sid: FLOODER }], 'none'));
+    const gv = guest(r, v.domid);
+    gv.reset();
+    gv.attachS1(VICTIM, 1);
+    const out = new XlateOut();
+    const xl = r.smmu.translator;
+    let victimRecords = 0;
+    for (let c = 0; c < 200; c++) {
+      // IPAs outside the domain's RAM: stage-2 F_TRANSLATION, kept by Xen.
+      for (let i = 0; i < 64; i++) xl.translate(FLOODER, false, 0, 0, (0x8000_0000 + (c * 64 + i) * 4096) >>> 0, 0, out);
+      xl.translate(VICTIM, false, 0, 0, 0x1000_0000 + c * 4096, 0, out);
+      r.smmu.step();
+      while (r.xen.pump());
+      victimRecords += gv.events().length;
+    }
+    expect(victimRecords).toBe(200);
+    expect(r.xen.stats().quarantined).toBe(1);
+    expect(r.xen.driver.stream(FLOODER)?.stage).toBe('quarantined');
+    expect(xl.translate(FLOODER, false, 0, 0, 0x4000_0000, 0, out)).not.toBe(0); // aborted
+    expect(out.recorded).toBe(false);
+  });
 });
