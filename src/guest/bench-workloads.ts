@@ -89,6 +89,7 @@ const SAMPLES_MAX = 16_384;
 const BURST = 64;
 const FQ_BUFFERS = 256;
 const FLOOD_CMDS = 32;
+const CHUNK = 64 * 1024;
 const FAULT_WAIT_MS = 50;
 /** IOVA bases per workload (disjoint, so a leftover mapping never aliases). */
 const IOVA_STREAM = 0x2000_0000;
@@ -158,14 +159,20 @@ export function runBenchWorkload(k: BenchKernel, p: BenchWorkloadParams, devOf: 
     if (!cur || cur.asid !== a) k.attach(vSid, { asid: a });
   };
   // A mapped window the device streams over: `slots` places of `size` bytes at `stride`.
+  // Backed by CHUNK-sized buffers (the kernel's RAM may be fragmented), mapped back to back.
   const window = (vSid: number, pages: number): { iova: number; slots: number; stride: number } => {
-    const len = Math.max(pages * PAGE, Math.ceil(size / PAGE) * PAGE);
-    const ipa = k.alloc(len, PAGE);
-    k.map(vSid, IOVA_STREAM, ipa, len, 'rw');
+    const len = Math.ceil(Math.max(pages * PAGE, size) / CHUNK) * CHUNK;
+    const ipas: number[] = [];
+    let mapped = 0;
     cleanup.push(() => {
-      k.unmap(vSid, IOVA_STREAM, len);
-      k.free(ipa);
+      if (mapped > 0) k.unmap(vSid, IOVA_STREAM, mapped);
+      for (const ipa of ipas) k.free(ipa);
     });
+    for (; mapped < len; mapped += CHUNK) {
+      const ipa = k.alloc(CHUNK, PAGE);
+      ipas.push(ipa);
+      k.map(vSid, IOVA_STREAM + mapped, ipa, CHUNK, 'rw');
+    }
     const stride = p.walk ? Math.max(PAGE, Math.ceil(size / PAGE) * PAGE) : size;
     return { iova: IOVA_STREAM, slots: Math.max(1, Math.floor(len / stride)), stride };
   };
@@ -184,8 +191,22 @@ export function runBenchWorkload(k: BenchKernel, p: BenchWorkloadParams, devOf: 
     };
 
     if (p.kind === 'stream') {
+      // Walk-heavy: the IOTLB holds more entries than the window has pages, so the ASID is
+      // invalidated after every pass over it and every transaction of the next pass walks.
+      const flush = [new Array<number>(CMD_WORDS).fill(0)];
+      encodeCommand(cmdOf('TLBI_NH_ASID', { asid }), flush[0] as number[]);
+      let passed = 0;
       while (k.now() < end) {
         burst(BURST);
+        passed += BURST;
+        if (p.walk && passed >= win.slots) {
+          passed = 0;
+          const s = k.now();
+          k.issueCommands(flush, true);
+          sync.add(k.now() - s);
+          rawTlbi++;
+          syncs++;
+        }
         probe();
       }
     } else if (p.kind === 'strict' || p.kind === 'lazy') {

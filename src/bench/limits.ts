@@ -1,0 +1,280 @@
+// The limits every `vsmmu bench` figure is compared with, measured in the same run on the
+// same machine: bare code that uses no project module, so it measures the machine, not us.
+//   memcpy:    one core copying 4 KiB blocks between two SharedArrayBuffers (the bandwidth
+//              a DMA's bytes could move at);
+//   ring:      an SPSC ring of 32-byte records published in batches of 64 (what a DMA's
+//              descriptor and completion could travel at);
+//   relay:     three threads, guest -> xen -> smmu -> xen -> guest, one word each hop (the
+//              least a forwarded TLBI + CMD_SYNC or a fault's trip could cost);
+//   ping-pong: two threads, one word each way (the least a trap could cost), measured once
+//              unloaded and again beside each benchmark cell's load, paced like the guests'
+//              trap probes.
+// Every wait spins up to SPIN loads, then Atomics.wait; a signal notifies only a sleeper.
+// The peers are worker threads started from this file (workerData.benchRole).
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { createHistogram } from 'node:perf_hooks';
+import { summarizeNs, type Percentiles } from './stats.ts';
+
+const SPIN = 10_000;
+// Ping-pong SAB (256 bytes), one word per 64-byte line: PING (pinger writes), PONG (peer
+// writes), each side's sleeping flag, STOP (the parent asks the pinger to finish).
+const PING = 0;
+const PONG = 16;
+const PINGER_SLEEP = 32;
+const PEER_SLEEP = 48;
+const STOP = 64;
+// Ring SAB: HEAD (consumer), TAIL (producer), sleeping flags; records from byte 256.
+const R_HEAD = 0;
+const R_TAIL = 16;
+const R_PSLEEP = 32;
+const R_CSLEEP = 48;
+const R_DATA = 256;
+const RING_CAPACITY = 4096;
+const RECORD_WORDS = 8;
+const RING_BATCH = 64;
+// Relay SAB (512 bytes): G2X, X2S, S2X, X2G words, then each waiter's sleeping flag.
+const G2X = 0;
+const X2S = 16;
+const S2X = 32;
+const X2G = 48;
+const G_SLEEP = 64;
+const XG_SLEEP = 80;
+const XS_SLEEP = 96;
+const S_SLEEP = 112;
+
+function waitFor(a: Int32Array, idx: number, old: number, sleepIdx: number): number {
+  let v = 0;
+  for (let k = 0; k < SPIN; k++) if ((v = Atomics.load(a, idx)) !== old) return v;
+  for (;;) {
+    Atomics.store(a, sleepIdx, 1);
+    if ((v = Atomics.load(a, idx)) !== old) {
+      Atomics.store(a, sleepIdx, 0);
+      return v;
+    }
+    Atomics.wait(a, idx, old);
+    Atomics.store(a, sleepIdx, 0);
+  }
+}
+
+function signal(a: Int32Array, idx: number, v: number, peerSleepIdx: number): void {
+  Atomics.store(a, idx, v);
+  if (Atomics.load(a, peerSleepIdx) !== 0) Atomics.notify(a, idx);
+}
+
+/** The limits measured before the matrix, on an otherwise idle system. */
+export interface Limits {
+  /** One core's SAB-to-SAB copy bandwidth, 4 KiB blocks, MiB/s. */
+  readonly memcpyMiBs: number;
+  /** Records per second through the bare ring (32-byte records, batches of 64). */
+  readonly ringPerS: number;
+  /** One guest -> xen -> smmu -> xen -> guest relay, ns. */
+  readonly relay: Percentiles;
+  /** One ping-pong round trip with nothing else running, ns. */
+  readonly pingPong: Percentiles;
+}
+
+function spawn(role: string, sab: SharedArrayBuffer, extra: Record<string, unknown> = {}): Worker {
+  const w = new Worker(new URL(import.meta.url), { workerData: { benchRole: role, sab, ...extra }, name: `bench:${role}` });
+  w.unref();
+  return w;
+}
+
+function pingPongOnce(a: Int32Array, seq: number): void {
+  signal(a, PING, seq, PEER_SLEEP);
+  while (waitFor(a, PONG, (seq - 1) | 0, PINGER_SLEEP) !== seq);
+}
+
+function measureMemcpy(ms: number): number {
+  const block = 4096;
+  const size = 4 * 1048576;
+  const from = new Uint8Array(new SharedArrayBuffer(size));
+  const to = new Uint8Array(new SharedArrayBuffer(size));
+  for (let i = 0; i < size; i += 4096) from[i] = i & 0xff;
+  to.set(from); // first touch of every page, outside the timing
+  let bytes = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < ms) {
+    for (let off = 0; off < size; off += block) to.set(from.subarray(off, off + block), (off * 7) % size);
+    bytes += size;
+    t = performance.now();
+  }
+  return bytes / 1048576 / ((t - t0) / 1000);
+}
+
+function measureRing(ms: number): number {
+  const sab = new SharedArrayBuffer(R_DATA + RING_CAPACITY * RECORD_WORDS * 4);
+  const w = spawn('ring', sab);
+  const h = new Int32Array(sab, 0, R_DATA >> 2);
+  const u = new Uint32Array(sab, R_DATA);
+  const mask = RING_CAPACITY - 1;
+  let head = 0;
+  let got = 0;
+  let sum = 0;
+  waitFor(h, R_TAIL, 0, R_CSLEEP); // the producer is up
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < ms) {
+    for (let n = 0; n < 64; n++) {
+      let tail = Atomics.load(h, R_TAIL);
+      if (tail === head) tail = waitFor(h, R_TAIL, head, R_CSLEEP);
+      const k = (tail - head) | 0;
+      for (let i = 0; i < k; i++) {
+        const o = ((head + i) & mask) * RECORD_WORDS;
+        for (let x = 0; x < RECORD_WORDS; x++) sum += u[o + x] ?? 0;
+      }
+      head = (head + k) | 0;
+      got += k;
+      signal(h, R_HEAD, head, R_PSLEEP);
+    }
+    t = performance.now();
+  }
+  void w.terminate();
+  return sum >= 0 ? got / ((t - t0) / 1000) : 0;
+}
+
+function measureRelay(ms: number): Percentiles {
+  const a = new Int32Array(new SharedArrayBuffer(512));
+  const ws = [spawn('relay-xen', a.buffer as SharedArrayBuffer), spawn('relay-smmu', a.buffer as SharedArrayBuffer)];
+  const h = createHistogram();
+  let seq = 1;
+  signal(a, G2X, seq, XG_SLEEP); // both peers are up once the first relay returns
+  while (waitFor(a, X2G, 0, G_SLEEP) !== seq);
+  const t0 = performance.now();
+  for (let t = t0; t - t0 < ms; ) {
+    seq = (seq + 1) | 0;
+    const s = performance.now();
+    signal(a, G2X, seq, XG_SLEEP);
+    while (waitFor(a, X2G, (seq - 1) | 0, G_SLEEP) !== seq);
+    t = performance.now();
+    h.record(Math.max(1, Math.round((t - s) * 1e6)));
+  }
+  for (const w of ws) void w.terminate();
+  return summarizeNs(h);
+}
+
+function measurePingPong(ms: number): Percentiles {
+  const a = new Int32Array(new SharedArrayBuffer(256));
+  const w = spawn('pingpong', a.buffer as SharedArrayBuffer);
+  const h = createHistogram();
+  let seq = 1;
+  pingPongOnce(a, seq); // the peer is up
+  const t0 = performance.now();
+  for (let t = t0; t - t0 < ms; ) {
+    seq = (seq + 1) | 0;
+    const s = performance.now();
+    pingPongOnce(a, seq);
+    t = performance.now();
+    h.record(Math.max(1, Math.round((t - s) * 1e6)));
+  }
+  void w.terminate();
+  return summarizeNs(h);
+}
+
+const role = isMainThread ? undefined : (workerData as { benchRole?: string } | null)?.benchRole;
+if (role !== undefined) {
+  const d = workerData as { sab: SharedArrayBuffer; ms?: number; everyMs?: number };
+  const a = new Int32Array(d.sab, 0, Math.min(d.sab.byteLength, 512) >> 2);
+  if (role === 'pingpong') {
+    for (let last = 0; ; ) {
+      last = waitFor(a, PING, last, PEER_SLEEP);
+      signal(a, PONG, last, PINGER_SLEEP);
+    }
+  } else if (role === 'relay-xen') {
+    for (let last = 0; ; ) {
+      const prev = last;
+      last = waitFor(a, G2X, last, XG_SLEEP);
+      signal(a, X2S, last, S_SLEEP);
+      while (waitFor(a, S2X, prev, XS_SLEEP) !== last);
+      signal(a, X2G, last, G_SLEEP);
+    }
+  } else if (role === 'relay-smmu') {
+    for (let last = 0; ; ) {
+      last = waitFor(a, X2S, last, S_SLEEP);
+      signal(a, S2X, last, XS_SLEEP);
+    }
+  } else if (role === 'ring') {
+    const h = new Int32Array(d.sab, 0, R_DATA >> 2);
+    const u32 = new Uint32Array(d.sab, R_DATA);
+    const mask = RING_CAPACITY - 1;
+    let tail = 0;
+    let head = 0;
+    for (let seq = 0; ; seq += RING_BATCH) {
+      while (RING_CAPACITY - ((tail - head) | 0) < RING_BATCH) {
+        head = Atomics.load(h, R_HEAD);
+        if (RING_CAPACITY - ((tail - head) | 0) < RING_BATCH) head = waitFor(h, R_HEAD, head, R_PSLEEP);
+      }
+      for (let i = 0; i < RING_BATCH; i++) {
+        const o = ((tail + i) & mask) * RECORD_WORDS;
+        for (let w = 0; w < RECORD_WORDS; w++) u32[o + w] = (seq + i) ^ w;
+      }
+      tail = (tail + RING_BATCH) | 0;
+      signal(h, R_TAIL, tail, R_CSLEEP);
+    }
+  } else if (role === 'limits') {
+    const ms = d.ms ?? 200;
+    const out: Limits = { memcpyMiBs: measureMemcpy(ms), ringPerS: measureRing(ms), relay: measureRelay(ms), pingPong: measurePingPong(ms) };
+    parentPort?.postMessage(out);
+  } else if (role === 'pinger') {
+    // Beside a cell's load: a round trip about every `everyMs` until the parent sets STOP.
+    const peer = spawn('pingpong', d.sab);
+    const h = createHistogram();
+    const every = d.everyMs ?? 1;
+    let seq = 1;
+    pingPongOnce(a, seq); // the peer is up: the parent may start the load
+    parentPort?.postMessage('ready');
+    while (Atomics.load(a, STOP) === 0) {
+      seq = (seq + 1) | 0;
+      const s = performance.now();
+      pingPongOnce(a, seq);
+      h.record(Math.max(1, Math.round((performance.now() - s) * 1e6)));
+      Atomics.wait(a, STOP, 0, every);
+    }
+    void peer.terminate();
+    parentPort?.postMessage(summarizeNs(h));
+  }
+}
+
+function onMessage<T>(w: Worker): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    w.once('message', (m: T) => resolve(m));
+    w.once('error', reject);
+    w.once('exit', (code) => reject(new Error(`bench limit worker exited (code ${code}) before reporting`)));
+  });
+}
+
+/** Measures the limits on a worker (the caller's thread stays free), `ms` per limit. */
+export async function measureLimits(ms = 200): Promise<Limits> {
+  const w = new Worker(new URL(import.meta.url), { workerData: { benchRole: 'limits', sab: new SharedArrayBuffer(8), ms }, name: 'bench:limits' });
+  try {
+    return await onMessage<Limits>(w);
+  } finally {
+    await w.terminate();
+  }
+}
+
+/** A ping-pong pair running beside a load until stop(), which resolves to its latencies. */
+export interface PingerBeside {
+  stop(): Promise<Percentiles>;
+}
+
+/** Starts the pair; resolves once their first round trip is done. */
+export async function startPinger(everyMs = 1): Promise<PingerBeside> {
+  const sab = new SharedArrayBuffer(512);
+  const a = new Int32Array(sab);
+  const w = new Worker(new URL(import.meta.url), { workerData: { benchRole: 'pinger', sab, everyMs }, name: 'bench:pinger' });
+  await onMessage<'ready'>(w);
+  const result = onMessage<Percentiles>(w);
+  result.catch(() => {}); // observed by stop()
+  return {
+    async stop() {
+      Atomics.store(a, STOP, 1);
+      Atomics.notify(a, STOP);
+      try {
+        return await result;
+      } finally {
+        await w.terminate();
+      }
+    },
+  };
+}

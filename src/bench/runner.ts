@@ -1,0 +1,305 @@
+// runBench(): the multi-guest benchmark matrix of `vsmmu bench`. For each guest count, one
+// system (Xen, the SMMU, the guests on their threads) runs every workload in turn; each
+// guest runs its workload on its own thread as one control call (src/guest/bench-workloads.ts),
+// so the main thread only starts cells and collects counts and latency samples. The limits
+// (src/bench/limits.ts) are measured once before the matrix, and a bare ping-pong runs
+// beside every cell's load: every figure is reported beside its limit, as a ratio.
+import { cpus, loadavg } from 'node:os';
+import type { BenchWorkloadParams, BenchWorkloadReport } from '../guest/bench-workloads.ts';
+import type { DomainOptions } from '../system/options.ts';
+import type { Domain } from '../system/domain.ts';
+import { createSystem } from '../system/system.ts';
+import { VsmmuError } from '../errors.ts';
+import { packageVersion } from '../cli/version.ts';
+import { cpuBetween, cpuSnapshot } from './cpu.ts';
+import { measureLimits, startPinger, type Limits } from './limits.ts';
+import { figure, histogramOf, jain, latencyFigures, summarizeNs, type LatencyFigures, type Percentiles } from './stats.ts';
+import {
+  BENCH_MAX_GUESTS, BENCH_SCHEMA_ID, BENCH_WORKLOADS,
+  type BenchCell, type BenchGuestFigures, type BenchMachine, type BenchReport, type BenchTarget, type BenchVictim, type BenchWorkload,
+} from './report.ts';
+
+export interface BenchOptions {
+  /** Guest counts, each a system of its own (default 1, 2, 4, 8). */
+  readonly guests?: readonly number[];
+  /** Seconds per cell (default 2); noisy runs twice that (victims alone, then with the flood). */
+  readonly seconds?: number;
+  /** Workloads (default all of BENCH_WORKLOADS). */
+  readonly workloads?: readonly BenchWorkload[];
+  /** Xen's policy profile; profiles do not exist yet, so any value is refused. */
+  readonly profile?: string;
+  /** Milliseconds per limit measurement (default 200). */
+  readonly limitMs?: number;
+  /** Called when a cell starts and about 5 times a second while it runs. */
+  readonly onProgress?: (p: BenchProgress) => void;
+}
+
+export interface BenchProgress {
+  /** Cells done so far, and in all. */
+  readonly done: number;
+  readonly cells: number;
+  readonly series: string;
+  readonly guests: number;
+  /** Seconds of load run so far, and in all (an estimate: boot times come on top). */
+  readonly elapsedS: number;
+  readonly totalS: number;
+}
+
+interface Spec {
+  readonly workload: BenchWorkload;
+  readonly series: string;
+  readonly size: number;
+  readonly pattern: 'hit' | 'walk' | null;
+  readonly params: Omit<BenchWorkloadParams, 'vSid' | 'durationMs'>;
+}
+
+/** The stream variants: 4 KiB with TLB hits first (the headline series), then the rest. */
+const STREAM: readonly Spec[] = [
+  { workload: 'stream', series: 'stream', size: 4096, pattern: 'hit', params: { kind: 'stream', size: 4096, pages: 16 } },
+  { workload: 'stream', series: 'stream 64B', size: 64, pattern: 'hit', params: { kind: 'stream', size: 64, pages: 16 } },
+  { workload: 'stream', series: 'stream 64KiB', size: 65536, pattern: 'hit', params: { kind: 'stream', size: 65536, pages: 64 } },
+  { workload: 'stream', series: 'stream walk', size: 4096, pattern: 'walk', params: { kind: 'stream', size: 4096, pages: 128, walk: true } },
+];
+
+function specsOf(w: BenchWorkload): readonly Spec[] {
+  switch (w) {
+    case 'stream': return STREAM;
+    case 'strict': return [{ workload: w, series: w, size: 4096, pattern: null, params: { kind: 'strict' } }];
+    case 'lazy': return [{ workload: w, series: w, size: 4096, pattern: null, params: { kind: 'lazy' } }];
+    case 'reconfig': return [{ workload: w, series: w, size: 4096, pattern: null, params: { kind: 'reconfig' } }];
+    case 'noisy': return [{ workload: w, series: w, size: 4096, pattern: 'hit', params: { kind: 'stream', size: 4096, pages: 16 } }];
+  }
+}
+
+const NOISY = 'noisy';
+const GUEST_MEMORY_MIB = 64;
+
+function domainsFor(guests: number, noisy: boolean): DomainOptions[] {
+  const doms: DomainOptions[] = [];
+  const dom = (name: string, i: number): DomainOptions => ({
+    name, memory: `${GUEST_MEMORY_MIB}M`, viommu: 'smmuv3', devices: [{ name: 'dma0', sid: 0x100 * i }, { name: 'dma1', sid: 0x100 * i + 1 }],
+  });
+  for (let g = 1; g <= guests; g++) doms.push(dom(`guest${g}`, g));
+  if (noisy) doms.push(dom(NOISY, guests + 1));
+  return doms;
+}
+
+export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds: number; workloads: BenchWorkload[] } {
+  const guests = [...(o.guests ?? [1, 2, 4, 8])];
+  if (guests.length === 0 || guests.some((g) => !Number.isInteger(g) || g < 1 || g > BENCH_MAX_GUESTS)) {
+    throw new VsmmuError('EVSMMU_USAGE', `guests must be whole numbers from 1 to ${BENCH_MAX_GUESTS}, got ${guests.join(',') || 'none'}`);
+  }
+  const seconds = o.seconds ?? 2;
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) throw new VsmmuError('EVSMMU_USAGE', `seconds must be more than 0 and at most 3600, got ${seconds}`);
+  const workloads = [...(o.workloads ?? BENCH_WORKLOADS)];
+  const bad = workloads.filter((w) => !(BENCH_WORKLOADS as readonly string[]).includes(w));
+  if (workloads.length === 0 || bad.length > 0) {
+    throw new VsmmuError('EVSMMU_USAGE', `unknown workload '${bad.join(',') || 'none'}' (workloads: ${BENCH_WORKLOADS.join(', ')})`);
+  }
+  if (o.profile !== undefined) {
+    throw new VsmmuError('EVSMMU_USAGE', `profile '${o.profile}': Xen policy profiles are not available yet; run without a profile (the hardened default)`);
+  }
+  return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)] };
+}
+
+export function machine(): BenchMachine {
+  const c = cpus();
+  return { cpus: c.length, model: c[0]?.model.trim() ?? 'unknown', node: process.version, platform: process.platform, arch: process.arch, loadavg: loadavg().map((x) => Number(x.toFixed(2))) };
+}
+
+/** Runs the matrix; resolves to the report (the same as `vsmmu bench --json`). */
+export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
+  const { guests, seconds, workloads } = checkBenchOptions(options);
+  const t0 = performance.now();
+  const date = new Date().toISOString();
+  const plan = guests.flatMap((g) => workloads.flatMap((w) => specsOf(w).map((s) => ({ g, s }))));
+  const totalS = plan.reduce((t, c) => t + (c.s.workload === 'noisy' ? 2 : 1) * seconds, 0);
+  let doneS = 0;
+  let done = 0;
+  const limits = await measureLimits(options.limitMs ?? 200);
+  const cells: BenchCell[] = [];
+  const noisy = workloads.includes('noisy');
+  for (const g of guests) {
+    await using sys = await createSystem({
+      memory: (128 + (GUEST_MEMORY_MIB + 16) * (g + 1)) * 1048576,
+      domains: domainsFor(g, noisy),
+      guestTimeoutMs: seconds * 2000 + 60_000,
+    });
+    await Promise.all(sys.domains.map((d) => d.driver.probe()));
+    for (const { g: cg, s } of plan) {
+      if (cg !== g) continue;
+      const progress = (elapsedS: number): void =>
+        options.onProgress?.({ done, cells: plan.length, series: s.series, guests: g, elapsedS: Math.min(totalS, doneS + elapsedS), totalS });
+      progress(0);
+      const cellStart = performance.now();
+      const tick = options.onProgress ? setInterval(() => progress((performance.now() - cellStart) / 1000), 200) : null;
+      try {
+        cells.push(await runCell(sys.domains, s, g, seconds, limits));
+      } finally {
+        if (tick) clearInterval(tick);
+      }
+      doneS += (s.workload === 'noisy' ? 2 : 1) * seconds;
+      done++;
+    }
+  }
+  return {
+    schema: BENCH_SCHEMA_ID,
+    version: packageVersion(),
+    date,
+    machine: machine(),
+    options: { guests, seconds, workloads, profile: null },
+    limits,
+    cells,
+    targets: targets(cells, limits),
+    elapsedMs: Math.round(performance.now() - t0),
+  };
+}
+
+interface Ran {
+  readonly domain: Domain;
+  readonly report: BenchWorkloadReport | null;
+  readonly error: string | null;
+}
+
+async function runOn(domains: readonly Domain[], paramsOf: (d: Domain) => BenchWorkloadParams): Promise<Ran[]> {
+  return Promise.all(
+    domains.map(async (d): Promise<Ran> => {
+      try {
+        const report: BenchWorkloadReport = await d.call('workloadBench', paramsOf(d));
+        return { domain: d, report, error: report.error };
+      } catch (e) {
+        const err = e as { code?: string; message?: string };
+        return { domain: d, report: null, error: `${err.code ?? 'ERROR'}: ${err.message ?? String(e)}` };
+      }
+    }),
+  );
+}
+
+function rate(n: number, ms: number): number {
+  return ms > 0 ? (n * 1000) / ms : 0;
+}
+
+function guestFigures(r: Ran, limits: Limits): BenchGuestFigures {
+  const rep = r.report;
+  const ms = rep?.elapsedMs ?? 0;
+  return {
+    name: r.domain.name,
+    dmaPerS: figure(rate(rep?.dmas ?? 0, ms), 'DMA/s', limits.ringPerS, 'bare ring records/s'),
+    mibPerS: figure(rate((rep?.bytes ?? 0) / 1048576, ms), 'MiB/s', limits.memcpyMiBs, 'bare memcpy MiB/s, one core'),
+    invalidationsPerS: figure(rate(rep?.invalidations ?? 0, ms), 'TLBI/s', relayPerS(limits), 'bare relays/s'),
+    faults: rep?.faults ?? 0,
+    error: r.error,
+  };
+}
+
+function relayPerS(l: Limits): number {
+  return l.relay.p50Us > 0 ? 1e6 / l.relay.p50Us : 0;
+}
+
+function latencyOf(ran: readonly Ran[], pick: (r: BenchWorkloadReport) => readonly number[], limit: Percentiles, name: string): LatencyFigures | null {
+  const lists = ran.flatMap((r) => (r.report ? [pick(r.report)] : []));
+  if (lists.every((l) => l.length === 0)) return null;
+  return latencyFigures(summarizeNs(histogramOf(lists)), limit, name);
+}
+
+async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds: number, limits: Limits): Promise<BenchCell> {
+  const victims = all.filter((d) => d.name !== NOISY);
+  const flooder = all.find((d) => d.name === NOISY);
+  const ms = seconds * 1000;
+  const paramsOf = (kindOverride?: 'flood') => (d: Domain): BenchWorkloadParams => ({
+    ...s.params,
+    ...(kindOverride ? { kind: kindOverride } : {}),
+    vSid: d.devices[0]?.vsid ?? 0,
+    ...(d.devices[1] ? { vSid2: d.devices[1].vsid } : {}),
+    durationMs: ms,
+  });
+  const errors: string[] = [];
+  // noisy: the victims alone first, for their throughput without the flood.
+  // The ping-pong runs through both phases, so both see the same perturbation.
+  const pinger = await startPinger(1);
+  let alone: Ran[] | null = null;
+  if (s.workload === 'noisy') alone = await runOn(victims, paramsOf());
+
+  const threads = ['MainThread', 'smmu', 'xen', ...all.map((d) => `guest:${d.name}`)];
+  const c0 = cpuSnapshot();
+  const w0 = performance.now();
+  // runOn never rejects (a failed guest is a row with its error), so the pinger always stops.
+  let ran: Ran[];
+  let flood: Ran | null = null;
+  if (s.workload === 'noisy' && flooder) {
+    const both = await Promise.all([runOn(victims, paramsOf()), runOn([flooder], paramsOf('flood'))]);
+    ran = both[0];
+    flood = both[1][0] ?? null;
+  } else ran = await runOn(victims, paramsOf());
+  const wallMs = performance.now() - w0;
+  const c1 = cpuSnapshot();
+  const beside = await pinger.stop();
+  for (const r of [...ran, ...(flood ? [flood] : []), ...(alone ?? [])]) if (r.error) errors.push(`${r.domain.name}: ${r.error}`);
+  const everyone = flood ? [...ran, flood] : ran;
+  const perGuest = everyone.map((r) => guestFigures(r, limits));
+  const sum = (f: (g: BenchGuestFigures) => number): number => perGuest.reduce((t, g) => t + f(g), 0);
+  const reconfigs = everyone.reduce((t, r) => t + rate(r.report?.reconfigs ?? 0, r.report?.elapsedMs ?? 0), 0);
+  const victimRates = ran.map((r) => rate(r.report?.dmas ?? 0, r.report?.elapsedMs ?? 0));
+  let victimFigures: BenchVictim[] | null = null;
+  if (alone) {
+    victimFigures = ran.map((r, i) => {
+      const a = alone[i];
+      return { name: r.domain.name, throughput: figure(victimRates[i] ?? 0, 'DMA/s', rate(a?.report?.dmas ?? 0, a?.report?.elapsedMs ?? 0), 'its DMA/s without the flooding guest') };
+    });
+  }
+  const relayName = 'bare three-thread relay';
+  return {
+    workload: s.workload,
+    series: s.series,
+    size: s.size,
+    pattern: s.pattern,
+    guests,
+    seconds,
+    aggregate: {
+      dmaPerS: figure(sum((g) => g.dmaPerS.value), 'DMA/s', limits.ringPerS, 'bare ring records/s'),
+      mibPerS: figure(sum((g) => g.mibPerS.value), 'MiB/s', limits.memcpyMiBs, 'bare memcpy MiB/s, one core'),
+      invalidationsPerS: figure(sum((g) => g.invalidationsPerS.value), 'TLBI/s', relayPerS(limits), 'bare relays/s'),
+      reconfigsPerS: Number(reconfigs.toPrecision(3)),
+    },
+    perGuest,
+    fairness: figure(jain(victimRates), 'Jain', 1, 'perfect fairness'),
+    trapLatency: latencyOf(everyone, (r) => r.trapNs, beside, 'bare ping-pong beside the load') ?? latencyFigures({ count: 0, p50Us: 0, p99Us: 0, p999Us: 0, maxUs: 0 }, beside, 'bare ping-pong beside the load'),
+    syncLatency: latencyOf(everyone, (r) => r.syncNs, limits.relay, relayName),
+    faultToIrq: latencyOf(everyone, (r) => r.faultIrqNs, limits.relay, relayName),
+    pingPongBeside: beside,
+    cpu: cpuBetween(c0, c1, threads).map((c) => ({ thread: c.thread, cpu: figure(c.ms, 'ms', wallMs, 'wall time of the cell') })),
+    victims: victimFigures,
+    errors,
+  };
+}
+
+/** The issue's targets, checked on this run's ratios (null where the run lacks the cells). */
+export function targets(cells: readonly BenchCell[], limits: Limits): BenchTarget[] {
+  const stream = cells.filter((c) => c.series === 'stream').sort((a, b) => a.guests - b.guests);
+  const out: BenchTarget[] = [];
+  const one = stream.find((c) => c.guests === 1);
+  const most = stream.at(-1);
+  if (one && most && most.guests > 1) {
+    const ok = most.aggregate.dmaPerS.value >= one.aggregate.dmaPerS.value && most.fairness.value >= 0.95;
+    out.push({ name: 'no collapse', ok, detail: `stream 4 KiB: ${most.guests} guests ${fmt(most.aggregate.dmaPerS.value)} DMA/s vs 1 guest ${fmt(one.aggregate.dmaPerS.value)}; Jain ${most.fairness.value} (>= 0.95)` });
+  } else out.push({ name: 'no collapse', ok: null, detail: 'needs stream with 1 guest and more' });
+  if (stream.length > 0) {
+    const best = Math.max(...stream.map((c) => c.aggregate.mibPerS.value));
+    out.push({ name: 'stream bandwidth', ok: best >= 0.5 * limits.memcpyMiBs, detail: `stream 4 KiB ${fmt(best)} MiB/s = ${(best / limits.memcpyMiBs).toFixed(2)}x bare memcpy (>= 0.5x)` });
+  } else out.push({ name: 'stream bandwidth', ok: null, detail: 'needs stream' });
+  const loaded = stream.find((c) => c.guests === 8) ?? most;
+  if (loaded && loaded.trapLatency.count > 0) {
+    const t = loaded.trapLatency;
+    out.push({ name: 'trap latency under load', ok: t.p50.ratio <= 2 && t.p99.ratio <= 5, detail: `${loaded.guests}-guest stream: p50 ${t.p50.ratio}x (<= 2x), p99 ${t.p99.ratio}x (<= 5x) the ping-pong beside the load` });
+  } else out.push({ name: 'trap latency under load', ok: null, detail: 'needs stream' });
+  const victims = cells.flatMap((c) => c.victims ?? []);
+  if (victims.length > 0) {
+    const worst = Math.min(...victims.map((v) => v.throughput.ratio));
+    out.push({ name: 'noisy neighbour', ok: worst >= 0.8, detail: `worst victim keeps ${worst}x of its throughput without the flood (>= 0.8x)` });
+  } else out.push({ name: 'noisy neighbour', ok: null, detail: 'needs noisy' });
+  return out;
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en');
+}
