@@ -12,7 +12,7 @@
 import { type CommandOf } from '../arch/commands.ts';
 import { DEFAULT_FEATURES, type SmmuFeatures } from '../arch/features.ts';
 import { qEmpty } from '../arch/queue.ts';
-import { CR0, CR2, GBPA, GERROR, IRQ_CTRL, R } from '../arch/registers.ts';
+import { CR0, CR2, fieldMask, GBPA, GERROR, IRQ_CTRL, R } from '../arch/registers.ts';
 import type { EventRecord } from '../arch/events.ts';
 import { ACC_WRITE } from '../arch/types.ts';
 import type { PhysMemory } from '../mem/phys.ts';
@@ -31,6 +31,10 @@ import {
   createSmmuRegisterPage, CTL_DIRTY, CTL_PARK, CTL_SEV, GBPA_RESET, RegisterPage, type RegisterPageDesc,
 } from './regpage.ts';
 import { Translator, XL_OK, XlateOut, type CdEntry, type SteEntry, type TranslateStats, type TranslatorRegs } from './translate.ts';
+
+/** *_IRQ_CFG0.ADDR[55:2] in the low and high halves (FACTS §1.14). */
+const MSI_ADDR_LO = fieldMask('GERROR_IRQ_CFG0', 'ADDR');
+const MSI_ADDR_HI = fieldMask('GERROR_IRQ_CFG0', 'ADDR', true);
 
 /** Lines of the SMMU's interrupt bank. */
 export const SMMU_IRQ = { EVENTQ: 0, PRIQ: 1, GERROR: 2, CMD_SYNC: 3 } as const;
@@ -268,8 +272,8 @@ export class Smmu {
   /** MSI target of a *_IRQ_CFG0 register: ADDR[55:2], 0 = no MSI (or MSI not implemented). */
   private msiTarget(off: number): number {
     if (!this.features.msi) return 0;
-    const lo = this.page.load(off) & 0xfffffffc;
-    const hi = this.page.load(off + 4) & 0x00ffffff;
+    const lo = this.page.load(off) & MSI_ADDR_LO;
+    const hi = this.page.load(off + 4) & MSI_ADDR_HI;
     return hi * 4294967296 + (lo >>> 0);
   }
 
