@@ -42,3 +42,11 @@ export type { P2mRange } from './mem/guest-ram.ts';
 // The reports `vsmmu run --json` and `vsmmu stress --json` print.
 export type { ScenarioReport, GuestReport, Check as ScenarioCheck } from './system/scenario.ts';
 export type { StressReport } from './system/stress.ts';
+
+// Multi-guest benchmarks (`vsmmu bench`): runBench and the report `vsmmu bench --json` prints.
+export { runBench } from './bench/runner.ts';
+export type { BenchOptions, BenchProgress } from './bench/runner.ts';
+export { BENCH_SCHEMA, BENCH_WORKLOADS } from './bench/report.ts';
+export type { BenchReport, BenchCell, BenchGuestFigures, BenchVictim, BenchCpu, BenchTarget, BenchMachine, BenchWorkload } from './bench/report.ts';
+export type { Figure as BenchFigure, LatencyFigures as BenchLatencyFigures, Percentiles as BenchPercentiles } from './bench/stats.ts';
+export type { Limits as BenchLimits } from './bench/limits.ts';

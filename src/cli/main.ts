@@ -4,6 +4,7 @@
 import { processIo, type CliIo } from './io.ts';
 import { dtCommand, DT_HELP } from './dt.ts';
 import { runCommand, RUN_HELP } from './run.ts';
+import { benchCommand, BENCH_HELP } from './bench.ts';
 import { stressCommand, STRESS_HELP } from './stress.ts';
 import { printable } from './text.ts';
 import { packageVersion } from './version.ts';
@@ -18,6 +19,7 @@ Commands:
   run [domain.cfg ...]   run Xen with guests and their vSMMUv3s (default: the built-in scenario)
   dt <domain.cfg>        print the device tree Xen generates for a guest
   stress                 seeded stress runs of the whole system, checked for isolation
+  bench                  multi-guest throughput and latency benchmarks, beside their limits
 
 Options:
   -h, --help             show this help ('vsmmu <command> --help' for a command's options)
@@ -31,6 +33,7 @@ const VERBS: Record<string, { run: (argv: readonly string[], io: CliIo) => numbe
   run: { run: runCommand, help: RUN_HELP },
   dt: { run: dtCommand, help: DT_HELP },
   stress: { run: stressCommand, help: STRESS_HELP },
+  bench: { run: benchCommand, help: BENCH_HELP },
 };
 
 /** The exit status for an error: its kind decides (input 2, run and bug 1). */
