@@ -11,7 +11,7 @@
 // OpenVMM choose; reliability.md A3): queue BASE and the software-owned index of a queue
 // while CR0ACK says that queue is enabled, STRTAB_BASE(_CFG), CR1 and CR2 while SMMUEN.
 
-import { CR0, CR2, definedMask, GERROR, IRQ_CTRL, reg, type RegName } from '../arch/registers.ts';
+import { CR0, CR2, definedMask, fieldMask, GERROR, IRQ_CTRL, reg, type RegName } from '../arch/registers.ts';
 import type { SmmuFeatures } from '../arch/features.ts';
 
 /** Side-effect classes: bits of the register page's DIRTY word. */
@@ -41,39 +41,47 @@ const b = (c: boolean, v: number): number => (c ? v : 0);
 /** GERRORN bits software acknowledges: the errors this model can activate (no CMDQP/DPT). */
 const GERRORN_ACK = GERROR.CMDQ_ERR | GERROR.EVENTQ_ABT_ERR | GERROR.PRIQ_ABT_ERR | GERROR.MSI_CMDQ_ABT_ERR |
   GERROR.MSI_EVENTQ_ABT_ERR | GERROR.MSI_PRIQ_ABT_ERR | GERROR.MSI_GERROR_ABT_ERR | GERROR.SFM_ERR;
-const ADDR_HI = 0x00ffffff; // bits [55:32]
-const msi = (lo: number, hi = 0) => (f: Readonly<SmmuFeatures>) => [b(f.msi, lo), b(f.msi, hi)] as const;
-const pri = (lo: number, hi = 0) => (f: Readonly<SmmuFeatures>) => [b(f.pri, lo), b(f.pri, hi)] as const;
+/** Every field of a register, both halves: what the architecture lets software write. */
+const all = (r: RegName) => (): readonly [number, number] => [definedMask(r), definedMask(r, true)];
+/** One field (in the low half). */
+const only = (r: RegName, field: string) => (): readonly [number, number] => [fieldMask(r, field), 0];
+const when = (c: (f: Readonly<SmmuFeatures>) => boolean, m: () => readonly [number, number]) =>
+  (f: Readonly<SmmuFeatures>): readonly [number, number] => {
+    const [lo, hi] = m();
+    return [b(c(f), lo), b(c(f), hi)];
+  };
+const msi = (r: RegName) => when((f) => f.msi, all(r));
+const pri = (m: () => readonly [number, number]) => when((f) => f.pri, m);
 
 /** Every software-writable register; anything else is RO or RAZ/WI. */
 const ROWS: readonly Row[] = [
   ['CR0', (f) => [CR0.SMMUEN | CR0.EVENTQEN | CR0.CMDQEN | b(f.pri, CR0.PRIQEN) | b(f.ats, CR0.ATSCHK) | b(f.vmw, CR0.VMW), 0], 0, DIRTY.CR0],
-  ['CR1', () => [definedMask('CR1'), 0], CR0.SMMUEN, 0],
+  ['CR1', all('CR1'), CR0.SMMUEN, 0],
   ['CR2', (f) => [CR2.RECINVSID | CR2.PTM | b(f.hyp, CR2.E2H) | b(f.ats, CR2.REC_CFG_ATS), 0], CR0.SMMUEN, 0],
-  ['GBPA', () => [definedMask('GBPA'), 0], 0, DIRTY.GBPA],
+  ['GBPA', all('GBPA'), 0, DIRTY.GBPA],
   ['IRQ_CTRL', (f) => [IRQ_CTRL.GERROR_IRQEN | IRQ_CTRL.EVENTQ_IRQEN | b(f.pri, IRQ_CTRL.PRIQ_IRQEN), 0], 0, DIRTY.IRQ_CTRL],
   ['GERRORN', () => [GERRORN_ACK, 0], 0, DIRTY.GERRORN],
-  ['GERROR_IRQ_CFG0', msi(0xfffffffc, ADDR_HI), 0, 0],
-  ['GERROR_IRQ_CFG1', msi(0xffffffff), 0, 0],
-  ['GERROR_IRQ_CFG2', msi(0x3f), 0, 0],
-  ['STRTAB_BASE', () => [0xffffffc0, 0x40000000 | ADDR_HI], CR0.SMMUEN, 0],
-  ['STRTAB_BASE_CFG', () => [definedMask('STRTAB_BASE_CFG'), 0], CR0.SMMUEN, 0],
-  ['CMDQ_BASE', () => [0xffffffff, 0x40000000 | ADDR_HI], CR0.CMDQEN, 0],
-  ['CMDQ_PROD', () => [0xfffff, 0], 0, DIRTY.CMDQ_PROD],
-  ['CMDQ_CONS', () => [0xfffff, 0], CR0.CMDQEN, 0],
-  ['EVENTQ_BASE', () => [0xffffffff, 0x40000000 | ADDR_HI], CR0.EVENTQEN, 0],
-  ['EVENTQ_PROD', () => [0xfffff, 0], CR0.EVENTQEN, 0],
-  ['EVENTQ_CONS', () => [0x800fffff, 0], 0, DIRTY.EVENTQ_CONS],
-  ['EVENTQ_IRQ_CFG0', msi(0xfffffffc, ADDR_HI), 0, 0],
-  ['EVENTQ_IRQ_CFG1', msi(0xffffffff), 0, 0],
-  ['EVENTQ_IRQ_CFG2', msi(0x3f), 0, 0],
+  ['GERROR_IRQ_CFG0', msi('GERROR_IRQ_CFG0'), 0, 0],
+  ['GERROR_IRQ_CFG1', msi('GERROR_IRQ_CFG1'), 0, 0],
+  ['GERROR_IRQ_CFG2', msi('GERROR_IRQ_CFG2'), 0, 0],
+  ['STRTAB_BASE', all('STRTAB_BASE'), CR0.SMMUEN, 0],
+  ['STRTAB_BASE_CFG', all('STRTAB_BASE_CFG'), CR0.SMMUEN, 0],
+  ['CMDQ_BASE', all('CMDQ_BASE'), CR0.CMDQEN, 0],
+  ['CMDQ_PROD', all('CMDQ_PROD'), 0, DIRTY.CMDQ_PROD],
+  ['CMDQ_CONS', only('CMDQ_CONS', 'RD'), CR0.CMDQEN, 0], // ERR is the SMMU's
+  ['EVENTQ_BASE', all('EVENTQ_BASE'), CR0.EVENTQEN, 0],
+  ['EVENTQ_PROD', only('EVENTQ_PROD', 'WR'), CR0.EVENTQEN, 0], // OVFLG is the SMMU's
+  ['EVENTQ_CONS', all('EVENTQ_CONS'), 0, DIRTY.EVENTQ_CONS],
+  ['EVENTQ_IRQ_CFG0', msi('EVENTQ_IRQ_CFG0'), 0, 0],
+  ['EVENTQ_IRQ_CFG1', msi('EVENTQ_IRQ_CFG1'), 0, 0],
+  ['EVENTQ_IRQ_CFG2', msi('EVENTQ_IRQ_CFG2'), 0, 0],
   // PRI is not modelled beyond its registers: plain storage when advertised, else RAZ/WI.
-  ['PRIQ_BASE', pri(0xffffffff, 0x40000000 | ADDR_HI), CR0.PRIQEN, 0],
-  ['PRIQ_PROD', pri(0xfffff), CR0.PRIQEN, 0],
-  ['PRIQ_CONS', pri(0x800fffff), 0, 0],
-  ['PRIQ_IRQ_CFG0', (f) => [b(f.pri && f.msi, 0xfffffffc), b(f.pri && f.msi, ADDR_HI)], 0, 0],
-  ['PRIQ_IRQ_CFG1', (f) => [b(f.pri && f.msi, 0xffffffff), 0], 0, 0],
-  ['PRIQ_IRQ_CFG2', (f) => [b(f.pri && f.msi, 0x8000003f), 0], 0, 0],
+  ['PRIQ_BASE', pri(all('PRIQ_BASE')), CR0.PRIQEN, 0],
+  ['PRIQ_PROD', pri(only('PRIQ_PROD', 'WR')), CR0.PRIQEN, 0],
+  ['PRIQ_CONS', pri(all('PRIQ_CONS')), 0, 0],
+  ['PRIQ_IRQ_CFG0', when((f) => f.pri && f.msi, all('PRIQ_IRQ_CFG0')), 0, 0],
+  ['PRIQ_IRQ_CFG1', when((f) => f.pri && f.msi, all('PRIQ_IRQ_CFG1')), 0, 0],
+  ['PRIQ_IRQ_CFG2', when((f) => f.pri && f.msi, all('PRIQ_IRQ_CFG2')), 0, 0],
 ];
 
 /** The behaviour of every writable register under feature set `f`, by name. */
