@@ -14,7 +14,7 @@
 
 import { encodeIdRegs, type IdRegs, type SmmuFeatures } from '../arch/features.ts';
 import { PROD_OVFLG, Q_PTR_MASK } from '../arch/queue.ts';
-import { CR0, CR2, definedMask, GBPA, GERROR, IRQ_CTRL, R } from '../arch/registers.ts';
+import { CR0, CR2, definedMask, fieldMask, GBPA, GERROR, IRQ_CTRL, R, type RegName } from '../arch/registers.ts';
 
 /** GERROR bits the vSMMU can raise (and the guest acknowledges through GERRORN). */
 const GERR_ALL = GERROR.CMDQ_ERR | GERROR.EVENTQ_ABT_ERR | GERROR.MSI_CMDQ_ABT_ERR | GERROR.MSI_EVENTQ_ABT_ERR |
@@ -23,6 +23,15 @@ const GERR_ALL = GERROR.CMDQ_ERR | GERROR.EVENTQ_ABT_ERR | GERROR.MSI_CMDQ_ABT_E
 export const GBPA_FIELDS = (definedMask('GBPA') & ~GBPA.UPDATE) >>> 0;
 /** Reset value: SHCFG = use incoming, no abort (as QEMU and openvmm: DMA works before the driver). */
 export const GBPA_RESET = 0x0000_1000;
+
+/** The fields of a register's low half (from the architecture's tables). */
+const lo = (r: RegName): number => definedMask(r);
+/**
+ * The fields of a register's high half, addresses cut at bit 51: the vSMMU's physical
+ * (IPA) addresses have at most 52 bits (RA/WA and other non-address bits kept).
+ */
+const hi52 = (r: RegName): number => (definedMask(r, true) & ~(fieldMask(r, 'ADDR', true) & ~ADDR_HI_52)) >>> 0;
+const ADDR_HI_52 = 0x000f_ffff;
 
 /** Size of the guest window the register file decodes: page 0 and page 1. */
 export const VSMMU_PAGES_SIZE = 0x2_0000;
@@ -61,22 +70,22 @@ export const VREGS: readonly VReg[] = [
   { name: 'IRQ_CTRLACK', off: R.IRQ_CTRLACK, wmask: 0 },
   { name: 'GERROR', off: R.GERROR, wmask: 0 },
   { name: 'GERRORN', off: R.GERRORN, wmask: GERR_ALL, effect: 'gerrorn' },
-  { name: 'GERROR_IRQ_CFG0', off: R.GERROR_IRQ_CFG0, wmask: 0xffff_fffc },
-  { name: 'GERROR_IRQ_CFG0_HI', off: R.GERROR_IRQ_CFG0 + 4, wmask: 0x000f_ffff },
-  { name: 'GERROR_IRQ_CFG1', off: R.GERROR_IRQ_CFG1, wmask: 0xffff_ffff },
+  { name: 'GERROR_IRQ_CFG0', off: R.GERROR_IRQ_CFG0, wmask: lo('GERROR_IRQ_CFG0') },
+  { name: 'GERROR_IRQ_CFG0_HI', off: R.GERROR_IRQ_CFG0 + 4, wmask: hi52('GERROR_IRQ_CFG0') },
+  { name: 'GERROR_IRQ_CFG1', off: R.GERROR_IRQ_CFG1, wmask: lo('GERROR_IRQ_CFG1') },
   { name: 'GERROR_IRQ_CFG2', off: R.GERROR_IRQ_CFG2, wmask: definedMask('GERROR_IRQ_CFG2') },
-  { name: 'STRTAB_BASE', off: R.STRTAB_BASE, wmask: 0xffff_ffc0, lock: CR0.SMMUEN },
-  { name: 'STRTAB_BASE_HI', off: R.STRTAB_BASE + 4, wmask: 0x400f_ffff, lock: CR0.SMMUEN },
+  { name: 'STRTAB_BASE', off: R.STRTAB_BASE, wmask: lo('STRTAB_BASE'), lock: CR0.SMMUEN },
+  { name: 'STRTAB_BASE_HI', off: R.STRTAB_BASE + 4, wmask: hi52('STRTAB_BASE'), lock: CR0.SMMUEN },
   { name: 'STRTAB_BASE_CFG', off: R.STRTAB_BASE_CFG, wmask: definedMask('STRTAB_BASE_CFG'), lock: CR0.SMMUEN },
-  { name: 'CMDQ_BASE', off: R.CMDQ_BASE, wmask: 0xffff_ffff, lock: CR0.CMDQEN },
-  { name: 'CMDQ_BASE_HI', off: R.CMDQ_BASE + 4, wmask: 0x400f_ffff, lock: CR0.CMDQEN },
+  { name: 'CMDQ_BASE', off: R.CMDQ_BASE, wmask: lo('CMDQ_BASE'), lock: CR0.CMDQEN },
+  { name: 'CMDQ_BASE_HI', off: R.CMDQ_BASE + 4, wmask: hi52('CMDQ_BASE'), lock: CR0.CMDQEN },
   { name: 'CMDQ_PROD', off: R.CMDQ_PROD, wmask: Q_PTR_MASK, effect: 'cmdqProd' },
   { name: 'CMDQ_CONS', off: R.CMDQ_CONS, wmask: Q_PTR_MASK, lock: CR0.CMDQEN },
-  { name: 'EVENTQ_BASE', off: R.EVENTQ_BASE, wmask: 0xffff_ffff, lock: CR0.EVENTQEN },
-  { name: 'EVENTQ_BASE_HI', off: R.EVENTQ_BASE + 4, wmask: 0x400f_ffff, lock: CR0.EVENTQEN },
-  { name: 'EVENTQ_IRQ_CFG0', off: R.EVENTQ_IRQ_CFG0, wmask: 0xffff_fffc },
-  { name: 'EVENTQ_IRQ_CFG0_HI', off: R.EVENTQ_IRQ_CFG0 + 4, wmask: 0x000f_ffff },
-  { name: 'EVENTQ_IRQ_CFG1', off: R.EVENTQ_IRQ_CFG1, wmask: 0xffff_ffff },
+  { name: 'EVENTQ_BASE', off: R.EVENTQ_BASE, wmask: lo('EVENTQ_BASE'), lock: CR0.EVENTQEN },
+  { name: 'EVENTQ_BASE_HI', off: R.EVENTQ_BASE + 4, wmask: hi52('EVENTQ_BASE'), lock: CR0.EVENTQEN },
+  { name: 'EVENTQ_IRQ_CFG0', off: R.EVENTQ_IRQ_CFG0, wmask: lo('EVENTQ_IRQ_CFG0') },
+  { name: 'EVENTQ_IRQ_CFG0_HI', off: R.EVENTQ_IRQ_CFG0 + 4, wmask: hi52('EVENTQ_IRQ_CFG0') },
+  { name: 'EVENTQ_IRQ_CFG1', off: R.EVENTQ_IRQ_CFG1, wmask: lo('EVENTQ_IRQ_CFG1') },
   { name: 'EVENTQ_IRQ_CFG2', off: R.EVENTQ_IRQ_CFG2, wmask: definedMask('GERROR_IRQ_CFG2') },
   { name: 'EVENTQ_PROD', off: R.EVENTQ_PROD, wmask: PROD_OVFLG | Q_PTR_MASK, lock: CR0.EVENTQEN },
   { name: 'EVENTQ_CONS', off: R.EVENTQ_CONS, wmask: PROD_OVFLG | Q_PTR_MASK, effect: 'evtqCons' },
