@@ -17,12 +17,16 @@ import { summarizeNs, type Percentiles } from './stats.ts';
 
 const SPIN = 10_000;
 // Ping-pong SAB (256 bytes), one word per 64-byte line: PING (pinger writes), PONG (peer
-// writes), each side's sleeping flag, STOP (the parent asks the pinger to finish).
+// writes), each side's sleeping flag, CTRL (the parent's command to the pinger: CTRL_IDLE,
+// CTRL_RUN, CTRL_QUIT).
 const PING = 0;
 const PONG = 16;
 const PINGER_SLEEP = 32;
 const PEER_SLEEP = 48;
-const STOP = 64;
+const CTRL = 64;
+const CTRL_IDLE = 0;
+const CTRL_RUN = 1;
+const CTRL_QUIT = 2;
 // Ring SAB: HEAD (consumer), TAIL (producer), sleeping flags; records from byte 256.
 const R_HEAD = 0;
 const R_TAIL = 16;
@@ -216,22 +220,29 @@ if (role !== undefined) {
     const out: Limits = { memcpyMiBs: measureMemcpy(ms), ringPerS: measureRing(ms), relay: measureRelay(ms), pingPong: measurePingPong(ms) };
     parentPort?.postMessage(out);
   } else if (role === 'pinger') {
-    // Beside a cell's load: a round trip about every `everyMs` until the parent sets STOP.
+    // Beside each cell's load: while CTRL is CTRL_RUN, a round trip about every `everyMs`;
+    // when the parent sets it back to CTRL_IDLE, the latencies of that window are posted.
     const peer = spawn('pingpong', d.sab);
     const h = createHistogram();
     const every = d.everyMs ?? 1;
     let seq = 1;
-    pingPongOnce(a, seq); // the peer is up: the parent may start the load
+    pingPongOnce(a, seq); // the peer is up: the parent may start
     parentPort?.postMessage('ready');
-    while (Atomics.load(a, STOP) === 0) {
-      seq = (seq + 1) | 0;
-      const s = performance.now();
-      pingPongOnce(a, seq);
-      h.record(Math.max(1, Math.round((performance.now() - s) * 1e6)));
-      Atomics.wait(a, STOP, 0, every);
+    for (;;) {
+      Atomics.wait(a, CTRL, CTRL_IDLE);
+      if (Atomics.load(a, CTRL) === CTRL_QUIT) break;
+      h.reset();
+      while (Atomics.load(a, CTRL) === CTRL_RUN) {
+        seq = (seq + 1) | 0;
+        const s = performance.now();
+        pingPongOnce(a, seq);
+        h.record(Math.max(1, Math.round((performance.now() - s) * 1e6)));
+        Atomics.wait(a, CTRL, CTRL_RUN, every);
+      }
+      parentPort?.postMessage(summarizeNs(h));
+      if (Atomics.load(a, CTRL) === CTRL_QUIT) break;
     }
     void peer.terminate();
-    parentPort?.postMessage(summarizeNs(h));
   }
 }
 
@@ -253,28 +264,34 @@ export async function measureLimits(ms = 200): Promise<Limits> {
   }
 }
 
-/** A ping-pong pair running beside a load until stop(), which resolves to its latencies. */
-export interface PingerBeside {
-  stop(): Promise<Percentiles>;
+/** A ping-pong pair to run beside each load: begin() before it, end() after it. */
+export interface Pinger {
+  begin(): void;
+  /** The round trips since begin(). */
+  end(): Promise<Percentiles>;
+  close(): Promise<void>;
 }
 
-/** Starts the pair; resolves once their first round trip is done. */
-export async function startPinger(everyMs = 1): Promise<PingerBeside> {
+/** Starts the pair (idle); resolves once their first round trip is done. */
+export async function startPinger(everyMs = 1): Promise<Pinger> {
   const sab = new SharedArrayBuffer(512);
   const a = new Int32Array(sab);
   const w = new Worker(new URL(import.meta.url), { workerData: { benchRole: 'pinger', sab, everyMs }, name: 'bench:pinger' });
   await onMessage<'ready'>(w);
-  const result = onMessage<Percentiles>(w);
-  result.catch(() => {}); // observed by stop()
+  const set = (v: number): void => {
+    Atomics.store(a, CTRL, v);
+    Atomics.notify(a, CTRL);
+  };
   return {
-    async stop() {
-      Atomics.store(a, STOP, 1);
-      Atomics.notify(a, STOP);
-      try {
-        return await result;
-      } finally {
-        await w.terminate();
-      }
+    begin: () => set(CTRL_RUN),
+    end() {
+      const got = onMessage<Percentiles>(w);
+      set(CTRL_IDLE);
+      return got;
+    },
+    async close() {
+      set(CTRL_QUIT);
+      await w.terminate();
     },
   };
 }

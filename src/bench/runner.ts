@@ -12,7 +12,7 @@ import { createSystem } from '../system/system.ts';
 import { VsmmuError } from '../errors.ts';
 import { packageVersion } from '../cli/version.ts';
 import { cpuBetween, cpuSnapshot } from './cpu.ts';
-import { measureLimits, startPinger, type Limits } from './limits.ts';
+import { measureLimits, startPinger, type Limits, type Pinger } from './limits.ts';
 import { figure, histogramOf, jain, latencyFigures, summarizeNs, type LatencyFigures, type Percentiles } from './stats.ts';
 import {
   BENCH_MAX_GUESTS, BENCH_SCHEMA_ID, BENCH_WORKLOADS,
@@ -119,28 +119,33 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const limits = await measureLimits(options.limitMs ?? 200);
   const cells: BenchCell[] = [];
   const noisy = workloads.includes('noisy');
-  for (const g of guests) {
-    await using sys = await createSystem({
-      memory: (128 + (GUEST_MEMORY_MIB + 16) * (g + 1)) * 1048576,
-      domains: domainsFor(g, noisy),
-      guestTimeoutMs: seconds * 2000 + 60_000,
-    });
-    await Promise.all(sys.domains.map((d) => d.driver.probe()));
-    for (const { g: cg, s } of plan) {
-      if (cg !== g) continue;
-      const progress = (elapsedS: number): void =>
-        options.onProgress?.({ done, cells: plan.length, series: s.series, guests: g, elapsedS: Math.min(totalS, doneS + elapsedS), totalS });
-      progress(0);
-      const cellStart = performance.now();
-      const tick = options.onProgress ? setInterval(() => progress((performance.now() - cellStart) / 1000), 200) : null;
-      try {
-        cells.push(await runCell(sys.domains, s, g, seconds, limits));
-      } finally {
-        if (tick) clearInterval(tick);
+  const pinger = await startPinger(1);
+  try {
+    for (const g of guests) {
+      await using sys = await createSystem({
+        memory: (128 + (GUEST_MEMORY_MIB + 16) * (g + 1)) * 1048576,
+        domains: domainsFor(g, noisy),
+        guestTimeoutMs: seconds * 2000 + 60_000,
+      });
+      await Promise.all(sys.domains.map((d) => d.driver.probe()));
+      for (const { g: cg, s } of plan) {
+        if (cg !== g) continue;
+        const progress = (elapsedS: number): void =>
+          options.onProgress?.({ done, cells: plan.length, series: s.series, guests: g, elapsedS: Math.min(totalS, doneS + elapsedS), totalS });
+        progress(0);
+        const cellStart = performance.now();
+        const tick = options.onProgress ? setInterval(() => progress((performance.now() - cellStart) / 1000), 200) : null;
+        try {
+          cells.push(await runCell(sys.domains, s, g, seconds, limits, pinger));
+        } finally {
+          if (tick) clearInterval(tick);
+        }
+        doneS += (s.workload === 'noisy' ? 2 : 1) * seconds;
+        done++;
       }
-      doneS += (s.workload === 'noisy' ? 2 : 1) * seconds;
-      done++;
     }
+  } finally {
+    await pinger.close();
   }
   return {
     schema: BENCH_SCHEMA_ID,
@@ -202,38 +207,62 @@ function latencyOf(ran: readonly Ran[], pick: (r: BenchWorkloadReport) => readon
   return latencyFigures(summarizeNs(histogramOf(lists)), limit, name);
 }
 
-async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds: number, limits: Limits): Promise<BenchCell> {
+/** Two runs of the same guest as one: counts and time added, samples joined. */
+function merge(a: Ran | undefined, b: Ran): Ran {
+  if (!a) return b;
+  const x = a.report;
+  const y = b.report;
+  const report: BenchWorkloadReport | null = x && y
+    ? {
+        ...x,
+        elapsedMs: x.elapsedMs + y.elapsedMs, dmas: x.dmas + y.dmas, bytes: x.bytes + y.bytes, faults: x.faults + y.faults,
+        invalidations: x.invalidations + y.invalidations, syncs: x.syncs + y.syncs, reconfigs: x.reconfigs + y.reconfigs,
+        trapNs: [...x.trapNs, ...y.trapNs], syncNs: [...x.syncNs, ...y.syncNs], faultIrqNs: [...x.faultIrqNs, ...y.faultIrqNs],
+        error: x.error ?? y.error,
+      }
+    : (x ?? y);
+  return { domain: a.domain, report, error: a.error ?? b.error };
+}
+
+/** noisy alternates victims-alone and victims-with-the-flood rounds, so both see the same
+ *  drift of a shared machine (and of the threads' adaptive spinning). */
+const NOISY_ROUNDS = 4;
+
+async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds: number, limits: Limits, pinger: Pinger): Promise<BenchCell> {
   const victims = all.filter((d) => d.name !== NOISY);
   const flooder = all.find((d) => d.name === NOISY);
+  const isNoisy = s.workload === 'noisy' && flooder !== undefined;
   const ms = seconds * 1000;
-  const paramsOf = (kindOverride?: 'flood') => (d: Domain): BenchWorkloadParams => ({
+  const paramsOf = (durationMs: number, kindOverride?: 'flood') => (d: Domain): BenchWorkloadParams => ({
     ...s.params,
     ...(kindOverride ? { kind: kindOverride } : {}),
     vSid: d.devices[0]?.vsid ?? 0,
     ...(d.devices[1] ? { vSid2: d.devices[1].vsid } : {}),
-    durationMs: ms,
+    durationMs,
   });
   const errors: string[] = [];
-  // noisy: the victims alone first, for their throughput without the flood.
-  // The ping-pong runs through both phases, so both see the same perturbation.
-  const pinger = await startPinger(1);
-  let alone: Ran[] | null = null;
-  if (s.workload === 'noisy') alone = await runOn(victims, paramsOf());
-
   const threads = ['MainThread', 'smmu', 'xen', ...all.map((d) => `guest:${d.name}`)];
+  pinger.begin();
   const c0 = cpuSnapshot();
   const w0 = performance.now();
   // runOn never rejects (a failed guest is a row with its error), so the pinger always stops.
-  let ran: Ran[];
+  let ran: Ran[] = [];
   let flood: Ran | null = null;
-  if (s.workload === 'noisy' && flooder) {
-    const both = await Promise.all([runOn(victims, paramsOf()), runOn([flooder], paramsOf('flood'))]);
-    ran = both[0];
-    flood = both[1][0] ?? null;
-  } else ran = await runOn(victims, paramsOf());
+  let alone: Ran[] | null = null;
+  if (isNoisy) {
+    const slice = ms / NOISY_ROUNDS;
+    alone = [];
+    for (let round = 0; round < NOISY_ROUNDS; round++) {
+      const a = await runOn(victims, paramsOf(slice));
+      const [w, f] = await Promise.all([runOn(victims, paramsOf(slice)), runOn([flooder], paramsOf(slice, 'flood'))]);
+      alone = a.map((r, i) => merge(alone?.[i], r));
+      ran = w.map((r, i) => merge(ran[i], r));
+      if (f[0]) flood = merge(flood ?? undefined, f[0]);
+    }
+  } else ran = await runOn(victims, paramsOf(ms));
   const wallMs = performance.now() - w0;
   const c1 = cpuSnapshot();
-  const beside = await pinger.stop();
+  const beside = await pinger.end();
   for (const r of [...ran, ...(flood ? [flood] : []), ...(alone ?? [])]) if (r.error) errors.push(`${r.domain.name}: ${r.error}`);
   const everyone = flood ? [...ran, flood] : ran;
   const perGuest = everyone.map((r) => guestFigures(r, limits));
