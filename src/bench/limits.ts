@@ -246,11 +246,29 @@ if (role !== undefined) {
   }
 }
 
+/** The worker's next message; its listeners go once it settles (the pinger lives long). */
 function onMessage<T>(w: Worker): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    w.once('message', (m: T) => resolve(m));
-    w.once('error', reject);
-    w.once('exit', (code) => reject(new Error(`bench limit worker exited (code ${code}) before reporting`)));
+    const done = (): void => {
+      w.off('message', onMsg);
+      w.off('error', onErr);
+      w.off('exit', onExit);
+    };
+    const onMsg = (m: T): void => {
+      done();
+      resolve(m);
+    };
+    const onErr = (e: Error): void => {
+      done();
+      reject(e);
+    };
+    const onExit = (code: number): void => {
+      done();
+      reject(new Error(`bench limit worker exited (code ${code}) before reporting`));
+    };
+    w.on('message', onMsg);
+    w.on('error', onErr);
+    w.on('exit', onExit);
   });
 }
 

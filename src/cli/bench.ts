@@ -6,7 +6,7 @@ import { parse } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
 import { runBench, type BenchProgress } from '../bench/runner.ts';
-import { BENCH_MAX_GUESTS, BENCH_WORKLOADS, type BenchWorkload } from '../bench/report.ts';
+import { BENCH_MAX_GUESTS, BENCH_SCHEMA_ID, BENCH_WORKLOADS, type BenchReport, type BenchWorkload } from '../bench/report.ts';
 import { progressBar, renderTable } from '../bench/table.ts';
 import { renderSvg } from '../bench/svg.ts';
 import { benchMarkdown, spliceDoc } from '../bench/markdown.ts';
@@ -33,6 +33,7 @@ Options:
   --json            print the report as JSON (schema ${'vsmmu-bench/1'}, docs/performance.md)
   --svg FILE        write charts: throughput vs guests per workload, trap latency percentiles
   --markdown FILE   write the report into FILE's generated section (docs/performance.md)
+  --from FILE       render a report saved by --json (table, --svg, --markdown) instead of running
   -h, --help        show this help
 
 Exit status: 0 the matrix ran (targets missed are reported, not failures), 1 a run failed,
@@ -86,6 +87,20 @@ function write(path: string, text: string): void {
   }
 }
 
+/** A report saved by `vsmmu bench --json`, checked for its schema id. */
+function savedReport(path: string, text: string): BenchReport {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    v = null;
+  }
+  if (typeof v !== 'object' || v === null || (v as { schema?: unknown }).schema !== BENCH_SCHEMA_ID) {
+    throw new VsmmuError('EVSMMU_FILE', `${path} is not a report of 'vsmmu bench --json' (schema ${BENCH_SCHEMA_ID})`, { path });
+  }
+  return v as BenchReport;
+}
+
 export async function benchCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { values } = parse('bench', argv, {
     help: { type: 'boolean', short: 'h' },
@@ -96,6 +111,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
     json: { type: 'boolean' },
     svg: { type: 'string' },
     markdown: { type: 'string' },
+    from: { type: 'string' },
   });
   if (values.help) {
     io.out(BENCH_HELP);
@@ -105,17 +121,20 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
   const workloads = workloadList(values.workloads);
   const seconds = secondsOption(values.seconds);
   const showProgress = io.tty && !values.json;
-  let report;
-  try {
-    report = await runBench({
-      ...(guests ? { guests } : {}),
-      ...(workloads ? { workloads } : {}),
-      ...(seconds !== undefined ? { seconds } : {}),
-      ...(values.profile !== undefined ? { profile: values.profile } : {}),
-      ...(showProgress ? { onProgress: (p: BenchProgress) => io.err(`\r${progressBar(p)}\x1b[K`) } : {}),
-    });
-  } finally {
-    if (showProgress) io.err('\r\x1b[K');
+  let report: BenchReport;
+  if (values.from !== undefined) report = savedReport(values.from, io.readFile(values.from));
+  else {
+    try {
+      report = await runBench({
+        ...(guests ? { guests } : {}),
+        ...(workloads ? { workloads } : {}),
+        ...(seconds !== undefined ? { seconds } : {}),
+        ...(values.profile !== undefined ? { profile: values.profile } : {}),
+        ...(showProgress ? { onProgress: (p: BenchProgress) => io.err(`\r${progressBar(p)}\x1b[K`) } : {}),
+      });
+    } finally {
+      if (showProgress) io.err('\r\x1b[K');
+    }
   }
   if (values.svg !== undefined) write(values.svg, await renderSvg(report));
   if (values.markdown !== undefined) {
@@ -125,7 +144,8 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
     } catch {
       // a new page
     }
-    write(values.markdown, spliceDoc(doc, benchMarkdown(report, `vsmmu bench ${argv.join(' ')}`)));
+    const how = values.from !== undefined ? `vsmmu bench ${report.options.guests.length > 0 ? `--guests ${report.options.guests.join(',')} ` : ''}--seconds ${report.options.seconds} --json` : `vsmmu bench ${argv.join(' ')}`;
+    write(values.markdown, spliceDoc(doc, benchMarkdown(report, how)));
   }
   io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderTable(report));
   return 0;

@@ -1,7 +1,7 @@
 // `vsmmu bench` end to end on real threads: a short matrix as JSON, every figure beside its
 // limit and ratio (structure only: no timed assertions), the SVG chart with one series per
 // workload, and the usage errors.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -75,6 +75,19 @@ describe('vsmmu bench', () => {
     const series = new Set(rep.cells.map((c) => c.series));
     expect(lines.length).toBe(series.size);
     for (const w of workloads) expect(texts.has(w)).toBe(true);
+
+    // The saved report renders again without a run: the table, and a page's generated section.
+    const saved = join(dir, 'bench.json');
+    const page = join(dir, 'perf.md');
+    writeFileSync(saved, r.out);
+    writeFileSync(page, '# Performance\n\nintro\n\n## Micro benchmarks\n\nkept\n');
+    const again = await cli(['bench', '--from', saved, '--markdown', page]);
+    expect(again.code).toBe(0);
+    expect(again.out).toContain('stream walk');
+    const md = readFileSync(page, 'utf8');
+    expect(md).toContain('vsmmu bench --guests 1,2 --seconds 0.2 --json');
+    expect(md).toContain('## Micro benchmarks\n\nkept');
+    for (const w of workloads) expect(md).toContain(`| ${w} | 2 |`);
   }, 180_000); // bounded by its --seconds: 16 cells of 0.2 s plus two systems' boot
 
   it('refuses bad options with a usage error', async () => {
@@ -83,6 +96,11 @@ describe('vsmmu bench', () => {
       expect(r.code, argv.join(' ')).toBe(2);
       expect(r.err).toMatch(/\[EVSMMU_USAGE\]\n$/);
     }
+    const notReport = join(dir, 'not-a-report.json');
+    writeFileSync(notReport, '{"ok": true}');
+    const bad = await cli(['bench', '--from', notReport]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/not a report of 'vsmmu bench --json'.*\[EVSMMU_FILE\]\n$/);
     const h = await cli(['bench', '--help']);
     expect(h.code).toBe(0);
     expect(h.out).toContain('Usage: vsmmu bench');
