@@ -17,7 +17,8 @@ import { createSystem } from '../src/index.ts';
 import { PhysMemory } from '../src/mem/phys.ts';
 import { startActor } from '../src/runtime/actor.ts';
 import type { SmmuActor } from '../src/smmu/actor.ts';
-import { SmmuPortClient, TX_OK } from '../src/smmu/ports.ts';
+import { TX_OK } from '../src/smmu/ports.ts';
+import { SmmuPortClient } from '../src/runtime/port-client.ts';
 import { cdSlot, makeWorld, MIB, RW, s1Cd, s1Ste, s1Table } from '../test/support/smmu-world.ts';
 
 // The SMMU-only limit: an SMMU worker whose port this thread drives directly.

@@ -21,12 +21,14 @@
 //
 // The record layout is defined once below (RQ_*/CP_* word offsets, encodeRequest /
 // decodeCompletion for the device, writeCompletion / writeFaultCompletion for the SMMU).
+// Nothing here waits: a blocking device side for tests and benchmarks is SmmuPortClient
+// (src/runtime/port-client.ts); DMA engines (src/devices) use the codec on their own rings.
 //
 // Every page of a transaction is translated before any byte moves: a transaction that
 // faults on its last page never touched memory (no partial DMA), and one whose output
 // lies outside physical memory completes with TX_EABT, also without moving a byte.
 
-import { createRing, RingConsumer, RingProducer, type RingDesc } from '../runtime/ring.ts';
+import { createRing, RingConsumer, RingProducer, type RingDesc } from '../ports/ring.ts';
 import { VsmmuError } from '../errors.ts';
 
 export const TX_RECORD_BYTES = 32;
@@ -225,60 +227,4 @@ export interface TxCompletion {
   readonly recorded: boolean;
   readonly addr: bigint;
   readonly ipa: number;
-}
-
-/** Device side of a port: submits transactions, reads completions, owns the data buffer. */
-export class SmmuPortClient {
-  readonly id: number;
-  readonly data: Uint8Array;
-  readonly requests: RingProducer;
-  readonly completions: RingConsumer;
-
-  constructor(desc: PortDesc) {
-    this.id = desc.id;
-    this.data = new Uint8Array(desc.data);
-    this.requests = new RingProducer(desc.requests);
-    this.completions = new RingConsumer(desc.completions);
-  }
-
-  /** Writes request i of a reserved batch (see RingProducer.reserve/commit). */
-  static encode(u32: Uint32Array, o: number, t: TxRequest): void {
-    encodeRequest(u32, o, t);
-  }
-
-  static decode(u32: Uint32Array, o: number): TxCompletion {
-    return decodeCompletion(u32, o);
-  }
-
-  /** Submits transactions as one batch (waits for ring space up to timeoutMs). */
-  submit(txs: readonly TxRequest[], timeoutMs = 5000): void {
-    let i = 0;
-    while (i < txs.length) {
-      const want = Math.min(txs.length - i, this.requests.capacity);
-      if (this.requests.reserve(want, timeoutMs) === 0) throw new VsmmuError('EVSMMU_TIMEOUT', 'port request ring stayed full');
-      for (let k = 0; k < want; k++) SmmuPortClient.encode(this.requests.u32, this.requests.offset(k), txs[i + k] as TxRequest);
-      this.requests.commit(want);
-      i += want;
-    }
-  }
-
-  /** Waits for `n` completions (in order) or throws EVSMMU_TIMEOUT. */
-  collect(n: number, timeoutMs = 5000): TxCompletion[] {
-    const out: TxCompletion[] = [];
-    const deadline = performance.now() + timeoutMs;
-    while (out.length < n) {
-      const left = deadline - performance.now();
-      const got = left > 0 ? this.completions.acquire(n - out.length, left) : 0;
-      if (got <= 0) throw new VsmmuError('EVSMMU_TIMEOUT', `port ${this.id}: ${out.length}/${n} completions`);
-      for (let k = 0; k < got; k++) out.push(SmmuPortClient.decode(this.completions.u32, this.completions.offset(k)));
-      this.completions.release(got);
-    }
-    return out;
-  }
-
-  /** One transaction, synchronously. */
-  run(t: TxRequest, timeoutMs = 5000): TxCompletion {
-    this.submit([t], timeoutMs);
-    return this.collect(1, timeoutMs)[0] as TxCompletion;
-  }
 }

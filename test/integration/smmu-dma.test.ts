@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cmdOf } from '../../src/arch/commands.ts';
 import { CR0, R } from '../../src/arch/registers.ts';
 import { steOf } from '../../src/arch/ste.ts';
-import { SmmuPortClient, TX_BADREQ, TX_EABT, TX_FAULT, TX_OK } from '../../src/smmu/ports.ts';
+import { TX_BADREQ, TX_EABT, TX_FAULT, TX_OK } from '../../src/smmu/ports.ts';
+import { SmmuPortClient } from '../../src/runtime/port-client.ts';
 import { startThreadedSmmu, type ThreadedSmmu } from '../support/smmu-thread.ts';
 import { cdSlot, guestS2, nestedSte, RW, s1Cd, s1Ste, s1Table, s2Ste, s2Table } from '../support/smmu-world.ts';
 

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { PhysMemory } from '../../src/mem/phys.ts';
-import { SmmuPortClient } from '../../src/smmu/ports.ts';
+import { SmmuPortClient } from '../../src/runtime/port-client.ts';
 import { Smmu } from '../../src/smmu/smmu.ts';
 import { checkSequence, makePool, opArb, type Harness, type Pool } from '../support/smmu-stale-model.ts';
 import { startThreadedSmmu, type ThreadedSmmu } from '../support/smmu-thread.ts';

@@ -10,7 +10,8 @@
 import fc from 'fast-check';
 import { cmdOf, type Command } from '../../src/arch/commands.ts';
 import type { PageTable } from '../../src/arch/pgtable.ts';
-import { TX_OK, type SmmuPortClient, type TxCompletion, type TxRequest } from '../../src/smmu/ports.ts';
+import { TX_OK, type TxCompletion, type TxRequest } from '../../src/smmu/ports.ts';
+import type { SmmuPortClient } from '../../src/runtime/port-client.ts';
 import { cdSlot, RW, s1Cd, s1Ste, s1Table, s2Ste, s2Table, type World } from './smmu-world.ts';
 
 const PAGE = 0x1000;

@@ -6,7 +6,7 @@ import { PhysMemory } from '../../src/mem/phys.ts';
 import { startActor, type ActorHandle } from '../../src/runtime/actor.ts';
 import { IrqLines } from '../../src/runtime/irq.ts';
 import type { SmmuActor } from '../../src/smmu/actor.ts';
-import { SmmuPortClient } from '../../src/smmu/ports.ts';
+import { SmmuPortClient } from '../../src/runtime/port-client.ts';
 import { makeWorld, MIB, type World } from './smmu-world.ts';
 
 export interface ThreadedSmmu {

@@ -8,7 +8,7 @@ import { startActor, type ActorHandle } from '../../src/runtime/actor.ts';
 import { IrqLines } from '../../src/runtime/irq.ts';
 import { TRAP_OK, TrapVcpu } from '../../src/runtime/trap.ts';
 import type { SmmuActor } from '../../src/smmu/actor.ts';
-import { SmmuPortClient } from '../../src/smmu/ports.ts';
+import { SmmuPortClient } from '../../src/runtime/port-client.ts';
 import type { GuestAttachment, XenActor, XenWorkerData } from '../../src/xen/actor.ts';
 import { GUEST_VSMMUV3_BASE } from '../../src/xen/layout.ts';
 import type { DomainConfig } from '../../src/xen/xlcfg.ts';

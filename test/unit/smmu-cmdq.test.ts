@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { cmdOf, commandError, decodeCommand, CERROR } from '../../src/arch/commands.ts';
 import { CR0, GERROR, R } from '../../src/arch/registers.ts';
 import { PhysMemory } from '../../src/mem/phys.ts';
-import { SmmuPortClient } from '../../src/smmu/ports.ts';
+import { SmmuPortClient } from '../../src/runtime/port-client.ts';
 import { Smmu, SMMU_IRQ } from '../../src/smmu/smmu.ts';
 import { makeWorld, MIB } from '../support/smmu-world.ts';
 

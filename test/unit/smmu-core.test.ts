@@ -5,7 +5,8 @@ import { cmdOf } from '../../src/arch/commands.ts';
 import { CLASS, EVT } from '../../src/arch/events.ts';
 import { CR0, GERROR, R } from '../../src/arch/registers.ts';
 import { PhysMemory } from '../../src/mem/phys.ts';
-import { SmmuPortClient, TX_FAULT, TX_OK, type TxRequest } from '../../src/smmu/ports.ts';
+import { TX_FAULT, TX_OK, type TxRequest } from '../../src/smmu/ports.ts';
+import { SmmuPortClient } from '../../src/runtime/port-client.ts';
 import { Smmu, SMMU_IRQ } from '../../src/smmu/smmu.ts';
 import {
   cdSlot, guestS2, makeWorld, MIB, nestedSte, RW, s1Cd, s1Ste, s1Table, s2Ste, s2Table, type World,

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { EVT } from '../../src/arch/events.ts';
 import { PhysMemory } from '../../src/mem/phys.ts';
-import { SmmuPortClient, type TxRequest } from '../../src/smmu/ports.ts';
+import { type TxRequest } from '../../src/smmu/ports.ts';
+import { SmmuPortClient } from '../../src/runtime/port-client.ts';
 import { Smmu } from '../../src/smmu/smmu.ts';
 import { cdSlot, makeWorld, MIB, RW, s1Cd, s1Ste, s1Table } from '../support/smmu-world.ts';
 

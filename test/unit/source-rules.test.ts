@@ -36,10 +36,6 @@ const NO_IMPORT: Record<string, readonly string[]> = {
  * test fails if an exception no longer happens, so the list only shrinks.
  */
 const KNOWN: ReadonlySet<string> = new Set<string>([
-  // The device side of the SMMU's transaction port (SmmuPortClient: blocking submit and
-  // collect for tests and benches), still beside the SMMU side; devices use their own queues.
-  'src/smmu/ports.ts: calls performance.now',
-  'src/smmu/ports.ts: imports src/runtime',
 ]);
 
 function files(dir: string): string[] {

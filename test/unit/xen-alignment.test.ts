@@ -4,7 +4,7 @@
 // command queue, in the layout where this was found).
 import { describe, expect, it } from 'vitest';
 import { EVT, decodeEvent } from '../../src/arch/events.ts';
-import { SmmuPortClient } from '../../src/smmu/ports.ts';
+import { SmmuPortClient } from '../../src/runtime/port-client.ts';
 import { assertAligned, SmmuDriver } from '../../src/xen/smmu-driver.ts';
 import { smmuRig } from '../support/xen-rig.ts';
 
