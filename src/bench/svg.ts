@@ -1,8 +1,9 @@
 // Charts of a bench report as one SVG (vega-lite compiled to vega, rendered headless by
 // vega's SVG string renderer: no canvas, no browser): aggregate throughput vs guests with
 // one line per series (workload, or stream variant), and trap latency percentiles vs guests.
-import { View, parse } from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+// vega and vega-lite are optional peer dependencies: loaded only when a chart is asked for.
+import type { TopLevelSpec } from 'vega-lite';
+import { VsmmuError } from '../errors.ts';
 import type { BenchReport } from './report.ts';
 
 export function chartSpec(r: BenchReport): TopLevelSpec {
@@ -51,9 +52,18 @@ export function chartSpec(r: BenchReport): TopLevelSpec {
   };
 }
 
+async function charting(): Promise<[typeof import('vega'), typeof import('vega-lite')]> {
+  try {
+    return await Promise.all([import('vega'), import('vega-lite')]);
+  } catch {
+    throw new VsmmuError('EVSMMU_USAGE', "charts need the optional packages vega and vega-lite: npm install vega vega-lite");
+  }
+}
+
 /** The charts as an SVG document. */
 export async function renderSvg(r: BenchReport): Promise<string> {
-  const view = new View(parse(compile(chartSpec(r)).spec), { renderer: 'none' });
+  const [vega, vl] = await charting();
+  const view = new vega.View(vega.parse(vl.compile(chartSpec(r)).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {

@@ -32,6 +32,7 @@ Options:
   --profile NAME    Xen's policy profile (not available yet)
   --json            print the report as JSON (schema ${'vsmmu-bench/1'}, docs/performance.md)
   --svg FILE        write charts: throughput vs guests per workload, trap latency percentiles
+                    (needs the optional packages vega and vega-lite: npm install vega vega-lite)
   --markdown FILE   write the report into FILE's generated section (docs/performance.md)
   --from FILE       render a report saved by --json (table, --svg, --markdown) instead of running
   -h, --help        show this help
