@@ -118,8 +118,10 @@ const MiB = 1024 * 1024;
           if (firq.pending() !== 0) fg.events();
         },
         fn: () => {
-          if (dev.run({ tag: ++tag, sid: 0x20, iova: 0x1000_0000, length: 4 }).status !== TX_FAULT) throw new Error('no fault');
-          firq.wait(1);
+          // A new page each time: an identical record still in the queue would be merged.
+          const iova = 0x1000_0000 + ((++tag & 1023) << 12);
+          if (dev.run({ tag, sid: 0x20, iova, length: 4 }).status !== TX_FAULT) throw new Error('no fault');
+          if (firq.wait(1, 5000) === 0) throw new Error('no guest interrupt for the fault');
         },
       },
     ],

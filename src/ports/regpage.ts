@@ -47,7 +47,12 @@ export function createRegisterPage(): RegisterPageDesc {
 
 /** The device's doorbell on a page (its actor parks there). */
 export function registerPageDoorbell(desc: RegisterPageDesc): DoorbellDesc {
-  return { sab: desc.sab, index: (FRAME_BYTES >> 2) + CTL_PARK };
+  return controlWord(desc, CTL_PARK);
+}
+
+/** A control word of a page (CTL_*) as an Int32 index into the whole SAB. */
+export function controlWord(desc: RegisterPageDesc, ctl: number): DoorbellDesc {
+  return { sab: desc.sab, index: (FRAME_BYTES >> 2) + ctl };
 }
 
 /** Raw access to a register page (both sides). */

@@ -25,6 +25,20 @@ export interface Steppable {
   hasWork(): boolean;
   /** When the actor wants a step though its doorbell did not ring (ms); Infinity for never. */
   nextDeadline(now: number): number;
+  /**
+   * Optional: after a step, a word another thread will change when the actor can progress
+   * (and its value now), or null. While work keeps arriving (a guest polling by trap) the
+   * loop never parks; on a machine with more runnable threads than cores, blocking briefly
+   * on this word gives that other thread (the hardware) the core it needs.
+   */
+  awaitingPeer?(): PeerWord | null;
+}
+
+/** A word in a SAB and the value it holds now. */
+export interface PeerWord {
+  readonly word: Int32Array;
+  readonly index: number;
+  readonly value: number;
 }
 
 export interface ServiceOptions {
@@ -40,6 +54,8 @@ export interface ServiceOptions {
 
 const SLICE_MS = 2;
 const LINGER_MS = 0.2;
+/** Longest block on a peer's word between two steps (see Steppable.awaitingPeer). */
+const PEER_WAIT_MS = 0.05;
 
 export class ServiceLoop {
   readonly #actor: Steppable;
@@ -76,6 +92,8 @@ export class ServiceLoop {
       for (let last = t0, t = t0; t - t0 < this.#slice && t - last < this.#linger; t = now()) {
         if (actor.step(t) > 0) last = t;
         else if (this.#stopped) break;
+        const peer = actor.awaitingPeer?.();
+        if (peer) Atomics.wait(peer.word, peer.index, peer.value, PEER_WAIT_MS);
       }
       if (this.#stopped) break;
       if (actor.hasWork()) {

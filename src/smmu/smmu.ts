@@ -111,6 +111,8 @@ export class Smmu {
   private gerrors = 0;
   private msiWrites = 0;
   private sevs = 0;
+  /** A CMD_SYNC with CS = SIG_IRQ and no MSI completed in this step (wired CMD_SYNC line). */
+  private syncIrq = false;
   /** The runner's clock (ms); uptime only. */
   private readonly clock: () => number;
   private readonly born: number;
@@ -260,6 +262,11 @@ export class Smmu {
   }
 
   private flushIrqs(): void {
+    // After the command queue published CONS: whoever the interrupt wakes sees the SYNC done.
+    if (this.syncIrq) {
+      this.syncIrq = false;
+      this.irq.raise(SMMU_IRQ.CMD_SYNC);
+    }
     if (!this.evtq.pendingIrq) return;
     this.evtq.pendingIrq = false;
     if (!(this.page.load(R.IRQ_CTRLACK) & IRQ_CTRL.EVENTQ_IRQEN)) return;
@@ -290,7 +297,7 @@ export class Smmu {
       const addr = cmd.msiAddressHi !== 0 ? -1 : cmd.msiAddress;
       if (this.features.msi && addr !== 0) {
         if (!this.msiWrite(addr, cmd.msiData)) this.gerror(GERROR.MSI_CMDQ_ABT_ERR);
-      } else this.irq.raise(SMMU_IRQ.CMD_SYNC);
+      } else this.syncIrq = true; // raised once CONS has moved past the SYNC (flushIrqs)
     } else if (cmd.cs === 2) {
       this.sevs++;
       Atomics.add(this.page.ctl, CTL_SEV, 1);

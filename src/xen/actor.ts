@@ -19,7 +19,7 @@ import { PageAllocator } from '../mem/alloc.ts';
 import { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../errors.ts';
 import { IrqLines, createIrqLines, type IrqDesc } from '../ports/irq.ts';
-import type { RegisterPage as PortRegisterPage } from '../ports/regpage.ts';
+import { CTL_UPD, controlWord, type RegisterPage as PortRegisterPage } from '../ports/regpage.ts';
 import {
   TRAP_ABORT, TRAP_OK, TrapServer, createTrapChannel, createTrapServer, type TrapChannelDesc, type TrapRequest,
   type TrapServerDesc, type TrapStatus,
@@ -76,6 +76,10 @@ export class XenActor {
   #smmuIrq: IrqLines | null;
   /** Where Xen's runner parks it (traps, the SMMU's interrupts). */
   readonly doorbell: DoorbellDesc;
+  /** The SMMU's register-update counter, and its value when the last step began. */
+  readonly #upd: Int32Array;
+  readonly #updIdx: number;
+  #updSeen = 0;
   #out = { lo: 0, hi: 0 };
   #handler = (req: TrapRequest): TrapStatus => {
     const domid = this.#slots.get(req.channel) ?? -1;
@@ -111,6 +115,9 @@ export class XenActor {
     this.#smmuIrq = data.smmuIrq ? new IrqLines(data.smmuIrq) : null;
     this.trapServer = createTrapServer(data.smmuIrq?.doorbell);
     this.doorbell = this.trapServer.doorbell;
+    const upd = controlWord(data.regs, CTL_UPD);
+    this.#upd = new Int32Array(upd.sab);
+    this.#updIdx = upd.index;
     this.#server = new TrapServer(this.trapServer);
   }
 
@@ -118,6 +125,7 @@ export class XenActor {
 
   /** Serves pending traps, takes the SMMU's interrupts, runs continuations; the work done. */
   step(_now: number): number {
+    this.#updSeen = Atomics.load(this.#upd, this.#updIdx);
     let n = this.#server.poll(this.#handler);
     if (this.#smmuIrq !== null && this.#smmuIrq.take() !== 0) n++;
     if (this.xen.pump()) n++;
@@ -127,6 +135,12 @@ export class XenActor {
   /** Whether a step would find work: a trap, an interrupt, or a continuation that can run. */
   hasWork(): boolean {
     return this.#server.hasPending() || (this.#smmuIrq !== null && this.#smmuIrq.pending() !== 0) || this.xen.hasWork();
+  }
+
+  /** While a vSMMU waits for a physical SYNC: the SMMU's update counter (it moves when CONS
+   *  does), so that a runner kept busy by a guest polling CONS lets the SMMU run. */
+  awaitingPeer(): { word: Int32Array; index: number; value: number } | null {
+    return this.xen.waitingForHardware() ? { word: this.#upd, index: this.#updIdx, value: this.#updSeen } : null;
   }
 
   /** Xen needs no timer: the SMMU's interrupts (events, SYNC completions) ring its doorbell. */
