@@ -3,7 +3,8 @@
 // The architecture's formats (registers, STE/CD, commands, events, the walker) are the
 // separate entry 'vsmmu/arch' (src/arch/index.ts).
 export { createSystem, System } from './system/system.ts';
-export type { SystemStats, HostMemory } from './system/system.ts';
+export type { SystemStats, HostMemory, SimState } from './system/system.ts';
+export type { SimOptions, SimStrategy } from './sim/scheduler.ts';
 export { Domain, Device } from './system/domain.ts';
 export type { DmaRequest, DmaOutcome } from './system/domain.ts';
 export type { SystemOptions, DomainOptions, DeviceOptions, XlCfgFile } from './system/options.ts';

@@ -267,8 +267,10 @@ export class GuestKernel {
     return this.driver.iovaToIpa(vSid, iova, ssid);
   }
 
-  /** Faults taken from the event queue (those after sequence number `since`). */
+  /** Faults taken from the event queue (those after sequence number `since`); a pending
+   *  vSMMU interrupt is taken first, as the vCPU takes it before its next instruction. */
   faults(since = 0): GuestFault[] {
+    this.pollIrq();
     return this.driver.faults().filter((f) => f.seq > since);
   }
 
@@ -445,7 +447,7 @@ export class GuestKernel {
 
   private startIrqLoop(): void {
     // Taken asynchronously only when the runner can wait for it (WFI); otherwise polled.
-    if (!this.hasIrq || this.irqLoop || !this.runner.irqWait) return;
+    if (!this.hasIrq || this.irqLoop || !this.runner.irqWait?.waitAsync) return;
     this.irqLoop = (async () => {
       while (!this.closed) {
         // Wake up at least every 50 ms to notice close().

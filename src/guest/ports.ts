@@ -46,7 +46,8 @@ export function pollClock(): GuestClock {
 export interface IrqWaitPort {
   /** Until a line in `mask` is pending or `timeoutMs` passes: the pending lines of `mask` (0: timeout). */
   wait(mask: number, timeoutMs: number): number;
-  waitAsync(mask: number, timeoutMs: number): Promise<number>;
+  /** Absent: the runner takes the idle vCPU's interrupts itself (kernel.pollIrq in its steps). */
+  waitAsync?(mask: number, timeoutMs: number): Promise<number>;
 }
 
 /** What the runner of a guest kernel injects besides its memory, trap and devices. */

@@ -144,7 +144,7 @@ export class Vcpu {
     if (!this.irqBank) return [];
     let mask = 0;
     for (const i of intids) mask |= 1 << this.line(i);
-    const got = this.irqWait ? await this.irqWait.waitAsync(mask, timeoutMs) : this.irqBank.pending() & mask;
+    const got = this.irqWait?.waitAsync ? await this.irqWait.waitAsync(mask, timeoutMs) : this.irqBank.pending() & mask;
     return intids.filter((i) => (got & (1 << this.line(i))) !== 0);
   }
 

@@ -5,15 +5,14 @@ import type { GuestFault, ProbeInfo, Attachment } from '../guest/driver.ts';
 import { DmaDevice, type DmaFault, type DmaResult, type DmaYield } from '../devices/dma-device.ts';
 import type { DmaEngine } from '../devices/dma-engine.ts';
 import { DmaQueueClient, type DmaQueueDesc } from '../devices/dma-queue.ts';
-import { SpinPolicy, WAIT_OK, waitUntilAsync } from '../runtime/wait.ts';
 import { pattern, type GuestDmaRequest, type GuestKernel, type GuestStats, type ProtSpec } from '../guest/kernel.ts';
 import { GuestRam, RangeP2m } from '../mem/guest-ram.ts';
 import type { PhysMemory } from '../mem/phys.ts';
-import type { ActorHandle } from '../runtime/actor.ts';
 import { VsmmuError } from '../errors.ts';
-import { IrqLines } from '../runtime/irq.ts';
+import { IrqLines } from '../ports/irq.ts';
 import type { GuestAttachment } from '../xen/actor.ts';
 import type { DomainConfig } from '../xen/xlcfg.ts';
+import type { ActorLink, Backend, ParkWord } from './backend.ts';
 import { Supervised } from './supervise.ts';
 
 
@@ -54,22 +53,21 @@ export class Device {
   readonly #domain: Domain;
   readonly #engine: DmaEngine | null;
   readonly #dev: DmaDevice | null;
-  readonly #park: Int32Array | null;
-  readonly #parkIdx: number;
-  readonly #spin = new SpinPolicy();
+  readonly #park: ParkWord | null;
+  readonly #backend: Backend;
   #busy: Promise<unknown> = Promise.resolve();
 
   /** @internal a Domain makes its devices */
-  constructor(domain: Domain, name: string, sid: number, vsid: number, api?: ApiChannel) {
+  constructor(domain: Domain, backend: Backend, name: string, sid: number, vsid: number, api?: ApiChannel) {
     this.#domain = domain;
+    this.#backend = backend;
     this.name = name;
     this.sid = sid;
     this.vsid = vsid;
     this.#engine = api?.engine ?? null;
     this.#dev = api ? new DmaDevice(new DmaQueueClient(api.queue), sid, { name }) : null;
     const bell = api?.engine.doorbells[1];
-    this.#park = bell ? new Int32Array(bell.sab) : null;
-    this.#parkIdx = bell?.index ?? 0;
+    this.#park = bell ? { sab: bell.sab as SharedArrayBuffer, index: bell.index } : null;
   }
 
   /**
@@ -128,13 +126,8 @@ export class Device {
       const step = g.next();
       if (step.done) return step.value;
       const wanted: DmaYield = step.value;
-      // Cheap while nothing moved (two loads); steps the engine only when a ring did.
-      const ready = (): boolean => {
-        if (engine.hasWork()) while (engine.step() > 0);
-        return wanted();
-      };
-      if (ready()) continue;
-      if ((await waitUntilAsync(ready, park, this.#parkIdx, API_DMA_TIMEOUT_MS, this.#spin)) !== WAIT_OK) {
+      if (wanted()) continue;
+      if (!(await this.#backend.wait(wanted, API_DMA_TIMEOUT_MS, park, engine))) {
         this.#domain.checkAlive();
         throw new VsmmuError('EVSMMU_TIMEOUT', `device "${this.name}": the SMMU did not complete a DMA within ${API_DMA_TIMEOUT_MS} ms`);
       }
@@ -170,7 +163,8 @@ interface DomainParts {
   readonly cfg: DomainConfig;
   readonly att: GuestAttachment;
   readonly mem: PhysMemory;
-  readonly guest: ActorHandle<GuestKernel>;
+  readonly guest: ActorLink<GuestKernel>;
+  readonly backend: Backend;
   readonly guestTimeoutMs: number;
   /** The device tree the guest booted from. */
   readonly deviceTree: string;
@@ -225,6 +219,7 @@ export class Domain {
   readonly #irq: IrqLines;
   readonly #teardown: () => Promise<void>;
   readonly #dts: string;
+  readonly #backend: Backend;
   readonly #attached = new Map<number, number>(); // vSID -> ASID
   #irqSeen = 0;
   #ended: Promise<void> | null = null;
@@ -239,10 +234,11 @@ export class Domain {
     this.viommu = info.viommu;
     this.#teardown = p.teardown;
     this.#dts = p.deviceTree;
+    this.#backend = p.backend;
     this.#p2m = new RangeP2m(info.ram);
     this.#ram = new GuestRam(p.mem, this.#p2m.lookup);
     const api = new Map((p.api ?? []).map((a) => [a.name, a]));
-    this.#devices = new Map(info.devices.map((d) => [d.name, new Device(this, d.name, d.sid, d.vsid, api.get(d.name))]));
+    this.#devices = new Map(info.devices.map((d) => [d.name, new Device(this, p.backend, d.name, d.sid, d.vsid, api.get(d.name))]));
     this.#irq = new IrqLines(p.att.irq);
     this.#guest = new Supervised(p.guest, `domain "${this.name}"`, p.guestTimeoutMs, () => void this.#end());
 
@@ -380,18 +376,12 @@ export class Domain {
   }
 
   async #waitIrq(timeoutMs: number): Promise<boolean> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      this.#check();
-      const raised = this.#irq.stats(0).raised;
-      if (raised !== this.#irqSeen || (this.#irq.pending() & 1) !== 0) {
-        this.#irqSeen = raised;
-        return true;
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      await new Promise((r) => setTimeout(r, Math.min(1, left)));
-    }
+    this.#check();
+    const fired = (): boolean => this.#guest.dead !== null || this.#irq.stats(0).raised !== this.#irqSeen || (this.#irq.pending() & 1) !== 0;
+    const got = await this.#backend.wait(fired, timeoutMs);
+    this.#check();
+    if (got) this.#irqSeen = this.#irq.stats(0).raised;
+    return got;
   }
 }
 

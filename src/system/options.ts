@@ -5,6 +5,7 @@ import { DEFAULT_FEATURES, OAS_BITS } from '../arch/features.ts';
 import { MAX_MEMORY_SIZE } from '../mem/phys.ts';
 import { parseSize, MiB } from '../mem/size.ts';
 import { VsmmuError } from '../errors.ts';
+import { checkSimOptions, type SimOptions } from '../sim/scheduler.ts';
 import { parseXenCmdline, type XenCmdline } from '../xen/cmdline.ts';
 import { GUEST_MAX_VCPUS, GUEST_RAM_MAX } from '../xen/layout.ts';
 import { isViommuTypeName, viommuTypeNames } from '../xen/viommu.ts';
@@ -46,6 +47,12 @@ export interface SystemOptions {
    * (setTimeout's range), or Infinity for no bound (default 30 s).
    */
   readonly guestTimeoutMs?: number;
+  /**
+   * Sim mode: every actor on the calling thread under a seeded scheduler with virtual time
+   * (`{ seed, strategy?: 'random' | 'pct' | 'round-robin', depth?, pctSteps?, stepUs?,
+   * maxWaitSteps? }`): the same seed and program give the same run. Absent: worker threads.
+   */
+  readonly sim?: SimOptions;
 }
 
 export interface SystemConfig {
@@ -54,6 +61,7 @@ export interface SystemConfig {
   readonly domains: readonly DomainConfig[];
   readonly smmu: Partial<SmmuFeatures>;
   readonly guestTimeoutMs: number;
+  readonly sim: SimOptions | null;
   readonly warnings: readonly string[];
 }
 
@@ -68,7 +76,7 @@ export const MIN_SYSTEM_MEMORY = 32 * MiB;
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 export const DEFAULT_GUEST_TIMEOUT_MS = 30_000;
 
-const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs'];
+const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs', 'sim'];
 const KNOWN_DOMAIN_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'devices'];
 
 function bad(message: string, details?: Record<string, unknown>): VsmmuError {
@@ -221,6 +229,7 @@ export function normaliseOptions(options: unknown): SystemConfig {
   unknownKeys(smmu, Object.keys(DEFAULT_FEATURES), 'smmu');
   const features = checkSmmuFeatures(smmu);
   const guestTimeoutMs = checkGuestTimeout(o['guestTimeoutMs']);
+  const sim = o['sim'] === undefined ? null : checkSimOptions(o['sim']);
 
   const list = o['domains'] ?? [];
   if (!Array.isArray(list)) throw bad('domains must be an array of domain objects or xl.cfg texts');
@@ -245,5 +254,5 @@ export function normaliseOptions(options: unknown): SystemConfig {
     const table = strtab >= MiB ? `, ${strtab / MiB} MiB of it the stream table for smmu.sidBits = ${features.sidBits}` : '';
     throw new VsmmuError('EVSMMU_NOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${Math.ceil(xenOwn / MiB)} MiB for itself${table}): raise memory, shrink the domains${table === '' ? '' : ' or lower smmu.sidBits'}`, { ram, memory, xen: xenOwn });
   }
-  return { memory, cmdline, domains, smmu: smmu as Partial<SmmuFeatures>, guestTimeoutMs, warnings };
+  return { memory, cmdline, domains, smmu: smmu as Partial<SmmuFeatures>, guestTimeoutMs, sim, warnings };
 }

@@ -2,27 +2,27 @@
 // within the bound marks the guest hung, a worker that exits or throws marks it crashed;
 // either way the owner is told once (it then destroys the domain) and every later call
 // rejects with the same coded error.
-import type { ActorHandle } from '../runtime/actor.ts';
+import type { ActorLink } from './backend.ts';
 import type { ControlApi } from '../runtime/control.ts';
 import { VsmmuError } from '../errors.ts';
 
 export class Supervised<T extends object> {
   #dead: VsmmuError | null = null;
-  readonly #actor: ActorHandle<T>;
+  readonly #actor: ActorLink<T>;
   readonly #timeoutMs: number;
   readonly #onDeath: (e: VsmmuError) => void;
   readonly #what: string;
 
-  constructor(actor: ActorHandle<T>, what: string, timeoutMs: number, onDeath: (e: VsmmuError) => void) {
+  constructor(actor: ActorLink<T>, what: string, timeoutMs: number, onDeath: (e: VsmmuError) => void) {
     this.#actor = actor;
     this.#what = what;
     this.#timeoutMs = timeoutMs;
     this.#onDeath = onDeath;
-    actor.worker.once('exit', (code) => {
-      this.#die(new VsmmuError('EVSMMU_DOMAIN_CRASHED', `${what}: its guest worker exited (code ${code}); the domain was destroyed`, { exitCode: code }));
-    });
-    actor.worker.once('error', (e) => {
-      this.#die(new VsmmuError('EVSMMU_DOMAIN_CRASHED', `${what}: its guest worker crashed (${e.message}); the domain was destroyed`));
+    actor.onDeath((cause) => {
+      if (cause instanceof VsmmuError) this.#die(cause);
+      else if ('exitCode' in cause) {
+        this.#die(new VsmmuError('EVSMMU_DOMAIN_CRASHED', `${what}: its guest worker exited (code ${cause.exitCode}); the domain was destroyed`, { exitCode: cause.exitCode }));
+      } else this.#die(new VsmmuError('EVSMMU_DOMAIN_CRASHED', `${what}: its guest worker crashed (${cause.message}); the domain was destroyed`));
     });
   }
 

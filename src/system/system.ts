@@ -1,11 +1,11 @@
-// createSystem(): the physical SMMU, Xen and one guest per domain, each on its own worker
-// thread, sharing one physical memory. The handles here run on the caller's thread and
-// never block it: memory views read the SharedArrayBuffer directly, everything a guest's
-// CPU or device does goes to that guest's worker.
+// createSystem(): the physical SMMU, Xen and one guest per domain, sharing one physical
+// memory: each on its own worker thread, or (options.sim) all on the calling thread under a
+// seeded scheduler (src/sim). The handles here run on the caller's thread and never block
+// it: memory views read the SharedArrayBuffer directly, everything a guest's CPU or device
+// does goes to that guest's actor through the backend.
 import type { SmmuFeatures } from '../arch/features.ts';
 import type { GuestKernel, GuestStats, GuestWorkerData } from '../guest/kernel.ts';
 import { PhysMemory } from '../mem/phys.ts';
-import { startActor, type ActorHandle } from '../runtime/actor.ts';
 import { VsmmuError } from '../errors.ts';
 import type { SmmuActor } from '../smmu/actor.ts';
 import type { SmmuStats } from '../smmu/smmu.ts';
@@ -16,7 +16,21 @@ import { domUDts } from '../xen/devicetree.ts';
 import { DmaEngine } from '../devices/dma-engine.ts';
 import { createDmaQueue } from '../devices/dma-queue.ts';
 import { Domain } from './domain.ts';
+import { threadBackend, type ActorLink, type Backend } from './backend.ts';
+import { simBackend } from '../sim/backend.ts';
+import type { Scheduler } from '../sim/scheduler.ts';
 import { normaliseOptions, XEN_HEAP_BASE, type SystemOptions } from './options.ts';
+
+/** Where a sim-mode run stands (System.sim). */
+export interface SimState {
+  readonly seed: number;
+  readonly strategy: string;
+  readonly steps: number;
+  /** Virtual time, ms. */
+  readonly now: number;
+  /** 16 hex digits over the schedule and every call and answer so far. */
+  readonly digest: string;
+}
 
 export interface SystemStats {
   readonly smmu: SmmuStats;
@@ -39,14 +53,21 @@ export class System implements AsyncDisposable {
   /** Non-fatal findings about the configuration (ignored xl.cfg keys, unknown Xen options). */
   readonly warnings: readonly string[];
   readonly features: SmmuFeatures;
+  /** 'threads' (an actor per worker thread) or 'sim' (one thread, a seeded scheduler). */
+  readonly mode: 'threads' | 'sim';
   readonly #mem: PhysMemory;
-  readonly #smmu: ActorHandle<SmmuActor>;
-  readonly #xen: ActorHandle<XenActor>;
+  readonly #smmu: ActorLink<SmmuActor>;
+  readonly #xen: ActorLink<XenActor>;
+  readonly #backend: Backend;
+  readonly #sched: Scheduler | null;
   readonly #domains = new Map<string, Domain>();
   #closing: Promise<void> | null = null;
 
   /** @internal use createSystem() */
-  constructor(mem: PhysMemory, smmu: ActorHandle<SmmuActor>, xen: ActorHandle<XenActor>, features: SmmuFeatures, warnings: readonly string[]) {
+  constructor(backend: Backend, mem: PhysMemory, smmu: ActorLink<SmmuActor>, xen: ActorLink<XenActor>, features: SmmuFeatures, warnings: readonly string[]) {
+    this.mode = backend.mode;
+    this.#backend = backend;
+    this.#sched = 'scheduler' in backend ? (backend.scheduler as Scheduler) : null;
     this.#mem = mem;
     this.#smmu = smmu;
     this.#xen = xen;
@@ -57,6 +78,16 @@ export class System implements AsyncDisposable {
       read: (pa, length) => mem.readBytes(pa, length),
       write: (pa, bytes) => mem.writeBytes(pa, bytes),
     };
+  }
+
+  /**
+   * Sim mode only (null on threads): the run so far as the scheduler saw it: its seed and
+   * strategy, steps taken, virtual time in ms, and the digest of its schedule and of every
+   * call and answer. Same seed, same options, same program: the same digest.
+   */
+  get sim(): SimState | null {
+    const s = this.#sched;
+    return s === null ? null : { seed: s.seed, strategy: s.strategy, steps: s.steps, now: s.now, digest: s.digest.hex() };
   }
 
   /** The domain called `name`; EVSMMU_UNKNOWN_DOMAIN lists the ones there are. */
@@ -128,16 +159,21 @@ export class System implements AsyncDisposable {
       const queue = createDmaQueue(apiPorts[i]!.data);
       return { name: dev.name, queue, engine: new DmaEngine({ port: apiPorts[i]!, queue, psid: dev.sid }) };
     });
-    let guest: ActorHandle<GuestKernel>;
+    let guest: ActorLink<GuestKernel>;
+    const removeEngines = api.map((a) => this.#backend.addEngine(a.engine, `${cfg.name}/${a.name}/api`));
     try {
-      guest = await startActor<GuestKernel>('guest', data, { name: `guest:${cfg.name}` });
+      guest = await this.#backend.startGuest(data, cfg.name, guestTimeoutMs);
     } catch (e) {
+      for (const r of removeEngines) r();
       await this.#xen.api.destroyDomain(att.domain.domid).catch(() => {});
       throw e;
     }
     const domain = new Domain({
-      cfg, att, mem: this.#mem, guest, guestTimeoutMs, deviceTree, api,
+      cfg, att, mem: this.#mem, guest, backend: this.#backend, deviceTree, api,
+      // Sim mode bounds a guest call in virtual time (its backend), never by a wall-clock timer.
+      guestTimeoutMs: this.mode === 'sim' ? Infinity : guestTimeoutMs,
       teardown: async () => {
+        for (const r of removeEngines) r();
         await this.#xen.api.destroyDomain(att.domain.domid).catch(() => {});
         await Promise.all([...ports, ...apiPorts].map((p) => this.#smmu.api.detachPort(p.id).catch(() => false)));
       },
@@ -152,17 +188,14 @@ export class System implements AsyncDisposable {
  */
 export async function createSystem(options: SystemOptions = {}): Promise<System> {
   const cfg = normaliseOptions(options);
+  const backend = cfg.sim ? simBackend(cfg.sim) : threadBackend();
   const mem = PhysMemory.create(cfg.memory);
-  const smmu = await startActor<SmmuActor>('smmu', { memory: mem.sab, features: cfg.smmu }, { name: 'smmu' });
-  let xen: ActorHandle<XenActor> | null = null;
+  const smmu = await backend.startSmmu({ memory: mem.sab, features: cfg.smmu });
+  let xen: ActorLink<XenActor> | null = null;
   try {
     const d = await smmu.api.describe();
-    xen = await startActor<XenActor>(
-      'xen',
-      { memory: mem.sab, regs: d.regs, smmuIrq: d.irq, heapBase: XEN_HEAP_BASE, heapSize: cfg.memory - XEN_HEAP_BASE, cmdline: cfg.cmdline.raw },
-      { name: 'xen' },
-    );
-    const system = new System(mem, smmu, xen, d.features, cfg.warnings);
+    xen = await backend.startXen({ memory: mem.sab, regs: d.regs, smmuIrq: d.irq, heapBase: XEN_HEAP_BASE, heapSize: cfg.memory - XEN_HEAP_BASE, cmdline: cfg.cmdline.raw });
+    const system = new System(backend, mem, smmu, xen, d.features, cfg.warnings);
     try {
       for (const dc of cfg.domains) await system.addDomain(dc, cfg.guestTimeoutMs);
     } catch (e) {

@@ -88,13 +88,15 @@ class RawDriver {
   }
 }
 
-describe('a hostile guest', () => {
+// The same program on worker threads and in sim mode (one thread, a seeded scheduler).
+describe.each([['threads', {}], ['sim', { sim: { seed: 11 } }]] as const)('a hostile guest (%s)', (_mode, extra) => {
   let sys: System;
   let evil: RawDriver;
   let victim: Domain;
 
   beforeAll(async () => {
     sys = await createSystem({
+      ...extra,
       memory: '128M',
       domains: [
         { name: 'evil', memory: '16M', viommu: 'smmuv3', devices: [{ name: 'dma0', sid: 0x21 }] },

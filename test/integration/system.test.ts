@@ -1,17 +1,22 @@
-// End to end through the public API only: createSystem() on real threads, guests driven
-// through their driver, their vCPU's trapped MMIO, their devices and their interrupt, and
-// checked from outside through system.host and domain.ipaToPa.
+// End to end through the public API only: createSystem() on real threads and in sim mode (the
+// same program, every actor on this thread under a seeded scheduler), guests driven through
+// their driver, their vCPU's trapped MMIO, their devices and their interrupt, and checked
+// from outside through system.host and domain.ipaToPa.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSystem, type System } from '../../src/index.ts';
 
 const VSMMU = 0x0404_0000;
 const IOVA = 0x1000_0000;
 
-describe('createSystem end to end (threads)', () => {
+/** Each mode and what it adds to createSystem's options. */
+const MODES = [['threads', {}], ['sim', { sim: { seed: 7 } }]] as const;
+
+describe.each(MODES)('createSystem end to end (%s)', (mode, extra) => {
   let sys: System;
 
   beforeAll(async () => {
     sys = await createSystem({
+      ...extra,
       memory: '256M',
       xen: { cmdline: 'viommu=1' },
       domains: [
@@ -183,9 +188,10 @@ describe('createSystem options', () => {
   });
 });
 
-describe('a hung guest', () => {
+describe.each(MODES)('a hung guest (%s)', (_mode, extra) => {
   it('is killed after guestTimeoutMs, its domain destroyed, the others go on', async () => {
     await using sys = await createSystem({
+      ...extra,
       memory: '128M',
       guestTimeoutMs: 300,
       domains: [
