@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   EVSMMU_USAGE: code('input', 'a CLI command was called with arguments it does not take', "run 'vsmmu <command> --help' and pass the arguments it lists"),
   EVSMMU_FILE: code('input', 'a file named on the command line cannot be read', 'check the path and its permissions'),
   EVSMMU_BADSIZE: code('input', 'a size (RAM, page, queue) is not a valid size', 'write a whole number of bytes or a number with a K/M/G suffix, within the range the message gives'),
+  EVSMMU_TRACE: code('input', 'system.trace was used out of order: start() while tracing, stop() while not tracing, or a runner that records no trace', 'call trace.start() once, then trace.stop(); docs/tracing.md'),
   EVSMMU_INVAL: code('input', 'an argument to an API call is invalid (not a whole number, out of range, of the wrong type)', 'pass a value within the range the message gives'),
   EVSMMU_XLCFG_SYNTAX: code('input', 'an xl.cfg file does not parse', 'fix the file at the line and column the message names (xl.cfg(5) syntax: KEY = VALUE)'),
   EVSMMU_XLCFG_UNKNOWN_KEY: code('input', 'an xl.cfg file has a key vsmmu does not know', 'remove the key or correct its spelling'),

@@ -40,6 +40,13 @@ export type { DomainInfo, DomainDeviceInfo, DomainStats } from './xen/domain.ts'
 export type { VsmmuStats } from './xen/vsmmuv3.ts';
 export type { P2mRange } from './mem/guest-ram.ts';
 
+// system.trace: the timeline (docs/tracing.md), its Chrome Trace Event JSON and checker.
+export type { SystemTrace, TraceStopOptions } from './system/trace.ts';
+export type { TraceStartOptions } from './trace/tracer.ts';
+export type { ChromeTrace, ChromeTraceEvent } from './trace/chrome.ts';
+export { formatChromeTrace } from './trace/chrome.ts';
+export { validateChromeTrace } from './trace/validate.ts';
+
 // The reports `vsmmu run --json` and `vsmmu stress --json` print.
 export type { ScenarioReport, GuestReport, Check as ScenarioCheck } from './system/scenario.ts';
 export type { StressReport } from './system/stress.ts';

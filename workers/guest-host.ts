@@ -10,6 +10,7 @@ import type { TrapPort } from '../src/guest/vcpu.ts';
 import { IrqLines } from '../src/runtime/irq.ts';
 import { TRAP_OK, TrapVcpu, type TrapChannelDesc } from '../src/runtime/trap.ts';
 import { SpinPolicy, WAIT_OK, waitUntil } from '../src/runtime/wait.ts';
+import { NO_TRACE, type Tracer } from '../src/trace/tracer.ts';
 
 /** The runtime trap channel as a TrapPort. */
 export class ChannelTrapPort implements TrapPort {
@@ -41,13 +42,14 @@ export class ChannelTrapPort implements TrapPort {
 }
 
 /** The ports of a guest kernel on this thread; `data.hardware`'s engines run here. */
-export function threadGuestHost(data: Pick<GuestWorkerData, 'irq' | 'hardware'>): GuestHost {
-  const engines = new Map((data.hardware ?? []).map((h) => [h.name, new DmaEngine(h)]));
+export function threadGuestHost(data: Pick<GuestWorkerData, 'irq' | 'hardware'>, tracer: Tracer = NO_TRACE): GuestHost {
+  const engines = new Map((data.hardware ?? []).map((h) => [h.name, new DmaEngine(h, tracer, h.name)]));
   const spin = new SpinPolicy();
   const irq = data.irq ? new IrqLines(data.irq.desc) : null;
   const clock = (): number => performance.now();
   return {
     clock,
+    tracer,
     trapPort: (desc, timeoutMs) => new ChannelTrapPort(desc, timeoutMs),
     ...(irq ? { irqWait: { wait: (mask: number, t: number) => irq.wait(mask, t), waitAsync: (mask: number, t: number) => irq.waitAsync(mask, t) } } : {}),
     sleepUntil: (due) => {

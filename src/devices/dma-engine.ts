@@ -10,6 +10,7 @@ import { RingConsumer, RingProducer } from '../ports/ring.ts';
 import type { DoorbellDesc } from '../ports/doorbell.ts';
 import { CP_BYTES, CP_STATUS, RQ_SID, TX_FAULT, TX_OK, TX_RECORD_BYTES, type PortDesc } from '../smmu/ports.ts';
 import type { DmaQueueDesc } from './dma-queue.ts';
+import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
 const WORDS = TX_RECORD_BYTES >> 2;
 /** Records moved per direction and step (bounds a step). */
@@ -40,8 +41,13 @@ export class DmaEngine {
   readonly #req: RingProducer;
   readonly #done: RingConsumer;
   #inflight = 0;
+  readonly #tr: Tracer;
+  readonly #track: string;
 
-  constructor(o: DmaEngineDesc) {
+  /** `tracer`: its batches as instants on track `dma <name>` (docs/tracing.md). */
+  constructor(o: DmaEngineDesc, tracer: Tracer = NO_TRACE, name = `sid ${o.psid}`) {
+    this.#tr = tracer;
+    this.#track = `dma ${name}`;
     this.psid = o.psid >>> 0;
     this.#sub = new RingConsumer(o.queue.sub);
     this.#cpl = new RingProducer(o.queue.cpl);
@@ -84,6 +90,7 @@ export class DmaEngine {
       this.#inflight -= c;
       this.stats.completions += c;
       moved += c;
+      if (this.#tr.enabled) this.#tr.instant(this.#track, 'completions', { n: c, inflight: this.#inflight });
     }
     // Descriptors: only as many as both the port and the queue's completion ring can take
     // back, so a completion always has a slot.
@@ -103,6 +110,7 @@ export class DmaEngine {
       this.#inflight += d;
       this.stats.descriptors += d;
       moved += d;
+      if (this.#tr.enabled) this.#tr.instant(this.#track, 'requests', { n: d, inflight: this.#inflight });
     }
     return moved;
   }

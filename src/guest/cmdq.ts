@@ -14,6 +14,7 @@ import type { GuestClock, GuestMemoryPort, MmioPort } from './ports.ts';
 import { fieldMask, R } from '../arch/registers.ts';
 import { consErr, qIdx, qInc, qPtr, qSpace } from '../arch/queue.ts';
 import { qConsumed } from './queue-math.ts';
+import { flowId, NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
 const CMDQ_PROD = R.CMDQ_PROD;
 const CMDQ_CONS = R.CMDQ_CONS;
@@ -74,11 +75,17 @@ export class CommandQueue {
   private readonly now: GuestClock;
   private readonly hooks: CmdqHooks;
   private readonly w = new Uint32Array(4);
+  private readonly tr: Tracer;
+  private readonly trSpace: number;
+  /** First queue position whose completion the guest has not seen (traced flows end there). */
+  private trFrom = 0;
 
   constructor(
     mmio: MmioPort, ram: GuestMemoryPort, base: number, log2: number,
-    opts: { msiPoll: boolean; timeoutMs: number; clock: GuestClock; hooks: CmdqHooks },
+    opts: { msiPoll: boolean; timeoutMs: number; clock: GuestClock; hooks: CmdqHooks; tracer?: Tracer; traceSpace?: number },
   ) {
+    this.tr = opts.tracer ?? NO_TRACE;
+    this.trSpace = opts.traceSpace ?? 1;
     this.mmio = mmio;
     this.ram = ram;
     this.base = base;
@@ -112,11 +119,13 @@ export class CommandQueue {
     if (total === 0) return;
     this.waitSpace(total);
     const w = this.w;
+    const t0 = this.tr.enabled ? this.tr.stamp() : 0;
     for (let k = 0; k < n; k++) {
       const cmd = cmds[from + k];
       if (cmd === undefined) continue;
       encodeCommand(cmd, w, 0);
       this.put(this.prod, w);
+      if (this.tr.enabled) this.tr.flow('cmdq', 's', flowId(this.trSpace, this.prod), cmd.name);
       this.prod = qInc(this.prod, this.log2);
     }
     this.stats.commands += n;
@@ -126,12 +135,25 @@ export class CommandQueue {
       const slot = this.slot(syncPos);
       encodeCommand(this.msiPoll ? syncCmd(slot) : syncCmd(0), w, 0);
       this.put(syncPos, w);
+      if (this.tr.enabled) this.tr.flow('cmdq', 's', flowId(this.trSpace, syncPos), 'CMD_SYNC');
       this.prod = qInc(this.prod, this.log2);
       this.stats.syncs++;
     }
     this.mmio.write32(CMDQ_PROD, this.prod);
     this.stats.prodWrites++;
+    if (this.tr.enabled) this.tr.slice('cmdq', 'cmdq write', t0, { commands: n, sync, prod: this.prod });
     if (sync) this.waitSync(syncPos);
+    if (sync && this.tr.enabled) this.traceSynced(syncPos);
+  }
+
+  /** The guest saw its CMD_SYNC at `syncPos` complete: every command up to it is done. */
+  private traceSynced(syncPos: number): void {
+    const t0 = this.tr.stamp();
+    const end = qInc(syncPos, this.log2);
+    let p = qConsumed(this.trFrom, syncPos, this.log2) ? syncPos : this.trFrom;
+    for (let k = 0; p !== end && k < 2 << this.log2; k++, p = qInc(p, this.log2)) this.tr.flow('cmdq', 'f', flowId(this.trSpace, p));
+    this.trFrom = end;
+    this.tr.slice('cmdq', 'CMD_SYNC completed', t0, { cons: end });
   }
 
   /** Linux __arm_smmu_cmdq_skip_err: called by the GERROR handler when CMDQ_ERR is active. */

@@ -23,6 +23,7 @@ import { cdUsed, EntryWriter, steUsed } from './entry-writer.ts';
 import { EventQueue, type EvtqStats } from './evtq.ts';
 import { pollClock, type GuestAllocator, type GuestClock, type GuestMemoryPort, type MmioPort } from './ports.ts';
 import { tlbiRangeCommands } from './tlbi.ts';
+import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
 // ---- Linux constants --------------------------------------------------------------------
 
@@ -81,6 +82,9 @@ export interface DriverOptions {
   readonly pageSize?: number;
   /** The clock of poll bounds (default: one that advances per read, see pollClock). */
   readonly clock?: GuestClock;
+  /** Trace points of the command queue, and its flow id space (the domain's). */
+  readonly tracer?: Tracer;
+  readonly traceSpace?: number;
 }
 
 export interface ProbeInfo {
@@ -194,6 +198,8 @@ export class SmmuV3Driver {
   private readonly gerrorLog: number[] = [];
   private faultSeq = 0;
   private inIrq = false;
+  private readonly tracer: Tracer;
+  private readonly traceSpace: number;
   private counters = { irqs: 0, gerrors: 0, steSyncs: 0, cdSyncs: 0, tlbiCommands: 0 };
 
   constructor(mmio: MmioPort, ram: GuestMemoryPort, alloc: GuestAllocator, opts: DriverOptions = {}) {
@@ -202,6 +208,8 @@ export class SmmuV3Driver {
     this.galloc = alloc;
     this.timeoutMs = opts.pollTimeoutMs ?? POLL_TIMEOUT_MS;
     this.now = opts.clock ?? pollClock();
+    this.tracer = opts.tracer ?? NO_TRACE;
+    this.traceSpace = opts.traceSpace ?? 1;
     this.irqPending = opts.irqPending;
     this.pageSize = opts.pageSize ?? 4096;
     this.cmdqMax = opts.cmdqMaxLog2 ?? CMDQ_MAX_SZ_SHIFT;
@@ -249,6 +257,7 @@ export class SmmuV3Driver {
     const evtqQ = this.initQueue('evtq', Math.min(this.evtqMax, f.evtqLog2), 32, alloc);
     this.cmdq = new CommandQueue(this.mmio, this.ram, cmdqQ.ipa, cmdqQ.log2, {
       msiPoll, timeoutMs: this.timeoutMs, clock: this.now, hooks: { service: (err) => this.service(err) },
+      tracer: this.tracer, traceSpace: this.traceSpace,
     });
     this.evtq = new EventQueue(this.mmio, this.ram, evtqQ.ipa, evtqQ.log2);
     return {

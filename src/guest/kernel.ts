@@ -26,6 +26,7 @@ import type { LatencySummary } from './latency.ts';
 import { Vcpu, type TrapPort } from './vcpu.ts';
 import { pollingRunner, type GuestRunner } from './ports.ts';
 import { runMapDmaFault, runDmaStream, type MapDmaFaultParams, type MapDmaFaultReport, type DmaStreamParams, type DmaStreamReport } from './workloads.ts';
+import { guestFlowSpace, NO_TRACE, type Tracer } from '../trace/tracer.ts';
 import { runBenchWorkload, type BenchWorkloadParams, type BenchWorkloadReport } from './bench-workloads.ts';
 
 /** A passed-through device as the guest gets it. */
@@ -47,6 +48,8 @@ export interface GuestHost extends GuestRunner {
   waitDevice(name: string): DmaWait;
   /** Milliseconds, for latencies. */
   readonly clock: () => number;
+  /** The guest's trace points (docs/tracing.md): its vCPU, driver and devices. */
+  readonly tracer?: Tracer;
 }
 
 /** workerData of workers/guest.ts. */
@@ -90,6 +93,9 @@ export interface GuestKernelParts {
   /** Its devices by device-tree node name (the vSID comes from the tree). */
   readonly devices?: readonly { readonly name: string; readonly pSid: number; readonly device: DmaDevice }[];
   readonly driver?: GuestWorkerData['driver'];
+  /** Trace points, and the domain id their flows are numbered by (Xen's domid). */
+  readonly tracer?: Tracer;
+  readonly domid?: number;
 }
 
 export type ProtSpec = number | string;
@@ -154,6 +160,7 @@ export class GuestKernel {
   private irqLoop: Promise<void> | null = null;
   private readonly hasIrq: boolean;
   private readonly runner: GuestRunner;
+  private readonly tr: Tracer;
 
   constructor(p: GuestKernelParts) {
     this.name = p.name ?? 'guest';
@@ -166,8 +173,9 @@ export class GuestKernel {
     this.vsmmuBase = smmu?.base ?? -1;
     this.hasIrq = smmu !== null && p.irq !== undefined && p.irq.lines[this.spi] !== undefined;
     this.runner = p.runner ?? pollingRunner();
+    this.tr = p.tracer ?? NO_TRACE;
     this.vcpu = new Vcpu({
-      trap: p.trap, clock: this.runner.clock,
+      trap: p.trap, clock: this.runner.clock, tracer: this.tr,
       ...(p.irq ? { irq: p.irq } : {}), ...(this.runner.irqWait ? { irqWait: this.runner.irqWait } : {}),
     });
     const absent = (): never => {
@@ -176,6 +184,8 @@ export class GuestKernel {
     this.driver = new SmmuV3Driver(smmu ? this.vcpu.window(smmu.base, smmu.size) : { read32: absent, write32: absent }, this.ram, this.allocator, {
       ...(p.driver ?? {}),
       clock: this.runner.clock,
+      tracer: this.tr,
+      traceSpace: guestFlowSpace(p.domid ?? 0),
       ...(this.hasIrq ? { irqPending: () => this.vcpu.irqPending(this.spi) } : {}),
     });
     this.#drv = smmu ? this.driver : null;
@@ -212,6 +222,8 @@ export class GuestKernel {
       deviceTree: data.deviceTree,
       ...(data.driver ? { driver: data.driver } : {}),
       devices,
+      ...(host.tracer ? { tracer: host.tracer } : {}),
+      ...(data.domid !== undefined ? { domid: data.domid } : {}),
     });
   }
 
@@ -426,7 +438,9 @@ export class GuestKernel {
       return 0;
     }
     const before = drv.stats().gerrors;
+    const t0 = this.tr.enabled ? this.tr.stamp() : 0;
     const n = drv.handleIrq();
+    if (this.tr.enabled) this.tr.slice('vcpu0', 'irq handler', t0, { spi: this.spi, events: n });
     if (n === 0 && drv.stats().gerrors === before) this.spurious++;
     return n;
   }

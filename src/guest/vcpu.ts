@@ -9,6 +9,8 @@
 import { VsmmuError } from '../errors.ts';
 import { IrqLines, type IrqDesc } from '../ports/irq.ts';
 import { LatencyRecorder } from './latency.ts';
+import { regAt } from '../arch/registers.ts';
+import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 import { pollClock, type GuestClock, type IrqWaitPort, type MmioPort } from './ports.ts';
 
 /** A trapped MMIO access, as the vCPU issues it (Trap channel or an in-process handler). */
@@ -37,6 +39,8 @@ export interface VcpuOptions {
   readonly irqWait?: IrqWaitPort;
   /** Times trapped accesses (default: a polling clock). */
   readonly clock?: GuestClock;
+  /** Trace points: each trapped access from entry to answer. */
+  readonly tracer?: Tracer;
 }
 
 export class Vcpu {
@@ -47,9 +51,13 @@ export class Vcpu {
   private aborts = 0;
   private readonly now: GuestClock;
   private readonly irqWait: IrqWaitPort | null;
+  private readonly tr: Tracer;
+  /** Base of the last register window mapped (traps are named after its registers). */
+  private winBase = -1;
 
   constructor(o: VcpuOptions) {
     this.trap = o.trap;
+    this.tr = o.tracer ?? NO_TRACE;
     this.now = o.clock ?? pollClock();
     this.irqWait = o.irqWait ?? null;
     this.irqBank = o.irq ? new IrqLines(o.irq.desc) : null;
@@ -59,16 +67,20 @@ export class Vcpu {
   /** A 32-bit load from emulated MMIO at `ipa`; throws EVSMMU_GUEST_SEA on an abort. */
   mmioRead32(ipa: number): number {
     const t0 = this.now();
+    const s = this.tr.enabled ? this.tr.stamp() : 0;
     const ok = this.trap.access(false, 4, ipa, 0, 0);
     this.latency.record(this.now() - t0);
+    if (this.tr.enabled) this.traced(s, false, ipa, this.trap.valueLo, ok);
     if (!ok) throw this.sea(false, ipa);
     return this.trap.valueLo >>> 0;
   }
 
   mmioWrite32(ipa: number, value: number): void {
     const t0 = this.now();
+    const s = this.tr.enabled ? this.tr.stamp() : 0;
     const ok = this.trap.access(true, 4, ipa, value >>> 0, 0);
     this.latency.record(this.now() - t0);
+    if (this.tr.enabled) this.traced(s, true, ipa, value, ok);
     if (!ok) throw this.sea(true, ipa);
   }
 
@@ -76,8 +88,10 @@ export class Vcpu {
   mmioRead(ipa: number, size: 4 | 8): [number, number] {
     checkAccess(ipa, size);
     const t0 = this.now();
+    const s = this.tr.enabled ? this.tr.stamp() : 0;
     const ok = this.trap.access(false, size, ipa, 0, 0);
     this.latency.record(this.now() - t0);
+    if (this.tr.enabled) this.traced(s, false, ipa, this.trap.valueLo, ok);
     if (!ok) throw this.sea(false, ipa);
     return [this.trap.valueLo >>> 0, size === 8 ? this.trap.valueHi >>> 0 : 0];
   }
@@ -85,13 +99,16 @@ export class Vcpu {
   mmioWrite(ipa: number, size: 4 | 8, lo: number, hi = 0): void {
     checkAccess(ipa, size);
     const t0 = this.now();
+    const s = this.tr.enabled ? this.tr.stamp() : 0;
     const ok = this.trap.access(true, size, ipa, lo >>> 0, size === 8 ? hi >>> 0 : 0);
     this.latency.record(this.now() - t0);
+    if (this.tr.enabled) this.traced(s, true, ipa, lo, ok);
     if (!ok) throw this.sea(true, ipa);
   }
 
   /** An MmioPort over the window at `base` (offsets relative to it), as a driver maps it. */
   window(base: number, size: number): MmioPort {
+    this.winBase = base;
     const check = (off: number): number => {
       if (!(Number.isInteger(off) && off >= 0 && off + 4 <= size)) {
         throw new VsmmuError('EVSMMU_INVAL', `MMIO offset 0x${off.toString(16)} outside the 0x${size.toString(16)}-byte window`, { offset: off });
@@ -102,6 +119,13 @@ export class Vcpu {
       read32: (off) => this.mmioRead32(check(off)),
       write32: (off, v) => this.mmioWrite32(check(off), v),
     };
+  }
+
+  /** A trapped access from entry (`s`) to Xen's answer, named after the register it reached. */
+  private traced(s: number, write: boolean, ipa: number, value: number, ok: boolean): void {
+    const reg = this.winBase >= 0 ? regAt(ipa - this.winBase)?.name : undefined;
+    const name = reg ?? `0x${ipa.toString(16)}`;
+    this.tr.slice('vcpu0', `trap ${write ? 'write' : 'read'} ${name}`, s, { reg: name, value: `0x${(value >>> 0).toString(16)}`, answer: ok ? 'ok' : 'abort' });
   }
 
   /** The vCPU stops (its domain's guest is shutting down). */

@@ -16,6 +16,7 @@
 import type { DoorbellDesc } from '../ports/doorbell.ts';
 import { wake } from '../ports/doorbell.ts';
 import { SpinPolicy, waitUntilAsync } from './wait.ts';
+import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
 /** What the runner drives. */
 export interface Steppable {
@@ -50,6 +51,8 @@ export interface ServiceOptions {
   readonly lingerMs?: number;
   /** The clock handed to step() (default performance.now). */
   readonly now?: () => number;
+  /** Parks and wake-ups, as slices on the track 'service loop' (docs/tracing.md). */
+  readonly tracer?: Tracer;
 }
 
 const SLICE_MS = 2;
@@ -65,6 +68,7 @@ export class ServiceLoop {
   readonly #linger: number;
   readonly #now: () => number;
   readonly #spin = new SpinPolicy();
+  readonly #tr: Tracer;
   #stopped = false;
   #running: Promise<void> | null = null;
   readonly #ready = (): boolean => this.#stopped || this.#actor.hasWork();
@@ -76,6 +80,7 @@ export class ServiceLoop {
     this.#slice = opts.sliceMs ?? SLICE_MS;
     this.#linger = opts.lingerMs ?? LINGER_MS;
     this.#now = opts.now ?? (() => performance.now());
+    this.#tr = opts.tracer ?? NO_TRACE;
   }
 
   /** Starts serving (idempotent); resolves when stopped. A step that throws ends the loop. */
@@ -103,7 +108,9 @@ export class ServiceLoop {
       const t = now();
       const deadline = actor.nextDeadline(t);
       const timeout = deadline === Infinity ? Infinity : Math.max(0, deadline - t);
+      const parked = this.#tr.enabled ? this.#tr.stamp() : 0;
       await waitUntilAsync(this.#ready, this.#bell, this.#bellIdx, timeout, this.#spin);
+      if (this.#tr.enabled && parked !== 0) this.#tr.slice('service loop', 'parked', parked, { woken: this.#stopped ? 'stop' : this.#actor.hasWork() ? 'doorbell' : 'deadline' });
     }
   }
 

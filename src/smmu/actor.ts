@@ -6,6 +6,7 @@
 import { PhysMemory } from '../mem/phys.ts';
 import { registerPageDoorbell } from '../ports/regpage.ts';
 import type { DoorbellDesc } from '../ports/doorbell.ts';
+import type { Tracer } from '../trace/tracer.ts';
 import type { AttachPortOptions, PortDesc } from './ports.ts';
 import { Smmu, type SmmuDescription, type SmmuOptions, type SmmuStats } from './smmu.ts';
 
@@ -19,6 +20,8 @@ export type SmmuWorkerData = Omit<SmmuOptions, 'memory' | 'clock'> & {
 export interface SmmuHost {
   /** The runner's clock (ms). */
   readonly clock?: () => number;
+  /** The SMMU's trace points (docs/tracing.md). */
+  readonly tracer?: Tracer;
 }
 
 export class SmmuActor {
@@ -29,7 +32,7 @@ export class SmmuActor {
   constructor(data: SmmuWorkerData, host: SmmuHost = {}) {
     Smmu.checkOptions(data);
     const { memory, ...rest } = data;
-    this.smmu = new Smmu({ ...rest, memory: PhysMemory.attach(memory), ...(host.clock ? { clock: host.clock } : {}) });
+    this.smmu = new Smmu({ ...rest, memory: PhysMemory.attach(memory), ...(host.clock ? { clock: host.clock } : {}), ...(host.tracer ? { tracer: host.tracer } : {}) });
     this.doorbell = registerPageDoorbell(this.smmu.regsDesc);
   }
 

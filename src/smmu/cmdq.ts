@@ -17,13 +17,14 @@ import {
   CERROR, CFGI_RANGE_ALL, commandError, decodeCommand, opName, SYNC_CS, tlbiRange, type Command, type CommandOf,
 } from '../arch/commands.ts';
 import type { SmmuFeatures } from '../arch/features.ts';
-import { CMD_ENTRY_BYTES, consErr, qEmpty, qEntryAddr, qInc, qPtr, withConsErr } from '../arch/queue.ts';
+import { CMD_ENTRY_BYTES, consErr, qCount, qEmpty, qEntryAddr, qInc, qPtr, withConsErr } from '../arch/queue.ts';
 import { GERROR, R } from '../arch/registers.ts';
 import type { WordReader } from '../arch/types.ts';
 import type { ConfigCache } from './config-cache.ts';
 import { latchQueue } from './evtq.ts';
 import { INV_STAGE1, INV_STAGE2, type Iotlb, REGIME_EL1, REGIME_EL2 } from './iotlb.ts';
 import type { RegisterPage } from './regpage.ts';
+import { flowId, NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
 export interface CommandStats {
   executed: number;
@@ -61,6 +62,8 @@ export class CommandQueue {
   private readonly iotlb: Iotlb;
   private readonly cfg: ConfigCache<unknown, unknown>;
   private readonly host: CmdqHost;
+  /** Trace points: each command executed (ending the flow Xen's driver started when it queued it). */
+  tr: Tracer = NO_TRACE;
 
   constructor(f: Readonly<SmmuFeatures>, page: RegisterPage, mem: WordReader, iotlb: Iotlb, cfg: ConfigCache<unknown, unknown>, host: CmdqHost) {
     this.f = f;
@@ -91,6 +94,7 @@ export class CommandQueue {
     const prod = qPtr(page.load(R.CMDQ_PROD), this.log2);
     let cons = qPtr(page.load(R.CMDQ_CONS), this.log2);
     let n = 0;
+    if (this.tr.enabled && cons !== prod) this.tr.counter('cmdq depth', qCount(prod, cons, this.log2));
     while (cons !== prod && n < budget) {
       const at = qEntryAddr(this.base, cons, this.log2, CMD_ENTRY_BYTES);
       const w = this.words;
@@ -105,7 +109,9 @@ export class CommandQueue {
       const cmd = decodeCommand(w);
       const err = commandError(cmd, this.f);
       if (err !== CERROR.NONE) return this.stop(cons, err, n);
+      const t0 = this.tr.enabled ? this.tr.stamp() : 0;
       this.execute(cmd);
+      if (this.tr.enabled) this.traced(t0, cmd, cons);
       cons = qInc(cons, this.log2);
       // CONS moves after each command: a SYNC's completion is visible as soon as it is done.
       page.store(R.CMDQ_CONS, cons);
@@ -115,12 +121,20 @@ export class CommandQueue {
     return n;
   }
 
+  /** The command at `pos` was executed: its slice, the end of its flow from the issuer. */
+  private traced(t0: number, cmd: Readonly<Command>, pos: number): void {
+    this.tr.flow('cmdq', 'f', flowId(0, pos));
+    if (cmd.name === 'SYNC') this.tr.instant('cmdq', 'CMD_SYNC completed', { cs: cmd.cs, cons: pos });
+    this.tr.slice('cmdq', cmd.name, t0, { cons: pos });
+  }
+
   private stop(cons: number, err: number, n: number): number {
     // ERR is written before the error is made visible through GERROR.
     this.page.store(R.CMDQ_CONS, withConsErr(cons, err));
     if (err === CERROR.ILL) this.stats.errors.ill++;
     else this.stats.errors.abt++;
     this.host.gerror(GERROR.CMDQ_ERR);
+    if (this.tr.enabled) this.tr.instant('cmdq', err === CERROR.ILL ? 'CERROR_ILL' : 'CERROR_ABT', { cons });
     this.page.published();
     return n;
   }

@@ -13,6 +13,7 @@ import { EVT_ENTRY_BYTES, qBase, qEmpty, qEntryAddr, qFull, qLog2Eff, qOverflowe
 import type { WordWriter } from '../arch/types.ts';
 import { VsmmuError } from '../errors.ts';
 import type { RegisterPage } from './regpage.ts';
+import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
 export const EVT_WRITTEN = 0;
 export const EVT_OVERFLOW = 1;
@@ -56,6 +57,8 @@ export class EventQueue {
   /** The last record written and the PROD it left (merging compares with it while unconsumed). */
   private readonly last = new Uint32Array(EVT_WORDS);
   private lastProd = -1;
+  /** Trace points: each record written, each overflow. */
+  tr: Tracer = NO_TRACE;
 
   private readonly page: RegisterPage;
   private readonly mem: WordWriter;
@@ -112,6 +115,7 @@ export class EventQueue {
         this.page.published();
         this.stats.overflows++;
       }
+      if (this.tr.enabled) this.tr.instant('evtq', 'overflow', { sid: e.sid, type: name });
       return EVT_OVERFLOW;
     }
     const at = qEntryAddr(this.base, prod, this.log2, EVT_ENTRY_BYTES);
@@ -130,6 +134,7 @@ export class EventQueue {
     this.page.published();
     this.stats.written++;
     this.pendingIrq = true;
+    if (this.tr.enabled) this.tr.instant('evtq', `event ${name}`, { sid: e.sid, type: name, prod: next });
     return EVT_WRITTEN;
   }
 }

@@ -30,6 +30,7 @@ import { DIRTY } from './regmap.ts';
 import {
   createSmmuRegisterPage, CTL_DIRTY, CTL_PARK, CTL_SEV, GBPA_RESET, RegisterPage, type RegisterPageDesc,
 } from './regpage.ts';
+import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 import { Translator, XL_OK, XlateOut, type CdEntry, type SteEntry, type TranslateStats, type TranslatorRegs } from './translate.ts';
 
 /** *_IRQ_CFG0.ADDR[55:2] in the low and high halves (FACTS §1.14). */
@@ -56,6 +57,8 @@ export interface SmmuOptions {
   readonly gbpaReset?: number;
   /** The runner's clock in ms (default: the last `now` handed to step()); for uptime. */
   readonly clock?: () => number;
+  /** Trace points (docs/tracing.md); default: none. */
+  readonly tracer?: Tracer;
 }
 
 export interface SmmuStats {
@@ -117,6 +120,7 @@ export class Smmu {
   private readonly clock: () => number;
   private readonly born: number;
   private lastNow: number;
+  private readonly tr: Tracer;
 
   constructor(opts: SmmuOptions) {
     this.features = Object.freeze({ ...DEFAULT_FEATURES, ...opts.features });
@@ -141,6 +145,7 @@ export class Smmu {
     });
     if (opts.regs) this.page.reset(this.features, this.gbpaReset);
     this.latchGbpa();
+    this.tr = this.cmdq.tr = this.evtq.tr = this.translator.tr = opts.tracer ?? NO_TRACE;
   }
 
   describe(): SmmuDescription {
@@ -259,6 +264,7 @@ export class Smmu {
     if (!wiredOnly && this.msiTarget(R.GERROR_IRQ_CFG0) !== 0) {
       if (!this.msiWrite(this.msiTarget(R.GERROR_IRQ_CFG0), this.page.load(R.GERROR_IRQ_CFG1))) this.gerror(GERROR.MSI_GERROR_ABT_ERR);
     } else this.irq.raise(SMMU_IRQ.GERROR);
+    if (this.tr.enabled) this.tr.instant('irq', 'GERROR', { gerror: this.page.load(R.GERROR) });
   }
 
   private flushIrqs(): void {
@@ -266,6 +272,7 @@ export class Smmu {
     if (this.syncIrq) {
       this.syncIrq = false;
       this.irq.raise(SMMU_IRQ.CMD_SYNC);
+      if (this.tr.enabled) this.tr.instant('irq', 'CMD_SYNC');
     }
     if (!this.evtq.pendingIrq) return;
     this.evtq.pendingIrq = false;
@@ -274,6 +281,7 @@ export class Smmu {
     if (addr !== 0) {
       if (!this.msiWrite(addr, this.page.load(R.EVENTQ_IRQ_CFG1))) this.gerror(GERROR.MSI_EVENTQ_ABT_ERR);
     } else this.irq.raise(SMMU_IRQ.EVENTQ);
+    if (this.tr.enabled) this.tr.instant('irq', addr !== 0 ? 'EVENTQ (MSI)' : 'EVENTQ');
   }
 
   /** MSI target of a *_IRQ_CFG0 register: ADDR[55:2], 0 = no MSI (or MSI not implemented). */
@@ -342,7 +350,9 @@ export class Smmu {
       if (m <= 0) continue; // completion ring full: the device must drain it first
       const rq = p.req.u32;
       const cq = p.cpl.u32;
+      const t0 = this.tr.enabled ? this.batchStart(p) : 0;
       for (let i = 0; i < m; i++) this.transact(p, rq, p.req.offset(i), cq, p.cpl.offset(i));
+      if (this.tr.enabled) this.batchEnd(p, t0, m);
       p.cpl.commit(m);
       p.req.release(m);
       p.stats.batches++;
@@ -350,6 +360,29 @@ export class Smmu {
     }
     if (n > 0) this.nextPort = (this.nextPort + 1) % n;
     return done;
+  }
+
+  // IOTLB counters when the traced batch began.
+  private batchHits = 0;
+  private batchMisses = 0;
+
+  /** A traced DMA batch begins: walks and cache misses go on the port's track. */
+  private batchStart(p: PortServer): number {
+    this.translator.track = `port ${p.stats.name}`;
+    const s = this.iotlb.stats();
+    this.batchHits = s.hits;
+    this.batchMisses = s.misses;
+    return this.tr.stamp();
+  }
+
+  /** The batch's slice and the IOTLB hit rate of its lookups. */
+  private batchEnd(p: PortServer, t0: number, n: number): void {
+    const s = this.iotlb.stats();
+    const hits = s.hits - this.batchHits;
+    const lookups = hits + s.misses - this.batchMisses;
+    this.tr.slice(this.translator.track, 'dma batch', t0, { transactions: n, port: p.stats.name });
+    if (lookups > 0) this.tr.counter('iotlb hit %', Math.round((1000 * hits) / lookups) / 10);
+    this.translator.track = 'xlate';
   }
 
   private transact(p: PortServer, rq: Uint32Array, ro: number, cq: Uint32Array, co: number): void {

@@ -26,6 +26,7 @@ import { ACC_INSTR, ACC_PRIV, ACC_WRITE, TWO32, type WordReader } from '../arch/
 import { ACC_NEED, s1CfgFromCd, s2CfgFromSte, Walker, WalkResult, type Fault, type S1Cfg, type S2Cfg } from '../arch/walk.ts';
 import type { ConfigCache } from './config-cache.ts';
 import { ctxWord, Iotlb, REGIME_EL1, REGIME_EL2, tagWord, TLB_NESTED, TLB_S1, TLB_S2 } from './iotlb.ts';
+import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
 export const XL_OK = 0;
 /** Terminated by the SMMU: `out.event` describes it (recorded or not, see `out.recorded`). */
@@ -105,6 +106,9 @@ const TRANSLATION_FAULT_MAX = EVT.F_PERMISSION;
 
 export class Translator {
   readonly walker: Walker;
+  /** Trace points: IOTLB misses (walks) and configuration-cache misses, on `track`. */
+  tr: Tracer = NO_TRACE;
+  track = 'xlate';
   readonly stats: TranslateStats = { translations: 0, faults: 0, permissionHits: 0, steFetches: 0, cdFetches: 0 };
   private readonly res = new WalkResult();
   private readonly words = new Uint32Array(16);
@@ -233,9 +237,10 @@ export class Translator {
       return this.fault(out, EVT.F_PERMISSION, s2, CLASS.IN, ipa, 0, s2 ? ctx.s2Record : ctx.s1Record, sid, ssv, ssid, hi, lo, acc);
     }
     const res = this.res;
-    if (!this.walker.translate(ctx.s1, ctx.s2, this.mem, hi, lo, acc, res)) {
-      return this.walkFault(out, res.fault, ctx, sid, ssv, ssid);
-    }
+    const t0 = this.tr.enabled ? this.tr.stamp() : 0;
+    const walked = this.walker.translate(ctx.s1, ctx.s2, this.mem, hi, lo, acc, res);
+    if (this.tr.enabled) this.tr.slice(this.track, 'IOTLB miss: walk', t0, { sid, iova: `0x${(hi * TWO32 + lo).toString(16)}`, ok: walked });
+    if (!walked) return this.walkFault(out, res.fault, ctx, sid, ssv, ssid);
     const global = ctx.s1 !== null && res.nG === 0;
     const level = ctx.s1 !== null ? res.s1level : res.s2level;
     tlb.insert(ctx.kind, ctx.regime, ctx.vmid, ctx.asid, global, khi, lo, res.size, level < 0 ? 0 : level, res.pa - offsetIn(khi, lo, res.size), res.ipa - offsetIn(khi, lo, res.size), res.s1perm | (res.s2perm << 6));
@@ -249,6 +254,7 @@ export class Translator {
   private resolve(sid: number, ssv: boolean, ssid: number, hi: number, lo: number, acc: number, out: XlateOut): StreamCtx | null {
     let se = this.cfg.getSte(sid);
     if (se === undefined) {
+      if (this.tr.enabled) this.tr.instant(this.track, 'STE cache miss', { sid });
       const fetched = this.fetchSte(sid, ssv, ssid, hi, lo, acc, out);
       if (fetched === null) return null;
       se = fetched;
@@ -282,6 +288,7 @@ export class Translator {
     }
     let ce = this.cfg.getCd(sid, idx);
     if (ce === undefined) {
+      if (this.tr.enabled) this.tr.instant(this.track, 'CD cache miss', { sid, ssid: idx });
       const fetched = this.fetchCd(se, sid, idx, ssv, ssid, hi, lo, acc, out);
       if (fetched === null) return null;
       ce = fetched;

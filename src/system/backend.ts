@@ -11,6 +11,8 @@ export type { ControlApi };
 import { SpinPolicy, WAIT_OK, waitUntilAsync } from '../runtime/wait.ts';
 import type { SmmuActor, SmmuWorkerData } from '../smmu/actor.ts';
 import type { XenActor, XenWorkerData } from '../xen/actor.ts';
+import { threadRecorder, type TraceControl, type TraceFlushMessage } from '../runtime/trace.ts';
+import type { Tracer, TraceDump, TraceStartOptions } from '../trace/tracer.ts';
 
 /** An actor as its owner sees it: typed control calls and its end. */
 export interface ActorLink<T> {
@@ -31,8 +33,20 @@ export interface ParkWord {
   readonly index: number;
 }
 
+/** Trace control of every actor a backend runs (docs/tracing.md). */
+export interface BackendTrace {
+  /** The tracer of `name`, for actors on the calling thread (the API's DMA engines). */
+  tracer(name: string): Tracer;
+  start(o: TraceStartOptions): Promise<void>;
+  stop(): Promise<void>;
+  /** Every ring (a dead actor's: what it flushed as it died). */
+  collect(): Promise<TraceDump[]>;
+}
+
 export interface Backend {
   readonly mode: 'threads' | 'sim';
+  /** Tracing, when the backend records (threads: a ring per thread, over the control plane). */
+  readonly trace?: BackendTrace;
   startSmmu(data: SmmuWorkerData): Promise<ActorLink<SmmuActor>>;
   startXen(data: XenWorkerData): Promise<ActorLink<XenActor>>;
   /** A guest kernel; sim mode bounds each call by `timeoutMs` of virtual time (threads: Supervised's timer). */
@@ -48,8 +62,10 @@ export interface Backend {
 /** The default: one worker thread per actor (src/runtime). */
 export function threadBackend(): Backend {
   const spin = new SpinPolicy();
+  const tracing = threadTracing();
   const link = async <T extends object>(entry: string, data: unknown, name: string): Promise<ActorLink<T>> => {
     const h = await startActor<T>(entry, data, { name });
+    tracing.add(h.api as unknown as ControlApi<TraceControl>, h.worker);
     return {
       name: h.name, api: h.api, close: () => h.close(), destroy: () => h.destroy(),
       onDeath: (fn) => {
@@ -60,6 +76,7 @@ export function threadBackend(): Backend {
   };
   return {
     mode: 'threads',
+    trace: tracing.trace,
     startSmmu: (data) => link<SmmuActor>('smmu', data, 'smmu'),
     startXen: (data) => link<XenActor>('xen', data, 'xen'),
     startGuest: (data, name) => link<GuestKernel>('guest', data, `guest:${name}`),
@@ -84,5 +101,58 @@ export function threadBackend(): Backend {
       }
     },
     now: () => performance.now(),
+  };
+}
+
+/** A collect that does not answer in this time (a hung guest) gives what the actor flushed. */
+const COLLECT_TIMEOUT_MS = 5000;
+
+/** Tracing on threads: a ring per worker (its control API) plus one for this thread. */
+function threadTracing(): { trace: BackendTrace; add(api: ControlApi<TraceControl>, worker: { on(ev: 'message', f: (m: unknown) => void): unknown; once(ev: 'exit', f: () => void): unknown }): void } {
+  const rec = threadRecorder();
+  const tracers = new Map<string, Tracer>();
+  const actors = new Set<{ api: ControlApi<TraceControl>; flushed: TraceDump | null; dead: boolean }>();
+  const each = <R>(f: (api: ControlApi<TraceControl>) => Promise<R>): Promise<PromiseSettledResult<R>[]> =>
+    Promise.allSettled([...actors].filter((a) => !a.dead).map((a) => f(a.api)));
+  return {
+    add(api, worker) {
+      const a = { api, flushed: null as TraceDump | null, dead: false };
+      actors.add(a);
+      worker.on('message', (m) => {
+        if ((m as Partial<TraceFlushMessage> | null)?.kind === 'vsmmu:trace') a.flushed = (m as TraceFlushMessage).dump;
+      });
+      worker.once('exit', () => {
+        a.dead = true;
+        if (a.flushed === null) actors.delete(a);
+      });
+    },
+    trace: {
+      tracer(name) {
+        let t = tracers.get(name);
+        if (t === undefined) tracers.set(name, (t = rec.tracer(name)));
+        return t;
+      },
+      async start(o) {
+        for (const a of actors) if (a.dead) actors.delete(a);
+        rec.start(o);
+        await each((api) => api.traceStart(o));
+      },
+      async stop() {
+        rec.stop();
+        await each((api) => api.traceStop());
+      },
+      async collect() {
+        const dumps: TraceDump[] = [rec.collect()];
+        await Promise.all([...actors].map(async (a) => {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), COLLECT_TIMEOUT_MS)));
+          const d = a.dead ? null : await Promise.race([a.api.traceCollect().catch(() => null), late]);
+          clearTimeout(timer);
+          const got = d ?? a.flushed;
+          if (got !== null) dumps.push(got);
+        }));
+        return dumps;
+      },
+    },
   };
 }

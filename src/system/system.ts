@@ -17,6 +17,8 @@ import { DmaEngine } from '../devices/dma-engine.ts';
 import { createDmaQueue } from '../devices/dma-queue.ts';
 import { Domain } from './domain.ts';
 import { threadBackend, type ActorLink, type Backend } from './backend.ts';
+import { SystemTrace } from './trace.ts';
+import { NO_TRACE } from '../trace/tracer.ts';
 import { simBackend } from '../sim/backend.ts';
 import type { Scheduler } from '../sim/scheduler.ts';
 import { normaliseOptions, XEN_HEAP_BASE, type SystemOptions } from './options.ts';
@@ -62,6 +64,8 @@ export class System implements AsyncDisposable {
   readonly #sched: Scheduler | null;
   readonly #domains = new Map<string, Domain>();
   #closing: Promise<void> | null = null;
+  /** A timeline of every actor (docs/tracing.md): start(), stop() -> Chrome Trace Event JSON. */
+  readonly trace: SystemTrace;
 
   /** @internal use createSystem() */
   constructor(backend: Backend, mem: PhysMemory, smmu: ActorLink<SmmuActor>, xen: ActorLink<XenActor>, features: SmmuFeatures, warnings: readonly string[]) {
@@ -73,6 +77,10 @@ export class System implements AsyncDisposable {
     this.#xen = xen;
     this.features = features;
     this.warnings = warnings;
+    this.trace = new SystemTrace(backend.trace, () => {
+      const s = this.sim;
+      return s === null ? { mode: this.mode } : { mode: this.mode, seed: s.seed, strategy: s.strategy };
+    });
     this.host = {
       size: mem.size,
       read: (pa, length) => mem.readBytes(pa, length),
@@ -157,7 +165,8 @@ export class System implements AsyncDisposable {
     };
     const api = devs.map((dev, i) => {
       const queue = createDmaQueue(apiPorts[i]!.data);
-      return { name: dev.name, queue, engine: new DmaEngine({ port: apiPorts[i]!, queue, psid: dev.sid }) };
+      const tracer = this.#backend.trace?.tracer('api') ?? NO_TRACE;
+      return { name: dev.name, queue, engine: new DmaEngine({ port: apiPorts[i]!, queue, psid: dev.sid }, tracer, `${cfg.name}/${dev.name}`) };
     });
     let guest: ActorLink<GuestKernel>;
     const removeEngines = api.map((a) => this.#backend.addEngine(a.engine, `${cfg.name}/${a.name}/api`));

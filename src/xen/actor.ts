@@ -31,6 +31,7 @@ import { GUEST_VSMMU_SPI } from './layout.ts';
 import type { VsidMode } from './vsid.ts';
 import { Xen, type XenStats } from './xen.ts';
 import type { DomainConfig, DomainDevice } from './xlcfg.ts';
+import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
 /** workerData of workers/xen.ts. */
 export interface XenWorkerData {
@@ -65,6 +66,8 @@ export interface GuestAttachment {
  *  on the page's update counter; one thread: step the SMMU). */
 export interface XenHost {
   pollRegister(page: PortRegisterPage, read32: (off: number) => number, off: number, done: (v: number) => boolean, timeoutMs: number): number | undefined;
+  /** Xen's trace points (docs/tracing.md). */
+  readonly tracer?: Tracer;
 }
 
 export class XenActor {
@@ -81,6 +84,7 @@ export class XenActor {
   readonly #updIdx: number;
   #updSeen = 0;
   #out = { lo: 0, hi: 0 };
+  readonly #tr: Tracer;
   #handler = (req: TrapRequest): TrapStatus => {
     const domid = this.#slots.get(req.channel) ?? -1;
     const addr = req.addrHi * 4294967296 + req.addrLo;
@@ -109,7 +113,9 @@ export class XenActor {
       ...(data.vsidMode === undefined ? {} : { vsidMode: data.vsidMode }),
       ...(data.timeoutMs === undefined ? {} : { timeoutMs: data.timeoutMs }),
       ...(data.ipaBits === undefined ? {} : { ipaBits: data.ipaBits }),
+      ...(host.tracer ? { tracer: host.tracer } : {}),
     });
+    this.#tr = host.tracer ?? NO_TRACE;
     this.xen.boot();
     // One doorbell for everything that gives Xen work: the SMMU's interrupt bank's.
     this.#smmuIrq = data.smmuIrq ? new IrqLines(data.smmuIrq) : null;
@@ -127,7 +133,9 @@ export class XenActor {
   step(_now: number): number {
     this.#updSeen = Atomics.load(this.#upd, this.#updIdx);
     let n = this.#server.poll(this.#handler);
-    if (this.#smmuIrq !== null && this.#smmuIrq.take() !== 0) n++;
+    const irqs = this.#smmuIrq === null ? 0 : this.#smmuIrq.take();
+    if (irqs !== 0) n++;
+    if (irqs !== 0 && this.#tr.enabled) this.#tr.instant('irq', 'SMMU interrupt', { lines: irqs });
     if (this.xen.pump()) n++;
     return n;
   }

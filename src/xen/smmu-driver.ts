@@ -22,6 +22,8 @@ import { STE_WORDS, encodeL1Std } from '../arch/ste.ts';
 import type { PageAllocator } from '../mem/alloc.ts';
 import type { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../errors.ts';
+import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
+import { traceIssue } from './trace.ts';
 
 /** Register access to the physical SMMU (SmmuRegisterPort implements it). */
 export interface DriverMmio {
@@ -125,6 +127,8 @@ export class SmmuDriver {
   private readonly evtWords = new Uint32Array(EVT_WORDS);
   /** Every structure given to the SMMU (for the alignment and leak checks). */
   private readonly given: { what: string; pa: number; bytes: number }[] = [];
+  /** Trace points: each command queued (a flow the SMMU ends when it executes it). */
+  tr: Tracer = NO_TRACE;
 
   constructor(o: SmmuDriverOptions) {
     this.io = o.mmio;
@@ -444,8 +448,10 @@ export class SmmuDriver {
       }
     }
     const at = this.cmdq + qIdx(this.prod, log2) * 16;
+    const t0 = this.tr.enabled ? this.tr.stamp() : 0;
     this.mem.store64(at, words[0] ?? 0, words[1] ?? 0);
     this.mem.store64(at + 8, words[2] ?? 0, words[3] ?? 0);
+    if (this.tr.enabled) traceIssue(this.tr, t0, words, this.prod);
     this.prod = qInc(this.prod, log2);
     this.issued++;
     this.stats.commands++;

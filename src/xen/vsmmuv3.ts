@@ -15,7 +15,7 @@
 // - nothing a guest writes throws: internal failures are counted (`stats.xenBugs`).
 
 import { CERROR, CFGI_RANGE_ALL, CMD_WORDS, SYNC_CS, commandError, decodeCommand, type Command } from '../arch/commands.ts';
-import { EVT, EVT_WORDS, decodeEvent, encodeEvent, eventOf } from '../arch/events.ts';
+import { EVT, EVT_WORDS, decodeEvent, encodeEvent, eventName, eventOf } from '../arch/events.ts';
 import type { SmmuFeatures } from '../arch/features.ts';
 import { STE_WORDS } from '../arch/ste.ts';
 import type { WordReader, WordWriter } from '../arch/types.ts';
@@ -32,6 +32,7 @@ import {
 import { forwardedAsIs, guestEventOf } from './vsmmuv3-events.ts';
 import { readGuestSte, type GuestSteConfig, type GuestSteReject } from './vsmmuv3-ste.ts';
 import { VsidTable, type VsidMode } from './vsid.ts';
+import { flowId, guestFlowSpace, NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
 /** Guest RAM by IPA (the domain's p2m): -1 / false for IPAs the guest does not own. */
 export interface GuestMemPort extends WordReader, WordWriter {
@@ -68,6 +69,9 @@ export interface VsmmuOptions extends VsmmuGuestOptions {
   /** Commands consumed per `run` call at most (default 64). */
   readonly budget?: number;
   readonly vsidMode?: VsidMode;
+  /** Trace points (docs/tracing.md) and the domain they are named after. */
+  readonly tracer?: Tracer;
+  readonly domid?: number;
 }
 
 export interface VsmmuStats {
@@ -166,6 +170,11 @@ export class VSmmuV3 {
   /** Redoes a guest's stage-1 walk in its IPA space (to name the descriptor of a stage-2 fault). */
   private readonly walker: Walker;
   private readonly walkRes = new WalkResult();
+  private readonly tr: Tracer;
+  /** Trace tracks and the flow id space of the guest's command queue. */
+  private readonly trCmdq: string;
+  private readonly trEvtq: string;
+  private readonly trSpace: number;
 
   constructor(o: VsmmuOptions) {
     this.gf = guestFeatures(o.phys, o);
@@ -177,6 +186,10 @@ export class VSmmuV3 {
     this.be = o.backend;
     this.irqOut = o.irq;
     this.budget = Math.max(1, Math.floor(o.budget ?? 64));
+    this.tr = o.tracer ?? NO_TRACE;
+    this.trCmdq = `d${o.domid ?? 0} cmdq`;
+    this.trEvtq = `d${o.domid ?? 0} evtq`;
+    this.trSpace = guestFlowSpace(o.domid ?? 0);
     const id = guestIdRegs(this.gf);
     const r = this.r;
     r[SLOT.IDR0] = id.idr0;
@@ -362,7 +375,9 @@ export class VSmmuV3 {
       const cmd = decodeCommand(words);
       const handler = COMMAND_POLICY[cmd.name];
       let res: CmdResult = 'ill';
+      const t0 = this.tr.enabled ? this.traceFetch(cons) : 0;
       if (handler !== undefined && commandError(cmd, this.gf) === CERROR.NONE) res = handler(this, cmd, words);
+      if (this.tr.enabled) this.traceCmd(t0, cmd.name, cons, res);
       if (res === 'ill') {
         this.cmdError(CERROR.ILL);
         break;
@@ -372,6 +387,19 @@ export class VSmmuV3 {
       this.consume();
     }
     return done;
+  }
+
+  /** A guest command fetched at `cons`: its flow steps here, and the physical commands it causes continue it. */
+  private traceFetch(cons: number): number {
+    const t0 = this.tr.stamp();
+    this.tr.flow(this.trCmdq, 't', flowId(this.trSpace, cons));
+    this.tr.cause = flowId(this.trSpace, cons);
+    return t0;
+  }
+
+  private traceCmd(t0: number, name: string, cons: number, res: CmdResult): void {
+    this.tr.cause = 0;
+    this.tr.slice(this.trCmdq, name, t0, { cons, result: res === 'wait' ? 'waits for the physical SYNC' : res });
   }
 
   private consume(): void {
@@ -403,6 +431,7 @@ export class VSmmuV3 {
       cfg: r[SLOT.STRTAB_BASE_CFG] ?? 0,
     };
     const res = readGuestSte(this.ram, st, vsid, this.gf, this.ipaBits);
+    if (this.tr.enabled) this.tr.instant(this.trCmdq, res.ok ? 'STE accepted' : 'STE refused', res.ok ? { vsid, config: res.cfg.kind } : { vsid, reason: res.reason });
     if (res.ok) {
       this.guestCfg.set(vsid, res.cfg);
     } else {
@@ -465,6 +494,9 @@ export class VSmmuV3 {
   }
 
   private completeSync(): void {
+    const t0 = this.tr.enabled ? this.tr.stamp() : 0;
+    if (this.tr.enabled) this.tr.flow(this.trCmdq, 't', flowId(this.trSpace, this.r[SLOT.CMDQ_CONS] ?? 0));
+    if (this.tr.enabled) this.tr.slice(this.trCmdq, 'guest CMD_SYNC completed', t0, { ticket: this.syncTicket, cons: this.r[SLOT.CMDQ_CONS] ?? 0 });
     this.syncTicket = -1;
     this.signalSync();
     this.consume();
@@ -494,6 +526,7 @@ export class VSmmuV3 {
       if (e === null) return;
       encodeEvent(e, this.evt);
       ok = this.pushEvent(this.evt);
+      if (this.tr.enabled) this.tr.instant(this.trEvtq, ok ? 'event forwarded' : 'event dropped', { vsid, psid, type: eventName(e.type) });
     });
     return ok;
   }
@@ -585,6 +618,7 @@ export class VSmmuV3 {
       ((ctrl & IRQ_CTRL.GERROR_IRQEN) !== 0 && gerr && this.msiAddr(SLOT.GERROR_IRQ_CFG0) === 0) ||
       ((ctrl & IRQ_CTRL.EVENTQ_IRQEN) !== 0 && evtq && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) === 0);
     if (level !== this.irqLevel) {
+      if (this.tr.enabled) this.tr.instant(this.trEvtq, level ? 'virtual irq raised' : 'virtual irq lowered');
       this.irqLevel = level;
       this.irqOut(level);
     }

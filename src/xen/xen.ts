@@ -23,6 +23,8 @@ import { VSmmuV3, type GuestMemPort, type VsmmuPhys } from './vsmmuv3.ts';
 import { composePhysicalSte, type GuestSteConfig } from './vsmmuv3-ste.ts';
 import type { VsidMode } from './vsid.ts';
 import type { DomainConfig, DomainDevice } from './xlcfg.ts';
+import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
+import { tracePhysEvent, traceTrap } from './trace.ts';
 
 /** The STE of a quarantined device: V = 1, Config = abort (terminates silently). */
 const QUARANTINE_STE = new Uint32Array(STE_WORDS);
@@ -50,6 +52,8 @@ export interface XenOptions {
    * event queue before Xen silences it (default: a quarter of the queue).
    */
   readonly faultBudget?: number;
+  /** Xen's trace points (docs/tracing.md); default: none. */
+  readonly tracer?: Tracer;
 }
 
 export interface XenStats {
@@ -99,6 +103,7 @@ export class Xen {
   private floodDrops = 0;
   /** Stage-2-only devices put to abort for flooding the physical event queue. */
   private quarantined = 0;
+  private readonly tr: Tracer;
 
   constructor(o: XenOptions) {
     this.cmdline = parseXenCmdline(o.cmdline ?? '');
@@ -112,6 +117,7 @@ export class Xen {
       ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
     });
     this.faultBudgetOpt = o.faultBudget;
+    this.tr = this.driver.tr = o.tracer ?? NO_TRACE;
   }
 
   /** Probes and enables the physical SMMU. */
@@ -159,6 +165,7 @@ export class Xen {
       this.destroyDomain(dom.domid);
       throw e;
     }
+    if (this.tr.enabled) this.tr.instant('domains', 'domain created', { domid: dom.domid, name: cfg.name, vmid: dom.vmid, viommu: type.name });
     return dom.info();
   }
 
@@ -198,6 +205,8 @@ export class Xen {
       vmid: dom.vmid,
       budget: this.budget,
       vsidMode: this.vsidMode,
+      tracer: this.tr,
+      domid: dom.domid,
       irq: (level) => {
         dom.irqLevel = level;
         dom.onIrq(level);
@@ -225,6 +234,7 @@ export class Xen {
     const dom = this.domain(domid);
     if (dom.devices.has(dev.sid)) throw new VsmmuError('EVSMMU_BUSY', `device with StreamID ${dev.sid} already assigned`, { sid: dev.sid });
     const s = this.driver.addStream(dev.sid, dom.domid, dom.vmid);
+    if (this.tr.enabled) this.tr.instant('domains', 'device assigned', { domid, sid: dev.sid, name: dev.name });
     dom.devices.set(dev.sid, dev);
     try {
       if (dom.vsmmu) {
@@ -258,6 +268,7 @@ export class Xen {
    */
   destroyDomain(domid: number): void {
     const dom = this.domain(domid);
+    if (this.tr.enabled) this.tr.instant('domains', 'domain destroyed', { domid, name: dom.config.name });
     let firstError: unknown = null;
     const step = (f: () => void): void => {
       try {
@@ -319,6 +330,14 @@ export class Xen {
    * (nothing emulated there, or an access the vSMMU refuses). Never throws.
    */
   mmio(domid: number, write: boolean, size: number, ipa: number, valLo: number, valHi: number, out: TrapOut): boolean {
+    if (!this.tr.enabled) return this.trap(domid, write, size, ipa, valLo, valHi, out);
+    const t0 = this.tr.stamp();
+    const ok = this.trap(domid, write, size, ipa, valLo, valHi, out);
+    traceTrap(this.tr, t0, domid, write, ipa, valLo, out, ok);
+    return ok;
+  }
+
+  private trap(domid: number, write: boolean, size: number, ipa: number, valLo: number, valHi: number, out: TrapOut): boolean {
     this.traps++;
     try {
       const dom = this.domains.get(domid);
@@ -406,6 +425,7 @@ export class Xen {
   }
 
   private onEvent(words: Uint32Array, s: StreamEntry | undefined): void {
+    if (this.tr.enabled) tracePhysEvent(this.tr, words);
     if (s === undefined) {
       this.unknownStreamEvents++;
       return;
