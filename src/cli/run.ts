@@ -25,6 +25,8 @@ Options:
   --memory SIZE     host memory, 32M..16G, e.g. 1G (default: enough for the guests,
                     at least 512M)
   --cmdline TEXT    Xen's command line (default "viommu=1")
+  --trace FILE      write a timeline of the run to FILE (Chrome Trace Event JSON for
+                    ui.perfetto.dev; the last 65536 events of each thread, docs/tracing.md)
   --json            print the report as JSON on stdout
   -h, --help        show this help
 
@@ -40,6 +42,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     memory: { type: 'string' },
     cmdline: { type: 'string' },
     json: { type: 'boolean' },
+    trace: { type: 'string' },
   });
   if (values.help) {
     io.out(RUN_HELP);
@@ -61,6 +64,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
       ...(values.memory !== undefined ? { memory: values.memory } : {}),
       ...(values.cmdline !== undefined ? { cmdline: values.cmdline } : {}),
       ...(domains ? { domains } : {}),
+      ...(values.trace !== undefined ? { traceFile: values.trace } : {}),
       ...(showProgress ? { onProgress: (p: ScenarioProgress) => io.err(`\r${progressLine(p)}`) } : {}),
     });
   } finally {

@@ -7,6 +7,7 @@ import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
 import { workerEntry } from '../runtime/entry.ts';
 import type { StressOptions, StressReport } from '../system/stress.ts';
+import { writeFileSync } from 'node:fs';
 
 export const STRESS_HELP = `Usage: vsmmu stress [options]
 
@@ -23,6 +24,8 @@ Options:
   --guests G    guests per run (default 3, 1..16)
   --rounds R    operations per guest and run (default 400, 1..1000000)
   --jobs J      runs at the same time (default 1, 1..16; each run has its own threads)
+  --trace FILE  write a timeline to FILE (Chrome Trace Event JSON for ui.perfetto.dev,
+                docs/tracing.md): the lowest failing seed's run, or the first seed's
   --json        print the reports as JSON on stdout
   -h, --help    show this help
 
@@ -38,6 +41,7 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
     rounds: { type: 'string' },
     jobs: { type: 'string' },
     json: { type: 'boolean' },
+    trace: { type: 'string' },
   });
   if (values.help) {
     io.out(STRESS_HELP);
@@ -53,10 +57,14 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
 
   const pool = new Piscina<StressOptions, StressReport>({ filename: workerEntry('stress').href, minThreads: 0, maxThreads: jobs, idleTimeout: 1000 });
   const reports: StressReport[] = [];
+  // The trace kept: the lowest failing seed's, else the first seed's (the others are let go).
+  let kept: StressReport | null = null;
+  const keep = (r: StressReport): boolean => kept === null || (!r.ok && (kept.ok || r.seed < kept.seed)) || (r.ok && kept.ok && r.seed < kept.seed);
   try {
     await Promise.all(
       Array.from({ length: seeds }, async (_, i) => {
-        const r = await pool.run({ seed: first + i, guests, rounds });
+        const { trace, ...r } = await pool.run({ seed: first + i, guests, rounds, ...(values.trace !== undefined ? { trace: true } : {}) });
+        if (trace !== undefined && keep(r)) kept = { ...r, trace };
         reports.push(r);
         if (!values.json) io.out(stressLine(r, guests, rounds));
       }),
@@ -65,6 +73,10 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
     await pool.destroy();
   }
   reports.sort((a, b) => a.seed - b.seed);
+  if (values.trace !== undefined && kept !== null) {
+    writeFileSync(values.trace, (kept as StressReport).trace ?? '');
+    if (!values.json) io.out(`trace of seed ${(kept as StressReport).seed}: ${values.trace}\n`);
+  }
   const failed = reports.filter((r) => !r.ok).length;
   if (values.json) io.out(`${JSON.stringify({ ok: failed === 0, reports }, null, 2)}\n`);
   else io.out(`${failed === 0 ? 'PASS' : 'FAIL'}: ${seeds} run(s), ${failed} failed\n`);

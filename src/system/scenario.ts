@@ -19,6 +19,8 @@ export interface ScenarioOptions {
   readonly domains?: SystemOptions['domains'];
   /** Called about 5 times a second while streaming. */
   readonly onProgress?: (p: ScenarioProgress) => void;
+  /** Trace the whole run into this Chrome Trace Event file (docs/tracing.md). */
+  readonly traceFile?: string;
 }
 
 export interface ScenarioProgress {
@@ -86,6 +88,7 @@ export async function runScenario(o: ScenarioOptions = {}): Promise<ScenarioRepo
   const t0 = performance.now();
   await using sys = await createSystem({ memory, xen: { cmdline: o.cmdline ?? 'viommu=1' }, domains });
   const tallies = new Map<Domain, Tally>(sys.domains.map((d) => [d, { dmas: 0, bytes: 0, checks: [], stream: null }]));
+  if (o.traceFile !== undefined) await sys.trace.start();
 
   await Promise.all(sys.domains.map((d) => checkDomain(d, tallies.get(d)!)));
 
@@ -107,6 +110,7 @@ export async function runScenario(o: ScenarioOptions = {}): Promise<ScenarioRepo
     }
   }
 
+  if (o.traceFile !== undefined) await sys.trace.stop({ file: o.traceFile });
   const st = await sys.stats();
   const xenDomains = new Map(st.xenDomains.map((x) => [x.name, x]));
   const reports = sys.domains.map((d): GuestReport => {

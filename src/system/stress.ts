@@ -9,6 +9,7 @@
 import { VsmmuError } from '../errors.ts';
 import type { Domain } from './domain.ts';
 import { createSystem } from './system.ts';
+import { formatChromeTrace } from '../trace/chrome.ts';
 
 export interface StressOptions {
   readonly seed: number;
@@ -18,6 +19,8 @@ export interface StressOptions {
   readonly rounds?: number;
   /** Time bound of the run in ms (default 20 000). */
   readonly timeMs?: number;
+  /** Record a timeline of the run (StressReport.trace, docs/tracing.md). */
+  readonly trace?: boolean;
 }
 
 export interface StressReport {
@@ -30,6 +33,8 @@ export interface StressReport {
   readonly maps: number;
   readonly unmaps: number;
   readonly elapsedMs: number;
+  /** With StressOptions.trace: the run's Chrome Trace Event JSON (its last events per thread). */
+  readonly trace?: string;
 }
 
 const PAGES = 16; // IOVA slots per device
@@ -72,6 +77,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
       devices: [{ name: 'dma0', sid: 0x100 * (i + 1) }, { name: 'dma1', sid: 0x100 * (i + 1) + 1 }],
     })),
   });
+  if (o.trace) await sys.trace.start();
   const canary = (d: Domain): Uint8Array => new Uint8Array(4096).fill(0xc0 + d.domid);
   for (const d of sys.domains) {
     d.memory.write(CANARY_IPA, canary(d));
@@ -129,6 +135,7 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     if (!(e instanceof Violation) && !(e instanceof VsmmuError)) throw e;
     violation = e instanceof VsmmuError ? `${e.message} [${e.code}]` : e.message;
   }
-  const base = { seed: o.seed, ...tally, elapsedMs: Math.round(performance.now() - t0) };
+  const trace = o.trace ? formatChromeTrace(await sys.trace.stop()) : undefined;
+  const base = { seed: o.seed, ...tally, elapsedMs: Math.round(performance.now() - t0), ...(trace !== undefined ? { trace } : {}) };
   return violation === undefined ? { ...base, ok: true } : { ...base, ok: false, violation };
 }

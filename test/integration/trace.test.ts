@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSystem, type System } from '../../src/index.ts';
+import { main } from '../../src/cli/main.ts';
+import { processIo, type CliIo } from '../../src/cli/io.ts';
 import { validateChromeTrace, type ChromeTrace, type ChromeTraceEvent } from '../../src/trace/index.ts';
 
 const IOVA = 0x1000_0000;
@@ -96,5 +98,34 @@ describe('system.trace (threads)', () => {
     const small = await sys.trace.stop();
     expect(validateChromeTrace(small)).toEqual([]);
     await expect(sys.trace.start({ capacity: 3 })).rejects.toMatchObject({ code: 'EVSMMU_INVAL' });
+  });
+});
+
+describe('vsmmu run --trace, vsmmu stress --trace', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vsmmu-trace-cli-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const cli = async (argv: string[]): Promise<{ code: number; out: string }> => {
+    let out = '';
+    const io: CliIo = { out: (t) => void (out += t), err: (t) => void (out += t), tty: false, readFile: processIo.readFile };
+    return { code: await main(argv, io), out };
+  };
+  const load = (f: string): ChromeTrace => JSON.parse(readFileSync(f, 'utf8')) as ChromeTrace;
+
+  it('run writes a valid timeline of the whole run', async () => {
+    const f = join(dir, 'run.json');
+    const r = await cli(['run', '--guests', '1', '--seconds', '0.2', '--trace', f]);
+    expect(r.code, r.out).toBe(0);
+    const t = load(f);
+    expect(validateChromeTrace(t)).toEqual([]);
+    expect(t.traceEvents.some((e) => e.name === 'dma batch')).toBe(true);
+    expect(t.traceEvents.some((e) => e.name === 'event forwarded' && e.args?.['vsid'] === 256)).toBe(true);
+  });
+
+  it("stress writes the first seed's timeline when every run held", async () => {
+    const f = join(dir, 'stress.json');
+    const r = await cli(['stress', '--seeds', '2', '--seed', '11', '--guests', '1', '--rounds', '20', '--trace', f]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/trace of seed 11:/);
+    expect(validateChromeTrace(load(f))).toEqual([]);
   });
 });
