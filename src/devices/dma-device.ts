@@ -11,7 +11,7 @@
 // resumes it, and whoever runs the device steps it meanwhile. A transfer larger than one
 // transaction (MAX_TX_BYTES) or than the device buffer is split.
 
-import { EVT } from '../arch/events.ts';
+import { eventName } from '../arch/events.ts';
 import {
   MAX_TX_BYTES, RQ_BUF, RQ_FLAGS, RQ_IOVA_HI, RQ_IOVA_LO, RQ_LEN, RQ_SID, RQ_TAG, TX_BADREQ, TX_EABT, TX_FAULT, TX_OK,
   TXF_INSTR, TXF_PRIV, TXF_SSID_SHIFT, TXF_SSV, TXF_WRITE, type TxCompletion, type TxRequest,
@@ -100,8 +100,6 @@ export interface DmaDeviceStats {
   aborts: number;
 }
 
-
-const EVT_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(EVT).map(([k, v]) => [v, k]));
 const STATUS: Readonly<Record<number, DmaStatus>> = { [TX_OK]: 'ok', [TX_FAULT]: 'fault', [TX_EABT]: 'abort', [TX_BADREQ]: 'bad-request' };
 
 export interface DmaDeviceOptions {
@@ -402,7 +400,7 @@ function faultOf(c: TxCompletion, status: DmaStatus): DmaFault {
   const untyped = status === 'bad-request' ? 'BAD_REQUEST' : status === 'abort' ? 'EXTERNAL_ABORT' : 'ABORT';
   return {
     type: c.faultType,
-    name: c.faultType === 0 ? untyped : (EVT_NAMES.get(c.faultType) ?? `0x${c.faultType.toString(16)}`),
+    name: c.faultType === 0 ? untyped : eventName(c.faultType),
     s2: c.s2,
     cls: c.cls,
     recorded: c.recorded,

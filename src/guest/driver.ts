@@ -11,7 +11,7 @@
 
 import { cdOf, encodeCd, encodeL1Cd, CD_BYTES, CD_WORDS } from '../arch/cd.ts';
 import { cmdOf, type Command } from '../arch/commands.ts';
-import { decodeEvent, EVT, type EventRecord } from '../arch/events.ts';
+import { decodeEvent, eventName, type EventRecord } from '../arch/events.ts';
 import { decodeIdRegs, oasEncoding, type SmmuFeatures } from '../arch/features.ts';
 import { levelShift } from '../arch/granule.ts';
 import { PageTable } from '../arch/pgtable.ts';
@@ -165,8 +165,6 @@ interface Master {
   /** Domains attached to SubstreamIDs other than 0 (PASIDs). */
   readonly pasids: Map<number, S1Domain>;
 }
-
-const EVT_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(EVT).map(([k, v]) => [v, k]));
 
 function refuse(reason: ProbeRefusal, message: string, details: Record<string, unknown> = {}): VsmmuError {
   return new VsmmuError('EVSMMU_SMMU_UNSUPPORTED', `SMMUv3 probe refused: ${message}`, { reason, ...details });
@@ -487,7 +485,7 @@ export class SmmuV3Driver {
     this.faultLog.push({
       ...e,
       seq: ++this.faultSeq,
-      name: EVT_NAMES.get(e.type) ?? hex(e.type),
+      name: eventName(e.type),
       iova: e.inputHi * 4294967296 + e.inputLo,
     });
   }

@@ -15,7 +15,7 @@
 // - nothing a guest writes throws: internal failures are counted (`stats.xenBugs`).
 
 import { CERROR, CFGI_RANGE_ALL, CMD_WORDS, SYNC_CS, commandError, decodeCommand, type Command } from '../arch/commands.ts';
-import { EVT, EVT_WORDS, decodeEvent, encodeEvent, eventName, eventOf } from '../arch/events.ts';
+import { EVT, EVT_WORDS, decodeEvent, encodeEvent, eventName } from '../arch/events.ts';
 import type { SmmuFeatures } from '../arch/features.ts';
 import { STE_WORDS } from '../arch/ste.ts';
 import type { WordReader, WordWriter } from '../arch/types.ts';
@@ -419,12 +419,12 @@ export class VSmmuV3 {
 
   /** CFGI_STE / CFGI_STE_RANGE / CFGI_ALL over the guest's devices in [first, last]. */
   cfgiSte(first: number, last: number): CmdResult {
-    for (const vsid of this.vsids.inRange(first, last)) this.refreshSte(vsid, true);
+    for (const vsid of this.vsids.inRange(first, last)) this.refreshSte(vsid);
     return 'done';
   }
 
   /** Re-reads the guest STE of `vsid` into Xen's copy and installs the physical STE. */
-  private refreshSte(vsid: number, report: boolean): void {
+  private refreshSte(vsid: number): void {
     const r = this.r;
     const st = {
       base: joinAddr(r[SLOT.STRTAB_BASE] ?? 0, r[SLOT.STRTAB_BASE_HI] ?? 0, ADDR_LO.STRTAB),
@@ -438,11 +438,9 @@ export class VSmmuV3 {
       const lookup = res.event === EVT.C_BAD_STE ? undefined : { event: res.event, fetchAddr: res.fetchAddr };
       this.guestCfg.set(vsid, lookup === undefined ? { kind: 'invalid', words: EMPTY_STE } : { kind: 'invalid', words: EMPTY_STE, lookup });
       this.stats.steRejected[res.reason] = (this.stats.steRejected[res.reason] ?? 0) + 1;
-      // C_BAD_STREAMID is recorded only with the guest's CR2.RECINVSID (spec 7.3.3).
-      if (report && (res.event !== EVT.C_BAD_STREAMID || this.recInvSid())) {
-        encodeEvent(eventOf({ type: res.event, sid: vsid, fetchAddr: res.fetchAddr }), this.evt);
-        this.pushEvent(this.evt);
-      }
+      // No record now: as on hardware, a configuration error is recorded when a transaction
+      // (of the device, through the invalid physical STE) finds it, once per transaction
+      // (spec 7.3; vsmmuv3-events.ts turns that C_BAD_STE into the guest's own answer).
     }
     const psid = this.vsids.psidOf(vsid);
     if (psid >= 0) this.installFor(vsid, psid);
@@ -677,7 +675,7 @@ export class VSmmuV3 {
   private smmuenChanged(on: boolean): void {
     if (on) {
       // The hardware reads STEs from the table it was just given: so does Xen, quietly.
-      for (const { vsid } of this.vsids.entries()) this.refreshSte(vsid, false);
+      for (const { vsid } of this.vsids.entries()) this.refreshSte(vsid);
     } else {
       this.reinstallAll();
     }

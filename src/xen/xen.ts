@@ -71,6 +71,11 @@ export interface XenStats {
   readonly floodDrops: number;
   /** Stage-2-only devices put to abort (until reassigned) for flooding the event queue. */
   readonly quarantined: number;
+  /**
+   * Guests told (their OVFLG) that records may have been lost after a physical event-queue
+   * overflow: only guests with a device whose records reach them (nested or invalid STE).
+   */
+  readonly overflowNotices: number;
   readonly memory: { readonly freePages: number; readonly usedPages: number };
 }
 
@@ -103,6 +108,8 @@ export class Xen {
   private floodDrops = 0;
   /** Stage-2-only devices put to abort for flooding the physical event queue. */
   private quarantined = 0;
+  /** Guests told of a possible loss after a physical event-queue overflow. */
+  private overflowNotices = 0;
   private readonly tr: Tracer;
 
   constructor(o: XenOptions) {
@@ -376,13 +383,21 @@ export class Xen {
         this.passCounts.clear();
         this.driver.drainEvents((w, s) => this.onEvent(w, s), this.driver.evtqEntries);
       }
-      // The physical event queue overflowed: whose events were lost is unknown, so every
-      // vSMMU learns of a possible loss (iommufd's LOST_EVENTS policy). The fault budget
-      // keeps a flooding device from ever getting the queue there.
+      // The physical event queue overflowed (the fault budget keeps a flooding device from
+      // getting it there; an injected overflow or a burst of many devices still may). The
+      // hardware does not say whose records it dropped, so the notice (the guest's own
+      // OVFLG, iommufd's LOST_EVENTS) goes to every guest that may have lost one: a guest
+      // with a device whose physical STE records events the guest would receive (nested, or
+      // invalid: C_BAD_STE). Guests whose devices are all aborted, silenced or stage-2 only
+      // could not have lost a record and are not told.
       const overflows = this.driver.stats.eventOverflows;
       if (overflows !== this.seenOverflows) {
         this.seenOverflows = overflows;
-        for (const d of this.domains.values()) d.vsmmu?.lostEvents();
+        for (const d of this.domains.values()) {
+          if (d.vsmmu === null || !this.mayRecordGuestEvents(d)) continue;
+          d.vsmmu.lostEvents();
+          this.overflowNotices++;
+        }
       }
     } catch {
       this.xenBugs++;
@@ -416,6 +431,15 @@ export class Xen {
   /** Whether any vSMMU waits for a physical SYNC (the caller polls again later). */
   waitingForHardware(): boolean {
     for (const d of this.domains.values()) if (d.vsmmu?.waitingForHardware()) return true;
+    return false;
+  }
+
+  /** Whether one of the domain's devices has a physical STE whose records reach the guest. */
+  private mayRecordGuestEvents(dom: Domain): boolean {
+    for (const sid of dom.devices.keys()) {
+      const st = this.driver.stream(sid)?.stage;
+      if (st === 'nested' || st === 'invalid') return true;
+    }
     return false;
   }
 
@@ -475,6 +499,7 @@ export class Xen {
       xenBugs: this.xenBugs + vsmmuBugs,
       floodDrops: this.floodDrops,
       quarantined: this.quarantined,
+      overflowNotices: this.overflowNotices,
       memory: { freePages: a.freePages, usedPages: a.usedPages },
     };
   }

@@ -115,6 +115,23 @@ describe('the guest stream-table lookup as the guest sees it', () => {
     expect(g.events().map((e) => [e.type, e.sid, e.fetchAddr])).toEqual([[EVT.F_STE_FETCH, SID, HOLE + SID * 64]]);
   });
 
+  it('7.3.5 C_BAD_STE: a refused guest STE is recorded once per transaction, never by its CFGI_STE', () => {
+    const { r, g } = setup();
+    g.reset();
+    g.events();
+    g.writeSte(SID, [0x0b | (G.CDS + SID * 64), 0, 0xd6 | (1 << 19)]); // MEV is Xen's
+    g.submit(g.cmd('CFGI_STE', { sid: SID }), g.cmd('SYNC'));
+    expect(g.events()).toEqual([]);
+    expect(dma(r, 0x1000)).toBe(false);
+    expect(g.events().map((e) => [e.type, e.sid])).toEqual([[EVT.C_BAD_STE, SID]]);
+    // The same for a failed stream-table lookup (F_STE_FETCH): nothing at CFGI_STE, one at DMA.
+    restrtab(g, HOLE, 8, 0x4);
+    g.submit(g.cmd('CFGI_STE', { sid: SID }), g.cmd('SYNC'));
+    expect(g.events()).toEqual([]);
+    expect(dma(r, 0x1000)).toBe(false);
+    expect(g.events().map((e) => [e.type, e.sid])).toEqual([[EVT.F_STE_FETCH, SID]]);
+  });
+
   it('7.3.5 C_BAD_STE: a guest STE with V = 0 still records C_BAD_STE', () => {
     const { r, g } = setup();
     g.reset();
