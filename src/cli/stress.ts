@@ -1,44 +1,81 @@
 // `vsmmu stress`: seeded stress runs of the whole system, fanned out on a piscina pool (each
-// run is independent: its own SMMU, Xen and guest threads). A failing seed prints the
-// command that replays it.
+// run is independent: its own SMMU, Xen and guests). Sim mode (the default) replays a seed
+// exactly; a failing seed prints the command that replays it, and --shrink reduces it.
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { intOption, parse } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
 import { workerEntry } from '../runtime/entry.ts';
-import type { StressOptions, StressReport } from '../system/stress.ts';
-import { writeFileSync } from 'node:fs';
+import { SIM_STRATEGIES, type SimStrategy } from '../sim/scheduler.ts';
+import { shrinkStress } from '../system/shrink.ts';
+import { parseKeep, type StressOptions, type StressReport } from '../system/stress.ts';
 
 export const STRESS_HELP = `Usage: vsmmu stress [options]
 
-Seeded stress runs of the whole system: in each run, guests with a vSMMU and two devices
-each map, unmap and DMA at random, all at once, and every result is checked from outside:
-a DMA to a mapped IOVA lands in the host pages of that guest's buffer, a DMA after unmap
-faults with F_TRANSLATION, no guest's DMA touches another guest's memory, no guest dies,
-Xen counts no internal bug. Exits 0 only if every run held; a failing seed is printed with
-the command that replays it.
+Seeded stress runs of the whole system. In each run every guest (a vSMMU and two devices)
+runs its own seeded operations: map and unmap with single and range TLBIs, lazy unmaps
+flushed by TLBI_NH_ASID, STE and CD reconfiguration with PASIDs, DMA reads and writes,
+provoked faults and fault bursts; meanwhile guests are killed, destroyed and created.
+Checked continuously: every DMA byte stays in its guest's p2m, no stale translation after
+unmap + TLBI + CMD_SYNC, DMA data where mapped, every fault reaches its owner with its
+vSID, SSID and IOVA, no guest dies unless killed, Xen counts no internal bug.
+
+Sim mode (the default) runs each seed on one thread under a seeded scheduler: the same seed
+gives the same run and the same digest. --threads runs the same operations on real threads.
 
 Options:
-  --seeds N     how many runs, with seeds S, S+1, ... (default 4, 1..10000)
-  --seed S      the first seed (default: random, 0..2147483647)
-  --guests G    guests per run (default 3, 1..16)
-  --rounds R    operations per guest and run (default 400, 1..1000000)
-  --jobs J      runs at the same time (default 1, 1..16; each run has its own threads)
-  --trace FILE  write a timeline to FILE (Chrome Trace Event JSON for ui.perfetto.dev,
-                docs/tracing.md): the lowest failing seed's run, or the first seed's
-  --json        print the reports as JSON on stdout
-  -h, --help    show this help
+  --seeds N|A..B  how many runs (seeds S, S+1, ...), or the seeds A to B (default 4)
+  --seed S        the first seed (default: random, 0..2147483647)
+  --sim           one thread, a seeded schedule, exact replay (default)
+  --threads       real worker threads (real concurrency, no exact replay)
+  --strategy X    sim schedule: random, pct or round-robin (default random)
+  --depth D       PCT depth (default 3, 1..64)
+  --guests G      guests per run at the start (default 3, 1..16)
+  --rounds R      operations per guest (default 400, 1..1000000)
+  --no-chaos      no guest killed, destroyed or created mid-run
+  --keep LIST     run only these operations: g1:3,17;g2: (what --shrink prints)
+  --shrink        reduce the first failing seed to a minimal failing run (sim mode)
+  --jobs J        runs at the same time (default: the cores in sim mode, 1 on threads)
+  --trace FILE    write a timeline to FILE (Chrome Trace Event JSON for ui.perfetto.dev,
+                  docs/tracing.md): the lowest failing seed's run, or the first seed's
+  --json          print the reports as JSON on stdout
+  -h, --help      show this help
 
 Exit status: 0 every run held, 1 a run failed, 2 bad usage.
 `;
+
+/** "--seeds 1..200" or "--seeds 20" (with --seed). */
+function seedRange(seeds: string | undefined, seed: string | undefined): { first: number; count: number } {
+  const range = seeds === undefined ? null : /^(\d+)\.\.(\d+)$/.exec(seeds);
+  if (range) {
+    const a = intOption('stress', 'seeds', range[1], 0, 0, 2 ** 31 - 1);
+    const b = intOption('stress', 'seeds', range[2], 0, 0, 2 ** 31 - 1);
+    if (b < a || b - a >= 1_000_000) throw new VsmmuError('EVSMMU_USAGE', `--seeds ${seeds}: write A..B with A <= B and at most 1000000 seeds (see 'vsmmu stress --help')`);
+    if (seed !== undefined) throw new VsmmuError('EVSMMU_USAGE', `--seed goes with --seeds N, not with a range --seeds ${seeds} (see 'vsmmu stress --help')`);
+    return { first: a, count: b - a + 1 };
+  }
+  const count = intOption('stress', 'seeds', seeds, 4, 1, 1_000_000);
+  // A random first seed may be 0, so the replay command must accept 0.
+  const first = seed === undefined ? Math.floor(Math.random() * 2 ** 30) : intOption('stress', 'seed', seed, 0, 0, 2 ** 31 - 1);
+  return { first, count };
+}
 
 export async function stressCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse('stress', argv, {
     help: { type: 'boolean', short: 'h' },
     seeds: { type: 'string' },
     seed: { type: 'string' },
+    sim: { type: 'boolean' },
+    threads: { type: 'boolean' },
+    strategy: { type: 'string' },
+    depth: { type: 'string' },
     guests: { type: 'string' },
     rounds: { type: 'string' },
+    'no-chaos': { type: 'boolean' },
+    keep: { type: 'string' },
+    shrink: { type: 'boolean' },
     jobs: { type: 'string' },
     json: { type: 'boolean' },
     trace: { type: 'string' },
@@ -48,28 +85,59 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
     return 0;
   }
   if (positionals.length > 0) throw new VsmmuError('EVSMMU_USAGE', `takes no files (see 'vsmmu stress --help')`);
-  const seeds = intOption('stress', 'seeds', values.seeds, 4, 1, 10_000);
-  // A random first seed may be 0, so the replay command must accept 0.
-  const first = values.seed === undefined ? Math.floor(Math.random() * 2 ** 30) : intOption('stress', 'seed', values.seed, 0, 0, 2 ** 31 - 1);
+  if (values.sim && values.threads) throw new VsmmuError('EVSMMU_USAGE', `--sim and --threads exclude each other (see 'vsmmu stress --help')`);
+  const mode = values.threads ? 'threads' : 'sim';
+  const strategy = values.strategy;
+  if (strategy !== undefined && !SIM_STRATEGIES.includes(strategy as SimStrategy)) {
+    throw new VsmmuError('EVSMMU_USAGE', `--strategy takes ${SIM_STRATEGIES.join(', ')}, not '${strategy}' (see 'vsmmu stress --help')`);
+  }
+  if (mode === 'threads' && (strategy !== undefined || values.depth !== undefined || values.shrink)) {
+    throw new VsmmuError('EVSMMU_USAGE', `--strategy, --depth and --shrink are for sim mode, not --threads (see 'vsmmu stress --help')`);
+  }
+  const { first, count } = seedRange(values.seeds, values.seed);
   const guests = intOption('stress', 'guests', values.guests, 3, 1, 16);
   const rounds = intOption('stress', 'rounds', values.rounds, 400, 1, 1_000_000);
-  const jobs = intOption('stress', 'jobs', values.jobs, 1, 1, 16);
+  const depth = values.depth === undefined ? undefined : intOption('stress', 'depth', values.depth, 3, 1, 64);
+  const jobs = intOption('stress', 'jobs', values.jobs, mode === 'sim' ? Math.min(16, availableParallelism()) : 1, 1, 16);
+  const keep = values.keep === undefined ? undefined : parseKeep(values.keep);
+  const options = (seed: number): StressOptions => ({
+    seed, guests, rounds, mode,
+    ...(strategy !== undefined ? { strategy: strategy as SimStrategy } : {}),
+    ...(depth !== undefined ? { depth } : {}),
+    ...(values['no-chaos'] ? { chaos: false } : {}),
+    ...(keep ? { keep } : {}),
+  });
 
   const pool = new Piscina<StressOptions, StressReport>({ filename: workerEntry('stress').href, minThreads: 0, maxThreads: jobs, idleTimeout: 1000 });
   const reports: StressReport[] = [];
-  // The trace kept: the lowest failing seed's, else the first seed's (the others are let go).
+  // The trace kept: the lowest failing seed's, else the lowest seed's (the others are let go).
   let kept: StressReport | null = null;
-  const keep = (r: StressReport): boolean => kept === null || (!r.ok && (kept.ok || r.seed < kept.seed)) || (r.ok && kept.ok && r.seed < kept.seed);
+  const better = (r: StressReport, k: StressReport | null): boolean => k === null || (r.ok === k.ok ? r.seed < k.seed : !r.ok);
+  const t0 = performance.now();
+  let ops = 0;
+  let failed = 0;
+  const progress = io.tty && !values.json ? (line: string) => io.err(`\r\x1b[K${line}`) : null;
   try {
-    await Promise.all(
-      Array.from({ length: seeds }, async (_, i) => {
-        const { trace, ...r } = await pool.run({ seed: first + i, guests, rounds, ...(values.trace !== undefined ? { trace: true } : {}) });
-        if (trace !== undefined && keep(r)) kept = { ...r, trace };
+    // At most jobs * 2 runs queued at once, so a long campaign holds no million promises.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const seed = first + next++;
+        const { trace, ...r } = await pool.run({ ...options(seed), ...(values.trace !== undefined ? { trace: true } : {}) });
+        if (trace !== undefined && better(r, kept)) kept = { ...r, trace };
         reports.push(r);
-        if (!values.json) io.out(stressLine(r, guests, rounds));
-      }),
-    );
+        ops += r.ops;
+        if (!r.ok) failed++;
+        if (!values.json && (!r.ok || count <= 20)) {
+          if (progress) io.err('\r\x1b[K');
+          io.out(stressLine(r));
+        }
+        progress?.(`${reports.length}/${count} runs, ${ops} operations, ${failed} failed, ${rate(ops, t0)} ops/s`);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(count, jobs * 2) }, worker));
   } finally {
+    if (progress) io.err('\r\x1b[K');
     await pool.destroy();
   }
   reports.sort((a, b) => a.seed - b.seed);
@@ -77,19 +145,31 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
     writeFileSync(values.trace, (kept as StressReport).trace ?? '');
     if (!values.json) io.out(`trace of seed ${(kept as StressReport).seed}: ${values.trace}\n`);
   }
-  const failed = reports.filter((r) => !r.ok).length;
-  if (values.json) io.out(`${JSON.stringify({ ok: failed === 0, reports }, null, 2)}\n`);
-  else io.out(`${failed === 0 ? 'PASS' : 'FAIL'}: ${seeds} run(s), ${failed} failed\n`);
-  if (failed > 0) {
-    const which = reports.filter((r) => !r.ok).map((r) => r.seed);
-    throw new VsmmuError('EVSMMU_CHECK', `${failed} of ${seeds} run(s) failed, seed(s) ${which.join(', ')} (see the replay commands in the report)`);
+  const bad = reports.filter((r) => !r.ok);
+  let shrunk: Awaited<ReturnType<typeof shrinkStress>> = null;
+  if (values.shrink && bad[0]) {
+    if (!values.json) io.out(`shrinking seed ${bad[0].seed} ...\n`);
+    shrunk = await shrinkStress(options(bad[0].seed));
+    if (shrunk && !values.json) {
+      io.out(`shrunk to ${shrunk.ops} operation(s) in ${shrunk.runs} runs: ${shrunk.report.violation}\n  replay: ${shrunk.report.replay}\n`);
+    }
+  }
+  const summary = { runs: reports.length, operations: ops, violations: bad.length, opsPerSecond: Number(rate(ops, t0)) };
+  if (values.json) io.out(`${JSON.stringify({ ok: bad.length === 0, mode, ...summary, reports, ...(shrunk ? { shrunk: { replay: shrunk.report.replay, violation: shrunk.report.violation, ops: shrunk.ops, runs: shrunk.runs } } : {}) }, null, 2)}\n`);
+  else io.out(`${bad.length === 0 ? 'PASS' : 'FAIL'}: ${summary.runs} run(s) (${mode}), ${ops} operations, ${bad.length} failed, ${summary.opsPerSecond} ops/s\n`);
+  if (bad.length > 0) {
+    throw new VsmmuError('EVSMMU_CHECK', `${bad.length} of ${reports.length} run(s) failed, seed(s) ${bad.slice(0, 10).map((r) => r.seed).join(', ')}${bad.length > 10 ? ', ...' : ''} (see the replay commands in the report)`);
   }
   return 0;
 }
 
+function rate(ops: number, t0: number): string {
+  return (ops / Math.max(1e-3, (performance.now() - t0) / 1000)).toFixed(0);
+}
+
 /** One run's line of the report (a failure carries the command that replays it). */
-export function stressLine(r: StressReport, guests: number, rounds: number): string {
-  const what = `${r.dmas} DMAs (${r.faults} expected faults), ${r.maps} maps, ${r.unmaps} unmaps, ${(r.elapsedMs / 1000).toFixed(1)} s`;
+export function stressLine(r: Pick<StressReport, 'seed' | 'ok' | 'violation' | 'ops' | 'dmas' | 'faults' | 'elapsedMs' | 'replay'> & { digest?: string }): string {
+  const what = `${r.ops} operations, ${r.dmas} DMAs (${r.faults} provoked faults), ${(r.elapsedMs / 1000).toFixed(1)} s${r.digest ? `, digest ${r.digest}` : ''}`;
   if (r.ok) return `seed ${r.seed}: ok, ${what}\n`;
-  return `seed ${r.seed}: FAILED: ${r.violation}\n  replay: vsmmu stress --seeds 1 --seed ${r.seed} --guests ${guests} --rounds ${rounds}\n`;
+  return `seed ${r.seed}: FAILED: ${r.violation}\n  replay: ${r.replay}\n`;
 }

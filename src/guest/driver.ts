@@ -842,6 +842,17 @@ export class SmmuV3Driver {
     return this.syncDomain(this.domainOf(vSid, ssid));
   }
 
+  /**
+   * Invalidates the whole domain instead of what was gathered (Linux's flush queue,
+   * arm_smmu_tlb_inv_context): TLBI_NH_ASID + CMD_SYNC; the gathered ranges are dropped.
+   */
+  flushAsid(vSid: number, ssid = 0): void {
+    const d = this.domainOf(vSid, ssid);
+    d.gathered.length = 0;
+    this.counters.tlbiCommands++;
+    this.submit([cmdOf('TLBI_NH_ASID', { asid: d.asid })], true);
+  }
+
   private syncDomain(d: S1Domain): number {
     const cmds = d.gathered.splice(0);
     if (cmds.length > 0) {

@@ -27,6 +27,7 @@ import { Vcpu, type TrapPort } from './vcpu.ts';
 import { pollingRunner, type GuestRunner } from './ports.ts';
 import { runMapDmaFault, runDmaStream, type MapDmaFaultParams, type MapDmaFaultReport, type DmaStreamParams, type DmaStreamReport } from './workloads.ts';
 import { guestFlowSpace, NO_TRACE, type Tracer } from '../trace/tracer.ts';
+import { GuestStress, type GuestStressParams, type GuestStressReport } from './stress.ts';
 import { runBenchWorkload, type BenchWorkloadParams, type BenchWorkloadReport } from './bench-workloads.ts';
 
 /** A passed-through device as the guest gets it. */
@@ -161,6 +162,7 @@ export class GuestKernel {
   private readonly hasIrq: boolean;
   private readonly runner: GuestRunner;
   private readonly tr: Tracer;
+  #stress: GuestStress | null = null;
 
   constructor(p: GuestKernelParts) {
     this.name = p.name ?? 'guest';
@@ -283,7 +285,11 @@ export class GuestKernel {
    *  vSMMU interrupt is taken first, as the vCPU takes it before its next instruction. */
   faults(since = 0): GuestFault[] {
     this.pollIrq();
-    return this.driver.faults().filter((f) => f.seq > since);
+    // The log is in sequence order: find the first newer one from the end (usually none).
+    const log = this.driver.faults();
+    let i = log.length;
+    while (i > 0 && log[i - 1]!.seq > since) i--;
+    return log.slice(i);
   }
 
   cmdqErrors(): readonly CmdqErrorRecord[] {
@@ -402,6 +408,29 @@ export class GuestKernel {
   workloadBench(params: BenchWorkloadParams): BenchWorkloadReport {
     this.ensureProbed();
     return runBenchWorkload(this, params, (vSid) => this.#dev(vSid).device);
+  }
+
+  // ---- stress (vsmmu stress): a seeded operation list run as this guest's own steps ----
+
+  /** Starts this guest's stress workload (replacing one that ran before). */
+  stressStart(params: GuestStressParams): void {
+    this.#stress = new GuestStress(this, params);
+  }
+
+  /** Whether a stress workload has operations left (its steps run when the runner steps the guest). */
+  stressPending(): boolean {
+    return this.#stress?.pending ?? false;
+  }
+
+  /** One operation of the stress workload; false once it has ended. */
+  stressStep(): boolean {
+    return this.#stress?.step() ?? false;
+  }
+
+  /** Runs the stress workload to its end (on threads: all of it, here); its report. */
+  stressFinish(): GuestStressReport {
+    if (!this.#stress) throw new VsmmuError('EVSMMU_INVAL', `guest ${this.name}: no stress workload was started`);
+    return this.#stress.finish();
   }
 
   stats(): GuestStats {

@@ -58,6 +58,14 @@ export class PageAllocator {
   /** First page index of each live run -> its page count. */
   private readonly runs = new Map<number, number>();
   private hint = 0;
+  /** Pages at and above this index were never allocated. */
+  private top = 0;
+  /**
+   * Whether the run the last alloc() returned had never been allocated before. Memory that
+   * starts zeroed (a new SharedArrayBuffer) is still zero there, so its owner can skip
+   * clearing it, and the host never commits pages that nobody touches.
+   */
+  lastFresh = false;
   private used = 0;
   private allocations = 0;
   private frees = 0;
@@ -111,6 +119,8 @@ export class PageAllocator {
     if (s < 0 && this.hint > 0) s = this.findRun(n, a, off, 0, Math.min(this.hint - 1, last));
     if (s < 0) return -1;
     this.setRange(s, n, true);
+    this.lastFresh = s >= this.top;
+    if (s + n > this.top) this.top = s + n;
     this.runs.set(s, n);
     this.used += n;
     this.allocations++;

@@ -11,12 +11,21 @@ import type { TrapPort } from '../guest/vcpu.ts';
 import { IrqLines } from '../ports/irq.ts';
 import { TRAP_OK, TrapVcpu, type TrapChannelDesc } from '../ports/trap.ts';
 import { SmmuActor, type SmmuWorkerData } from '../smmu/actor.ts';
+import type { Smmu } from '../smmu/smmu.ts';
 import type { ActorLink, Backend, ControlApi } from '../system/backend.ts';
 import { XenActor, type XenWorkerData } from '../xen/actor.ts';
 import { Scheduler, type SimActor, type SimOptions } from './scheduler.ts';
 
 export interface SimBackend extends Backend {
   readonly scheduler: Scheduler;
+  /** The in-process actors, for checkers that watch the hardware (sim-mode stress). */
+  readonly world: SimWorld;
+}
+
+export interface SimWorld {
+  smmu: Smmu | null;
+  xen: XenActor | null;
+  readonly guests: Map<string, GuestKernel>;
 }
 
 /** A guest's vCPU stopped on its trapped access while the scheduler runs the others. */
@@ -164,15 +173,18 @@ function localLink<T extends object>(s: Scheduler, name: string, obj: T, held: S
 
 export function simBackend(o: SimOptions): SimBackend {
   const s = new Scheduler(o);
+  const world: SimWorld = { smmu: null, xen: null, guests: new Map() };
   const engineActor = (engine: DmaEngine, name: string): SimActor => ({ name, step: () => engine.step(), hasWork: () => engine.hasWork() });
 
   return {
     mode: 'sim',
     scheduler: s,
+    world,
 
     async startSmmu(data: SmmuWorkerData) {
       const actor = new SmmuActor(data, { clock: () => s.now });
       const smmu = actor.smmu;
+      world.smmu = smmu;
       const me: SimActor = { name: 'smmu', step: (now) => smmu.step(now), hasWork: () => smmu.hasWork(), nextDeadline: (now) => smmu.nextDeadline(now) };
       const remove = s.add(me);
       return localLink(s, 'smmu', actor, me, async () => {
@@ -184,6 +196,7 @@ export function simBackend(o: SimOptions): SimBackend {
     async startXen(data: XenWorkerData) {
       // Booting probes and enables the SMMU: the scheduler runs it meanwhile.
       const actor = new XenActor(data, { pollRegister: simPollRegister(s) });
+      world.xen = actor;
       const me: SimActor = { name: 'xen', step: (now) => actor.step(now), hasWork: () => actor.hasWork(), nextDeadline: () => actor.nextDeadline() };
       const remove = s.add(me);
       return localLink(s, 'xen', actor, me, async () => {
@@ -220,17 +233,27 @@ export function simBackend(o: SimOptions): SimBackend {
       const me: SimActor = {
         name: `guest:${name}`,
         blocking: true,
-        hasWork: () => irq !== null && (irq.pending() & 1) !== 0 && kernel.driver.probed !== null && s.now >= quietUntil,
+        hasWork: () => kernel.stressPending() || (irq !== null && (irq.pending() & 1) !== 0 && kernel.driver.probed !== null && s.now >= quietUntil),
         nextDeadline: () => (irq !== null && (irq.pending() & 1) !== 0 && s.now < quietUntil ? quietUntil : Infinity),
         step: (now) => {
-          const n = kernel.pollIrq();
-          if (n === 0 && irq !== null && (irq.pending() & 1) !== 0) quietUntil = now + 1;
-          return n;
+          try {
+            // A pending interrupt first, as the vCPU takes it before its next instruction.
+            const n = kernel.pollIrq();
+            if (n === 0 && irq !== null && (irq.pending() & 1) !== 0) quietUntil = now + 1;
+            return bound.call('stressStep', () => kernel.stressStep()) ? n + 1 : n;
+          } catch (e) {
+            // What kills a guest's thread kills this guest only, never the run.
+            const err = VsmmuError.fromRecord(VsmmuError.recordOf(e));
+            link.die(err.code === 'EVSMMU_DOMAIN_HUNG' ? err : new VsmmuError('EVSMMU_DOMAIN_CRASHED', `domain "${name}": its guest threw in a step (${err.message}); the domain was destroyed`, { cause: VsmmuError.recordOf(err) }));
+            return 0;
+          }
         },
       };
       removals.push(s.add(me));
+      world.guests.set(name, kernel);
       const link = localLink(s, `guest:${name}`, kernel, me, async () => {
         for (const r of removals) r();
+        world.guests.delete(name);
         await kernel[Symbol.asyncDispose]();
       }, bound);
       return link;

@@ -187,6 +187,11 @@ export class Scheduler {
     return true;
   }
 
+  /** Whether some actor off the stack has work now. */
+  busy(): boolean {
+    return this.#entries.some((e) => this.#eligible(e));
+  }
+
   /** Steps until no actor has work (or `maxSteps`); returns the steps taken. */
   drain(maxSteps = 1_000_000): number {
     let n = 0;

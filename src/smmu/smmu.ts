@@ -110,6 +110,14 @@ export class Smmu {
   private readonly txBudget: number;
   private readonly gbpaReset: number;
   private readonly segPa = new Float64Array(MAX_TX_BYTES / 4096 + 2);
+  /** The StreamID of the transaction being served (for onAccess). */
+  private txSid = 0;
+  /**
+   * Observer of every memory access a transaction makes (StreamID, PA, bytes, write), after
+   * translation and before the bytes move; null (the default) costs one check. Checkers of
+   * isolation (sim-mode stress) set it.
+   */
+  onAccess: ((sid: number, pa: number, bytes: number, write: boolean) => void) | null = null;
   private readonly segLen = new Float64Array(MAX_TX_BYTES / 4096 + 2);
   private gerrors = 0;
   private msiWrites = 0;
@@ -388,6 +396,7 @@ export class Smmu {
   private transact(p: PortServer, rq: Uint32Array, ro: number, cq: Uint32Array, co: number): void {
     const tag = rq[ro + RQ_TAG]!;
     const sid = p.sid >= 0 ? p.sid : rq[ro + RQ_SID]!;
+    this.txSid = sid;
     const flags = rq[ro + RQ_FLAGS]!;
     let lo = rq[ro + RQ_IOVA_LO]!;
     let hi = rq[ro + RQ_IOVA_HI]!;
@@ -472,6 +481,7 @@ export class Smmu {
 
   /** Moves n bytes between physical memory at pa and the port's data buffer at b. */
   private copy(p: PortServer, pa: number, b: number, n: number, write: boolean): void {
+    if (this.onAccess !== null) this.onAccess(this.txSid, pa, n, write);
     const mem = this.mem;
     if (n <= 64 && pa < 2147483648) {
       // Small copies: int32 indices (a double index costs a conversion per access), and

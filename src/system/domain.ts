@@ -310,6 +310,11 @@ export class Domain {
     return this.#dts;
   }
 
+  /** @internal the guest's RAM as p2m ranges (IPA -> PA), for checkers. */
+  get ramRanges(): readonly { readonly ipa: number; readonly pa: number; readonly size: number }[] {
+    return this.#p2m.ranges;
+  }
+
   /** Where the p2m puts the guest page holding `ipa`. */
   ipaToPa(ipa: number): number {
     this.#check();

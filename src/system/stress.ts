@@ -1,57 +1,79 @@
-// A seeded stress run of the whole system, checked from outside: every guest's devices map,
-// unmap and DMA at random while the others do the same, and every result is compared with a
-// model of what that guest mapped:
-//   - a DMA to a mapped IOVA succeeds and its bytes land in the host pages of that guest's IPA;
-//   - a DMA to an IOVA unmapped (with TLBI + SYNC) faults with F_TRANSLATION;
-//   - no guest's DMA changes another guest's memory (canaries, checked at the end);
-//   - no guest dies and Xen counts no internal bug.
-// The same seed gives the same operations (their interleaving across threads still varies).
+// A seeded stress run of the whole system. Each guest runs its own stress workload
+// (src/guest/stress.ts: map/unmap with single and range TLBIs, lazy unmaps flushed by
+// TLBI_NH_ASID, CD and STE reconfiguration with PASIDs, DMA reads and writes checked against
+// its model, provoked faults and fault bursts) as its own steps, while the run kills and
+// destroys guests and creates new ones mid-flight. Checked continuously:
+//   - isolation: every byte a device's DMA moves is in its own guest's p2m (sim mode: an
+//     observer on the SMMU's data path; threads: canary pages in every guest);
+//   - no stale translation once unmap + TLBI + CMD_SYNC completed, DMA data where mapped,
+//     every fault record to its owner with its vSID, SSID and IOVA and every provoked fault
+//     delivered unless the event queue overflowed (in each guest);
+//   - no guest dies unless killed, Xen counts no internal bug.
+// Sim mode (the default): the whole system on one thread under the seed's schedule, so the
+// same seed replays exactly (same digest); threads: real concurrency, the same operations.
 import { VsmmuError } from '../errors.ts';
+import type { GuestStressReport } from '../guest/stress.ts';
+import type { SimBackend } from '../sim/backend.ts';
+import { prng } from '../sim/random.ts';
+import type { SimStrategy } from '../sim/scheduler.ts';
+import type { DomainConfig } from '../xen/xlcfg.ts';
 import type { Domain } from './domain.ts';
-import { createSystem } from './system.ts';
+import { createSystem, type System } from './system.ts';
 import { formatChromeTrace } from '../trace/chrome.ts';
+
+export { prng };
 
 export interface StressOptions {
   readonly seed: number;
-  /** Guests with a vSMMU and two devices each (default 3). */
+  /** Guests with a vSMMU and two devices each at the start (default 3). */
   readonly guests?: number;
-  /** Operations per guest at most (default 400). */
+  /** Operations per guest (default 400). */
   readonly rounds?: number;
-  /** Time bound of the run in ms (default 20 000). */
+  /** 'sim' (default): one thread, a seeded schedule, exact replay; 'threads': real threads. */
+  readonly mode?: 'sim' | 'threads';
+  /** Sim mode's scheduling strategy (default random) and PCT depth. */
+  readonly strategy?: SimStrategy;
+  readonly depth?: number;
+  /** Kill, destroy and create guests while the others run (default true). */
+  readonly chaos?: boolean;
+  /** Wall-clock bound of a threads-mode run in ms (default 20 000). */
   readonly timeMs?: number;
+  /** Shrinking: the operation indices each guest keeps, by guest name. */
+  readonly keep?: Readonly<Record<string, readonly number[]>>;
   /** Record a timeline of the run (StressReport.trace, docs/tracing.md). */
   readonly trace?: boolean;
 }
 
 export interface StressReport {
   readonly seed: number;
+  readonly mode: 'sim' | 'threads';
   readonly ok: boolean;
-  /** What broke, with the guest, device, round and IOVA (absent when ok). */
+  /** The first thing that broke, with the guest, operation and IOVA (absent when ok). */
   readonly violation?: string;
+  /** Operations the guests executed. */
+  readonly ops: number;
   readonly dmas: number;
   readonly faults: number;
   readonly maps: number;
   readonly unmaps: number;
+  /** Guests killed, destroyed and created mid-flight. */
+  readonly chaos: number;
   readonly elapsedMs: number;
+  /** Sim mode: the digest of the schedule and every call and answer, and the steps taken. */
+  readonly digest?: string;
+  readonly steps?: number;
+  /** The operations of the guest that failed, up to its violation. */
+  readonly history?: readonly string[];
+  /** The command that replays this run. */
+  readonly replay: string;
   /** With StressOptions.trace: the run's Chrome Trace Event JSON (its last events per thread). */
   readonly trace?: string;
 }
 
-const PAGES = 16; // IOVA slots per device
-const IOVA = 0x1000_0000;
-const BUF_IPA = 0x4010_0000; // low half of each guest's RAM: its kernel never uses it
-const CANARY_IPA = 0x4080_0000;
-
-/** mulberry32: small, fast, and the same sequence on every platform. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+const CANARY_IPA = 0x4080_0000; // low half of each guest's RAM: its kernel never allocates there
+const DEVICES = 2;
+/** Sim mode: virtual time between two chances of a chaos event. */
+const CHAOS_SLICE_MS = 2;
 
 class Violation extends Error {}
 
@@ -59,73 +81,130 @@ function check(cond: boolean, what: () => string): void {
   if (!cond) throw new Violation(what());
 }
 
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+const guestConfig = (i: number): DomainConfig => ({
+  name: `g${i + 1}`, memory: 32 * 1024 * 1024, vcpus: 1, viommu: 'smmuv3',
+  devices: Array.from({ length: DEVICES }, (_, k) => ({ name: `dma${k}`, sid: 0x100 * (i + 1) + k })),
+});
+
+/** The command that replays a run with these options. */
+export function stressReplay(o: StressOptions): string {
+  const parts = [`vsmmu stress --seeds 1 --seed ${o.seed} --guests ${o.guests ?? 3} --rounds ${o.rounds ?? 400}`];
+  if (o.mode === 'threads') parts.push('--threads');
+  if (o.strategy && o.strategy !== 'random') parts.push(`--strategy ${o.strategy}`);
+  if (o.depth !== undefined) parts.push(`--depth ${o.depth}`);
+  if (o.chaos === false) parts.push('--no-chaos');
+  if (o.keep) parts.push(`--keep '${formatKeep(o.keep)}'`);
+  return parts.join(' ');
+}
+
+/** "g1:1,4,9;g2:" <-> { g1: [1, 4, 9], g2: [] } */
+export function formatKeep(keep: Readonly<Record<string, readonly number[]>>): string {
+  return Object.entries(keep).map(([g, ops]) => `${g}:${ops.join(',')}`).join(';');
+}
+
+export function parseKeep(text: string): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const part of text.split(';').filter((p) => p.trim() !== '')) {
+    const m = /^\s*(g\d+)\s*:\s*([\d,\s]*)$/.exec(part);
+    if (!m) throw new VsmmuError('EVSMMU_USAGE', `--keep "${part}": expected GUEST:I,J,... (e.g. g1:3,17;g2:)`);
+    out[m[1]!] = m[2]!.split(',').filter((x) => x.trim() !== '').map(Number);
+  }
+  return out;
+}
+
+function checkOptions(o: StressOptions): void {
+  const whole = (v: unknown, what: string, min: number, max: number): void => {
+    if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max)) {
+      throw new VsmmuError('EVSMMU_USAGE', `stress ${what} must be a whole number ${min}..${max}, got ${String(v)}`);
+    }
+  };
+  if (!Number.isInteger(o.seed)) throw new VsmmuError('EVSMMU_USAGE', `stress seed must be a whole number, got ${o.seed}`);
+  whole(o.guests, 'guests', 1, 16);
+  whole(o.rounds, 'rounds', 1, 1_000_000);
 }
 
 export async function runStress(o: StressOptions): Promise<StressReport> {
+  checkOptions(o);
+  const mode = o.mode ?? 'sim';
   const guests = o.guests ?? 3;
   const rounds = o.rounds ?? 400;
-  if (!Number.isInteger(o.seed)) throw new VsmmuError('EVSMMU_USAGE', `stress seed must be a whole number, got ${o.seed}`);
+  const chaosOn = o.chaos ?? true;
   const t0 = performance.now();
-  const deadline = t0 + (o.timeMs ?? 20_000);
-  const tally = { dmas: 0, faults: 0, maps: 0, unmaps: 0 };
+  const rnd = prng(o.seed ^ 0x5eed);
+  const tally = { ops: 0, dmas: 0, faults: 0, maps: 0, unmaps: 0, chaos: 0 };
+  let history: readonly string[] | undefined;
+  const isolation: string[] = [];
+  const killed = new Set<string>();
+
   await using sys = await createSystem({
-    memory: Math.max(128, 32 + 40 * guests) * 1024 * 1024,
-    domains: Array.from({ length: guests }, (_, i) => ({
-      name: `g${i + 1}`, memory: '32M', viommu: 'smmuv3' as const,
-      devices: [{ name: 'dma0', sid: 0x100 * (i + 1) }, { name: 'dma1', sid: 0x100 * (i + 1) + 1 }],
-    })),
+    memory: Math.max(128, 48 + 40 * (guests + 2)) * 1024 * 1024,
+    domains: Array.from({ length: guests }, (_, i) => guestConfig(i)),
+    ...(mode === 'sim' ? { sim: { seed: o.seed, ...(o.strategy ? { strategy: o.strategy } : {}), ...(o.depth !== undefined ? { depth: o.depth } : {}) } } : {}),
   });
   if (o.trace) await sys.trace.start();
-  const canary = (d: Domain): Uint8Array => new Uint8Array(4096).fill(0xc0 + d.domid);
-  for (const d of sys.domains) {
+  const sim = mode === 'sim' ? (sys.backend as SimBackend) : null;
+  watchIsolation(sys, sim, isolation);
+  const canary = (d: Domain): Uint8Array => new Uint8Array(4096).fill(0xc0 + (d.domid & 0x3f));
+  const start = async (d: Domain, i: number): Promise<void> => {
     d.memory.write(CANARY_IPA, canary(d));
-    await d.driver.probe();
-    for (const [i, dev] of d.devices.entries()) await d.driver.attach(dev, { asid: i + 1 });
-  }
-
-  const runGuest = async (d: Domain, gi: number): Promise<void> => {
-    const rnd = prng(o.seed + gi);
-    const mapped = d.devices.map(() => new Map<number, number>()); // IOVA -> IPA, per device
-    for (let round = 0; round < rounds && performance.now() < deadline; round++) {
-      const di = rnd() % d.devices.length;
-      const dev = d.devices[di]!;
-      const m = mapped[di]!;
-      const slot = rnd() % PAGES;
-      const iova = IOVA + slot * 4096;
-      const where = (): string => `guest ${d.name}, ${dev.name}, round ${round}, IOVA 0x${iova.toString(16)}`;
-      const op = rnd() % 3;
-      if (op === 0 && !m.has(iova)) {
-        const ipa = BUF_IPA + (di * PAGES + slot) * 4096;
-        await d.driver.map(iova, ipa, 4096, 'rw', { device: dev });
-        m.set(iova, ipa);
-        tally.maps++;
-      } else if (op === 1 && m.has(iova)) {
-        await d.driver.unmap(iova, 4096, { device: dev });
-        m.delete(iova);
-        tally.unmaps++;
-      } else {
-        const data = Uint8Array.from({ length: 64 }, () => rnd() & 0xff);
-        const r = await dev.dma({ iova: iova + 128, data });
-        tally.dmas++;
-        const ipa = m.get(iova);
-        if (ipa === undefined) {
-          check(!r.ok, () => `${where()}: a DMA to an unmapped IOVA succeeded`);
-          check(!r.ok && 'iova' in r.fault && r.fault.name === 'F_TRANSLATION' && r.fault.s2 === 0, () => `${where()}: expected a stage-1 F_TRANSLATION, got ${JSON.stringify(r)}`);
-          tally.faults++;
-        } else {
-          check(r.ok && r.bytes === 64, () => `${where()}: a DMA to a mapped IOVA failed: ${JSON.stringify(r)}`);
-          check(same(sys.host.read(d.ipaToPa(ipa) + 128, 64), data), () => `${where()}: the bytes are not at the host page of IPA 0x${ipa.toString(16)}`);
-        }
-      }
-    }
+    const keep = o.keep?.[d.name];
+    await d.call('stressStart', { seed: (o.seed * 31 + i) >>> 0, ops: rounds, ...(keep ? { keep } : {}) });
   };
+  const live = (): Domain[] => sys.domains.filter((d) => d.dead === null);
 
   let violation: string | undefined;
   try {
-    await Promise.all(sys.domains.map((d, i) => runGuest(d, i)));
+    for (const [i, d] of sys.domains.entries()) await start(d, i);
+    /** One chaos event: kill or destroy a guest (never the last), or create one. */
+    const chaos = async (): Promise<void> => {
+      const r = rnd() % 16;
+      const alive = live();
+      if (r === 0 && alive.length > 1) {
+        const d = alive[rnd() % alive.length]!;
+        killed.add(d.name);
+        await (rnd() % 2 === 0 ? d.kill() : d.destroy());
+        tally.chaos++;
+      } else if (r === 1 && sys.domains.length < guests + 2) {
+        const i = sys.domains.length;
+        await sys.addDomain(guestConfig(i), 30_000);
+        await start(sys.domain(`g${i + 1}`), i);
+        tally.chaos++;
+      }
+    };
+    if (sim) {
+      // The guests' operations are their own steps; chaos gets a chance every slice.
+      const pending = async (): Promise<boolean> => (await Promise.all(live().map((d) => d.call('stressPending')))).some(Boolean);
+      while (await pending()) {
+        await sys.run(CHAOS_SLICE_MS);
+        if (isolation.length > 0) break;
+        if (chaosOn) await chaos();
+      }
+    } else {
+      // Each guest runs its whole list on its own thread; chaos meanwhile on this one.
+      let done = false;
+      const deadline = t0 + (o.timeMs ?? 20_000);
+      const runs = Promise.allSettled(live().map((d) => d.call('stressFinish'))).finally(() => (done = true));
+      while (chaosOn && !done && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        if (!done) await chaos();
+      }
+      await runs;
+    }
+    const reports: GuestStressReport[] = [];
+    for (const d of live()) reports.push(await d.call('stressFinish'));
+    for (const r of reports) {
+      tally.ops += r.ops;
+      tally.dmas += r.dmas;
+      tally.faults += r.faultsProvoked;
+      tally.maps += (r.counts['map'] ?? 0) + (r.counts['map-range'] ?? 0);
+      tally.unmaps += (r.counts['unmap'] ?? 0) + (r.counts['unmap-lazy'] ?? 0);
+    }
+    check(isolation.length === 0, () => isolation[0]!);
+    const bad = reports.find((r) => r.violations.length > 0);
+    if (bad) history = bad.history;
+    check(!bad, () => bad!.violations[0]!);
     for (const d of sys.domains) {
+      if (killed.has(d.name)) continue;
       check(d.dead === null, () => `guest ${d.name} died: ${d.dead?.message}`);
       check(same(d.memory.read(CANARY_IPA, 4096), canary(d)), () => `guest ${d.name}: its canary page was changed by someone's DMA`);
     }
@@ -135,7 +214,35 @@ export async function runStress(o: StressOptions): Promise<StressReport> {
     if (!(e instanceof Violation) && !(e instanceof VsmmuError)) throw e;
     violation = e instanceof VsmmuError ? `${e.message} [${e.code}]` : e.message;
   }
+  const state = sys.sim;
   const trace = o.trace ? formatChromeTrace(await sys.trace.stop()) : undefined;
-  const base = { seed: o.seed, ...tally, elapsedMs: Math.round(performance.now() - t0), ...(trace !== undefined ? { trace } : {}) };
+  const base = {
+    ...(trace !== undefined ? { trace } : {}),
+    seed: o.seed, mode, ...tally, elapsedMs: Math.round(performance.now() - t0),
+    ...(state ? { digest: state.digest, steps: state.steps } : {}),
+    ...(history ? { history } : {}),
+    replay: stressReplay(o),
+  };
   return violation === undefined ? { ...base, ok: true } : { ...base, ok: false, violation };
+}
+
+/** Sim mode: every byte a transaction moves must be in the p2m of the guest owning its StreamID. */
+function watchIsolation(sys: System, sim: SimBackend | null, out: string[]): void {
+  const smmu = sim?.world.smmu;
+  if (!smmu) return;
+  smmu.onAccess = (sid, pa, bytes) => {
+    if (out.length > 0) return;
+    const owner = sys.domains.find((d) => d.dead === null && d.devices.some((dev) => dev.sid === sid));
+    if (!owner) {
+      out.push(`a DMA of StreamID 0x${sid.toString(16)}, which no live guest owns, reached PA 0x${pa.toString(16)}`);
+      return;
+    }
+    if (!owner.ramRanges.some((r) => pa >= r.pa && pa + bytes <= r.pa + r.size)) {
+      out.push(`isolation: a DMA of guest ${owner.name}'s StreamID 0x${sid.toString(16)} reached PA 0x${pa.toString(16)} (+${bytes}), outside its p2m`);
+    }
+  };
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

@@ -50,6 +50,9 @@ export interface HostMemory {
   write(pa: number, bytes: ArrayLike<number>): void;
 }
 
+/** Longest System.run(): a day. */
+const MAX_RUN_MS = 86_400_000;
+
 export class System implements AsyncDisposable {
   readonly host: HostMemory;
   /** Non-fatal findings about the configuration (ignored xl.cfg keys, unknown Xen options). */
@@ -96,6 +99,22 @@ export class System implements AsyncDisposable {
   get sim(): SimState | null {
     const s = this.#sched;
     return s === null ? null : { seed: s.seed, strategy: s.strategy, steps: s.steps, now: s.now, digest: s.digest.hex() };
+  }
+
+  /**
+   * Lets the system run for `ms`: in sim mode the scheduler steps the actors for `ms` of
+   * virtual time, or until none has work (guests' background work included); on threads it
+   * waits `ms`. Resolves to the backend's clock after it (ms).
+   */
+  async run(ms: number): Promise<number> {
+    if (!(typeof ms === 'number' && ms >= 0 && ms <= MAX_RUN_MS)) throw new VsmmuError('EVSMMU_INVAL', `run(ms): ms must be 0..${MAX_RUN_MS}, got ${String(ms)}`);
+    await this.#backend.wait(() => this.#sched !== null && !this.#sched.busy(), ms);
+    return this.#backend.now();
+  }
+
+  /** @internal where the actors run (stress and fuzz checkers watch the sim world). */
+  get backend(): Backend {
+    return this.#backend;
   }
 
   /** The domain called `name`; EVSMMU_UNKNOWN_DOMAIN lists the ones there are. */

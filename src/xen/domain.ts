@@ -92,7 +92,9 @@ export class Domain {
         chunk = Math.max(4096, chunk / 2);
       }
       this.runs.push(pa);
-      this.mem.fill(pa, chunk, 0); // a guest never sees another guest's data
+      // A guest never sees another guest's data: a run used before is cleared (a run never
+      // allocated is still zero, and left untouched so the host commits no page for it).
+      if (!this.alloc.lastFresh) this.mem.fill(pa, chunk, 0);
       this.p2m.map(ipa + done, pa, chunk);
       done += chunk;
     }

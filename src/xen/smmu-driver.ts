@@ -243,7 +243,7 @@ export class SmmuDriver {
   private allocZeroed(bytes: number, align = 4096): number {
     const pa = this.alloc.alloc(bytes, align);
     if (pa < 0) throw new VsmmuError('EVSMMU_NOMEM', `Xen is out of memory for SMMU structures (${bytes} bytes)`);
-    this.mem.fill(pa, Math.ceil(bytes / 4096) * 4096, 0);
+    if (!this.alloc.lastFresh) this.mem.fill(pa, Math.ceil(bytes / 4096) * 4096, 0);
     return pa;
   }
 

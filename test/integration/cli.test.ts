@@ -211,15 +211,22 @@ describe('vsmmu stress', () => {
   it('runs seeded stress runs on a piscina pool and exits 0 when all held', async () => {
     const r = await cli(['stress', '--seeds', '2', '--seed', '7', '--guests', '2', '--rounds', '40', '--jobs', '2']);
     expect(r.code, r.out + r.err).toBe(0);
-    expect(r.out).toMatch(/^seed 7: ok, \d+ DMAs/m);
+    expect(r.out).toMatch(/^seed 7: ok, \d+ operations, \d+ DMAs .*digest [0-9a-f]{16}/m);
     expect(r.out).toMatch(/^seed 8: ok/m);
-    expect(r.out).toMatch(/PASS: 2 run\(s\), 0 failed/);
+    expect(r.out).toMatch(/PASS: 2 run\(s\) \(sim\), \d+ operations, 0 failed/);
     const j = await cli(['stress', '--seeds', '1', '--seed', '9', '--guests', '1', '--rounds', '20', '--json']);
-    expect(JSON.parse(j.out)).toMatchObject({ ok: true, reports: [{ seed: 9, ok: true }] });
+    expect(JSON.parse(j.out)).toMatchObject({ ok: true, mode: 'sim', runs: 1, reports: [{ seed: 9, ok: true, mode: 'sim' }] });
+    const t = await cli(['stress', '--seeds', '1', '--seed', '9', '--guests', '1', '--rounds', '20', '--threads', '--json']);
+    expect(JSON.parse(t.out)).toMatchObject({ ok: true, mode: 'threads', reports: [{ seed: 9, ok: true, mode: 'threads' }] });
+  });
+
+  it('sim mode: the same seed prints the same digest', async () => {
+    const run = async (): Promise<string> => JSON.parse((await cli(['stress', '--seeds', '42..42', '--guests', '2', '--rounds', '60', '--json'])).out).reports[0].digest;
+    expect(await run()).toBe(await run());
   });
 
   it('a failing run prints the command that replays it', () => {
-    const line = stressLine({ seed: 42, ok: false, violation: 'guest g1: boom', dmas: 1, faults: 0, maps: 0, unmaps: 0, elapsedMs: 5 }, 3, 400);
+    const line = stressLine({ seed: 42, ok: false, violation: 'guest g1: boom', ops: 3, dmas: 1, faults: 0, elapsedMs: 5, replay: 'vsmmu stress --seeds 1 --seed 42 --guests 3 --rounds 400' });
     expect(line).toMatch(/seed 42: FAILED: guest g1: boom\n  replay: vsmmu stress --seeds 1 --seed 42 --guests 3 --rounds 400/);
   });
 
@@ -228,6 +235,11 @@ describe('vsmmu stress', () => {
     expect(await cli(['stress', '--seed', '-3'])).toMatchObject({ code: 2, err: expect.stringMatching(/--seed takes a whole number from 0 to 2147483647, not '-3'/) });
     expect(await cli(['stress', '--jobs', 'many'])).toMatchObject({ code: 2, err: expect.stringMatching(/--jobs/) });
     expect(await cli(['stress', 'a.cfg'])).toMatchObject({ code: 2, err: expect.stringMatching(/takes no files/) });
+    expect(await cli(['stress', '--sim', '--threads'])).toMatchObject({ code: 2, err: expect.stringMatching(/exclude each other/) });
+    expect(await cli(['stress', '--strategy', 'fifo'])).toMatchObject({ code: 2, err: expect.stringMatching(/--strategy takes random, pct, round-robin/) });
+    expect(await cli(['stress', '--threads', '--shrink'])).toMatchObject({ code: 2, err: expect.stringMatching(/for sim mode/) });
+    expect(await cli(['stress', '--seeds', '5..2'])).toMatchObject({ code: 2, err: expect.stringMatching(/A <= B/) });
+    expect(await cli(['stress', '--keep', 'x'])).toMatchObject({ code: 2, err: expect.stringMatching(/--keep "x"/) });
     expect((await cli(['stress', '--help'])).out).toMatch(/Usage: vsmmu stress/);
   });
 });
