@@ -15,6 +15,7 @@ import type { Smmu } from '../smmu/smmu.ts';
 import type { ActorLink, Backend, ControlApi } from '../system/backend.ts';
 import { XenActor, type XenWorkerData } from '../xen/actor.ts';
 import { Scheduler, type SimActor, type SimOptions } from './scheduler.ts';
+import { TraceRecorder } from '../trace/tracer.ts';
 
 export interface SimBackend extends Backend {
   readonly scheduler: Scheduler;
@@ -174,15 +175,29 @@ function localLink<T extends object>(s: Scheduler, name: string, obj: T, held: S
 export function simBackend(o: SimOptions): SimBackend {
   const s = new Scheduler(o);
   const world: SimWorld = { smmu: null, xen: null, guests: new Map() };
+  // One ring for every actor, on virtual time: the same seed gives the same trace.
+  const rec = new TraceRecorder(() => s.now);
+  const tracers = new Map<string, ReturnType<TraceRecorder['tracer']>>();
+  const tracer = (name: string): ReturnType<TraceRecorder['tracer']> => {
+    let t = tracers.get(name);
+    if (t === undefined) tracers.set(name, (t = rec.tracer(name)));
+    return t;
+  };
   const engineActor = (engine: DmaEngine, name: string): SimActor => ({ name, step: () => engine.step(), hasWork: () => engine.hasWork() });
 
   return {
     mode: 'sim',
     scheduler: s,
     world,
+    trace: {
+      tracer,
+      start: async (t) => rec.start(t),
+      stop: async () => rec.stop(),
+      collect: async () => [rec.collect()],
+    },
 
     async startSmmu(data: SmmuWorkerData) {
-      const actor = new SmmuActor(data, { clock: () => s.now });
+      const actor = new SmmuActor(data, { clock: () => s.now, tracer: tracer('smmu') });
       const smmu = actor.smmu;
       world.smmu = smmu;
       const me: SimActor = { name: 'smmu', step: (now) => smmu.step(now), hasWork: () => smmu.hasWork(), nextDeadline: (now) => smmu.nextDeadline(now) };
@@ -195,7 +210,7 @@ export function simBackend(o: SimOptions): SimBackend {
 
     async startXen(data: XenWorkerData) {
       // Booting probes and enables the SMMU: the scheduler runs it meanwhile.
-      const actor = new XenActor(data, { pollRegister: simPollRegister(s) });
+      const actor = new XenActor(data, { pollRegister: simPollRegister(s), tracer: tracer('xen') });
       world.xen = actor;
       const me: SimActor = { name: 'xen', step: (now) => actor.step(now), hasWork: () => actor.hasWork(), nextDeadline: () => actor.nextDeadline() };
       const remove = s.add(me);
@@ -208,11 +223,13 @@ export function simBackend(o: SimOptions): SimBackend {
     async startGuest(data: GuestWorkerData, name: string, timeoutMs = Infinity) {
       const removals: (() => void)[] = [];
       const bound = new CallBound(s, timeoutMs, `domain "${name}"`);
-      const engines = new Map((data.hardware ?? []).map((h) => [h.name, new DmaEngine(h)]));
+      const tr = tracer(`guest ${name}`);
+      const engines = new Map((data.hardware ?? []).map((h) => [h.name, new DmaEngine(h, tr, h.name)]));
       for (const [dev, engine] of engines) removals.push(s.add(engineActor(engine, `${name}/${dev}`)));
       const irq = data.irq ? new IrqLines(data.irq.desc) : null;
       const host: GuestHost = {
         clock: () => s.now,
+        tracer: tr,
         trapPort: (desc, t) => new SimTrapPort(desc, s, t, `guest ${name}`, bound),
         ...(irq ? { irqWait: { wait: (mask: number, t: number) => (bound.wait(() => (irq.pending() & mask) !== 0, t) ? irq.pending() & mask : 0) } } : {}),
         sleepUntil: (due) => void bound.wait(() => s.now >= due, Math.max(0, due - s.now)),

@@ -3,12 +3,14 @@
 // whole stack; bad sim options are coded errors.
 import { describe, expect, it } from 'vitest';
 import { createSystem, type SimStrategy } from '../../src/index.ts';
+import { formatChromeTrace } from '../../src/trace/chrome.ts';
+import { validateChromeTrace } from '../../src/trace/validate.ts';
 
 const IOVA = 0x1000_0000;
 const BUF = 0x4010_0000;
 
 /** A small program: probe, attach, map, DMA, unmap + TLBI + SYNC, fault by interrupt. */
-async function program(seed: number, strategy?: SimStrategy) {
+async function program(seed: number, strategy?: SimStrategy, trace = false) {
   await using sys = await createSystem({
     memory: '128M',
     sim: { seed, ...(strategy ? { strategy } : {}) },
@@ -18,6 +20,7 @@ async function program(seed: number, strategy?: SimStrategy) {
     ],
   });
   const answers: unknown[] = [];
+  if (trace) await sys.trace.start();
   for (const d of sys.domains) {
     await d.driver.probe();
     await d.driver.attach('dma0', { asid: 3 });
@@ -29,7 +32,8 @@ async function program(seed: number, strategy?: SimStrategy) {
   answers.push(await Promise.all(sys.domains.map((d) => d.driver.unmap(IOVA, 4096))));
   answers.push(await Promise.all(sys.domains.map((d) => d.device('dma0').dma({ iova: IOVA, length: 8 }))));
   for (const d of sys.domains) answers.push(await d.irq.wait(50), (await d.driver.faults()).map((f) => [f.name, f.sid, f.iova]));
-  return { mode: sys.mode, sim: sys.sim, answers };
+  const file = trace ? formatChromeTrace(await sys.trace.stop()) : '';
+  return { mode: sys.mode, sim: sys.sim, answers, file };
 }
 
 describe('sim mode', () => {
@@ -51,6 +55,16 @@ describe('sim mode', () => {
     const b = await program(42);
     expect(b.sim).toEqual(a.sim);
     expect(b.answers).toEqual(a.answers);
+  });
+
+  it('same seed, same trace: a byte-identical timeline on virtual time', async () => {
+    const a = await program(9, undefined, true);
+    const b = await program(9, undefined, true);
+    expect(a.file.length).toBeGreaterThan(1000);
+    expect(b.file).toBe(a.file);
+    expect(validateChromeTrace(JSON.parse(a.file))).toEqual([]);
+    const names = new Set((JSON.parse(a.file) as { traceEvents: { name: string }[] }).traceEvents.map((e) => e.name));
+    for (const n of ['dma batch', 'event forwarded']) expect(names.has(n), n).toBe(true);
   });
 
   it.each(['random', 'pct', 'round-robin'] as const)('strategy %s runs the program to the same answers', async (strategy) => {
