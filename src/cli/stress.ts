@@ -9,6 +9,7 @@ import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
 import { workerEntry } from '../runtime/entry.ts';
 import { SIM_STRATEGIES, type SimStrategy } from '../sim/scheduler.ts';
+import { mutation } from '../sim/mutations.ts';
 import { shrinkStress } from '../system/shrink.ts';
 import { parseKeep, type StressOptions, type StressReport } from '../system/stress.ts';
 
@@ -37,6 +38,8 @@ Options:
   --no-chaos      no guest killed, destroyed or created mid-run
   --keep LIST     run only these operations: g1:3,17;g2: (what --shrink prints)
   --shrink        reduce the first failing seed to a minimal failing run (sim mode)
+  --mutation M    plant a bug the checkers must catch (sim mode): forget-range-tlbi,
+                  early-sync, wrong-vsid, tlbi-without-vmid, stale-cd-after-cfgi
   --jobs J        runs at the same time (default: the cores in sim mode, 1 on threads)
   --trace FILE    write a timeline to FILE (Chrome Trace Event JSON for ui.perfetto.dev,
                   docs/tracing.md): the lowest failing seed's run, or the first seed's
@@ -76,6 +79,7 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
     'no-chaos': { type: 'boolean' },
     keep: { type: 'string' },
     shrink: { type: 'boolean' },
+    mutation: { type: 'string' },
     jobs: { type: 'string' },
     json: { type: 'boolean' },
     trace: { type: 'string' },
@@ -91,9 +95,10 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
   if (strategy !== undefined && !SIM_STRATEGIES.includes(strategy as SimStrategy)) {
     throw new VsmmuError('EVSMMU_USAGE', `--strategy takes ${SIM_STRATEGIES.join(', ')}, not '${strategy}' (see 'vsmmu stress --help')`);
   }
-  if (mode === 'threads' && (strategy !== undefined || values.depth !== undefined || values.shrink)) {
-    throw new VsmmuError('EVSMMU_USAGE', `--strategy, --depth and --shrink are for sim mode, not --threads (see 'vsmmu stress --help')`);
+  if (mode === 'threads' && (strategy !== undefined || values.depth !== undefined || values.shrink || values.mutation !== undefined)) {
+    throw new VsmmuError('EVSMMU_USAGE', `--strategy, --depth, --shrink and --mutation are for sim mode, not --threads (see 'vsmmu stress --help')`);
   }
+  if (values.mutation !== undefined) mutation(values.mutation); // EVSMMU_USAGE names the ones there are
   const { first, count } = seedRange(values.seeds, values.seed);
   const guests = intOption('stress', 'guests', values.guests, 3, 1, 16);
   const rounds = intOption('stress', 'rounds', values.rounds, 400, 1, 1_000_000);
@@ -106,6 +111,7 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
     ...(depth !== undefined ? { depth } : {}),
     ...(values['no-chaos'] ? { chaos: false } : {}),
     ...(keep ? { keep } : {}),
+    ...(values.mutation !== undefined ? { mutation: values.mutation } : {}),
   });
 
   const pool = new Piscina<StressOptions, StressReport>({ filename: workerEntry('stress').href, minThreads: 0, maxThreads: jobs, idleTimeout: 1000 });

@@ -15,6 +15,7 @@ import { VsmmuError } from '../errors.ts';
 import type { GuestStressReport } from '../guest/stress.ts';
 import type { SimBackend } from '../sim/backend.ts';
 import { prng } from '../sim/random.ts';
+import { mutation } from '../sim/mutations.ts';
 import type { SimStrategy } from '../sim/scheduler.ts';
 import type { DomainConfig } from '../xen/xlcfg.ts';
 import type { Domain } from './domain.ts';
@@ -42,6 +43,8 @@ export interface StressOptions {
   readonly keep?: Readonly<Record<string, readonly number[]>>;
   /** Record a timeline of the run (StressReport.trace, docs/tracing.md). */
   readonly trace?: boolean;
+  /** Sim mode: a planted bug (src/sim/mutations.ts) the checkers must catch. */
+  readonly mutation?: string;
 }
 
 export interface StressReport {
@@ -94,6 +97,7 @@ export function stressReplay(o: StressOptions): string {
   if (o.depth !== undefined) parts.push(`--depth ${o.depth}`);
   if (o.chaos === false) parts.push('--no-chaos');
   if (o.keep) parts.push(`--keep '${formatKeep(o.keep)}'`);
+  if (o.mutation) parts.push(`--mutation ${o.mutation}`);
   return parts.join(' ');
 }
 
@@ -125,6 +129,17 @@ function checkOptions(o: StressOptions): void {
 
 export async function runStress(o: StressOptions): Promise<StressReport> {
   checkOptions(o);
+  if (o.mutation === undefined) return run(o);
+  if ((o.mode ?? 'sim') !== 'sim') throw new VsmmuError('EVSMMU_USAGE', 'a mutation is planted in sim mode only (the actors run on this thread there)');
+  const undo = mutation(o.mutation).apply();
+  try {
+    return await run(o);
+  } finally {
+    undo();
+  }
+}
+
+async function run(o: StressOptions): Promise<StressReport> {
   const mode = o.mode ?? 'sim';
   const guests = o.guests ?? 3;
   const rounds = o.rounds ?? 400;
