@@ -94,7 +94,8 @@ export class CommandQueue {
     const prod = qPtr(page.load(R.CMDQ_PROD), this.log2);
     let cons = qPtr(page.load(R.CMDQ_CONS), this.log2);
     let n = 0;
-    if (this.tr.enabled && cons !== prod) this.tr.counter('cmdq depth', qCount(prod, cons, this.log2));
+    const traced = this.tr.enabled; // read once: nothing in a service call changes it
+    if (traced && cons !== prod) this.tr.counter('cmdq depth', qCount(prod, cons, this.log2));
     while (cons !== prod && n < budget) {
       const at = qEntryAddr(this.base, cons, this.log2, CMD_ENTRY_BYTES);
       const w = this.words;
@@ -109,9 +110,9 @@ export class CommandQueue {
       const cmd = decodeCommand(w);
       const err = commandError(cmd, this.f);
       if (err !== CERROR.NONE) return this.stop(cons, err, n);
-      const t0 = this.tr.enabled ? this.tr.stamp() : 0;
+      const t0 = traced ? this.tr.stamp() : 0;
       this.execute(cmd);
-      if (this.tr.enabled) this.traced(t0, cmd, cons);
+      if (traced) this.traced(t0, cmd, cons);
       cons = qInc(cons, this.log2);
       // CONS moves after each command: a SYNC's completion is visible as soon as it is done.
       page.store(R.CMDQ_CONS, cons);

@@ -72,6 +72,10 @@ export class EventQueue {
     this.onAbort = onAbort;
   }
 
+  private traced(what: string, e: EventRecord, prod: number): void {
+    traceEvent(this.tr, what, e, prod);
+  }
+
   /** Latches EVENTQ_BASE (called when EVENTQEN goes 0 -> 1). */
   enable(): void {
     const q = latchQueue(this.page, R.EVENTQ_BASE, EVT_ENTRY_BYTES, this.maxLog2);
@@ -115,7 +119,7 @@ export class EventQueue {
         this.page.published();
         this.stats.overflows++;
       }
-      if (this.tr.enabled) this.tr.instant('evtq', 'overflow', { sid: e.sid, type: name });
+      if (this.tr.enabled) this.traced('overflow', e, -1);
       return EVT_OVERFLOW;
     }
     const at = qEntryAddr(this.base, prod, this.log2, EVT_ENTRY_BYTES);
@@ -134,9 +138,15 @@ export class EventQueue {
     this.page.published();
     this.stats.written++;
     this.pendingIrq = true;
-    if (this.tr.enabled) this.tr.instant('evtq', `event ${name}`, { sid: e.sid, type: name, prod: next });
+    if (this.tr.enabled) this.traced('event', e, next);
     return EVT_WRITTEN;
   }
+}
+
+/** An event written (`prod`: EVENTQ_PROD after it) or lost to an overflow (`prod` -1). */
+function traceEvent(tr: Tracer, what: string, e: EventRecord, prod: number): void {
+  const type = eventName(e.type);
+  tr.instant('evtq', what === 'event' ? `event ${type}` : what, prod < 0 ? { sid: e.sid, type } : { sid: e.sid, type, prod });
 }
 
 /** Types whose InputAddr[11:0] is ignored when deciding that two records are identical. */

@@ -349,6 +349,7 @@ export class Smmu {
     const list = this.portList;
     const n = list.length;
     let done = 0;
+    const traced = this.tr.enabled;
     for (let k = 0; k < n && done < budget; k++) {
       const p = list[(this.nextPort + k) % n] as PortServer;
       const avail = p.req.available();
@@ -358,9 +359,9 @@ export class Smmu {
       if (m <= 0) continue; // completion ring full: the device must drain it first
       const rq = p.req.u32;
       const cq = p.cpl.u32;
-      const t0 = this.tr.enabled ? this.batchStart(p) : 0;
+      const t0 = traced ? this.batchStart(p) : 0;
       for (let i = 0; i < m; i++) this.transact(p, rq, p.req.offset(i), cq, p.cpl.offset(i));
-      if (this.tr.enabled) this.batchEnd(p, t0, m);
+      if (traced) this.batchEnd(p, t0, m);
       p.cpl.commit(m);
       p.req.release(m);
       p.stats.batches++;

@@ -239,7 +239,7 @@ export class Translator {
     const res = this.res;
     const t0 = this.tr.enabled ? this.tr.stamp() : 0;
     const walked = this.walker.translate(ctx.s1, ctx.s2, this.mem, hi, lo, acc, res);
-    if (this.tr.enabled) this.tr.slice(this.track, 'IOTLB miss: walk', t0, { sid, iova: `0x${(hi * TWO32 + lo).toString(16)}`, ok: walked });
+    if (this.tr.enabled) this.traceWalk(t0, sid, hi, lo, walked);
     if (!walked) return this.walkFault(out, res.fault, ctx, sid, ssv, ssid);
     const global = ctx.s1 !== null && res.nG === 0;
     const level = ctx.s1 !== null ? res.s1level : res.s2level;
@@ -249,12 +249,21 @@ export class Translator {
     return XL_OK;
   }
 
+  // Trace points, out of the hot functions (they stay small enough to inline).
+  private traceWalk(t0: number, sid: number, hi: number, lo: number, ok: boolean): void {
+    this.tr.slice(this.track, 'IOTLB miss: walk', t0, { sid, iova: `0x${(hi * TWO32 + lo).toString(16)}`, ok });
+  }
+
+  private traceMiss(what: string, sid: number, ssid: number): void {
+    this.tr.instant(this.track, what, ssid < 0 ? { sid } : { sid, ssid });
+  }
+
   // ---- configuration --------------------------------------------------------------------
 
   private resolve(sid: number, ssv: boolean, ssid: number, hi: number, lo: number, acc: number, out: XlateOut): StreamCtx | null {
     let se = this.cfg.getSte(sid);
     if (se === undefined) {
-      if (this.tr.enabled) this.tr.instant(this.track, 'STE cache miss', { sid });
+      if (this.tr.enabled) this.traceMiss('STE cache miss', sid, -1);
       const fetched = this.fetchSte(sid, ssv, ssid, hi, lo, acc, out);
       if (fetched === null) return null;
       se = fetched;
@@ -288,7 +297,7 @@ export class Translator {
     }
     let ce = this.cfg.getCd(sid, idx);
     if (ce === undefined) {
-      if (this.tr.enabled) this.tr.instant(this.track, 'CD cache miss', { sid, ssid: idx });
+      if (this.tr.enabled) this.traceMiss('CD cache miss', sid, idx);
       const fetched = this.fetchCd(se, sid, idx, ssv, ssid, hi, lo, acc, out);
       if (fetched === null) return null;
       ce = fetched;
