@@ -12,7 +12,7 @@ import { SpinPolicy, WAIT_OK, waitUntilAsync } from '../runtime/wait.ts';
 import type { SmmuActor, SmmuWorkerData } from '../smmu/actor.ts';
 import type { XenActor, XenWorkerData } from '../xen/actor.ts';
 import { threadRecorder, type TraceControl, type TraceFlushMessage } from '../runtime/trace.ts';
-import type { Tracer, TraceDump, TraceRecorder, TraceStartOptions } from '../trace/tracer.ts';
+import type { Tracer, TraceDump, TraceStartOptions } from '../trace/tracer.ts';
 
 /** An actor as its owner sees it: typed control calls and its end. */
 export interface ActorLink<T> {
@@ -101,24 +101,6 @@ export function threadBackend(): Backend {
       }
     },
     now: () => performance.now(),
-  };
-}
-
-/**
- * Tracing of actors that all run on this thread into one recorder (sim mode: a recorder on
- * the scheduler's virtual clock, whose `tracer(name)` each actor is built with).
- */
-export function localTrace(rec: TraceRecorder): BackendTrace {
-  const tracers = new Map<string, Tracer>();
-  return {
-    tracer(name) {
-      let t = tracers.get(name);
-      if (t === undefined) tracers.set(name, (t = rec.tracer(name)));
-      return t;
-    },
-    start: async (o) => rec.start(o),
-    stop: async () => rec.stop(),
-    collect: async () => [rec.collect()],
   };
 }
 
