@@ -58,3 +58,12 @@ export { BENCH_SCHEMA, BENCH_WORKLOADS } from './bench/report.ts';
 export type { BenchReport, BenchCell, BenchGuestFigures, BenchVictim, BenchCpu, BenchTarget, BenchMachine, BenchWorkload } from './bench/report.ts';
 export type { Figure as BenchFigure, LatencyFigures as BenchLatencyFigures, Percentiles as BenchPercentiles } from './bench/stats.ts';
 export type { Limits as BenchLimits } from './bench/limits.ts';
+
+// Campaigns (`vsmmu campaign`): stress and fuzz seeds across machines on a BullMQ queue on
+// Redis (bullmq and ioredis are optional peer dependencies, loaded when a campaign call runs).
+export { startCampaign, workCampaign, campaignStatus, campaignReport } from './campaign/campaign.ts';
+export { CAMPAIGN_KINDS } from './campaign/types.ts';
+export type {
+  CampaignKind, CampaignTarget, StartCampaignOptions, StartCampaignResult, CampaignSpec, WorkCampaignOptions, WorkCampaignResult,
+  CampaignStatus, CampaignWorkerStatus, CampaignReport, CampaignFailure, CampaignFinder, SeedResult, SeedRunner, RunnerOptions,
+} from './campaign/types.ts';

@@ -1,11 +1,12 @@
-// The `vsmmu` command: verbs run, dt and stress. Exit status follows the error contract of
-// src/errors.ts: 0 success, 1 a check or run failed (error kind 'run' or 'bug'), 2 a usage or
-// input error (kind 'input'). Every error line ends with its [EVSMMU_*] code.
+// The `vsmmu` command: verbs run, dt, stress, bench and campaign. Exit status follows the
+// error contract of src/errors.ts: 0 success, 1 a check or run failed (error kind 'run' or
+// 'bug'), 2 a usage or input error (kind 'input'). Every error line ends with its [EVSMMU_*] code.
 import { processIo, type CliIo } from './io.ts';
 import { dtCommand, DT_HELP } from './dt.ts';
 import { runCommand, RUN_HELP } from './run.ts';
 import { benchCommand, BENCH_HELP } from './bench.ts';
 import { stressCommand, STRESS_HELP } from './stress.ts';
+import { campaignCommand, CAMPAIGN_HELP } from './campaign.ts';
 import { printable } from './text.ts';
 import { packageVersion } from './version.ts';
 import { VsmmuError } from '../errors.ts';
@@ -20,6 +21,7 @@ Commands:
   dt <domain.cfg>        print the device tree Xen generates for a guest
   stress                 seeded stress runs of the whole system, checked for isolation
   bench                  multi-guest throughput and latency benchmarks, beside their limits
+  campaign               stress and fuzz seeds across machines on a Redis queue (BullMQ)
 
 Options:
   -h, --help             show this help ('vsmmu <command> --help' for a command's options)
@@ -34,6 +36,7 @@ const VERBS: Record<string, { run: (argv: readonly string[], io: CliIo) => numbe
   dt: { run: dtCommand, help: DT_HELP },
   stress: { run: stressCommand, help: STRESS_HELP },
   bench: { run: benchCommand, help: BENCH_HELP },
+  campaign: { run: campaignCommand, help: CAMPAIGN_HELP },
 };
 
 /** The exit status for an error: its kind decides (input 2, run and bug 1). */
