@@ -138,6 +138,13 @@ describe('installed into a consumer project', () => {
     expect(out).toContain('PASS');
   });
 
+  it('answers `vsmmu campaign` without the optional bullmq and ioredis with one coded line', () => {
+    expect(existsSync(join(consumer, 'node_modules', 'bullmq'))).toBe(false);
+    const r = run(join(consumer, 'node_modules', '.bin', 'vsmmu'), ['campaign', 'status', '--queue', 'redis://127.0.0.1:1'], consumer);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('vsmmu campaign: campaigns need the optional packages bullmq and ioredis: npm install bullmq ioredis [EVSMMU_CAMPAIGN_DEPS]\n');
+  });
+
   it('can be required from CommonJS', () => {
     const out = ok(run(process.execPath, ['-e', "const v = require('vsmmu'); const a = require('vsmmu/arch'); console.log(typeof v.createSystem, 'arch' in v, Object.keys(a).length > 50)"], consumer));
     expect(out.trim()).toBe('function false true');
