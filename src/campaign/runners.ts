@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { VsmmuError } from '../errors.ts';
 import { entryExtension } from '../runtime/entry.ts';
+import { SIM_STRATEGIES } from '../sim/scheduler.ts';
 import { CAMPAIGN_KINDS, type CampaignKind, type CampaignSpec, type RunnerOptions } from './types.ts';
 
 const isKind = (k: string): k is CampaignKind => (CAMPAIGN_KINDS as readonly string[]).includes(k);
@@ -48,11 +49,26 @@ export function checkKindOptions(kind: string, o: RunnerOptions, runner: boolean
   if (o['profile'] !== undefined) {
     throw new VsmmuError('EVSMMU_INVAL', `profile '${String(o['profile'])}': Xen policy profiles are not available to ${kind} runs yet; run without a profile (the hardened default)`);
   }
-  const unknown = Object.keys(o).filter((k) => k !== 'guests' && k !== 'rounds');
-  if (unknown.length > 0) throw new VsmmuError('EVSMMU_INVAL', `${kind} campaigns take the options guests and rounds, not ${unknown.join(', ')}`);
+  const unknown = Object.keys(o).filter((k) => !(STRESS_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) throw new VsmmuError('EVSMMU_INVAL', `${kind} campaigns take the options ${STRESS_KEYS.join(', ')}, not ${unknown.join(', ')}`);
   wholeNumber(kind, 'guests', o['guests'], 1, 16);
   wholeNumber(kind, 'rounds', o['rounds'], 1, 1_000_000);
+  wholeNumber(kind, 'depth', o['depth'], 1, 64);
+  const oneOf = (key: string, values: readonly (string | boolean)[]): void => {
+    const v = o[key];
+    if (v !== undefined && !values.includes(v as string | boolean)) throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign option ${key}: ${values.join(' or ')}, not ${JSON.stringify(v)}`);
+  };
+  oneOf('mode', ['sim', 'threads']);
+  oneOf('strategy', SIM_STRATEGIES);
+  oneOf('chaos', [true, false]);
+  oneOf('shrink', [true, false]);
+  if (o['mode'] === 'threads' && (o['strategy'] !== undefined || o['depth'] !== undefined)) {
+    throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign options strategy and depth are for sim mode, not mode threads`);
+  }
 }
+
+/** The stress kind's options (src/campaign/kinds/stress.ts), as runStress takes them, and shrink. */
+const STRESS_KEYS = ['guests', 'rounds', 'mode', 'strategy', 'depth', 'chaos', 'shrink'] as const;
 
 /** The module that runs this campaign's seeds on this machine. */
 export function specModule(spec: CampaignSpec): string {

@@ -36,8 +36,10 @@ start:
   --rounds R          stress: operations per guest and run (default 400, 1..1000000)
   --runner FILE       a module exporting runSeed(seed, options) that runs the seeds instead
                       of a built-in kind (the same path on every worker machine)
-  --option KEY=VALUE  an option for --runner's module (repeatable; numbers and true/false
-                      are passed as such)
+  --option KEY=VALUE  an option for the runner (repeatable; numbers and true/false are
+                      passed as such). stress: mode=threads (default sim), strategy=pct or
+                      round-robin, depth=D, chaos=false, shrink=false (failing seeds are
+                      shrunk by default); a --runner module: its own
 work:
   --concurrency N     seeds at the same time on this machine (default: its cores, 1..256)
   --until-empty       exit once no chunk is waiting or running (default: serve until ^C)

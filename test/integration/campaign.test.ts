@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { campaignReport, campaignStatus, startCampaign, workCampaign } from '../../src/campaign/campaign.ts';
 import { keys, recordResult } from '../../src/campaign/store.ts';
 import { main } from '../../src/cli/main.ts';
+import { runStress } from '../../src/system/stress.ts';
 import { processIo, type CliIo } from '../../src/cli/io.ts';
 import { redisIt, redisProblem, startRedis, type RedisServer } from '../support/redis.ts';
 
@@ -136,6 +137,11 @@ describe('campaign on a Redis queue', () => {
     expect(s).toMatchObject({ done: 2, total: 2, violations: 0, workers: [{ worker: 'solo', seeds: 2 }] });
     expect(s.ops).toBeGreaterThan(0);
     expect(await cli(['campaign', 'report', ...q])).toMatchObject({ code: 0, out: 'campaign stress (stress): 2/2 seeds done, 0 distinct failure(s)\n' });
+    // The seed ran as `vsmmu stress` runs it: sim mode, the same digest and replay command.
+    const alone = await runStress({ seed: 7, guests: 1, rounds: 30 });
+    const stored = JSON.parse((await redis!.hget(keys('stress').results, '7')) ?? '{}') as { digest?: string; replay?: string; ops?: number };
+    expect(stored).toMatchObject({ digest: alone.digest, replay: alone.replay, ops: alone.ops });
+    expect(alone.digest).toMatch(/^[0-9a-f]{16}$/);
   }, 120_000);
 
   it('two worker processes, one SIGKILLed mid-chunk: its chunk is retried by the other, every seed runs once, failures all reported', async () => {

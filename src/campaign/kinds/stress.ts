@@ -1,24 +1,41 @@
-// The stress kind: one seed is one `vsmmu stress` run (src/system/stress.ts), with the same
-// options, so a campaign runs its seeds the way `vsmmu stress --seeds` does.
-import { runStress } from '../../system/stress.ts';
+// The stress kind: one seed is one `vsmmu stress` run (runStress, src/system/stress.ts) with
+// the campaign's options, so campaigns run seeds the way `vsmmu stress --seeds` does (sim
+// mode by default: the digest identifies the run, the replay command reproduces it). A
+// failing sim-mode seed is shrunk (src/system/shrink.ts, bounded) unless options.shrink is false.
+import { shrinkStress } from '../../system/shrink.ts';
+import { runStress, stressReplay, type StressOptions } from '../../system/stress.ts';
+import type { SimStrategy } from '../../sim/scheduler.ts';
 import type { RunnerOptions, SeedResult } from '../types.ts';
 
-export const STRESS_DEFAULTS = { guests: 3, rounds: 400 } as const;
+/** Bounds of one seed's shrinking: a campaign may find many failures. */
+const SHRINK = { maxRuns: 60, timeMs: 30_000 } as const;
 
-function sizes(o: RunnerOptions): { guests: number; rounds: number } {
-  const guests = typeof o['guests'] === 'number' ? o['guests'] : STRESS_DEFAULTS.guests;
-  const rounds = typeof o['rounds'] === 'number' ? o['rounds'] : STRESS_DEFAULTS.rounds;
-  return { guests, rounds };
+export function stressOptions(seed: number, o: RunnerOptions): StressOptions {
+  const num = (k: string): number | undefined => (typeof o[k] === 'number' ? o[k] : undefined);
+  const guests = num('guests');
+  const rounds = num('rounds');
+  const depth = num('depth');
+  return {
+    seed,
+    ...(guests === undefined ? {} : { guests }),
+    ...(rounds === undefined ? {} : { rounds }),
+    mode: o['mode'] === 'threads' ? 'threads' : 'sim',
+    ...(typeof o['strategy'] === 'string' ? { strategy: o['strategy'] as SimStrategy } : {}),
+    ...(depth === undefined ? {} : { depth }),
+    ...(o['chaos'] === false ? { chaos: false } : {}),
+  };
 }
 
-/** The command that runs one seed again (also used when a run throws). */
+/** The command that runs one seed again (also recorded when a run throws). */
 export function replay(seed: number, o: RunnerOptions): string {
-  const { guests, rounds } = sizes(o);
-  return `vsmmu stress --seeds 1 --seed ${seed} --guests ${guests} --rounds ${rounds}`;
+  return stressReplay(stressOptions(seed, o));
 }
 
 export async function runSeed(seed: number, o: RunnerOptions): Promise<SeedResult> {
-  const r = await runStress({ seed, ...sizes(o) });
-  const base = { seed, ok: r.ok, ops: r.dmas + r.maps + r.unmaps, replay: replay(seed, o) };
-  return r.violation === undefined ? { ...base, violations: [] } : { ...base, violations: [r.violation] };
+  const options = stressOptions(seed, o);
+  const r = await runStress(options);
+  const base = { seed, ok: r.ok, ops: r.ops, replay: r.replay, ...(r.digest === undefined ? {} : { digest: r.digest }) };
+  if (r.violation === undefined) return { ...base, violations: [] };
+  const shrunk = options.mode === 'sim' && o['shrink'] !== false ? await shrinkStress(options, SHRINK) : null;
+  return { ...base, violations: [r.violation], ...(shrunk === null ? {} : { shrunk: `${shrunk.report.replay}  # ${shrunk.ops} operation(s): ${shrunk.report.violation ?? ''}` }) };
 }
