@@ -9,7 +9,7 @@
 
 import { encodeEvent, eventName, EVT, type EventRecord, EVT_WORDS } from '../arch/events.ts';
 import { getField, R, regAt } from '../arch/registers.ts';
-import { EVT_ENTRY_BYTES, qBase, qEmpty, qEntryAddr, qFull, qLog2Eff, qOverflowed, qProduced } from '../arch/queue.ts';
+import { EVT_ENTRY_BYTES, qBase, qCount, qEmpty, qEntryAddr, qFull, qLog2Eff, qOverflowed, qProduced } from '../arch/queue.ts';
 import type { WordWriter } from '../arch/types.ts';
 import { VsmmuError } from '../errors.ts';
 import type { RegisterPage } from './regpage.ts';
@@ -72,8 +72,9 @@ export class EventQueue {
     this.onAbort = onAbort;
   }
 
-  private traced(what: string, e: EventRecord, prod: number): void {
+  private traced(what: string, e: EventRecord, prod: number, cons: number): void {
     traceEvent(this.tr, what, e, prod);
+    if (prod >= 0) this.tr.counter('evtq depth', qCount(prod, cons, this.log2));
   }
 
   /** Latches EVENTQ_BASE (called when EVENTQEN goes 0 -> 1). */
@@ -119,7 +120,7 @@ export class EventQueue {
         this.page.published();
         this.stats.overflows++;
       }
-      if (this.tr.enabled) this.traced('overflow', e, -1);
+      if (this.tr.enabled) this.traced('overflow', e, -1, cons);
       return EVT_OVERFLOW;
     }
     const at = qEntryAddr(this.base, prod, this.log2, EVT_ENTRY_BYTES);
@@ -138,7 +139,7 @@ export class EventQueue {
     this.page.published();
     this.stats.written++;
     this.pendingIrq = true;
-    if (this.tr.enabled) this.traced('event', e, next);
+    if (this.tr.enabled) this.traced('event', e, next, cons);
     return EVT_WRITTEN;
   }
 }

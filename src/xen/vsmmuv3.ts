@@ -20,7 +20,7 @@ import type { SmmuFeatures } from '../arch/features.ts';
 import { STE_WORDS } from '../arch/ste.ts';
 import type { WordReader, WordWriter } from '../arch/types.ts';
 import {
-  CMD_ENTRY_BYTES, EVT_ENTRY_BYTES, qBase, qConsumed, qEmpty, qEntryAddr, qFull, qLog2Eff, qOverflowActive, qOverflowed, qProduced,
+  CMD_ENTRY_BYTES, EVT_ENTRY_BYTES, qBase, qConsumed, qCount, qEmpty, qEntryAddr, qFull, qLog2Eff, qOverflowActive, qOverflowed, qProduced,
   withConsErr,
 } from '../arch/queue.ts';
 import { CR0, CR2, fieldMask, GBPA, GERROR, IRQ_CTRL } from '../arch/registers.ts';
@@ -391,6 +391,7 @@ export class VSmmuV3 {
 
   /** A guest command fetched at `cons`: its flow steps here, and the physical commands it causes continue it. */
   private traceFetch(cons: number): number {
+    this.tr.counter(`${this.trCmdq} depth`, qCount(this.r[SLOT.CMDQ_PROD] ?? 0, cons, this.cmdqLog2()));
     const t0 = this.tr.stamp();
     this.tr.flow(this.trCmdq, 't', flowId(this.trSpace, cons));
     this.tr.cause = flowId(this.trSpace, cons);

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { createSystem, type System } from '../../src/index.ts';
 import { main } from '../../src/cli/main.ts';
 import { processIo, type CliIo } from '../../src/cli/io.ts';
+import { Worker } from 'node:worker_threads';
+import type { TraceFlushMessage } from '../../src/runtime/trace.ts';
 import { validateChromeTrace, type ChromeTrace, type ChromeTraceEvent } from '../../src/trace/index.ts';
 
 const IOVA = 0x1000_0000;
@@ -59,6 +61,7 @@ describe('system.trace (threads)', () => {
     const threads = trace.traceEvents.filter((e) => e.name === 'thread_name').map((e) => e.args?.['name']);
     for (const t of ['vcpu0', 'cmdq', 'd1 vcpu0', 'd1 cmdq', 'smmu cmdq', 'service loop', 'port g1/dma0/api']) expect(threads).toContain(t);
     expect(trace.traceEvents.some((e) => e.ph === 'C' && e.name === 'iotlb hit %')).toBe(true);
+    for (const c of ['cmdq depth', 'd1 cmdq depth']) expect(trace.traceEvents.some((e) => e.ph === 'C' && e.name === c), c).toBe(true);
     expect(trace.traceEvents.some((e) => e.ph === 'X' && e.name === 'IOTLB miss: walk')).toBe(true);
     expect(trace.traceEvents.some((e) => e.ph === 'i' && e.name === 'STE accepted')).toBe(true);
   });
@@ -127,5 +130,20 @@ describe('vsmmu run --trace, vsmmu stress --trace', () => {
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/trace of seed 11:/);
     expect(validateChromeTrace(load(f))).toEqual([]);
+  });
+});
+
+describe('a worker that dies', () => {
+  it('posts its ring to the parent before its thread ends', async () => {
+    const w = new Worker(new URL('../support/trace-crash-worker.ts', import.meta.url));
+    const got: TraceFlushMessage[] = [];
+    w.on('message', (m: TraceFlushMessage) => void got.push(m));
+    const error = new Promise<Error>((r) => w.once('error', r));
+    await new Promise((r) => w.once('exit', r));
+    expect((await error).message).toBe('planned crash');
+    expect(got).toHaveLength(1);
+    expect(got[0]?.kind).toBe('vsmmu:trace');
+    expect(got[0]?.dump.events.map((e) => e.name)).toEqual(['about to fail', 'last slice']);
+    expect(got[0]?.dump.processes[0]?.name).toBe('doomed');
   });
 });
