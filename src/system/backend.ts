@@ -112,12 +112,15 @@ function threadTracing(): { trace: BackendTrace; add(api: ControlApi<TraceContro
   const rec = threadRecorder();
   const tracers = new Map<string, Tracer>();
   const actors = new Set<{ api: ControlApi<TraceControl>; flushed: TraceDump | null; dead: boolean }>();
+  // While tracing, an actor started later (a guest created meanwhile) starts tracing too.
+  let active: TraceStartOptions | null = null;
   const each = <R>(f: (api: ControlApi<TraceControl>) => Promise<R>): Promise<PromiseSettledResult<R>[]> =>
     Promise.allSettled([...actors].filter((a) => !a.dead).map((a) => f(a.api)));
   return {
     add(api, worker) {
       const a = { api, flushed: null as TraceDump | null, dead: false };
       actors.add(a);
+      if (active !== null) void api.traceStart(active).catch(() => {});
       worker.on('message', (m) => {
         if ((m as Partial<TraceFlushMessage> | null)?.kind === 'vsmmu:trace') a.flushed = (m as TraceFlushMessage).dump;
       });
@@ -135,10 +138,12 @@ function threadTracing(): { trace: BackendTrace; add(api: ControlApi<TraceContro
       async start(o) {
         for (const a of actors) if (a.dead) actors.delete(a);
         rec.start(o);
+        active = o;
         await each((api) => api.traceStart(o));
       },
       async stop() {
         rec.stop();
+        active = null;
         await each((api) => api.traceStop());
       },
       async collect() {

@@ -94,6 +94,18 @@ describe('system.trace (threads)', () => {
     expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
 
+  it('a guest created while tracing is traced too', async () => {
+    await sys.trace.start();
+    await sys.addDomain({ name: 'late', memory: 32 * 1024 * 1024, vcpus: 1, viommu: 'smmuv3', devices: [{ name: 'dma0', sid: 0x20 }] }, 30_000);
+    await sys.domain('late').driver.probe();
+    const t = await sys.trace.stop();
+    expect(validateChromeTrace(t)).toEqual([]);
+    const late = t.traceEvents.find((e) => e.name === 'process_name' && e.args?.['name'] === 'guest late');
+    expect(late, 'the late guest has a process').toBeDefined();
+    expect(t.traceEvents.some((e) => e.pid === late?.pid && e.ph === 'X' && e.name === 'trap read IDR0')).toBe(true);
+    expect(t.traceEvents.some((e) => e.name === 'domain created' && e.args?.['name'] === 'late')).toBe(true);
+  });
+
   it('refuses to stop twice or start twice', async () => {
     await expect(sys.trace.stop()).rejects.toMatchObject({ code: 'EVSMMU_TRACE' });
     await sys.trace.start({ capacity: 64 });
