@@ -202,6 +202,22 @@ describe('Xen domains', () => {
   });
 });
 
+describe("a guest never sees another guest's data", () => {
+  it('RAM freed by a destroyed domain is zero when the next domain gets it (scrubbed at allocation)', () => {
+    const r = xenRig({ memBytes: 40 * MiB });
+    const ramOf = (domid: number) => r.xen.domain(domid).info().ram;
+    const a = r.xen.createDomain(domCfg('a', [], 'none', 24 * MiB));
+    const ranges = ramOf(a.domid);
+    for (const g of ranges) r.mem.fill(g.pa, g.size, 0xa5); // the guest writes all of its RAM
+    r.xen.destroyDomain(a.domid);
+    // The next domain is given the same pages (the allocator reuses them): scrubbed for it.
+    const b = r.xen.createDomain(domCfg('b', [], 'none', 24 * MiB));
+    const reused = ramOf(b.domid).filter((g) => ranges.some((x) => g.pa < x.pa + x.size && x.pa < g.pa + g.size));
+    expect(reused.length).toBeGreaterThan(0);
+    for (const g of ramOf(b.domid)) expect(r.mem.readBytes(g.pa, g.size).every((v) => v === 0)).toBe(true);
+  });
+});
+
 describe('Xen vSMMU through the trap dispatcher', () => {
   function setup(): { r: XenRig; x: Xen; g: TestGuest; domid: number } {
     const r = xenRig();
