@@ -88,7 +88,7 @@ export const ERROR_CODES = {
   EVSMMU_SMMU_TIMEOUT: code('run', 'the SMMU did not acknowledge a register write or CMD_SYNC in time', 'the SMMU thread is stalled or dead; see the other errors of the run'),
   EVSMMU_TIMEOUT: code('run', 'a queue stayed full for longer than the time allowed', 'the consumer is stalled or dead; see the other errors of the run'),
   EVSMMU_QUEUE_UNREACHABLE: code('run', "a campaign's Redis server does not answer", 'start redis-server, or correct the host and port of --queue'),
-  EVSMMU_CHECK: code('run', 'a check of a run failed (vsmmu run, stress)', 'read the failed checks in the report; a stress failure prints the command that replays it'),
+  EVSMMU_CHECK: code('run', 'a check of a run failed (vsmmu run, stress, fuzz)', 'read the failed checks in the report; a stress or fuzz failure prints the command that replays it'),
   EVSMMU_WORKER_EXIT: code('run', 'a worker thread exited', 'read the exit code and the errors printed before it'),
   EVSMMU_WORKER_ERROR: code('run', 'a worker thread threw', 'read the cause in error.details'),
   EVSMMU_ACTOR_START: code('run', 'an actor failed to start on its worker thread', 'read the cause in the message; usually an option out of range'),

@@ -51,6 +51,11 @@ export { validateChromeTrace } from './trace/validate.ts';
 export type { ScenarioReport, GuestReport, Check as ScenarioCheck } from './system/scenario.ts';
 export type { StressReport } from './system/stress.ts';
 
+// Hostile-guest fuzzing (`vsmmu fuzz`): one seed's run, and the report a pool worker returns.
+export { runFuzzSeed } from './fuzz/run.ts';
+export type { FuzzOptions, FuzzReport, FuzzViolation, FuzzCoverage, ViolationKind as FuzzViolationKind } from './fuzz/run.ts';
+export type { FuzzOp } from './fuzz/ops.ts';
+
 // Multi-guest benchmarks (`vsmmu bench`): runBench and the report `vsmmu bench --json` prints.
 export { runBench } from './bench/runner.ts';
 export type { BenchOptions, BenchProgress } from './bench/runner.ts';

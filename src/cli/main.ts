@@ -1,4 +1,4 @@
-// The `vsmmu` command: verbs run, dt, stress, bench and campaign. Exit status follows the
+// The `vsmmu` command: verbs run, dt, stress, fuzz, bench and campaign. Exit status follows the
 // error contract of src/errors.ts: 0 success, 1 a check or run failed (error kind 'run' or
 // 'bug'), 2 a usage or input error (kind 'input'). Every error line ends with its [EVSMMU_*] code.
 import { processIo, type CliIo } from './io.ts';
@@ -7,6 +7,7 @@ import { runCommand, RUN_HELP } from './run.ts';
 import { benchCommand, BENCH_HELP } from './bench.ts';
 import { stressCommand, STRESS_HELP } from './stress.ts';
 import { campaignCommand, CAMPAIGN_HELP } from './campaign.ts';
+import { fuzzCommand, FUZZ_HELP } from './fuzz.ts';
 import { printable } from './text.ts';
 import { packageVersion } from './version.ts';
 import { VsmmuError } from '../errors.ts';
@@ -20,6 +21,7 @@ Commands:
   run [domain.cfg ...]   run Xen with guests and their vSMMUv3s (default: the built-in scenario)
   dt <domain.cfg>        print the device tree Xen generates for a guest
   stress                 seeded stress runs of the whole system, checked for isolation
+  fuzz                   a hostile guest beside well-behaved ones, invariants after every input
   bench                  multi-guest throughput and latency benchmarks, beside their limits
   campaign               stress and fuzz seeds across machines on a Redis queue (BullMQ)
 
@@ -35,6 +37,7 @@ const VERBS: Record<string, { run: (argv: readonly string[], io: CliIo) => numbe
   run: { run: runCommand, help: RUN_HELP },
   dt: { run: dtCommand, help: DT_HELP },
   stress: { run: stressCommand, help: STRESS_HELP },
+  fuzz: { run: fuzzCommand, help: FUZZ_HELP },
   bench: { run: benchCommand, help: BENCH_HELP },
   campaign: { run: campaignCommand, help: CAMPAIGN_HELP },
 };

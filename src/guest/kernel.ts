@@ -210,9 +210,17 @@ export class GuestKernel {
     // The kernel's own allocations (stream table, queues, CDs, page tables, DMA buffers)
     // come from the upper half of the first bank; the lower half is left to whoever drives
     // the guest from outside (the API's domain.memory), so the two never collide.
-    const bank = p2m.ranges[0] as P2mRange;
-    const half = Math.floor(bank.size / 2 / 65536) * 65536;
-    const alloc = new PageAllocator(bank.ipa + half, bank.size - half, pageSize);
+    // The bank is IPA-contiguous, but the p2m may hold it as several PA-contiguous ranges:
+    // its size is the run of ranges that follow each other in IPA from the first (taking
+    // only the first range put the kernel's queues in the caller's half: found by vsmmu fuzz).
+    const first = p2m.ranges[0] as P2mRange;
+    let bankSize = 0;
+    for (const r of p2m.ranges) {
+      if (r.ipa !== first.ipa + bankSize) break;
+      bankSize += r.size;
+    }
+    const half = Math.floor(bankSize / 2 / 65536) * 65536;
+    const alloc = new PageAllocator(first.ipa + half, bankSize - half, pageSize);
     const devices = (data.devices ?? []).map((d) => ({
       name: d.name, pSid: d.pSid,
       device: new DmaDevice(new DmaQueueClient(d.queue), d.pSid, { name: d.name, wait: host.waitDevice(d.name), clock: host.clock }),
