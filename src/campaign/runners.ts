@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { VsmmuError } from '../errors.ts';
 import { entryExtension } from '../runtime/entry.ts';
+import { MUTATION_NAMES } from '../sim/mutations.ts';
 import { SIM_STRATEGIES } from '../sim/scheduler.ts';
 import { CAMPAIGN_KINDS, type CampaignKind, type CampaignSpec, type RunnerOptions } from './types.ts';
 
@@ -54,6 +55,7 @@ export function checkKindOptions(kind: string, o: RunnerOptions, runner: boolean
   wholeNumber(kind, 'guests', o['guests'], 1, 16);
   wholeNumber(kind, 'rounds', o['rounds'], 1, 1_000_000);
   wholeNumber(kind, 'depth', o['depth'], 1, 64);
+  wholeNumber(kind, 'shrinkRuns', o['shrinkRuns'], 1, 10_000);
   const oneOf = (key: string, values: readonly (string | boolean)[]): void => {
     const v = o[key];
     if (v !== undefined && !values.includes(v as string | boolean)) throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign option ${key}: ${values.join(' or ')}, not ${JSON.stringify(v)}`);
@@ -62,13 +64,14 @@ export function checkKindOptions(kind: string, o: RunnerOptions, runner: boolean
   oneOf('strategy', SIM_STRATEGIES);
   oneOf('chaos', [true, false]);
   oneOf('shrink', [true, false]);
-  if (o['mode'] === 'threads' && (o['strategy'] !== undefined || o['depth'] !== undefined)) {
-    throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign options strategy and depth are for sim mode, not mode threads`);
+  oneOf('mutation', MUTATION_NAMES);
+  if (o['mode'] === 'threads' && (o['strategy'] !== undefined || o['depth'] !== undefined || o['mutation'] !== undefined)) {
+    throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign options strategy, depth and mutation are for sim mode, not mode threads`);
   }
 }
 
 /** The stress kind's options (src/campaign/kinds/stress.ts), as runStress takes them, and shrink. */
-const STRESS_KEYS = ['guests', 'rounds', 'mode', 'strategy', 'depth', 'chaos', 'shrink'] as const;
+const STRESS_KEYS = ['guests', 'rounds', 'mode', 'strategy', 'depth', 'chaos', 'shrink', 'shrinkRuns', 'mutation'] as const;
 
 /** The module that runs this campaign's seeds on this machine. */
 export function specModule(spec: CampaignSpec): string {

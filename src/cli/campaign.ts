@@ -39,7 +39,8 @@ start:
   --option KEY=VALUE  an option for the runner (repeatable; numbers and true/false are
                       passed as such). stress: mode=threads (default sim), strategy=pct or
                       round-robin, depth=D, chaos=false, shrink=false (failing seeds are
-                      shrunk by default); a --runner module: its own
+                      shrunk by default, shrinkRuns=N runs at most, 60), mutation=NAME (a planted bug, see vsmmu stress
+                      --help); a --runner module: its own
 work:
   --concurrency N     seeds at the same time on this machine (default: its cores, 1..256)
   --until-empty       exit once no chunk is waiting or running (default: serve until ^C)

@@ -7,8 +7,9 @@ import { runStress, stressReplay, type StressOptions } from '../../system/stress
 import type { SimStrategy } from '../../sim/scheduler.ts';
 import type { RunnerOptions, SeedResult } from '../types.ts';
 
-/** Bounds of one seed's shrinking: a campaign may find many failures. */
-const SHRINK = { maxRuns: 60, timeMs: 30_000 } as const;
+/** Bounds of one seed's shrinking (a campaign may find many failures): runs (options.shrinkRuns) and time. */
+const SHRINK_RUNS = 60;
+const SHRINK_MS = 30_000;
 
 export function stressOptions(seed: number, o: RunnerOptions): StressOptions {
   const num = (k: string): number | undefined => (typeof o[k] === 'number' ? o[k] : undefined);
@@ -23,6 +24,7 @@ export function stressOptions(seed: number, o: RunnerOptions): StressOptions {
     ...(typeof o['strategy'] === 'string' ? { strategy: o['strategy'] as SimStrategy } : {}),
     ...(depth === undefined ? {} : { depth }),
     ...(o['chaos'] === false ? { chaos: false } : {}),
+    ...(typeof o['mutation'] === 'string' ? { mutation: o['mutation'] } : {}),
   };
 }
 
@@ -36,6 +38,6 @@ export async function runSeed(seed: number, o: RunnerOptions): Promise<SeedResul
   const r = await runStress(options);
   const base = { seed, ok: r.ok, ops: r.ops, replay: r.replay, ...(r.digest === undefined ? {} : { digest: r.digest }) };
   if (r.violation === undefined) return { ...base, violations: [] };
-  const shrunk = options.mode === 'sim' && o['shrink'] !== false ? await shrinkStress(options, SHRINK) : null;
+  const shrunk = options.mode === 'sim' && o['shrink'] !== false ? await shrinkStress(options, { maxRuns: typeof o['shrinkRuns'] === 'number' ? o['shrinkRuns'] : SHRINK_RUNS, timeMs: SHRINK_MS }) : null;
   return { ...base, violations: [r.violation], ...(shrunk === null ? {} : { shrunk: `${shrunk.report.replay}  # ${shrunk.ops} operation(s): ${shrunk.report.violation ?? ''}` }) };
 }
