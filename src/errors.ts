@@ -77,7 +77,7 @@ export const ERROR_CODES = {
   EVSMMU_CAMPAIGN_DEPS: code('input', 'campaigns need the optional packages bullmq and ioredis, which are not installed', 'npm install bullmq ioredis'),
   EVSMMU_CAMPAIGN_UNKNOWN: code('input', 'no campaign of that name is on the queue', "start it first (vsmmu campaign start), or name the campaign with --name"),
   EVSMMU_CAMPAIGN_CONFLICT: code('input', 'a campaign of that name already exists with other settings', 'give the new campaign another --name'),
-  EVSMMU_CAMPAIGN_KIND: code('input', 'a campaign kind is unknown or not available, or its runner module exports no runSeed', 'use --kind stress (or fuzz once vsmmu has it), or a runner module that exports runSeed'),
+  EVSMMU_CAMPAIGN_KIND: code('input', 'a campaign kind is unknown or not available, or its runner module exports no runSeed', 'use --kind stress or fuzz, or a runner module that exports runSeed'),
   // ---- things that went wrong while the system ran ----
   EVSMMU_DOMAIN_CRASHED: code('run', "a guest's worker thread exited or threw; its domain was destroyed", 'read the cause in error.details; the other domains go on'),
   EVSMMU_DOMAIN_HUNG: code('run', 'a guest did not answer within guestTimeoutMs; its domain was destroyed', 'raise guestTimeoutMs if the guest was only slow'),

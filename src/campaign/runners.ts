@@ -1,7 +1,8 @@
 // Which module runs a campaign's seeds: a built-in kind's (src/campaign/kinds/KIND), or the
-// runner module the campaign names (a test's planted failures, a mutation suite, a user's
-// own checks). Resolved on each worker machine, so a built-in kind follows that machine's
-// vsmmu; a runner module must exist at the same path on every worker machine.
+// runner module the campaign names (a test's planted failures, a user's own checks).
+// Resolved on each worker machine, so a built-in kind follows that machine's vsmmu; a runner
+// module must exist at the same path on every worker machine. A built-in kind's options are
+// checked where the campaign starts, not on every worker.
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -17,9 +18,6 @@ const KIND_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
 /** The module URL of a built-in kind, in source (.ts) or in the build (.js). */
 export function kindModule(kind: CampaignKind, moduleUrl: string = import.meta.url): string {
-  if (kind === 'fuzz') {
-    throw new VsmmuError('EVSMMU_CAMPAIGN_KIND', 'fuzz campaigns need the fuzzer (runFuzzSeed in src/fuzz), which this vsmmu does not have yet; run a stress campaign');
-  }
   return new URL(`./kinds/${kind}.${entryExtension(moduleUrl)}`, moduleUrl).href;
 }
 
@@ -30,48 +28,66 @@ export function runnerModule(pathOrUrl: string, cwd: string = process.cwd()): st
   return pathToFileURL(path).href;
 }
 
-function wholeNumber(kind: string, key: string, v: string | number | boolean | undefined, min: number, max: number): void {
-  if (v === undefined) return;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign option ${key}: a whole number from ${min} to ${max}, not ${JSON.stringify(v)}`);
+type Value = string | number | boolean;
+/** An option's check: a whole-number range, or the values it may take. */
+type Rule = readonly [min: number, max: number] | readonly Value[];
+
+/** Each built-in kind's options, as runStress and runFuzzSeed take them (plus shrink budgets). */
+const KIND_OPTIONS: Record<CampaignKind, Record<string, Rule>> = {
+  stress: {
+    guests: [1, 16],
+    rounds: [1, 1_000_000],
+    mode: ['sim', 'threads'],
+    strategy: SIM_STRATEGIES,
+    depth: [1, 64],
+    chaos: [true, false],
+    shrink: [true, false],
+    shrinkRuns: [1, 10_000],
+    mutation: MUTATION_NAMES,
+    // runStress has no profile yet: hardened, the default, is what runs.
+    profile: ['hardened'],
+  },
+  fuzz: {
+    iterations: [1, 10_000_000],
+    guests: [2, 8],
+    mode: ['sim', 'threads'],
+    profile: ['hardened'],
+    shrink: [true, false],
+    shrinkRuns: [1, 10_000],
+  },
+};
+
+/** Options that mean something in sim mode only. */
+const SIM_ONLY = ['strategy', 'depth', 'mutation'];
+
+function checkRule(kind: string, key: string, v: Value, rule: Rule): void {
+  const range = rule.length === 2 && typeof rule[0] === 'number' && typeof rule[1] === 'number' ? (rule as readonly [number, number]) : null;
+  if (range) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < range[0] || v > range[1]) {
+      throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign option ${key}: a whole number from ${range[0]} to ${range[1]}, not ${JSON.stringify(v)}`);
+    }
+  } else if (!(rule as readonly Value[]).includes(v)) {
+    const what = key === 'profile' ? ` (Xen's policy profiles other than hardened are not available to ${kind} runs yet)` : '';
+    throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign option ${key}: ${(rule as readonly Value[]).join(' or ')}, not ${JSON.stringify(v)}${what}`);
   }
 }
 
-/** A built-in kind's options, checked where the campaign starts (not on every worker). */
+/** A campaign's kind and options, checked where it starts. */
 export function checkKindOptions(kind: string, o: RunnerOptions, runner: boolean): void {
-  if (!runner && !isKind(kind)) {
-    throw new VsmmuError('EVSMMU_CAMPAIGN_KIND', `no campaign kind '${kind}' (kinds: ${CAMPAIGN_KINDS.join(', ')}, or any name with a runner module)`);
-  }
   if (runner) {
     if (!KIND_NAME.test(kind)) throw new VsmmuError('EVSMMU_CAMPAIGN_KIND', `kind '${kind}': a runner module's kind is a name of lower-case letters, digits and '-'`);
     return;
   }
-  kindModule(kind as CampaignKind); // fuzz: not yet
-  if (o['profile'] !== undefined) {
-    throw new VsmmuError('EVSMMU_INVAL', `profile '${String(o['profile'])}': Xen policy profiles are not available to ${kind} runs yet; run without a profile (the hardened default)`);
-  }
-  const unknown = Object.keys(o).filter((k) => !(STRESS_KEYS as readonly string[]).includes(k));
-  if (unknown.length > 0) throw new VsmmuError('EVSMMU_INVAL', `${kind} campaigns take the options ${STRESS_KEYS.join(', ')}, not ${unknown.join(', ')}`);
-  wholeNumber(kind, 'guests', o['guests'], 1, 16);
-  wholeNumber(kind, 'rounds', o['rounds'], 1, 1_000_000);
-  wholeNumber(kind, 'depth', o['depth'], 1, 64);
-  wholeNumber(kind, 'shrinkRuns', o['shrinkRuns'], 1, 10_000);
-  const oneOf = (key: string, values: readonly (string | boolean)[]): void => {
-    const v = o[key];
-    if (v !== undefined && !values.includes(v as string | boolean)) throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign option ${key}: ${values.join(' or ')}, not ${JSON.stringify(v)}`);
-  };
-  oneOf('mode', ['sim', 'threads']);
-  oneOf('strategy', SIM_STRATEGIES);
-  oneOf('chaos', [true, false]);
-  oneOf('shrink', [true, false]);
-  oneOf('mutation', MUTATION_NAMES);
-  if (o['mode'] === 'threads' && (o['strategy'] !== undefined || o['depth'] !== undefined || o['mutation'] !== undefined)) {
-    throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign options strategy, depth and mutation are for sim mode, not mode threads`);
+  if (!isKind(kind)) throw new VsmmuError('EVSMMU_CAMPAIGN_KIND', `no campaign kind '${kind}' (kinds: ${CAMPAIGN_KINDS.join(', ')}, or any name with a runner module)`);
+  const rules = KIND_OPTIONS[kind];
+  const unknown = Object.keys(o).filter((k) => !(k in rules));
+  if (unknown.length > 0) throw new VsmmuError('EVSMMU_INVAL', `${kind} campaigns take the options ${Object.keys(rules).join(', ')}, not ${unknown.join(', ')}`);
+  for (const [k, v] of Object.entries(o)) checkRule(kind, k, v, rules[k]!);
+  if (o['mode'] === 'threads') {
+    const simOnly = SIM_ONLY.filter((k) => o[k] !== undefined);
+    if (simOnly.length > 0) throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign option(s) ${simOnly.join(', ')}: for sim mode, not mode threads`);
   }
 }
-
-/** The stress kind's options (src/campaign/kinds/stress.ts), as runStress takes them, and shrink. */
-const STRESS_KEYS = ['guests', 'rounds', 'mode', 'strategy', 'depth', 'chaos', 'shrink', 'shrinkRuns', 'mutation'] as const;
 
 /** The module that runs this campaign's seeds on this machine. */
 export function specModule(spec: CampaignSpec): string {

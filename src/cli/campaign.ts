@@ -32,15 +32,16 @@ start:
   --chunk N           seeds per chunk: what a worker takes at once and what is retried
                       (default 10, 1..10000)
   --profile P         Xen's policy profile the seeds run under
-  --guests G          stress: guests per run (default 3, 1..16)
+  --guests G          guests per run (stress: default 3, 1..16; fuzz: 3, 2..8)
   --rounds R          stress: operations per guest and run (default 400, 1..1000000)
   --runner FILE       a module exporting runSeed(seed, options) that runs the seeds instead
                       of a built-in kind (the same path on every worker machine)
   --option KEY=VALUE  an option for the runner (repeatable; numbers and true/false are
                       passed as such). stress: mode=threads (default sim), strategy=pct or
-                      round-robin, depth=D, chaos=false, shrink=false (failing seeds are
-                      shrunk by default, shrinkRuns=N runs at most, 60), mutation=NAME (a planted bug, see vsmmu stress
-                      --help); a --runner module: its own
+                      round-robin, depth=D, chaos=false, mutation=NAME (a planted bug, see
+                      vsmmu stress --help); fuzz: iterations=N, mode=threads; both:
+                      shrink=false (failing seeds are shrunk by default), shrinkRuns=N;
+                      a --runner module: its own
 work:
   --concurrency N     seeds at the same time on this machine (default: its cores, 1..256)
   --until-empty       exit once no chunk is waiting or running (default: serve until ^C)

@@ -57,9 +57,12 @@ describe('vsmmu campaign', () => {
     [['campaign', 'status', '--queue', 'http://127.0.0.1:6379'], 'the scheme is http, not redis', 'EVSMMU_QUEUE_URL'],
     [['campaign', 'status', '--queue', 'redis://127.0.0.1'], 'no port', 'EVSMMU_QUEUE_URL'],
     [['campaign', 'status', ...Q, '--name', 'a b'], 'campaign name "a b"', 'EVSMMU_INVAL'],
-    [['campaign', 'start', ...Q, '--kind', 'fuzz', '--seeds', '0..9'], 'fuzz campaigns need the fuzzer', 'EVSMMU_CAMPAIGN_KIND'],
+    [['campaign', 'start', ...Q, '--kind', 'fuzz', '--seeds', '0..9', '--guests', '1'], 'fuzz campaign option guests: a whole number from 2 to 8, not 1', 'EVSMMU_INVAL'],
+    [['campaign', 'start', ...Q, '--kind', 'fuzz', '--seeds', '0..9', '--rounds', '9'], 'fuzz campaigns take the options iterations, guests, mode, profile, shrink, shrinkRuns, not rounds', 'EVSMMU_INVAL'],
+    [['campaign', 'start', ...Q, '--kind', 'stress', '--seeds', '0..9', '--option', 'mutation=nope'], 'stress campaign option mutation: forget-range-tlbi or', 'EVSMMU_INVAL'],
+    [['campaign', 'start', ...Q, '--kind', 'stress', '--seeds', '0..9', '--option', 'mode=threads', '--option', 'strategy=pct'], 'option(s) strategy: for sim mode', 'EVSMMU_INVAL'],
     [['campaign', 'start', ...Q, '--kind', 'smash', '--seeds', '0..9'], "no campaign kind 'smash'", 'EVSMMU_CAMPAIGN_KIND'],
-    [['campaign', 'start', ...Q, '--kind', 'stress', '--seeds', '0..9', '--profile', 'rfc'], "profile 'rfc'", 'EVSMMU_INVAL'],
+    [['campaign', 'start', ...Q, '--kind', 'stress', '--seeds', '0..9', '--profile', 'rfc'], 'stress campaign option profile: hardened, not "rfc" (Xen\'s policy profiles other than hardened', 'EVSMMU_INVAL'],
     [['campaign', 'start', ...Q, '--kind', 'x', '--seeds', '0..9', '--runner', 'no/such/runner.ts'], 'runner module no/such/runner.ts: no such file', 'EVSMMU_FILE'],
   ])('%j is refused before any queue is reached', async (argv, text, code) => {
     const r = await cli(argv);

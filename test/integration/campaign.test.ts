@@ -14,6 +14,7 @@ import { campaignReport, campaignStatus, startCampaign, workCampaign } from '../
 import { keys, recordResult } from '../../src/campaign/store.ts';
 import { main } from '../../src/cli/main.ts';
 import { runStress } from '../../src/system/stress.ts';
+import { runFuzzSeed } from '../../src/fuzz/run.ts';
 import { processIo, type CliIo } from '../../src/cli/io.ts';
 import { redisIt, redisProblem, startRedis, type RedisServer } from '../support/redis.ts';
 
@@ -142,6 +143,17 @@ describe('campaign on a Redis queue', () => {
     const stored = JSON.parse((await redis!.hget(keys('stress').results, '7')) ?? '{}') as { digest?: string; replay?: string; ops?: number };
     expect(stored).toMatchObject({ digest: alone.digest, replay: alone.replay, ops: alone.ops });
     expect(alone.digest).toMatch(/^[0-9a-f]{16}$/);
+  }, 120_000);
+
+  it('runs fuzz seeds the way vsmmu fuzz does', async () => {
+    const options = { iterations: 30, guests: 2 };
+    await startCampaign({ queue: url(), name: 'fuzz', kind: 'fuzz', seeds: { first: 1, last: 2 }, chunk: 1, options });
+    expect(await workCampaign({ queue: url(), name: 'fuzz', untilEmpty: true, concurrency: 2 })).toMatchObject({ seeds: 2 });
+    const alone = await runFuzzSeed(2, options);
+    const stored = JSON.parse((await redis!.hget(keys('fuzz').results, '2')) ?? '{}') as { ok?: boolean; digest?: string; replay?: string; ops?: number };
+    expect(stored).toEqual(expect.objectContaining({ ok: alone.ok, digest: alone.digest, replay: alone.replay, ops: alone.inputs }));
+    expect(alone.digest).toMatch(/^[0-9a-f]{16}$/);
+    expect((await campaignStatus({ queue: url(), name: 'fuzz' })).ops).toBeGreaterThanOrEqual(alone.inputs);
   }, 120_000);
 
   it('reports every seed that catches a planted bug of the mutation suite, as vsmmu stress finds them, and shrinks a catch', async () => {
