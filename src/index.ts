@@ -3,7 +3,7 @@
 // The architecture's formats (registers, STE/CD, commands, events, the walker) are the
 // separate entry 'vsmmu/arch' (src/arch/index.ts).
 export { createSystem, System } from './system/system.ts';
-export type { SystemStats, HostMemory, SimState } from './system/system.ts';
+export type { SystemStats, SystemAccounting, HostMemory, SimState } from './system/system.ts';
 export type { SimOptions, SimStrategy } from './sim/scheduler.ts';
 export { Domain, Device } from './system/domain.ts';
 export type { DmaRequest, DmaOutcome } from './system/domain.ts';
@@ -34,7 +34,7 @@ export type { ConfigCacheStats } from './smmu/config-cache.ts';
 export type { CommandStats } from './smmu/cmdq.ts';
 export type { EventQueueStats } from './smmu/evtq.ts';
 export type { PortStats } from './smmu/ports.ts';
-export type { XenStats } from './xen/xen.ts';
+export type { XenStats, XenAccounting } from './xen/xen.ts';
 export type { DriverStats as XenDriverStats } from './xen/smmu-driver.ts';
 export type { DomainInfo, DomainDeviceInfo, DomainStats } from './xen/domain.ts';
 export type { VsmmuStats } from './xen/vsmmuv3.ts';

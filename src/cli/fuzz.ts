@@ -21,7 +21,7 @@ CMD_SYNC and invalidation storms, EL2/stage-2 invalidations, SMMUEN toggling) an
 through its devices, beside well-behaved guests that map, unmap and DMA and check their
 data, their faults and their invalidations. After every input: host memory no guest owns
 is untouched, every other guest's data intact, nothing thrown but coded answers, nothing
-hung, no guest dead, no internal bug in Xen; after teardown Xen holds nothing.
+hung, no guest dead, no internal bug in Xen; after teardown system.accounting() is 0.
 
 Options:
   --seed S          the (first) seed (default 1, 0..4294967295)

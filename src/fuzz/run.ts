@@ -11,7 +11,8 @@
 //   - nothing throws but the coded answers a hostile guest may get (EVSMMU_GUEST_SEA);
 //   - every input ends in bounded time (threads: a timer; sim: virtual time, deadlock and
 //     livelock detection), no guest dies, Xen counts no internal bug;
-//   - after every domain is destroyed, Xen holds no domain, VMID or stream.
+//   - after every domain is destroyed, system.accounting() is 0: no domain, page, VMID,
+//     vSID, stream, interrupt line or trap slot is held.
 import { createSystem, type System } from '../system/system.ts';
 import type { Domain } from '../system/domain.ts';
 import { VsmmuError } from '../errors.ts';
@@ -442,10 +443,9 @@ export async function runFuzzOps(seed: number, ops: readonly FuzzOp[], o: FuzzOp
       digest = sys.sim?.digest;
       // Teardown: every domain destroyed, Xen holds nothing of them.
       for (const d of sys.domains) await bounded(-1, `destroying ${d.name}`, d.destroy());
-      const after = await sys.stats();
-      if (after.xen.domains !== 0 || after.xen.vmidsInUse !== 0 || after.xen.streams !== 0) {
-        fail('leak', -1, `after destroying every domain Xen still holds ${after.xen.domains} domain(s), ${after.xen.vmidsInUse} VMID(s), ${after.xen.streams} stream(s)`);
-      }
+      const acc = await sys.accounting();
+      const held = { domains: acc.domains, pages: acc.pages.domains, vmids: acc.vmids, vsids: acc.vsids, streams: acc.streams, irqLines: acc.irqLines, trapSlots: acc.trapSlots };
+      if (Object.values(held).some((n) => n !== 0)) fail('leak', -1, `after destroying every domain Xen still holds ${JSON.stringify(held)}`);
     } catch (e) {
       if (e instanceof Stop) violations.push(e.v);
       else if (e instanceof VsmmuError && HANG_CODES.has(e.code)) violations.push({ kind: 'hang', step: inputs, what: `${e.code} ${e.message}` });

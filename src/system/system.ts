@@ -10,7 +10,7 @@ import { VsmmuError } from '../errors.ts';
 import type { SmmuActor } from '../smmu/actor.ts';
 import type { SmmuStats } from '../smmu/smmu.ts';
 import type { XenActor } from '../xen/actor.ts';
-import type { XenStats } from '../xen/xen.ts';
+import type { XenAccounting, XenStats } from '../xen/xen.ts';
 import type { DomainInfo } from '../xen/domain.ts';
 import { domUDts } from '../xen/devicetree.ts';
 import { DmaEngine } from '../devices/dma-engine.ts';
@@ -42,6 +42,14 @@ export interface SystemStats {
   /** Each guest kernel's counters (driver, trap latency, devices), or how it died. */
   readonly domains: Readonly<Record<string, GuestStats | { readonly dead: string }>>;
 }
+
+/** system.accounting(): what Xen holds for domains (leak checks after teardown). */
+export type SystemAccounting = XenAccounting & {
+  /** Interrupt lines Xen holds for guests (one vSMMU SPI per domain). */
+  readonly irqLines: number;
+  /** Trap slots Xen serves (one per vCPU of a live domain). */
+  readonly trapSlots: number;
+};
 
 /** Host physical memory as the hardware sees it. */
 export interface HostMemory {
@@ -140,6 +148,15 @@ export class System implements AsyncDisposable {
       }),
     );
     return { smmu, xen, xenDomains, domains };
+  }
+
+  /**
+   * What Xen holds for domains (docs/api.md): domains, their pages, VMIDs, vSIDs, streams,
+   * interrupt lines and trap slots; each is 0 once every domain is destroyed (`pages.xen`,
+   * Xen's own structures for the SMMU, and `pages.free` stay).
+   */
+  async accounting(): Promise<SystemAccounting> {
+    return this.#xen.api.accounting();
   }
 
   /** Orderly shutdown: guests, then Xen (devices to abort, memory freed), then the SMMU. */

@@ -29,7 +29,7 @@ import { RegisterPage, SmmuRegisterPort, type RegisterPageDesc } from '../smmu/r
 import type { DomainInfo } from './domain.ts';
 import { GUEST_VSMMU_SPI } from './layout.ts';
 import type { VsidMode } from './vsid.ts';
-import { Xen, type XenStats } from './xen.ts';
+import { Xen, type XenAccounting, type XenStats } from './xen.ts';
 import type { DomainConfig, DomainDevice } from './xlcfg.ts';
 import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
@@ -208,6 +208,11 @@ export class XenActor {
 
   stats(): XenStats {
     return this.xen.stats();
+  }
+
+  /** What Xen holds for domains, with the interrupt lines and trap slots of this actor. */
+  accounting(): XenAccounting & { readonly irqLines: number; readonly trapSlots: number } {
+    return { ...this.xen.accounting(), irqLines: this.#irqs.size, trapSlots: this.#slots.size };
   }
 
   /** The domain's vSMMU register, by name (diagnostics and tests). */

@@ -111,6 +111,11 @@ export class Domain {
     this.p2m.destroy();
   }
 
+  /** Pages the domain holds: its RAM and its stage-2 tables (accounting). */
+  pages(): number {
+    return Math.ceil(this.config.memory / 4096) + Math.ceil(this.p2m.tableBytes / 4096);
+  }
+
   info(): DomainInfo {
     return {
       domid: this.domid,

@@ -33,6 +33,8 @@ export class P2m {
   private rp = new RangeP2m([]);
   private readonly alloc: PageAllocator;
   private readonly tablePages: number[] = [];
+  /** Bytes of stage-2 tables allocated (accounting). */
+  tableBytes = 0;
 
   constructor(o: P2mOptions) {
     this.ipaBits = o.ipaBits;
@@ -50,6 +52,7 @@ export class P2m {
         if (pa >= 0) {
           mem.fill(pa, bytes, 0);
           this.tablePages.push(pa);
+          this.tableBytes += Math.max(bytes, 4096);
         }
         return pa;
       },

@@ -79,6 +79,29 @@ export interface XenStats {
   readonly memory: { readonly freePages: number; readonly usedPages: number };
 }
 
+/**
+ * What Xen holds for domains, for leak checks after teardown (system.accounting()): every
+ * figure but `pages.xen` and `pages.free` is 0 once every domain is destroyed.
+ */
+export interface XenAccounting {
+  readonly domains: number;
+  readonly pages: {
+    /** Pages of domains' RAM and p2m tables (all of Xen's allocations but its own structures). */
+    readonly domains: number;
+    /** Of those, pages of destroyed domains kept because the hardware never confirmed their
+     *  devices were quiesced (reused only once it does: never handed to someone else). */
+    readonly withheld: number;
+    /** Pages of the structures Xen gives the SMMU (stream table, L2 tables, queues). */
+    readonly xen: number;
+    readonly free: number;
+  };
+  readonly vmids: number;
+  /** Virtual StreamIDs given to devices of live vSMMUs. */
+  readonly vsids: number;
+  /** Physical streams assigned to domains. */
+  readonly streams: number;
+}
+
 export interface TrapOut {
   lo: number;
   hi: number;
@@ -108,6 +131,8 @@ export class Xen {
   private floodDrops = 0;
   /** Stage-2-only devices put to abort for flooding the physical event queue. */
   private quarantined = 0;
+  /** Pages of destroyed domains kept because their teardown was not confirmed. */
+  private withheldPages = 0;
   /** Guests told of a possible loss after a physical event-queue overflow. */
   private overflowNotices = 0;
   private readonly tr: Tracer;
@@ -297,6 +322,7 @@ export class Xen {
     if (firstError !== null) {
       // The hardware did not confirm the devices are quiesced: keep the memory (leaked on
       // purpose rather than handed to someone else while DMA may still reach it).
+      this.withheldPages += dom.pages();
       throw firstError;
     }
     dom.release();
@@ -482,6 +508,21 @@ export class Xen {
     }
     dom.stats.eventsKept++;
     if ((((words[3] ?? 0) >>> 7) & 1) === 1) dom.stats.s2Faults++;
+  }
+
+  accounting(): XenAccounting {
+    const a = this.alloc.stats();
+    let xen = 0;
+    for (const st of this.driver.layout) xen += Math.ceil(st.bytes / a.pageSize);
+    let vsids = 0;
+    for (const d of this.domains.values()) vsids += d.vsmmu?.vsids.size ?? 0;
+    return {
+      domains: this.domains.size,
+      pages: { domains: a.usedPages - xen, withheld: this.withheldPages, xen, free: a.freePages },
+      vmids: this.vmids?.inUse ?? 0,
+      vsids,
+      streams: this.driver.streamCount,
+    };
   }
 
   stats(): XenStats {
