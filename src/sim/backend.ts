@@ -17,6 +17,15 @@ import { XenActor, type XenWorkerData } from '../xen/actor.ts';
 import { Scheduler, type SimActor, type SimOptions } from './scheduler.ts';
 import { TraceRecorder } from '../trace/tracer.ts';
 
+/**
+ * After each answer (a control call, a DMA, an interrupt wait), the scheduler runs on until
+ * nothing has work, for at most this much virtual time (ms): what happens on threads in the
+ * background while the program awaits (Xen forwarding the event of a DMA's fault, the guest
+ * taking its interrupt) has happened by the program's next call, so a program that polls
+ * works in both modes.
+ */
+const SETTLE_MS = 0.5;
+
 export interface SimBackend extends Backend {
   readonly scheduler: Scheduler;
   /** The in-process actors, for checkers that watch the hardware (sim-mode stress). */
@@ -145,6 +154,7 @@ function localLink<T extends object>(s: Scheduler, name: string, obj: T, held: S
         const run = bound ? (): unknown => bound.call(String(method), call) : call;
         const r = held ? s.hold(held, run) : run();
         s.observe(String(method), r);
+        s.settle(SETTLE_MS);
         return Promise.resolve(structuredClone(r));
       } catch (e) {
         const err = VsmmuError.fromRecord(VsmmuError.recordOf(e));
@@ -281,7 +291,9 @@ export function simBackend(o: SimOptions): SimBackend {
     },
 
     async wait(ready, timeoutMs) {
-      return s.runUntil(ready, timeoutMs);
+      const got = s.runUntil(ready, timeoutMs);
+      s.settle(SETTLE_MS);
+      return got;
     },
 
     now: () => s.now,

@@ -187,6 +187,11 @@ export class Scheduler {
     return true;
   }
 
+  /** Runs until no actor has work, for at most `ms` of virtual time (background work). */
+  settle(ms: number): void {
+    this.runUntil(() => !this.busy(), ms);
+  }
+
   /** Whether some actor off the stack has work now. */
   busy(): boolean {
     return this.#entries.some((e) => this.#eligible(e));
