@@ -70,5 +70,5 @@ export { startCampaign, workCampaign, campaignStatus, campaignReport } from './c
 export { CAMPAIGN_KINDS } from './campaign/types.ts';
 export type {
   CampaignKind, CampaignTarget, StartCampaignOptions, StartCampaignResult, CampaignSpec, WorkCampaignOptions, WorkCampaignResult,
-  CampaignStatus, CampaignWorkerStatus, CampaignReport, CampaignFailure, CampaignFinder, SeedResult, SeedRunner, RunnerOptions,
+  CampaignStatus, CampaignWorkerStatus, CampaignReport, CampaignFailure, CampaignFinder, CampaignLostChunk, SeedResult, SeedRunner, RunnerOptions,
 } from './campaign/types.ts';

@@ -17,13 +17,15 @@ import {
   QUEUE_PREFIX, checkName, createSpec, digestOf, markEnqueued, queueName, readCounters, readFailures, readSpec, readWorkers, recordResult, recordedSeeds,
 } from './store.ts';
 import type {
-  CampaignReport, CampaignSpec, CampaignStatus, CampaignTarget, RunnerOptions, SeedResult, StartCampaignOptions, StartCampaignResult, WorkCampaignOptions, WorkCampaignResult,
+  CampaignLostChunk, CampaignReport, CampaignSpec, CampaignStatus, CampaignTarget, RunnerOptions, SeedResult, StartCampaignOptions, StartCampaignResult, WorkCampaignOptions, WorkCampaignResult,
 } from './types.ts';
 
 export const MAX_SEED = 2 ** 31 - 1;
 export const MAX_CHUNKS = 1_000_000;
 export const DEFAULT_CHUNK = 10;
 const ADD_BATCH = 1000;
+/** Lost chunks a report lists at most. */
+const MAX_LOST = 1000;
 /** How often a worker with untilEmpty looks whether the campaign is drained. */
 const DRAIN_POLL_MS = 250;
 
@@ -258,8 +260,16 @@ export async function campaignReport(t: CampaignTarget): Promise<CampaignReport>
   const name = checkName(t.name ?? 'default');
   return withConnection(t.queue, async (c) => {
     const { spec } = await specOf(c, name);
+    const q = queueOf(c, name);
+    let lostChunks: CampaignLostChunk[];
+    try {
+      const failed = await q.getJobs(['failed'], 0, MAX_LOST - 1);
+      lostChunks = failed.map((j) => ({ first: j.data.from, last: j.data.to, reason: j.failedReason || 'failed' })).sort((a, b) => a.first - b.first);
+    } finally {
+      await q.close();
+    }
     const [n, failures] = await Promise.all([readCounters(c.redis, name), readFailures(c.redis, name)]);
     const total = spec.last - spec.first + 1;
-    return { name, kind: spec.kind, total, done: n.done, finished: n.done >= total, failures };
+    return { name, kind: spec.kind, total, done: n.done, finished: n.done >= total, failures, lostChunks };
   });
 }

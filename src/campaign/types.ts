@@ -151,6 +151,13 @@ export interface CampaignFailure {
   readonly finders: readonly CampaignFinder[];
 }
 
+/** A chunk the queue gave up on (its workers died more often than allowed, or it threw). */
+export interface CampaignLostChunk {
+  readonly first: number;
+  readonly last: number;
+  readonly reason: string;
+}
+
 export interface CampaignReport {
   readonly name: string;
   readonly kind: string;
@@ -158,4 +165,6 @@ export interface CampaignReport {
   readonly done: number;
   readonly finished: boolean;
   readonly failures: readonly CampaignFailure[];
+  /** Chunks given up on: their seeds without a result did not run to the end (a seed that kills its worker process lands here). */
+  readonly lostChunks: readonly CampaignLostChunk[];
 }

@@ -211,8 +211,9 @@ export async function campaignCommand(argv: readonly string[], io: CliIo): Promi
 
   const r = await campaignReport(target);
   io.out(values.json ? `${JSON.stringify(r, null, 2)}\n` : reportText(r));
-  if (r.failures.length > 0) {
-    throw new VsmmuError('EVSMMU_CHECK', `campaign ${r.name}: ${r.failures.length} distinct failure(s) (see the replay commands in the report)`);
+  if (r.failures.length > 0 || r.lostChunks.length > 0) {
+    const lost = r.lostChunks.length > 0 ? `, ${r.lostChunks.length} lost chunk(s)` : '';
+    throw new VsmmuError('EVSMMU_CHECK', `campaign ${r.name}: ${r.failures.length} distinct failure(s)${lost} (see the replay commands in the report)`);
   }
   return 0;
 }
@@ -244,6 +245,7 @@ export function reportText(r: CampaignReport): string {
         ];
         return `${lines.join('\n')}\n`;
       })
-      .join('')
+      .join('') +
+    r.lostChunks.map((l) => `lost chunk ${l.first}..${l.last}: ${printable(l.reason)} (its seeds without a result did not run to the end: run them with vsmmu stress/fuzz --seeds ${l.first}..${l.last})\n`).join('')
   );
 }

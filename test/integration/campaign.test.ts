@@ -63,6 +63,21 @@ function runs(log: string): Map<number, number> {
   return m;
 }
 
+/** A `vsmmu campaign work --until-empty` process on campaign `name`, short locks. */
+function work(name: string, worker: string, env: Record<string, string>, lockMs = 2000): ChildProcess {
+  const c = spawn(process.execPath, [MAIN, 'campaign', 'work', '--queue', url(), '--name', name, '--until-empty', '--concurrency', '1', '--lock-ms', String(lockMs), '--stalled-ms', '300', '--worker', worker], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(c);
+  return c;
+}
+
+function exited(c: ChildProcess): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  c.stdout?.on('data', (b: Buffer) => void (out += b.toString()));
+  c.stderr?.on('data', (b: Buffer) => void (err += b.toString()));
+  return new Promise((res) => c.once('exit', (code, signal) => res({ code, signal, out, err })));
+}
+
 const PLANTED = [3, 13, 24];
 
 describe('campaign on a Redis queue', () => {
@@ -185,22 +200,10 @@ describe('campaign on a Redis queue', () => {
     const name = 'kill';
     const total = 40;
     await startCampaign({ queue: url(), name, kind: 'planted', runner: RUNNER, seeds: { first: 0, last: total - 1 }, chunk: 5, options: { fail: PLANTED.join(','), delayMs: 25, log } });
-    const work = (worker: string, env: Record<string, string>): ChildProcess => {
-      const c = spawn(process.execPath, [MAIN, 'campaign', 'work', '--queue', url(), '--name', name, '--until-empty', '--concurrency', '1', '--lock-ms', '2000', '--stalled-ms', '300', '--worker', worker], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(c);
-      return c;
-    };
-    const exited = (c: ChildProcess): Promise<{ code: number | null; signal: string | null; out: string; err: string }> => {
-      let out = '';
-      let err = '';
-      c.stdout?.on('data', (b: Buffer) => void (out += b.toString()));
-      c.stderr?.on('data', (b: Buffer) => void (err += b.toString()));
-      return new Promise((res) => c.once('exit', (code, signal) => res({ code, signal, out, err })));
-    };
     // A hangs in its third seed, the middle of its first chunk, after saying which seed.
-    const a = work('A', { VSMMU_TEST_HANG_AFTER: '2', VSMMU_TEST_HANG_MARK: mark });
+    const a = work(name, 'A', { VSMMU_TEST_HANG_AFTER: '2', VSMMU_TEST_HANG_MARK: mark });
     const aDone = exited(a);
-    const b = work('B', {});
+    const b = work(name, 'B', {});
     const bDone = exited(b);
     // Handshake: wait (bounded) for A's mark, then kill it.
     for (let i = 0; i < 600 && !existsSync(mark); i++) await new Promise((res) => setTimeout(res, 50));
@@ -240,5 +243,32 @@ describe('campaign on a Redis queue', () => {
     expect(cliReport.code).toBe(1);
     expect(cliReport.err).toContain('[EVSMMU_CHECK]');
     expect((JSON.parse(cliReport.out) as { failures: unknown[] }).failures).toHaveLength(2);
+  }, 120_000);
+
+  it('a seed that kills every worker that runs it: its chunk is given up after two recoveries and reported lost', async () => {
+    const name = 'lost';
+    await startCampaign({ queue: url(), name, kind: 'planted', runner: RUNNER, seeds: { first: 0, last: 5 }, chunk: 3, options: { killAt: 4 } });
+    const deaths: number[] = [];
+    // Bounded: each worker either dies on seed 4 or drains the campaign; the chunk fails at the third death.
+    for (let i = 0; i < 6; i++) {
+      const r = await exited(work(name, `k${i}`, {}, 1000));
+      if (r.signal === 'SIGKILL') deaths.push(i);
+      else {
+        expect(r, r.err).toMatchObject({ code: 0 });
+        break;
+      }
+    }
+    expect(deaths).toEqual([0, 1, 2]);
+    const report = await campaignReport({ queue: url(), name });
+    expect(report.lostChunks).toEqual([{ first: 3, last: 5, reason: expect.stringContaining('stalled more than allowable limit') }]);
+    expect(report).toMatchObject({ total: 6, finished: false, failures: [] });
+    expect(report.done).toBeGreaterThanOrEqual(3);
+    expect(await redis!.hexists(keys(name).results, '4')).toBe(0);
+    const status = await campaignStatus({ queue: url(), name });
+    expect(status.chunks).toMatchObject({ total: 2, completed: 1, failed: 1, active: 0, waiting: 0 });
+    const cliReport = await cli(['campaign', 'report', '--queue', url(), '--name', name]);
+    expect(cliReport.code).toBe(1);
+    expect(cliReport.out).toContain('lost chunk 3..5: ');
+    expect(cliReport.err).toContain('0 distinct failure(s), 1 lost chunk(s)');
   }, 120_000);
 });

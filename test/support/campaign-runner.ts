@@ -3,7 +3,7 @@
 // Every finished run is appended to the file `log` as 'SEED PID', so a test can count how
 // often each seed ran. A worker process started with VSMMU_TEST_HANG_AFTER=N hangs in its
 // (N+1)th seed, after writing that seed to the file VSMMU_TEST_HANG_MARK: a handshake for
-// killing it mid-chunk.
+// killing it mid-chunk. A seed equal to option killAt kills its worker process, every time.
 import { appendFileSync, writeFileSync } from 'node:fs';
 import type { RunnerOptions, SeedResult } from '../../src/campaign/types.ts';
 
@@ -21,6 +21,7 @@ export async function runSeed(seed: number, o: RunnerOptions): Promise<SeedResul
     writeFileSync(process.env['VSMMU_TEST_HANG_MARK'] ?? '/dev/null', `${seed}\n`);
     await new Promise((res) => setTimeout(res, HANG_BOUND_MS));
   }
+  if (o['killAt'] === seed) process.kill(process.pid, 'SIGKILL');
   const delay = typeof o['delayMs'] === 'number' ? o['delayMs'] : 0;
   if (delay > 0) await new Promise((res) => setTimeout(res, delay));
   const fail = String(o['fail'] ?? '').split(',').filter((s) => s !== '').map(Number);
