@@ -20,10 +20,10 @@ import { startRedis } from '../test/support/redis-server.ts';
 
 const { values } = parseArgs({
   options: {
-    seeds: { type: 'string', default: '24' },
+    seeds: { type: 'string', default: '80' },
     guests: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '400' },
-    chunk: { type: 'string', default: '2' },
+    chunk: { type: 'string', default: '5' },
     'null-seeds': { type: 'string', default: '2000' },
     json: { type: 'boolean', default: false },
   },
