@@ -143,6 +143,17 @@ describe('vsmmu run --trace, vsmmu stress --trace', () => {
     expect(r.out).toMatch(/trace of seed 11:/);
     expect(validateChromeTrace(load(f))).toEqual([]);
   });
+
+  it("stress writes the failing seed's timeline (sim: virtual time, the seed in otherData)", async () => {
+    const f = join(dir, 'failing.json');
+    const r = await cli(['stress', '--seeds', '1', '--seed', '1', '--guests', '2', '--rounds', '60', '--mutation', 'early-sync', '--trace', f]);
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toMatch(/seed 1: FAILED/);
+    expect(r.out).toMatch(/trace of seed 1:/);
+    const t = load(f);
+    expect(validateChromeTrace(t)).toEqual([]);
+    expect(t.otherData).toMatchObject({ mode: 'sim', seed: 1 });
+  });
 });
 
 describe('a worker that dies', () => {
