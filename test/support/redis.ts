@@ -22,12 +22,27 @@ export function probeRedis(bin: string): string | null {
   return null;
 }
 
-let cached: string | null | undefined;
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface RedisDecision {
+  /** Run the tests (true), or skip them (false). */
+  readonly run: boolean;
+  /** Why redis-server cannot run (null when it can). */
+  readonly problem: string | null;
+}
+
+/** The decision, from the environment and the outcome of probing the server. */
+export function decideRedis(env: Env, probe: (bin: string) => string | null = probeRedis): RedisDecision {
+  const problem = probe(redisBin(env));
+  return { run: problem === null || env['VSMMU_REQUIRE_REDIS'] === '1', problem };
+}
+
+let cached: RedisDecision | undefined;
 
 /** Why redis-server cannot run here, or null when it can (probed once per process). */
 export function redisProblem(): string | null {
-  if (cached === undefined) cached = probeRedis(redisBin());
-  return cached;
+  cached ??= decideRedis(process.env);
+  return cached.problem;
 }
 
 /**
@@ -36,10 +51,11 @@ export function redisProblem(): string | null {
  * that line when it is missing and VSMMU_REQUIRE_REDIS=1.
  */
 export function redisIt(what: string): (name: string, fn: () => Promise<void>, timeout?: number) => void {
-  const problem = redisProblem();
+  cached ??= decideRedis(process.env);
+  const { run, problem } = cached;
   if (problem === null) return (name, fn, timeout) => it(name, fn, timeout);
   const line = `${what}: ${problem}; ${REDIS_HINT}`;
-  if (process.env['VSMMU_REQUIRE_REDIS'] !== '1') {
+  if (!run) {
     console.warn(`skipped (no redis-server): ${line}`);
     return (name, fn) => it.skip(name, fn);
   }
