@@ -98,6 +98,7 @@ export const ERROR_CODES = {
   EVSMMU_TRAP_TIMEOUT: code('run', 'an MMIO trap was not answered in time', 'Xen is stalled or dead; see the other errors of the run'),
   EVSMMU_RING_CLOSED: code('run', 'a ring was closed while in use', 'the actor at the other end is gone'),
   EVSMMU_IRQ_CLOSED: code('run', 'an interrupt bank was closed while in use', 'the actor at the other end is gone'),
+  EVSMMU_XEN_PANIC: code('run', "the hypervisor panicked: a guest triggered one of the series' BUG()s (xen.profile 'rfc' or 'v3'), and the whole system stopped", 'read error.details (the BUG, the reference section, the domain and StreamID); docs/profiles.md lists the BUGs; the hardened profile has none'),
   EVSMMU_SIM_DEADLOCK: code('run', 'in sim mode, a wait can never end: no actor has work and none has a deadline (a vCPU whose trap nobody will answer)', 'read the replay command; the actor the message names is stuck'),
   EVSMMU_SIM_LIVELOCK: code('run', 'in sim mode, a wait took more steps than sim.maxWaitSteps without its condition', 'replay the seed; raise sim.maxWaitSteps if the run was only long'),
   // ---- internal invariants (please report) ----

@@ -15,6 +15,9 @@ export type { ErrorCode, ErrorKind, ErrorRecord, CodeInfo as ErrorCodeInfo } fro
 // A domain as Xen configured it (Domain.config).
 export type { DomainConfig, DomainDevice } from './xen/xlcfg.ts';
 export type { ViommuTypeName } from './xen/viommu.ts';
+// Xen's policy profiles (SystemOptions.xen.profile) and the panic rfc/v3 can end in (System.panic).
+export { XEN_PROFILE_NAMES } from './xen/profile.ts';
+export type { XenProfileName, XenPanic } from './xen/profile.ts';
 // The physical SMMU's features (SystemOptions.smmu, System.features).
 export type { SmmuFeatures } from './arch/features.ts';
 export type { EventRecord } from './arch/events.ts';

@@ -3,6 +3,7 @@
 // figure is a Figure: its value beside the limit measured in the same run, and the ratio.
 import type { Limits } from './limits.ts';
 import type { Figure, LatencyFigures, Percentiles } from './stats.ts';
+import type { XenProfileName } from '../xen/profile.ts';
 
 export const BENCH_WORKLOADS = ['stream', 'strict', 'lazy', 'reconfig', 'noisy'] as const;
 export type BenchWorkload = (typeof BENCH_WORKLOADS)[number];
@@ -34,6 +35,8 @@ export interface BenchCpu {
 }
 
 export interface BenchCell {
+  /** Xen's policy profile the cell ran under (reports saved before profiles: absent, hardened). */
+  readonly profile?: XenProfileName;
   readonly workload: BenchWorkload;
   /** The series it belongs to: the workload, or a stream variant ("stream 64B", "stream walk"). */
   readonly series: string;
@@ -141,6 +144,7 @@ export const BENCH_SCHEMA = {
         type: 'object',
         required: ['workload', 'series', 'size', 'pattern', 'guests', 'seconds', 'aggregate', 'perGuest', 'fairness', 'trapLatency', 'syncLatency', 'faultToIrq', 'pingPongBeside', 'cpu', 'victims', 'errors'],
         properties: {
+          profile: { enum: ['hardened', 'rfc', 'v3'] },
           workload: { enum: [...BENCH_WORKLOADS] },
           series: str,
           size: num,

@@ -10,6 +10,7 @@ import type { DomainOptions } from '../system/options.ts';
 import type { Domain } from '../system/domain.ts';
 import { createSystem } from '../system/system.ts';
 import { VsmmuError } from '../errors.ts';
+import { isXenProfileName, XEN_PROFILE_NAMES, type XenProfileName } from '../xen/profile.ts';
 import { packageVersion } from '../cli/version.ts';
 import { cpuBetween, cpuSnapshot } from './cpu.ts';
 import { measureLimits, startPinger, type Limits, type Pinger } from './limits.ts';
@@ -26,8 +27,12 @@ export interface BenchOptions {
   readonly seconds?: number;
   /** Workloads (default all of BENCH_WORKLOADS). */
   readonly workloads?: readonly BenchWorkload[];
-  /** Xen's policy profile; profiles do not exist yet, so any value is refused. */
-  readonly profile?: string;
+  /**
+   * Xen's policy profiles, each a system of its own per guest count: a name, a comma list
+   * ("rfc,hardened") or an array (default hardened). Cells of the same workload and guest
+   * count follow each other, one per profile, in the order given.
+   */
+  readonly profile?: string | readonly string[];
   /** Milliseconds per limit measurement (default 200). */
   readonly limitMs?: number;
   /** Called when a cell starts and about 5 times a second while it runs. */
@@ -84,7 +89,7 @@ function domainsFor(guests: number, noisy: boolean): DomainOptions[] {
   return doms;
 }
 
-export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds: number; workloads: BenchWorkload[] } {
+export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds: number; workloads: BenchWorkload[]; profiles: XenProfileName[] } {
   const guests = [...(o.guests ?? [1, 2, 4, 8])];
   if (guests.length === 0 || guests.some((g) => !Number.isInteger(g) || g < 1 || g > BENCH_MAX_GUESTS)) {
     throw new VsmmuError('EVSMMU_USAGE', `guests must be whole numbers from 1 to ${BENCH_MAX_GUESTS}, got ${guests.join(',') || 'none'}`);
@@ -96,10 +101,13 @@ export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds:
   if (workloads.length === 0 || bad.length > 0) {
     throw new VsmmuError('EVSMMU_USAGE', `unknown workload '${bad.join(',') || 'none'}' (workloads: ${BENCH_WORKLOADS.join(', ')})`);
   }
-  if (o.profile !== undefined) {
-    throw new VsmmuError('EVSMMU_USAGE', `profile '${o.profile}': Xen policy profiles are not available yet; run without a profile (the hardened default)`);
+  const names = o.profile === undefined ? ['hardened'] : typeof o.profile === 'string' ? o.profile.split(',').map((s) => s.trim()) : [...o.profile];
+  const unknown = names.filter((p) => !isXenProfileName(p));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new VsmmuError('EVSMMU_USAGE', `unknown profile '${unknown.join(',') || 'none'}' (profiles: ${XEN_PROFILE_NAMES.join(', ')})`);
   }
-  return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)] };
+  const profiles = [...new Set(names)] as XenProfileName[];
+  return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)], profiles };
 }
 
 export function machine(): BenchMachine {
@@ -109,10 +117,10 @@ export function machine(): BenchMachine {
 
 /** Runs the matrix; resolves to the report (the same as `vsmmu bench --json`). */
 export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
-  const { guests, seconds, workloads } = checkBenchOptions(options);
+  const { guests, seconds, workloads, profiles } = checkBenchOptions(options);
   const t0 = performance.now();
   const date = new Date().toISOString();
-  const plan = guests.flatMap((g) => workloads.flatMap((w) => specsOf(w).map((s) => ({ g, s }))));
+  const plan = guests.flatMap((g) => profiles.flatMap((p) => workloads.flatMap((w) => specsOf(w).map((s) => ({ g, p, s })))));
   const totalS = plan.reduce((t, c) => t + (c.s.workload === 'noisy' ? 2 : 1) * seconds, 0);
   let doneS = 0;
   let done = 0;
@@ -121,22 +129,23 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const noisy = workloads.includes('noisy');
   const pinger = await startPinger(1);
   try {
-    for (const g of guests) {
+    for (const g of guests) for (const p of profiles) {
       await using sys = await createSystem({
         memory: (128 + (GUEST_MEMORY_MIB + 16) * (g + 1)) * 1048576,
         domains: domainsFor(g, noisy),
         guestTimeoutMs: seconds * 2000 + 60_000,
+        xen: { profile: p },
       });
       await Promise.all(sys.domains.map((d) => d.driver.probe()));
-      for (const { g: cg, s } of plan) {
-        if (cg !== g) continue;
+      for (const { g: cg, p: cp, s } of plan) {
+        if (cg !== g || cp !== p) continue;
         const progress = (elapsedS: number): void =>
           options.onProgress?.({ done, cells: plan.length, series: s.series, guests: g, elapsedS: Math.min(totalS, doneS + elapsedS), totalS });
         progress(0);
         const cellStart = performance.now();
         const tick = options.onProgress ? setInterval(() => progress((performance.now() - cellStart) / 1000), 200) : null;
         try {
-          cells.push(await runCell(sys.domains, s, g, seconds, limits, pinger));
+          cells.push({ profile: p, ...(await runCell(sys.domains, s, g, seconds, limits, pinger)) });
         } finally {
           if (tick) clearInterval(tick);
         }
@@ -152,12 +161,24 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     version: packageVersion(),
     date,
     machine: machine(),
-    options: { guests, seconds, workloads, profile: null },
+    options: { guests, seconds, workloads, profile: options.profile === undefined ? null : profiles.join(',') },
     limits,
-    cells,
-    targets: targets(cells, limits),
+    cells: sideBySide(cells, profiles),
+    // The targets are the default profile's (the first one given).
+    targets: targets(cells.filter((c) => c.profile === profiles[0]), limits),
     elapsedMs: Math.round(performance.now() - t0),
   };
+}
+
+/** Cells in the matrix's order, those of one workload variant and guest count adjacent, by profile. */
+function sideBySide(cells: readonly BenchCell[], profiles: readonly XenProfileName[]): BenchCell[] {
+  const series = [...new Set(cells.map((c) => c.series))];
+  const key = (c: BenchCell): number[] => [c.guests, series.indexOf(c.series), profiles.indexOf(c.profile ?? 'hardened')];
+  return [...cells].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    return (ka[0]! - kb[0]!) || (ka[1]! - kb[1]!) || (ka[2]! - kb[2]!);
+  });
 }
 
 interface Ran {

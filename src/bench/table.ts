@@ -49,6 +49,11 @@ const COLUMNS: readonly [string, number, (c: BenchCell) => string][] = [
 ];
 
 export function renderTable(r: BenchReport): string {
+  // Several profiles: a profile column, each workload and guest count's cells side by side.
+  const profiles = new Set(r.cells.map((c) => c.profile ?? 'hardened'));
+  const columns = profiles.size > 1 || !profiles.has('hardened')
+    ? [COLUMNS[0]!, ['profile', 9, (c: BenchCell): string => c.profile ?? 'hardened'] as const, ...COLUMNS.slice(1)]
+    : COLUMNS;
   const L = r.limits;
   const out: string[] = [];
   out.push(`vsmmu bench ${r.version}: ${r.machine.cpus} CPUs (${r.machine.model}), Node ${r.machine.node}, ${r.date}`);
@@ -57,9 +62,9 @@ export function renderTable(r: BenchReport): string {
       `ping-pong p50/p99 ${si(L.pingPong.p50Us)}/${si(L.pingPong.p99Us)} us (unloaded)`,
   );
   out.push('');
-  out.push(COLUMNS.map(([h, w]) => h.padEnd(w)).join(' ').trimEnd());
+  out.push(columns.map(([h, w]) => h.padEnd(w)).join(' ').trimEnd());
   for (const c of r.cells) {
-    out.push(COLUMNS.map(([, w, f]) => f(c).padEnd(w)).join(' ').trimEnd());
+    out.push(columns.map(([, w, f]) => f(c).padEnd(w)).join(' ').trimEnd());
     for (const v of c.victims ?? []) out.push(`  victim ${v.name}: ${si(v.throughput.value)} DMA/s with the flood, ${ratio(v.throughput.ratio)} of its ${si(v.throughput.limit)} without`);
     for (const e of c.errors) out.push(`  error: ${e}`);
   }

@@ -11,6 +11,7 @@ import { entryExtension } from '../runtime/entry.ts';
 import { MUTATION_NAMES } from '../sim/mutations.ts';
 import { SIM_STRATEGIES } from '../sim/scheduler.ts';
 import { CAMPAIGN_KINDS, type CampaignKind, type CampaignSpec, type RunnerOptions } from './types.ts';
+import { XEN_PROFILE_NAMES } from '../xen/profile.ts';
 
 const isKind = (k: string): k is CampaignKind => (CAMPAIGN_KINDS as readonly string[]).includes(k);
 
@@ -44,14 +45,13 @@ const KIND_OPTIONS: Record<CampaignKind, Record<string, Rule>> = {
     shrink: [true, false],
     shrinkRuns: [1, 10_000],
     mutation: MUTATION_NAMES,
-    // runStress has no profile yet: hardened, the default, is what runs.
-    profile: ['hardened'],
+    profile: XEN_PROFILE_NAMES,
   },
   fuzz: {
     iterations: [1, 10_000_000],
     guests: [2, 8],
     mode: ['sim', 'threads'],
-    profile: ['hardened'],
+    profile: XEN_PROFILE_NAMES,
     shrink: [true, false],
     shrinkRuns: [1, 10_000],
   },
@@ -67,8 +67,7 @@ function checkRule(kind: string, key: string, v: Value, rule: Rule): void {
       throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign option ${key}: a whole number from ${range[0]} to ${range[1]}, not ${JSON.stringify(v)}`);
     }
   } else if (!(rule as readonly Value[]).includes(v)) {
-    const what = key === 'profile' ? ` (Xen's policy profiles other than hardened are not available to ${kind} runs yet)` : '';
-    throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign option ${key}: ${(rule as readonly Value[]).join(' or ')}, not ${JSON.stringify(v)}${what}`);
+    throw new VsmmuError('EVSMMU_INVAL', `${kind} campaign option ${key}: ${(rule as readonly Value[]).join(' or ')}, not ${JSON.stringify(v)}`);
   }
 }
 

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { parse } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
+import { XEN_PROFILE_NAMES } from '../xen/profile.ts';
 import { runBench, type BenchProgress } from '../bench/runner.ts';
 import { BENCH_MAX_GUESTS, BENCH_SCHEMA_ID, BENCH_WORKLOADS, type BenchReport, type BenchWorkload } from '../bench/report.ts';
 import { progressBar, renderTable } from '../bench/table.ts';
@@ -29,7 +30,8 @@ Options:
   --guests LIST     guest counts, e.g. 1,2,4 (default 1,2,4,8; each 1..${BENCH_MAX_GUESTS})
   --seconds S       seconds per cell (default 2; noisy takes twice that)
   --workloads LIST  a subset of ${BENCH_WORKLOADS.join(',')} (default all)
-  --profile NAME    Xen's policy profile (not available yet)
+  --profile LIST    Xen's policy profiles, e.g. rfc,hardened: each cell runs under each,
+                    side by side (default hardened; ${XEN_PROFILE_NAMES.join(', ')}; docs/profiles.md)
   --json            print the report as JSON (schema ${'vsmmu-bench/1'}, docs/performance.md)
   --svg FILE        write charts: throughput vs guests per workload, trap latency percentiles
                     (needs the optional packages vega and vega-lite: npm install vega vega-lite)

@@ -30,7 +30,7 @@ Options:
   --guests G        guests per run: one hostile, G-1 well-behaved (default 3, 2..8)
   --sim             all actors on one thread under a seeded scheduler: a seed replays exactly (default)
   --threads         every actor on its own worker thread (real concurrency)
-  --profile P       Xen's vSMMU policy profile (only hardened exists yet)
+  --profile P       Xen's policy profile: hardened (default), rfc or v3 (docs/profiles.md)
   --jobs J          seeds run at the same time (default 1, 1..16)
   --shrink          shrink a failing seed's inputs (delta debugging, at most 40 reruns)
   --out FILE        with --shrink: write the smallest failing input list to FILE

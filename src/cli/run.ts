@@ -4,6 +4,7 @@ import { intOption, parse, seconds, MAX_SECONDS } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
 import { printable } from './text.ts';
+import { PROFILE_HELP, profileOption } from './profile.ts';
 import { runScenario, MAX_GUESTS, type ScenarioReport, type ScenarioProgress } from '../system/scenario.ts';
 
 export const RUN_HELP = `Usage: vsmmu run [options] [domain.cfg ...]
@@ -27,6 +28,7 @@ Options:
   --cmdline TEXT    Xen's command line (default "viommu=1")
   --trace FILE      write a timeline of the run to FILE (Chrome Trace Event JSON for
                     ui.perfetto.dev; the last 65536 events of each thread, docs/tracing.md)
+  --profile NAME    ${PROFILE_HELP}
   --json            print the report as JSON on stdout
   -h, --help        show this help
 
@@ -41,6 +43,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     seconds: { type: 'string' },
     memory: { type: 'string' },
     cmdline: { type: 'string' },
+    profile: { type: 'string' },
     json: { type: 'boolean' },
     trace: { type: 'string' },
   });
@@ -53,6 +56,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   }
   const guests = intOption('run', 'guests', values.guests, 2, 0, MAX_GUESTS);
   const secs = seconds('run', values.seconds, 1);
+  const profile = profileOption('run', values.profile);
   // Each file keeps its name, so messages say guest.cfg:2:10.
   const domains = positionals.length > 0 ? positionals.map((file) => ({ file, xlcfg: io.readFile(file) })) : undefined;
   const showProgress = io.tty && !values.json && secs > 1;
@@ -63,6 +67,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
       seconds: secs,
       ...(values.memory !== undefined ? { memory: values.memory } : {}),
       ...(values.cmdline !== undefined ? { cmdline: values.cmdline } : {}),
+      profile,
       ...(domains ? { domains } : {}),
       ...(values.trace !== undefined ? { traceFile: values.trace } : {}),
       ...(showProgress ? { onProgress: (p: ScenarioProgress) => io.err(`\r${progressLine(p)}`) } : {}),

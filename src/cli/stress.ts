@@ -12,6 +12,7 @@ import { SIM_STRATEGIES, type SimStrategy } from '../sim/scheduler.ts';
 import { mutation } from '../sim/mutations.ts';
 import { shrinkStress } from '../system/shrink.ts';
 import { parseKeep, type StressOptions, type StressReport } from '../system/stress.ts';
+import { PROFILE_HELP, profileOption } from './profile.ts';
 
 export const STRESS_HELP = `Usage: vsmmu stress [options]
 
@@ -41,6 +42,7 @@ Options:
   --mutation M    plant a bug the checkers must catch (sim mode): forget-range-tlbi,
                   early-sync, wrong-vsid, tlbi-without-vmid, stale-cd-after-cfgi
   --jobs J        runs at the same time (default: the cores in sim mode, 1 on threads)
+  --profile P     ${PROFILE_HELP}
   --trace FILE    write a timeline to FILE (Chrome Trace Event JSON for ui.perfetto.dev,
                   docs/tracing.md): the lowest failing seed's run, or the first seed's
   --json          print the reports as JSON on stdout
@@ -80,6 +82,7 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
     keep: { type: 'string' },
     shrink: { type: 'boolean' },
     mutation: { type: 'string' },
+    profile: { type: 'string' },
     jobs: { type: 'string' },
     json: { type: 'boolean' },
     trace: { type: 'string' },
@@ -105,8 +108,10 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
   const depth = values.depth === undefined ? undefined : intOption('stress', 'depth', values.depth, 3, 1, 64);
   const jobs = intOption('stress', 'jobs', values.jobs, mode === 'sim' ? Math.min(16, availableParallelism()) : 1, 1, 16);
   const keep = values.keep === undefined ? undefined : parseKeep(values.keep);
+  const profile = profileOption('stress', values.profile);
   const options = (seed: number): StressOptions => ({
     seed, guests, rounds, mode,
+    ...(profile !== 'hardened' ? { profile } : {}),
     ...(strategy !== undefined ? { strategy: strategy as SimStrategy } : {}),
     ...(depth !== undefined ? { depth } : {}),
     ...(values['no-chaos'] ? { chaos: false } : {}),

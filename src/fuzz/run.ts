@@ -14,6 +14,7 @@
 //   - after every domain is destroyed, system.accounting() is 0: no domain, page, VMID,
 //     vSID, stream, interrupt line or trap slot is held.
 import { createSystem, type System } from '../system/system.ts';
+import { isXenProfileName, XEN_PROFILE_NAMES } from '../xen/profile.ts';
 import type { Domain } from '../system/domain.ts';
 import { VsmmuError } from '../errors.ts';
 import { decodeEvent, eventName } from '../arch/events.ts';
@@ -27,7 +28,7 @@ export interface FuzzOptions {
   readonly guests?: number;
   /** 'sim' (default: one thread, a seeded scheduler, so a seed replays exactly) or 'threads'. */
   readonly mode?: 'threads' | 'sim';
-  /** Xen's vSMMU policy profile; only 'hardened' (the default) exists today. */
+  /** Xen's policy profile (default 'hardened'; docs/profiles.md): rfc and v3 can panic. */
   readonly profile?: string;
   /** Bound of one input on threads, ms (default 20000). */
   readonly opTimeoutMs?: number;
@@ -155,8 +156,8 @@ export async function runFuzzSeed(seed: number, o: FuzzOptions = {}): Promise<Fu
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) throw new VsmmuError('EVSMMU_USAGE', `fuzz seed must be a whole number in 0..2^32-1, got ${seed}`);
   const guests = o.guests ?? 3;
   if (!Number.isInteger(guests) || guests < 2 || guests > 8) throw new VsmmuError('EVSMMU_USAGE', `fuzz guests must be 2..8 (one hostile, the others well-behaved), got ${guests}`);
-  if (o.profile !== undefined && o.profile !== 'hardened') {
-    throw new VsmmuError('EVSMMU_USAGE', `fuzz profile "${o.profile}" is not available yet (Xen's policy profiles, issue 14): use hardened`);
+  if (o.profile !== undefined && !isXenProfileName(o.profile)) {
+    throw new VsmmuError('EVSMMU_USAGE', `fuzz profile "${o.profile}" is not a profile (known: ${XEN_PROFILE_NAMES.join(', ')})`);
   }
   const iterations = o.iterations ?? 2000;
   const ops = o.ops ?? generateOps({ seed, iterations, victims: guests - 1 });
@@ -203,6 +204,7 @@ export async function runFuzzOps(seed: number, ops: readonly FuzzOp[], o: FuzzOp
     memory: (64 + 16 + 32 * (guests - 1)) * MiB,
     guestTimeoutMs: mode === 'sim' ? 60_000 : opTimeoutMs,
     ...(mode === 'sim' ? { sim: { seed } } : {}),
+    ...(o.profile !== undefined && isXenProfileName(o.profile) ? { xen: { profile: o.profile } } : {}),
     domains: [
       { name: 'hostile', memory: H.RAM_BYTES, viommu: 'smmuv3', devices: HOSTILE_SIDS.map((sid, i) => ({ name: `dma${i}`, sid })) },
       ...Array.from({ length: guests - 1 }, (_, g) => ({ name: `guest${g + 1}`, memory: '32M', viommu: 'smmuv3' as const, devices: [{ name: 'dma0', sid: victimSid(g) }] })),

@@ -172,6 +172,8 @@ interface DomainParts {
   readonly api?: readonly ApiChannel[];
   /** Xen destroys the domain (devices to abort, memory freed), the SMMU drops its ports. */
   readonly teardown: () => Promise<void>;
+  /** Xen's panic as a coded error (EVSMMU_XEN_PANIC) once it has panicked, else null. */
+  readonly xenPanic?: () => VsmmuError | null;
 }
 
 export class Domain {
@@ -220,6 +222,7 @@ export class Domain {
   readonly #teardown: () => Promise<void>;
   readonly #dts: string;
   readonly #backend: Backend;
+  readonly #xenPanic: () => VsmmuError | null;
   readonly #attached = new Map<number, number>(); // vSID -> ASID
   #irqSeen = 0;
   #ended: Promise<void> | null = null;
@@ -235,6 +238,7 @@ export class Domain {
     this.#teardown = p.teardown;
     this.#dts = p.deviceTree;
     this.#backend = p.backend;
+    this.#xenPanic = p.xenPanic ?? (() => null);
     this.#p2m = new RangeP2m(info.ram);
     this.#ram = new GuestRam(p.mem, this.#p2m.lookup);
     const api = new Map((p.api ?? []).map((a) => [a.name, a]));
@@ -349,7 +353,21 @@ export class Domain {
   }
 
   /** @internal a guarded call into the guest's worker. */
-  call: Supervised<GuestKernel>['call'] = (method, ...args) => this.#guest.call(method, ...args);
+  call: Supervised<GuestKernel>['call'] = (method, ...args) => {
+    const panic = this.#xenPanic();
+    if (panic) return Promise.reject(panic);
+    // A call that failed because the hypervisor died reports the panic, not its symptom
+    // (an aborted trap, a closed trap channel).
+    return this.#guest.call(method, ...args).catch((e: unknown) => {
+      this.#checkPanic();
+      throw e;
+    });
+  };
+
+  #checkPanic(): void {
+    const p = this.#xenPanic();
+    if (p) throw p;
+  }
 
   #end(): Promise<void> {
     this.#ended ??= this.#teardown();
@@ -357,6 +375,7 @@ export class Domain {
   }
 
   #check(): void {
+    this.#checkPanic();
     const dead = this.#guest.dead;
     if (dead) throw dead;
   }

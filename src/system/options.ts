@@ -8,6 +8,7 @@ import { VsmmuError } from '../errors.ts';
 import { checkSimOptions, type SimOptions } from '../sim/scheduler.ts';
 import { parseXenCmdline, type XenCmdline } from '../xen/cmdline.ts';
 import { GUEST_MAX_VCPUS, GUEST_RAM_MAX } from '../xen/layout.ts';
+import { DEFAULT_PROFILE, isXenProfileName, XEN_PROFILE_NAMES, type XenProfileName } from '../xen/profile.ts';
 import { isViommuTypeName, viommuTypeNames } from '../xen/viommu.ts';
 import { parseXlCfgFull, validateSystemConfig, type DomainConfig } from '../xen/xlcfg.ts';
 
@@ -37,7 +38,14 @@ export interface SystemOptions {
   /** Host physical memory: bytes or a string like "512M", 32M..16G (default "512M"). */
   readonly memory?: number | string;
   /** Xen's command line (default "viommu=1": vIOMMU support on, unlike Xen's own default). */
-  readonly xen?: { readonly cmdline?: string };
+  readonly xen?: {
+    readonly cmdline?: string;
+    /**
+     * Xen's policy (docs/profiles.md): 'hardened' (default), 'rfc' (the 2022 series as
+     * posted, its guest-triggerable panics included) or 'v3' (the 2026 re-post).
+     */
+    readonly profile?: XenProfileName;
+  };
   /** Each domain as an object, as xl.cfg text, or as xl.cfg text with its file name. */
   readonly domains?: readonly (DomainOptions | string | XlCfgFile)[];
   /** Features of the physical SMMU (default: stage 1 + 2 + nesting, 2-level tables, 16-bit SIDs). */
@@ -62,6 +70,7 @@ export interface SystemConfig {
   readonly smmu: Partial<SmmuFeatures>;
   readonly guestTimeoutMs: number;
   readonly sim: SimOptions | null;
+  readonly profile: XenProfileName;
   readonly warnings: readonly string[];
 }
 
@@ -219,8 +228,12 @@ export function normaliseOptions(options: unknown): SystemConfig {
   unknownKeys(o, KNOWN_SYSTEM_KEYS, 'createSystem options');
   const memory = parseSize((o['memory'] ?? DEFAULT_MEMORY) as number | string, { what: 'memory', multipleOf: 64 * 1024, min: MIN_SYSTEM_MEMORY, max: MAX_MEMORY_SIZE });
   const xen = o['xen'] ?? {};
-  if (!isRecord(xen)) throw bad('xen must be an object { cmdline }');
-  unknownKeys(xen, ['cmdline'], 'xen');
+  if (!isRecord(xen)) throw bad('xen must be an object { cmdline, profile }');
+  unknownKeys(xen, ['cmdline', 'profile'], 'xen');
+  const profile = xen['profile'] ?? DEFAULT_PROFILE;
+  if (!isXenProfileName(profile)) {
+    throw bad(`xen.profile must be one of ${XEN_PROFILE_NAMES.map((n) => `"${n}"`).join(', ')}, got ${JSON.stringify(profile)}`, { option: 'xen.profile', known: XEN_PROFILE_NAMES });
+  }
   const raw = xen['cmdline'] ?? DEFAULT_CMDLINE;
   if (typeof raw !== 'string') throw bad(`xen.cmdline must be a string like "viommu=1", got ${JSON.stringify(raw)}`);
   const cmdline = parseXenCmdline(raw);
@@ -254,5 +267,5 @@ export function normaliseOptions(options: unknown): SystemConfig {
     const table = strtab >= MiB ? `, ${strtab / MiB} MiB of it the stream table for smmu.sidBits = ${features.sidBits}` : '';
     throw new VsmmuError('EVSMMU_NOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${Math.ceil(xenOwn / MiB)} MiB for itself${table}): raise memory, shrink the domains${table === '' ? '' : ' or lower smmu.sidBits'}`, { ram, memory, xen: xenOwn });
   }
-  return { memory, cmdline, domains, smmu: smmu as Partial<SmmuFeatures>, guestTimeoutMs, sim, warnings };
+  return { memory, cmdline, domains, smmu: smmu as Partial<SmmuFeatures>, guestTimeoutMs, sim, profile, warnings };
 }

@@ -7,6 +7,7 @@ import { VsmmuError } from '../errors.ts';
 import type { Domain } from './domain.ts';
 import type { DomainOptions, SystemOptions } from './options.ts';
 import { createSystem } from './system.ts';
+import type { XenProfileName } from '../xen/profile.ts';
 
 export interface ScenarioOptions {
   /** Guests with a vSMMU in the built-in scenario (default 2). */
@@ -15,6 +16,8 @@ export interface ScenarioOptions {
   readonly seconds?: number;
   readonly memory?: number | string;
   readonly cmdline?: string;
+  /** Xen's policy profile (default 'hardened'). */
+  readonly profile?: XenProfileName;
   /** Domains to run instead of the built-in ones (objects or xl.cfg texts). */
   readonly domains?: SystemOptions['domains'];
   /** Called about 5 times a second while streaming. */
@@ -86,7 +89,7 @@ export async function runScenario(o: ScenarioOptions = {}): Promise<ScenarioRepo
   const domains = o.domains ?? defaultDomains(guests);
   const memory = o.memory ?? Math.max(512, 64 + 48 * domains.length) * 1024 * 1024;
   const t0 = performance.now();
-  await using sys = await createSystem({ memory, xen: { cmdline: o.cmdline ?? 'viommu=1' }, domains });
+  await using sys = await createSystem({ memory, xen: { cmdline: o.cmdline ?? 'viommu=1', ...(o.profile === undefined ? {} : { profile: o.profile }) }, domains });
   const tallies = new Map<Domain, Tally>(sys.domains.map((d) => [d, { dmas: 0, bytes: 0, checks: [], stream: null }]));
   if (o.traceFile !== undefined) await sys.trace.start();
 

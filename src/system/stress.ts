@@ -20,6 +20,7 @@ import type { SimStrategy } from '../sim/scheduler.ts';
 import type { DomainConfig } from '../xen/xlcfg.ts';
 import type { Domain } from './domain.ts';
 import { createSystem, type System } from './system.ts';
+import type { XenProfileName } from '../xen/profile.ts';
 import { formatChromeTrace } from '../trace/chrome.ts';
 
 export { prng };
@@ -45,6 +46,8 @@ export interface StressOptions {
   readonly trace?: boolean;
   /** Sim mode: a planted bug (src/sim/mutations.ts) the checkers must catch. */
   readonly mutation?: string;
+  /** Xen's policy profile (default 'hardened'; rfc and v3 may panic on a guest's STE, docs/profiles.md). */
+  readonly profile?: XenProfileName;
 }
 
 export interface StressReport {
@@ -98,6 +101,7 @@ export function stressReplay(o: StressOptions): string {
   if (o.chaos === false) parts.push('--no-chaos');
   if (o.keep) parts.push(`--keep '${formatKeep(o.keep)}'`);
   if (o.mutation) parts.push(`--mutation ${o.mutation}`);
+  if (o.profile !== undefined && o.profile !== 'hardened') parts.push(`--profile ${o.profile}`);
   return parts.join(' ');
 }
 
@@ -152,6 +156,7 @@ async function run(o: StressOptions): Promise<StressReport> {
   const killed = new Set<string>();
 
   await using sys = await createSystem({
+    ...(o.profile === undefined ? {} : { xen: { profile: o.profile } }),
     memory: Math.max(128, 48 + 40 * (guests + 2)) * 1024 * 1024,
     domains: Array.from({ length: guests }, (_, i) => guestConfig(i)),
     ...(mode === 'sim' ? { sim: { seed: o.seed, ...(o.strategy ? { strategy: o.strategy } : {}), ...(o.depth !== undefined ? { depth: o.depth } : {}) } } : {}),

@@ -9,8 +9,9 @@ import { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../errors.ts';
 import type { SmmuActor } from '../smmu/actor.ts';
 import type { SmmuStats } from '../smmu/smmu.ts';
-import type { XenActor } from '../xen/actor.ts';
-import type { XenAccounting, XenStats } from '../xen/xen.ts';
+import { createPanicBox, readPanicBox, type XenActor } from '../xen/actor.ts';
+import type { XenPanic, XenProfileName } from '../xen/profile.ts';
+import { panicError, type XenAccounting, type XenStats } from '../xen/xen.ts';
 import type { DomainInfo } from '../xen/domain.ts';
 import { domUDts } from '../xen/devicetree.ts';
 import { DmaEngine } from '../devices/dma-engine.ts';
@@ -74,13 +75,18 @@ export class System implements AsyncDisposable {
   readonly #backend: Backend;
   readonly #sched: Scheduler | null;
   readonly #domains = new Map<string, Domain>();
+  readonly #panicBox: SharedArrayBuffer | null;
+  /** Xen's policy profile (options.xen.profile). */
+  readonly profile: XenProfileName;
   #closing: Promise<void> | null = null;
   /** A timeline of every actor (docs/tracing.md): start(), stop() -> Chrome Trace Event JSON. */
   readonly trace: SystemTrace;
 
   /** @internal use createSystem() */
-  constructor(backend: Backend, mem: PhysMemory, smmu: ActorLink<SmmuActor>, xen: ActorLink<XenActor>, features: SmmuFeatures, warnings: readonly string[]) {
+  constructor(backend: Backend, mem: PhysMemory, smmu: ActorLink<SmmuActor>, xen: ActorLink<XenActor>, features: SmmuFeatures, warnings: readonly string[], xenInfo: { profile?: XenProfileName; panicBox?: SharedArrayBuffer } = {}) {
     this.mode = backend.mode;
+    this.profile = xenInfo.profile ?? 'hardened';
+    this.#panicBox = xenInfo.panicBox ?? null;
     this.#backend = backend;
     this.#sched = 'scheduler' in backend ? (backend.scheduler as Scheduler) : null;
     this.#mem = mem;
@@ -125,6 +131,21 @@ export class System implements AsyncDisposable {
     return this.#backend;
   }
 
+  /**
+   * The hypervisor panic that stopped the system (profiles rfc and v3: a guest-triggerable
+   * BUG() of the series), or null. Once set, every call into a domain rejects with
+   * EVSMMU_XEN_PANIC.
+   */
+  get panic(): XenPanic | null {
+    return this.#panicBox === null ? null : readPanicBox(this.#panicBox);
+  }
+
+  /** @internal the panic as a coded error, or null. */
+  panicError(): VsmmuError | null {
+    const p = this.panic;
+    return p === null ? null : panicError(p);
+  }
+
   /** The domain called `name`; EVSMMU_UNKNOWN_DOMAIN lists the ones there are. */
   domain(name: string): Domain {
     const d = this.#domains.get(name);
@@ -144,7 +165,7 @@ export class System implements AsyncDisposable {
     const domains: Record<string, GuestStats | { dead: string }> = {};
     await Promise.all(
       this.domains.map(async (d) => {
-        domains[d.name] = d.dead ? { dead: d.dead.code } : await d.guestStats();
+        domains[d.name] = d.dead ? { dead: d.dead.code } : this.panic !== null ? { dead: 'EVSMMU_XEN_PANIC' } : await d.guestStats();
       }),
     );
     return { smmu, xen, xenDomains, domains };
@@ -214,7 +235,7 @@ export class System implements AsyncDisposable {
       throw e;
     }
     const domain = new Domain({
-      cfg, att, mem: this.#mem, guest, backend: this.#backend, deviceTree, api,
+      cfg, att, mem: this.#mem, guest, backend: this.#backend, deviceTree, api, xenPanic: () => this.panicError(),
       // Sim mode bounds a guest call in virtual time (its backend), never by a wall-clock timer.
       guestTimeoutMs: this.mode === 'sim' ? Infinity : guestTimeoutMs,
       teardown: async () => {
@@ -239,8 +260,12 @@ export async function createSystem(options: SystemOptions = {}): Promise<System>
   let xen: ActorLink<XenActor> | null = null;
   try {
     const d = await smmu.api.describe();
-    xen = await backend.startXen({ memory: mem.sab, regs: d.regs, smmuIrq: d.irq, heapBase: XEN_HEAP_BASE, heapSize: cfg.memory - XEN_HEAP_BASE, cmdline: cfg.cmdline.raw });
-    const system = new System(backend, mem, smmu, xen, d.features, cfg.warnings);
+    const panicBox = createPanicBox();
+    xen = await backend.startXen({
+      memory: mem.sab, regs: d.regs, smmuIrq: d.irq, heapBase: XEN_HEAP_BASE, heapSize: cfg.memory - XEN_HEAP_BASE, cmdline: cfg.cmdline.raw,
+      profile: cfg.profile, panicBox,
+    });
+    const system = new System(backend, mem, smmu, xen, d.features, cfg.warnings, { profile: cfg.profile, panicBox });
     try {
       for (const dc of cfg.domains) await system.addDomain(dc, cfg.guestTimeoutMs);
     } catch (e) {

@@ -29,6 +29,7 @@ import { RegisterPage, SmmuRegisterPort, type RegisterPageDesc } from '../smmu/r
 import type { DomainInfo } from './domain.ts';
 import { GUEST_VSMMU_SPI } from './layout.ts';
 import type { VsidMode } from './vsid.ts';
+import type { XenPanic, XenProfileName } from './profile.ts';
 import { Xen, type XenAccounting, type XenStats } from './xen.ts';
 import type { DomainConfig, DomainDevice } from './xlcfg.ts';
 import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
@@ -49,6 +50,34 @@ export interface XenWorkerData {
   readonly vsidMode?: VsidMode;
   readonly timeoutMs?: number;
   readonly ipaBits?: number;
+  /** Xen's policy profile (plain data: its name; default 'hardened'). */
+  readonly profile?: XenProfileName;
+  /**
+   * Where Xen leaves its panic for the program (createPanicBox): word 0 the byte length of
+   * the JSON XenPanic that follows at byte 4 (0 while Xen runs). Written once, by Xen.
+   */
+  readonly panicBox?: SharedArrayBuffer;
+}
+
+/** Size of a panic box: the flag word and the panic record as JSON. */
+export const PANIC_BOX_BYTES = 4096;
+
+/** A panic box for XenWorkerData.panicBox. */
+export function createPanicBox(): SharedArrayBuffer {
+  return new SharedArrayBuffer(PANIC_BOX_BYTES);
+}
+
+/** The panic written into `box`, or null while Xen runs. */
+export function readPanicBox(box: SharedArrayBuffer): XenPanic | null {
+  const n = Atomics.load(new Int32Array(box, 0, 1), 0);
+  if (n <= 0) return null;
+  return JSON.parse(new TextDecoder().decode(new Uint8Array(box, 4, n).slice())) as XenPanic;
+}
+
+function writePanicBox(box: SharedArrayBuffer, p: XenPanic): void {
+  const bytes = new TextEncoder().encode(JSON.stringify(p)).subarray(0, PANIC_BOX_BYTES - 4);
+  new Uint8Array(box, 4).set(bytes);
+  Atomics.store(new Int32Array(box, 0, 1), 0, bytes.length); // after the record: readers see it whole
 }
 
 /** What a guest worker needs to run a domain Xen created. */
@@ -114,8 +143,11 @@ export class XenActor {
       ...(data.timeoutMs === undefined ? {} : { timeoutMs: data.timeoutMs }),
       ...(data.ipaBits === undefined ? {} : { ipaBits: data.ipaBits }),
       ...(host.tracer ? { tracer: host.tracer } : {}),
+      ...(data.profile === undefined ? {} : { profile: data.profile }),
     });
     this.#tr = host.tracer ?? NO_TRACE;
+    const box = data.panicBox;
+    if (box !== undefined) this.xen.onPanic = (p) => writePanicBox(box, p);
     this.xen.boot();
     // One doorbell for everything that gives Xen work: the SMMU's interrupt bank's.
     this.#smmuIrq = data.smmuIrq ? new IrqLines(data.smmuIrq) : null;
@@ -133,6 +165,12 @@ export class XenActor {
   step(_now: number): number {
     this.#updSeen = Atomics.load(this.#upd, this.#updIdx);
     let n = this.#server.poll(this.#handler);
+    if (this.xen.panicked !== null) {
+      // The hypervisor is dead: every vCPU stopped on a trap learns it (EVSMMU_TRAP_CLOSED),
+      // none is served again.
+      if (!this.#server.closed) this.#server.close();
+      return n;
+    }
     const irqs = this.#smmuIrq === null ? 0 : this.#smmuIrq.take();
     if (irqs !== 0) n++;
     if (irqs !== 0 && this.#tr.enabled) this.#tr.instant('irq', 'SMMU interrupt', { lines: irqs });
@@ -142,6 +180,7 @@ export class XenActor {
 
   /** Whether a step would find work: a trap, an interrupt, or a continuation that can run. */
   hasWork(): boolean {
+    if (this.xen.panicked !== null) return !this.#server.closed;
     return this.#server.hasPending() || (this.#smmuIrq !== null && this.#smmuIrq.pending() !== 0) || this.xen.hasWork();
   }
 

@@ -80,11 +80,19 @@ const ABORT_STE = (() => {
   return w;
 })();
 
+/**
+ * How an STE is replaced: Linux's used-bits method (hitless where it can be), or the order
+ * of the series' arm_smmu_write_strtab_ent (reference §3.3): a live STE to abort first, then
+ * dwords 1..7, then dword 0, each step followed by CFGI_STE + CMD_SYNC.
+ */
+export type SteOrder = 'linux' | 'rfc';
+
 /** One STE replacement in flight: its plan (made when it reaches the head of its SID's
  *  queue), the next step, and the ticket of the last step's SYNC (-1 before the first). */
 interface SteJob {
   readonly sid: number;
   readonly next: Uint32Array;
+  readonly order: SteOrder;
   readonly seq: number;
   steps: readonly (readonly EntryStore[])[] | null;
   step: number;
@@ -359,9 +367,9 @@ export class SmmuDriver {
    * change, otherwise V = 0 first. Each step is followed by CFGI_STE + CMD_SYNC, and the
    * next step starts only once that SYNC completed (advanceSteWrites).
    */
-  beginSteWrite(sid: number, next: Uint32Array): number {
+  beginSteWrite(sid: number, next: Uint32Array, order: SteOrder = 'linux'): number {
     this.steAddr(sid, true);
-    const job: SteJob = { sid, next: Uint32Array.from(next), seq: ++this.steSeq, steps: null, step: 0, ticket: -1 };
+    const job: SteJob = { sid, next: Uint32Array.from(next), order, seq: ++this.steSeq, steps: null, step: 0, ticket: -1 };
     const q = this.steJobs.get(sid);
     if (q) q.push(job);
     else this.steJobs.set(sid, [job]);
@@ -403,7 +411,7 @@ export class SmmuDriver {
     const q = this.steJobs.get(job.sid);
     if (q === undefined || q[0] !== job) return false;
     if (job.ticket >= 0 && !this.syncDone(job.ticket)) return false;
-    job.steps ??= this.planSte(job.sid, job.next);
+    job.steps ??= job.order === 'rfc' ? this.planSteRfc(job.sid, job.next) : this.planSte(job.sid, job.next);
     if (job.step >= job.steps.length) {
       q.shift();
       if (q.length === 0) this.steJobs.delete(job.sid);
@@ -415,6 +423,23 @@ export class SmmuDriver {
     this.issue(cmdOf('CFGI_STE', { sid: job.sid, leaf: 1 }));
     job.ticket = this.sync();
     return true;
+  }
+
+  /** The series' order (see SteOrder); nothing when the STE does not change. */
+  private planSteRfc(sid: number, next: Uint32Array): readonly (readonly EntryStore[])[] {
+    const old = this.readSte(sid, this.steOld);
+    if (old.every((w, i) => w === (next[i] ?? 0))) return [];
+    const w0 = old[0] ?? 0;
+    const config = (w0 >>> 1) & 7;
+    const steps: EntryStore[][] = [];
+    // ste_live: a valid STE that translates (stage 1, stage 2 or both).
+    if ((w0 & 1) !== 0 && config >= 5) steps.push([{ qword: 0, lo: 1, hi: 0 }]);
+    const rest: EntryStore[] = [];
+    for (let q = 1; q < STE_WORDS / 2; q++) rest.push({ qword: q, lo: next[2 * q] ?? 0, hi: next[2 * q + 1] ?? 0 });
+    steps.push(rest, [{ qword: 0, lo: next[0] ?? 0, hi: next[1] ?? 0 }]);
+    this.stats.steWrites++;
+    if (steps.length === 3) this.stats.viaAbort++;
+    return steps;
   }
 
   /** The steps that replace the current STE of `sid` by `next` (Linux's used-bits method). */

@@ -150,7 +150,7 @@ function reject(reason: GuestSteReject, word?: number, bits?: number): GuestSteR
  * The physical STE for a guest config: `s2` is the domain's stage-2-only STE (V = 1,
  * Config = S2, Xen's VMID, VTCR, S2TTB), written by Xen's SMMU driver. Writes 16 words.
  */
-export function composePhysicalSte(kind: GuestSteKind, guest: Uint32Array, s2: Uint32Array, out: Uint32Array): void {
+export function composePhysicalSte(kind: GuestSteKind, guest: Uint32Array, s2: Uint32Array, out: Uint32Array, mev = true): void {
   switch (kind) {
     case 'invalid':
       out.set(ABORT_WORDS);
@@ -166,7 +166,7 @@ export function composePhysicalSte(kind: GuestSteKind, guest: Uint32Array, s2: U
       out.set(s2);
       out[0] = (((s2[0] ?? 0) & ~0xe) | (STE_CFG.NESTED << 1) | ((guest[0] ?? 0) & (NESTED_COPY[0] ?? 0))) >>> 0;
       out[1] = ((s2[1] ?? 0) | ((guest[1] ?? 0) & (NESTED_COPY[1] ?? 0))) >>> 0;
-      out[2] = ((s2[2] ?? 0) | ((guest[2] ?? 0) & (NESTED_COPY[2] ?? 0)) | MEV_W2) >>> 0;
+      out[2] = ((s2[2] ?? 0) | ((guest[2] ?? 0) & (NESTED_COPY[2] ?? 0)) | (mev ? MEV_W2 : 0)) >>> 0;
       return;
     }
   }

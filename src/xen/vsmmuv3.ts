@@ -15,7 +15,7 @@
 // - nothing a guest writes throws: internal failures are counted (`stats.xenBugs`).
 
 import { CERROR, CFGI_RANGE_ALL, CMD_WORDS, SYNC_CS, commandError, decodeCommand, type Command } from '../arch/commands.ts';
-import { EVT, EVT_WORDS, decodeEvent, encodeEvent, eventName } from '../arch/events.ts';
+import { EVT, EVT_WORDS, decodeEvent, encodeEvent, eventName, eventOf } from '../arch/events.ts';
 import type { SmmuFeatures } from '../arch/features.ts';
 import { STE_WORDS } from '../arch/ste.ts';
 import type { WordReader, WordWriter } from '../arch/types.ts';
@@ -33,6 +33,8 @@ import { forwardedAsIs, guestEventOf } from './vsmmuv3-events.ts';
 import { readGuestSte, type GuestSteConfig, type GuestSteReject } from './vsmmuv3-ste.ts';
 import { VsidTable, type VsidMode } from './vsid.ts';
 import { flowId, guestFlowSpace, NO_TRACE, type Tracer } from '../trace/tracer.ts';
+import { xenProfile, type XenPanic, type XenProfile } from './profile.ts';
+import { rfcIdRegs, rfcNestedWords, rfcReadSte, type RfcSte } from './vsmmuv3-rfc.ts';
 
 /** Guest RAM by IPA (the domain's p2m): -1 / false for IPAs the guest does not own. */
 export interface GuestMemPort extends WordReader, WordWriter {
@@ -55,6 +57,15 @@ export interface VsmmuPhys {
   sync(): number;
   /** Whether the physical CMD_SYNC of `ticket` has completed. */
   syncDone(ticket: number): boolean;
+  /**
+   * rfc/v3 (iommu_iotlb_flush_all): TLBI_S12_VMALL + CMD_SYNC for every VMID of the domain;
+   * returns the ticket of the last SYNC.
+   */
+  flushDomain?(): number;
+  /** A guest-triggerable BUG() of the series: Xen panics (the whole system stops). */
+  panic?(p: Pick<XenPanic, 'bug' | 'section' | 'sid' | 'detail'>): void;
+  /** Whether Xen has panicked (nothing runs any more). */
+  halted?(): boolean;
 }
 
 export interface VsmmuOptions extends VsmmuGuestOptions {
@@ -68,10 +79,13 @@ export interface VsmmuOptions extends VsmmuGuestOptions {
   readonly irq: (level: boolean) => void;
   /** Commands consumed per `run` call at most (default 64). */
   readonly budget?: number;
+  /** vSID allocation (default: the profile's). */
   readonly vsidMode?: VsidMode;
   /** Trace points (docs/tracing.md) and the domain they are named after. */
   readonly tracer?: Tracer;
   readonly domid?: number;
+  /** Xen's policy profile (default hardened). */
+  readonly profile?: XenProfile;
 }
 
 export interface VsmmuStats {
@@ -98,9 +112,15 @@ export interface VsmmuStats {
   xenBugs: number;
   /** Times a device was silenced for flooding the physical event queue. */
   silenced: number;
+  /** rfc/v3: commands only logged and skipped (unhandled opcodes, failed CFGI_STE), CONS advanced. */
+  skipped: number;
+  /** rfc/v3: commands ignored by design (CFGI_ALL, CFGI_CD(_ALL), PREFETCH_CFG, CMD_SYNC). */
+  ignored: number;
+  /** rfc/v3: guest TLBIs turned into a domain-wide flush (TLBI_S12_VMALL + SYNC per VMID). */
+  flushes: number;
 }
 
-type CmdResult = 'done' | 'ill' | 'wait';
+type CmdResult = 'done' | 'ill' | 'wait' | 'skip' | 'ignore';
 type Handler = (v: VSmmuV3, cmd: Command, words: Uint32Array) => CmdResult;
 
 /** The guest commands Xen accepts, and what each becomes (peers.md §3.4 as policy). */
@@ -127,6 +147,31 @@ export const COMMAND_POLICY: Readonly<Partial<Record<Command['name'], Handler>>>
 };
 
 /**
+ * The series' command handling (reference §3.2): TLBI_NH_ASID/VA and NSNH_ALL become a flush
+ * of every VMID of the domain, CFGI_STE is read and attached, CFGI_ALL, CFGI_CD(_ALL),
+ * PREFETCH_CFG and CMD_SYNC are ignored; every other opcode is skipped ("unhandled command").
+ */
+export const RFC_COMMAND_POLICY: Readonly<Partial<Record<Command['name'], Handler>>> = {
+  PREFETCH_CONFIG: () => 'ignore',
+  CFGI_STE: (v, c) => (c.name === 'CFGI_STE' ? v.cfgiSteRfc(c.sid) : 'skip'),
+  CFGI_STE_RANGE: () => 'ignore',
+  CFGI_CD: () => 'ignore',
+  CFGI_CD_ALL: () => 'ignore',
+  TLBI_NH_ASID: (v) => v.flushDomain(),
+  TLBI_NH_VA: (v) => v.flushDomain(),
+  TLBI_NSNH_ALL: (v) => v.flushDomain(),
+  SYNC: () => 'ignore',
+};
+
+/** The series' io_domain of one device (arm_smmu_attach_guest_config): stage, abort, S1 config. */
+interface RfcAttach {
+  nested: boolean;
+  abort: boolean;
+  w0: number;
+  w1: number;
+}
+
+/**
  * Whether a physical event record reaches the guest's queue as it is, with the vSID (a
  * stage-1 event of a forwarded type); the rewritten cases are in vsmmuv3-events.ts.
  */
@@ -146,7 +191,9 @@ export class VSmmuV3 {
     reads: 0, writes: 0, aborts: 0, ignoredWrites: 0, commands: 0, forwarded: 0, cerrorIll: 0,
     cerrorAbt: 0, syncs: 0, budgetStops: 0, steInstalls: 0, steRejected: {}, eventsWritten: 0,
     eventsDropped: 0, eventOverflows: 0, evtqAborts: 0, msiWrites: 0, xenBugs: 0, silenced: 0,
+    skipped: 0, ignored: 0, flushes: 0,
   };
+  readonly profile: XenProfile;
 
   private readonly ram: GuestMemPort;
   private readonly be: VsmmuPhys;
@@ -175,22 +222,33 @@ export class VSmmuV3 {
   private readonly trCmdq: string;
   private readonly trEvtq: string;
   private readonly trSpace: number;
+  /** rfc/v3: the command queue runs only after a PROD write (cleared when empty or a read fails). */
+  private kicked = false;
+  /** rfc/v3: STRTAB_BASE_CFG was written, so the table is taken as 2-level (features |= 2LVL). */
+  private strtab2lvl = false;
+  /** rfc/v3: each device's io_domain as the series keeps it, by vSID. */
+  private readonly rfcAttach = new Map<number, RfcAttach>();
+  private readonly policy: Readonly<Partial<Record<Command['name'], Handler>>>;
 
   constructor(o: VsmmuOptions) {
-    this.gf = guestFeatures(o.phys, o);
-    this.vsids = new VsidTable(o.vsidMode ?? 'identity', this.gf.sidBits);
+    const profile = o.profile ?? xenProfile();
+    this.profile = profile;
+    const rfcId = profile.idRegs === 'constant' ? rfcIdRegs(profile.iidr) : null;
+    this.gf = rfcId?.features ?? guestFeatures(o.phys, o);
+    this.vsids = new VsidTable(o.vsidMode ?? profile.vsidMode, this.gf.sidBits);
     this.vmid = o.vmid;
     this.ipaBits = Math.min(o.ipaBits, o.phys.oas);
     this.walker = new Walker({ oas: this.ipaBits });
     this.ram = o.ram;
     this.be = o.backend;
     this.irqOut = o.irq;
-    this.budget = Math.max(1, Math.floor(o.budget ?? 64));
+    this.budget = profile.cmdqBudget === 'unbounded' ? Infinity : Math.max(1, Math.floor(o.budget ?? 64));
+    this.policy = profile.commands === 'rfc' ? RFC_COMMAND_POLICY : COMMAND_POLICY;
     this.tr = o.tracer ?? NO_TRACE;
     this.trCmdq = `d${o.domid ?? 0} cmdq`;
     this.trEvtq = `d${o.domid ?? 0} evtq`;
     this.trSpace = guestFlowSpace(o.domid ?? 0);
-    const id = guestIdRegs(this.gf);
+    const id = rfcId?.regs ?? guestIdRegs(this.gf);
     const r = this.r;
     r[SLOT.IDR0] = id.idr0;
     r[SLOT.IDR1] = id.idr1;
@@ -219,7 +277,8 @@ export class VSmmuV3 {
     if (slot < 0) return; // RAZ/WI
     const def = VREGS[slot];
     if (def === undefined) return;
-    if (def.lock !== undefined && ((this.r[SLOT.CR0ACK] ?? 0) & def.lock) !== 0) {
+    if (slot === SLOT.STRTAB_BASE_CFG) this.strtab2lvl = true; // rfc: features |= 2LVL, whatever FMT says
+    if (def.lock !== undefined && this.profile.cr0 === 'effects' && ((this.r[SLOT.CR0ACK] ?? 0) & def.lock) !== 0) {
       this.stats.ignoredWrites++;
       return;
     }
@@ -260,6 +319,8 @@ export class VSmmuV3 {
   /** Gives a device of the domain a vSID and installs its physical STE for the current state. */
   attachDevice(psid: number): number {
     const vsid = this.vsids.allocate(psid);
+    // The series: the device starts in Xen's stage-2 io_domain, stage 1 comes with CFGI_STE.
+    if (this.profile.steCheck === 'rfc') this.rfcAttach.set(vsid, { nested: false, abort: false, w0: 0, w1: 0 });
     this.installFor(vsid, psid);
     return vsid;
   }
@@ -269,6 +330,7 @@ export class VSmmuV3 {
     const vsid = this.vsids.release(psid);
     if (vsid >= 0) {
       this.guestCfg.delete(vsid);
+      this.rfcAttach.delete(vsid);
       this.silenced.delete(vsid);
     }
     return vsid;
@@ -317,6 +379,12 @@ export class VSmmuV3 {
   effectiveConfig(vsid: number): GuestSteConfig {
     const r = this.r;
     if (this.silenced.has(vsid)) return { kind: 'abort', words: EMPTY_STE };
+    const a = this.rfcAttach.get(vsid);
+    if (this.profile.steCheck === 'rfc') {
+      // The series ignores the guest's SMMUEN and GBPA: the io_domain alone decides.
+      if (a === undefined || a.abort) return { kind: 'abort', words: EMPTY_STE };
+      return a.nested ? { kind: 'nested', words: rfcNestedWords(a.w0, a.w1, new Uint32Array(STE_WORDS)) } : { kind: 's2', words: EMPTY_STE };
+    }
     if (((r[SLOT.CR0ACK] ?? 0) & CR0.SMMUEN) === 0) {
       const abort = ((r[SLOT.GBPA] ?? 0) & GBPA.ABORT) !== 0;
       return { kind: abort ? 'abort' : 's2', words: EMPTY_STE };
@@ -329,7 +397,9 @@ export class VSmmuV3 {
   /** Whether `run` has something to do (commands pending, or a SYNC waiting for the hardware). */
   hasWork(): boolean {
     const r = this.r;
+    if (this.be.halted?.() === true) return false;
     if (((r[SLOT.CR0ACK] ?? 0) & CR0.CMDQEN) === 0) return false;
+    if (this.profile.cmdErrors === 'log-and-skip' && !this.kicked && this.syncTicket < 0) return false;
     if ((((r[SLOT.GERROR] ?? 0) ^ (r[SLOT.GERRORN] ?? 0)) & GERROR.CMDQ_ERR) !== 0) return false;
     if (this.syncTicket >= 0) return true;
     const log2 = this.cmdqLog2();
@@ -345,7 +415,8 @@ export class VSmmuV3 {
   run(budget = this.budget): number {
     let n = 0;
     this.guard(() => {
-      n = this.process(budget);
+      // The series has no budget: the queue is drained to empty, however long it is (§3.1).
+      n = this.process(this.profile.cmdqBudget === 'unbounded' ? Infinity : budget);
     });
     return n;
   }
@@ -367,24 +438,36 @@ export class VSmmuV3 {
       const cons = r[SLOT.CMDQ_CONS] ?? 0;
       const at = qEntryAddr(this.cmdqBase(), cons, log2, CMD_ENTRY_BYTES);
       if (!this.fetch(at, this.cmd, 2)) {
-        this.cmdError(CERROR.ABT);
+        if (this.profile.cmdErrors === 'cerror') this.cmdError(CERROR.ABT);
+        else this.kicked = false; // the series returns without CONS++: retried on the next PROD write
         break;
       }
       this.stats.commands++;
       const words = this.cmd;
       const cmd = decodeCommand(words);
-      const handler = COMMAND_POLICY[cmd.name];
-      let res: CmdResult = 'ill';
+      const handler = this.policy[cmd.name];
+      const rfc = this.profile.cmdErrors === 'log-and-skip';
+      let res: CmdResult = rfc ? 'skip' : 'ill';
       const t0 = this.tr.enabled ? this.traceFetch(cons) : 0;
-      if (handler !== undefined && commandError(cmd, this.gf) === CERROR.NONE) res = handler(this, cmd, words);
+      // The series decodes the opcode only; hardened checks every field first.
+      if (handler !== undefined && (rfc || commandError(cmd, this.gf) === CERROR.NONE)) res = handler(this, cmd, words);
       if (this.tr.enabled) this.traceCmd(t0, cmd.name, cons, res);
+      if (this.be.halted?.() === true) break; // Xen panicked inside the command
       if (res === 'ill') {
-        this.cmdError(CERROR.ILL);
-        break;
+        if (!rfc) {
+          this.cmdError(CERROR.ILL);
+          break;
+        }
+        res = 'skip';
       }
+      if (res === 'skip') this.stats.skipped++;
+      else if (res === 'ignore') this.stats.ignored++;
       done++;
       if (res === 'wait') continue; // CONS moves past the SYNC once the hardware completed
       this.consume();
+    }
+    if (this.profile.cmdErrors === 'log-and-skip' && this.syncTicket < 0 && qEmpty(r[SLOT.CMDQ_PROD] ?? 0, r[SLOT.CMDQ_CONS] ?? 0, this.cmdqLog2())) {
+      this.kicked = false;
     }
     return done;
   }
@@ -422,6 +505,69 @@ export class VSmmuV3 {
   cfgiSte(first: number, last: number): CmdResult {
     for (const vsid of this.vsids.inRange(first, last)) this.refreshSte(vsid);
     return 'done';
+  }
+
+  /**
+   * rfc/v3 CFGI_STE (reference §3.3): the series' stream-table walk and dword-0 decode, then
+   * attach_guest_config. Xen waits for the physical STE write before CONS moves on (the
+   * series writes it synchronously inside the trap).
+   */
+  cfgiSteRfc(vsid: number): CmdResult {
+    const r = this.r;
+    const st = {
+      base: joinAddr(r[SLOT.STRTAB_BASE] ?? 0, r[SLOT.STRTAB_BASE_HI] ?? 0, ADDR_LO.STRTAB),
+      cfg: r[SLOT.STRTAB_BASE_CFG] ?? 0,
+      twoLevel: this.strtab2lvl,
+    };
+    const res: RfcSte = rfcReadSte(this.ram, st, vsid);
+    switch (res.kind) {
+      case 'ignore':
+        return res.why === 'V = 0' ? 'done' : 'skip';
+      case 'event':
+        this.stats.steRejected[res.event === EVT.C_BAD_STREAMID ? 'BAD_STREAMID' : 'CONFIG'] =
+          (this.stats.steRejected[res.event === EVT.C_BAD_STREAMID ? 'BAD_STREAMID' : 'CONFIG'] ?? 0) + 1;
+        this.rfcEvent(res.event, vsid);
+        return 'skip';
+      case 'panic':
+        this.be.panic?.({ bug: 'BUG()', section: '§3.3', sid: vsid, detail: `guest STE of StreamID ${vsid} has Config 0b${res.config.toString(2).padStart(3, '0')} (${res.config === 7 ? 'nested' : 'reserved'}): arm_vsmmu_decode_ste hits BUG()` });
+        return 'done';
+    }
+    const psid = this.vsids.psidOf(vsid);
+    const a = this.rfcAttach.get(vsid);
+    if (psid < 0 || a === undefined) return 'skip'; // -ENODEV: not a device of this domain
+    if (res.kind === 'abort') a.abort = true;
+    else if (res.kind === 'bypass') a.abort = false; // the stage is left as it is
+    else {
+      a.nested = true;
+      a.abort = false;
+      a.w0 = res.w0;
+      a.w1 = res.w1;
+    }
+    this.stats.steInstalls++;
+    if (this.be.setStreamConfig(psid, this.effectiveConfig(vsid)) !== true) return 'done';
+    return this.waitPhysical(this.be.sync());
+  }
+
+  /** rfc/v3 TLBI_NH_ASID/VA, NSNH_ALL: iommu_iotlb_flush_all, waited for before CONS moves on. */
+  flushDomain(): CmdResult {
+    const flush = this.be.flushDomain;
+    if (flush === undefined) return 'skip';
+    this.stats.flushes++;
+    return this.waitPhysical(flush.call(this.be));
+  }
+
+  /** CONS stays on the current command until physical `ticket` completed; no completion signal. */
+  private waitPhysical(ticket: number): CmdResult {
+    this.syncCs = SYNC_CS.NONE;
+    this.syncTicket = ticket;
+    return 'wait';
+  }
+
+  /** arm_vsmmu_send_event: {ID, SID}; dropped silently while EVENTQEN = 0. */
+  private rfcEvent(type: number, sid: number): void {
+    if (((this.r[SLOT.CR0ACK] ?? 0) & CR0.EVENTQEN) === 0) return;
+    encodeEvent(eventOf({ type, sid }), this.evt);
+    this.pushEvent(this.evt);
   }
 
   /** Re-reads the guest STE of `vsid` into Xen's copy and installs the physical STE. */
@@ -520,6 +666,16 @@ export class VSmmuV3 {
     this.guard(() => {
       const vsid = this.vsids.vsidOf(psid);
       if (vsid < 0) return;
+      if (this.profile.events === 's1-faults-verbatim') {
+        // The series (§4.1): stage-1 translation faults only, all 4 dwords as they are.
+        const type = (words[0] ?? 0) & 0xff;
+        if (type < EVT.F_TRANSLATION || type > EVT.F_PERMISSION || (((words[3] ?? 0) >>> 7) & 1) !== 0) return;
+        for (let i = 0; i < EVT_WORDS; i++) this.evt[i] = words[i] ?? 0;
+        // vSID == pSID in the RFC; v3's mapping layer names the device by its vSID (docs/profiles.md).
+        this.evt[1] = vsid >>> 0;
+        ok = this.pushEvent(this.evt);
+        return;
+      }
       const view = { vsid, cfg: this.guestCfg.get(vsid), recInvSid: this.recInvSid(), ram: this.ram, gf: this.gf };
       const e = guestEventOf(decodeEvent(words), view, this.walker, this.walkRes);
       if (e === null) return;
@@ -541,6 +697,7 @@ export class VSmmuV3 {
    * EVENTQ_PROD.OVFLG (unless an overflow is already active) and raising the interrupt.
    */
   lostEvents(): void {
+    if (this.profile.evtqFull === 'gerror') return; // the series has no overflow semantics
     this.guard(() => {
       const r = this.r;
       if (((r[SLOT.CR0ACK] ?? 0) & CR0.EVENTQEN) === 0) return;
@@ -556,8 +713,10 @@ export class VSmmuV3 {
   /** Writes one record into the guest's event queue (EVENTQEN, CONS, overflow honoured). */
   private pushEvent(e: Uint32Array): boolean {
     const r = this.r;
+    const series = this.profile.evtqFull === 'gerror';
     if (((r[SLOT.CR0ACK] ?? 0) & CR0.EVENTQEN) === 0) {
       this.stats.eventsDropped++;
+      if (series) this.raiseGerror(GERROR.EVENTQ_ABT_ERR); // §4.1: any failure toggles EVTQ_ABT_ERR
       return false;
     }
     const log2 = this.evtqLog2();
@@ -565,6 +724,10 @@ export class VSmmuV3 {
     const cons = r[SLOT.EVENTQ_CONS] ?? 0;
     if (qFull(prod, cons, log2)) {
       this.stats.eventsDropped++;
+      if (series) {
+        this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
+        return false;
+      }
       this.stats.eventOverflows++;
       // A new overflow only when none is active (OVFLG == OVACKFLG).
       r[SLOT.EVENTQ_PROD] = qOverflowed(prod, cons);
@@ -582,7 +745,7 @@ export class VSmmuV3 {
     }
     r[SLOT.EVENTQ_PROD] = qProduced(prod, log2);
     this.stats.eventsWritten++;
-    if (((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_CTRL.EVENTQ_IRQEN) !== 0 && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) !== 0) {
+    if (!series && ((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_CTRL.EVENTQ_IRQEN) !== 0 && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) !== 0) {
       if (!this.msiWrite(this.msiAddr(SLOT.EVENTQ_IRQ_CFG0), r[SLOT.EVENTQ_IRQ_CFG1] ?? 0)) this.raiseGerror(GERROR.MSI_EVENTQ_ABT_ERR);
     }
     this.updateIrq();
@@ -597,7 +760,7 @@ export class VSmmuV3 {
     const active = ((r[SLOT.GERROR] ?? 0) ^ (r[SLOT.GERRORN] ?? 0)) & bit;
     if (active !== 0) return;
     r[SLOT.GERROR] = ((r[SLOT.GERROR] ?? 0) ^ bit) >>> 0;
-    if (((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_CTRL.GERROR_IRQEN) !== 0 && this.msiAddr(SLOT.GERROR_IRQ_CFG0) !== 0 && bit !== GERROR.MSI_GERROR_ABT_ERR) {
+    if (this.profile.irqCtrl === 'honoured' && ((r[SLOT.IRQ_CTRL] ?? 0) & IRQ_CTRL.GERROR_IRQEN) !== 0 && this.msiAddr(SLOT.GERROR_IRQ_CFG0) !== 0 && bit !== GERROR.MSI_GERROR_ABT_ERR) {
       if (!this.msiWrite(this.msiAddr(SLOT.GERROR_IRQ_CFG0), r[SLOT.GERROR_IRQ_CFG1] ?? 0)) this.raiseGerror(GERROR.MSI_GERROR_ABT_ERR);
     }
     this.updateIrq();
@@ -613,6 +776,15 @@ export class VSmmuV3 {
     const cons = r[SLOT.EVENTQ_CONS] ?? 0;
     const evtq = ((r[SLOT.CR0ACK] ?? 0) & CR0.EVENTQEN) !== 0 &&
       (!qEmpty(prod, cons, this.evtqLog2()) || qOverflowActive(prod, cons));
+    // The series (§4.3): the SPI is asserted for every event and GERROR, IRQ_CTRL unread, no MSI.
+    if (this.profile.irqCtrl === 'ignored') {
+      const level = gerr || evtq;
+      if (level !== this.irqLevel) {
+        this.irqLevel = level;
+        this.irqOut(level);
+      }
+      return;
+    }
     const level =
       ((ctrl & IRQ_CTRL.GERROR_IRQEN) !== 0 && gerr && this.msiAddr(SLOT.GERROR_IRQ_CFG0) === 0) ||
       ((ctrl & IRQ_CTRL.EVENTQ_IRQEN) !== 0 && evtq && this.msiAddr(SLOT.EVENTQ_IRQ_CFG0) === 0);
@@ -646,7 +818,7 @@ export class VSmmuV3 {
         r[SLOT.CR0ACK] = now; // every change takes effect at once
         // Disabling the queue abandons a SYNC in progress: it is re-read from CONS later.
         if ((now & CR0.CMDQEN) === 0) this.syncTicket = -1;
-        if (((old ^ now) & CR0.SMMUEN) !== 0) this.smmuenChanged((now & CR0.SMMUEN) !== 0);
+        if (this.profile.cr0 === 'effects' && ((old ^ now) & CR0.SMMUEN) !== 0) this.smmuenChanged((now & CR0.SMMUEN) !== 0);
         this.updateIrq();
         return;
       }
@@ -669,7 +841,10 @@ export class VSmmuV3 {
         this.updateIrq();
         return;
       case 'cmdqProd':
-        return; // the caller (Xen) runs the queue after the trap: see `run`
+        // The caller (Xen) runs the queue after the trap: see `run`. The series processes
+        // only on a PROD write with CMDQEN set (nothing later when CMDQEN comes on).
+        if (((r[SLOT.CR0ACK] ?? 0) & CR0.CMDQEN) !== 0) this.kicked = true;
+        return;
     }
   }
 

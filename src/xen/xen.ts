@@ -10,6 +10,7 @@
 
 import type { SmmuFeatures } from '../arch/features.ts';
 import { STE_WORDS } from '../arch/ste.ts';
+import { cmdOf } from '../arch/commands.ts';
 import type { PageAllocator } from '../mem/alloc.ts';
 import type { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../errors.ts';
@@ -22,6 +23,7 @@ import { VmidAllocator } from './vmid.ts';
 import { VSmmuV3, type GuestMemPort, type VsmmuPhys } from './vsmmuv3.ts';
 import { composePhysicalSte, type GuestSteConfig } from './vsmmuv3-ste.ts';
 import type { VsidMode } from './vsid.ts';
+import { xenProfile, type XenPanic, type XenProfile, type XenProfileName } from './profile.ts';
 import type { DomainConfig, DomainDevice } from './xlcfg.ts';
 import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 import { tracePhysEvent, traceTrap } from './trace.ts';
@@ -40,7 +42,10 @@ export interface XenOptions {
   readonly cmdline?: string;
   /** vSMMU commands per trap or continuation step (default 64). */
   readonly budget?: number;
+  /** vSID allocation (default: the profile's). */
   readonly vsidMode?: VsidMode;
+  /** Xen's policy profile (default 'hardened'; src/xen/profile.ts). */
+  readonly profile?: XenProfileName;
   /** Bound of every wait for the physical SMMU (ms). */
   readonly timeoutMs?: number;
   /** Domain IPA size (default 40 bits, Xen's default for Arm guests). */
@@ -76,6 +81,10 @@ export interface XenStats {
    * overflow: only guests with a device whose records reach them (nested or invalid STE).
    */
   readonly overflowNotices: number;
+  /** The profile Xen runs. */
+  readonly profile: XenProfileName;
+  /** The hypervisor panic that stopped Xen (rfc/v3's guest-triggerable BUG()s), or null. */
+  readonly panic: XenPanic | null;
   readonly memory: { readonly freePages: number; readonly usedPages: number };
 }
 
@@ -110,6 +119,11 @@ export interface TrapOut {
 export class Xen {
   readonly cmdline: XenCmdline;
   readonly driver: SmmuDriver;
+  readonly profile: XenProfile;
+  /** Set once Xen panicked: it serves nothing any more (the runner reports it). */
+  panicked: XenPanic | null = null;
+  /** Called once when Xen panics (the actor stops its trap server). */
+  onPanic: (p: XenPanic) => void = () => {};
   phys!: SmmuFeatures;
   private readonly mem: PhysMemory;
   private readonly alloc: PageAllocator;
@@ -142,7 +156,8 @@ export class Xen {
     this.mem = o.mem;
     this.alloc = o.alloc;
     this.budget = o.budget ?? 64;
-    this.vsidMode = o.vsidMode ?? 'identity';
+    this.profile = xenProfile(o.profile);
+    this.vsidMode = o.vsidMode ?? this.profile.vsidMode;
     this.ipaBits = o.ipaBits ?? 40;
     this.driver = new SmmuDriver({
       mmio: o.mmio, mem: o.mem, alloc: o.alloc, evtqLog2: o.evtqLog2 ?? 12,
@@ -167,6 +182,7 @@ export class Xen {
    * asked (and allowed by the command line and the hardware), its devices attached.
    */
   createDomain(cfg: DomainConfig): DomainInfo {
+    this.checkRunning();
     const type = viommuType(cfg.viommu);
     if (type.name !== 'none' && !this.cmdline.viommu) {
       throw new VsmmuError('EVSMMU_VIOMMU_DISABLED', `domain "${cfg.name}" asks for viommu = "${cfg.viommu}" but Xen was booted without viommu=1`, { domain: cfg.name });
@@ -228,8 +244,20 @@ export class Xen {
         return drv.sync();
       },
       syncDone: (t) => drv.syncDone(t) && drv.steWritten(fence),
+      flushDomain: () => {
+        // iommu_iotlb_flush_all: every io_domain (VMID) of the domain, each with its SYNC.
+        let t = 0;
+        for (const vmid of this.vmidsOf(dom)) {
+          drv.issue(cmdOf('TLBI_S12_VMALL', { vmid }));
+          t = drv.sync();
+        }
+        return t;
+      },
+      panic: (p) => this.panic(dom, p.bug, p.section, p.sid, p.detail),
+      halted: () => this.panicked !== null,
     };
     return new VSmmuV3({
+      profile: this.profile,
       phys: this.phys,
       ipaBits: dom.p2m.ipaBits,
       ram,
@@ -254,9 +282,15 @@ export class Xen {
   private installGuestConfig(dom: Domain, psid: number, cfg: GuestSteConfig): boolean {
     const s = this.driver.stream(psid);
     if (s === undefined || s.domid !== dom.domid) return false; // not (or no longer) this domain's
+    if (this.profile.bugOnS1Live && cfg.kind === 'nested' && s.stage === 'nested') {
+      // arm_smmu_write_strtab_ent: stage 1 written over a live stage-1 STE.
+      this.panic(dom, 'BUG_ON(s1_live)', '§3.3', dom.vsmmu?.vsids.vsidOf(psid) ?? psid, `StreamID ${psid}: stage 1 attached again while its STE is live with stage 1`);
+      return false;
+    }
     const out = new Uint32Array(STE_WORDS);
-    composePhysicalSte(cfg.kind, cfg.words, dom.p2m.s2Ste(dom.vmid, this.phys), out);
-    const seq = this.driver.beginSteWrite(psid, out);
+    const rfc = this.profile.nestedSte === 'rfc';
+    composePhysicalSte(cfg.kind, cfg.words, dom.p2m.s2Ste(s.vmid, this.phys), out, !rfc);
+    const seq = this.driver.beginSteWrite(psid, out, rfc ? 'rfc' : 'linux');
     s.stage = cfg.kind;
     return !this.driver.steWritten(seq);
   }
@@ -264,8 +298,17 @@ export class Xen {
   /** Passes a device through to a domain; returns its vSID (-1 without a vSMMU). */
   assignDevice(domid: number, dev: DomainDevice): number {
     const dom = this.domain(domid);
+    this.checkRunning();
     if (dom.devices.has(dev.sid)) throw new VsmmuError('EVSMMU_BUSY', `device with StreamID ${dev.sid} already assigned`, { sid: dev.sid });
-    const s = this.driver.addStream(dev.sid, dom.domid, dom.vmid);
+    // The series (patch 03): each assigned device its own io_domain, so its own VMID.
+    const vmid = this.profile.vmidPerDevice ? this.vmids.alloc() : dom.vmid;
+    let s: StreamEntry;
+    try {
+      s = this.driver.addStream(dev.sid, dom.domid, vmid);
+    } catch (e) {
+      if (vmid !== dom.vmid) this.vmids.free(vmid);
+      throw e;
+    }
     if (this.tr.enabled) this.tr.instant('domains', 'device assigned', { domid, sid: dev.sid, name: dev.name });
     dom.devices.set(dev.sid, dev);
     try {
@@ -274,24 +317,64 @@ export class Xen {
         this.driver.finishSteWrites(); // the control plane returns with the STE in place
         return vsid;
       }
-      this.driver.writeSte(dev.sid, dom.p2m.s2Ste(dom.vmid, this.phys));
+      this.driver.writeSte(dev.sid, dom.p2m.s2Ste(vmid, this.phys));
       s.stage = 's2';
       return -1;
     } catch (e) {
       this.driver.removeStream(dev.sid);
       dom.devices.delete(dev.sid);
+      if (vmid !== dom.vmid) this.vmids.free(vmid);
       throw e;
     }
+  }
+
+  /** Every VMID the domain's devices use (the domain's own first). */
+  private vmidsOf(dom: Domain): number[] {
+    const out = [dom.vmid];
+    for (const sid of dom.devices.keys()) {
+      const v = this.driver.stream(sid)?.vmid;
+      if (v !== undefined && !out.includes(v)) out.push(v);
+    }
+    return out;
+  }
+
+  /** Invalidates every VMID of `vmids` (each with its SYNC, waited for). */
+  private invalidateVmids(vmids: readonly number[], nested: boolean): void {
+    for (const v of vmids) this.driver.invalidateVmid(v, nested);
+  }
+
+  /** Frees the per-device VMIDs of `vmids` (not the domain's own). */
+  private freeDeviceVmids(dom: Domain, vmids: readonly number[]): void {
+    for (const v of vmids) if (v !== dom.vmid) this.vmids.free(v);
+  }
+
+  /**
+   * A guest-triggerable BUG() of the series: Xen stops. Nothing is thrown: the vSMMU stops
+   * at once, every later trap aborts, and the runner closes the guests' trap channels and
+   * reports the panic (EVSMMU_XEN_PANIC) to whoever asks.
+   */
+  private panic(dom: Domain, bug: string, section: string, sid: number, detail: string): void {
+    if (this.panicked !== null) return;
+    this.panicked = { bug, section, domid: dom.domid, domain: dom.config.name, sid, detail };
+    this.onPanic(this.panicked);
+  }
+
+  /** Throws EVSMMU_XEN_PANIC once Xen has panicked. */
+  checkRunning(): void {
+    const p = this.panicked;
+    if (p !== null) throw panicError(p);
   }
 
   /** Takes a device away from its domain: its STE goes to abort (CFGI_STE + SYNC). */
   deassignDevice(domid: number, sid: number): void {
     const dom = this.domain(domid);
     if (!dom.devices.has(sid)) throw new VsmmuError('EVSMMU_NODEV', `domain ${domid} has no device with StreamID ${sid}`, { domid, sid });
+    const vmid = this.driver.stream(sid)?.vmid ?? dom.vmid;
     this.driver.removeStream(sid);
     dom.vsmmu?.detachDevice(sid);
     dom.devices.delete(sid);
-    this.driver.invalidateVmid(dom.vmid, dom.vsmmu !== null);
+    this.invalidateVmids(vmid === dom.vmid ? [vmid] : [dom.vmid, vmid], dom.vsmmu !== null);
+    this.freeDeviceVmids(dom, [vmid]);
   }
 
   /**
@@ -309,12 +392,13 @@ export class Xen {
         firstError ??= e;
       }
     };
+    const vmids = this.vmidsOf(dom);
     for (const sid of [...dom.devices.keys()]) {
       step(() => this.driver.removeStream(sid));
       dom.vsmmu?.detachDevice(sid);
     }
     dom.devices.clear();
-    step(() => this.driver.invalidateVmid(dom.vmid, dom.vsmmu !== null));
+    step(() => this.invalidateVmids(vmids, dom.vsmmu !== null));
     // Internal failures are counted for the life of the system, not of the domain.
     this.xenBugs += dom.vsmmu?.stats.xenBugs ?? 0;
     dom.vsmmu = null;
@@ -326,6 +410,7 @@ export class Xen {
       throw firstError;
     }
     dom.release();
+    this.freeDeviceVmids(dom, vmids);
     this.vmids.free(dom.vmid);
   }
 
@@ -337,7 +422,7 @@ export class Xen {
   unmapGuestRam(domid: number, ipa: number, size: number): number {
     const dom = this.domain(domid);
     const n = dom.p2m.unmap(ipa, size);
-    this.driver.invalidateIpa(dom.vmid, ipa, size, dom.vsmmu !== null);
+    for (const vmid of this.vmidsOf(dom)) this.driver.invalidateIpa(vmid, ipa, size, dom.vsmmu !== null);
     return n;
   }
 
@@ -372,6 +457,11 @@ export class Xen {
 
   private trap(domid: number, write: boolean, size: number, ipa: number, valLo: number, valHi: number, out: TrapOut): boolean {
     this.traps++;
+    if (this.panicked !== null) {
+      // A dead hypervisor answers nothing (the runner closes the trap channels).
+      this.trapAborts++;
+      return false;
+    }
     try {
       const dom = this.domains.get(domid);
       const v = dom?.vsmmu;
@@ -383,7 +473,7 @@ export class Xen {
         const ok = v.access(write, size, ipa - GUEST_VSMMUV3_BASE, valLo, valHi, out);
         if (write && ok) v.run();
         if (!ok) this.trapAborts++;
-        return ok;
+        return ok && this.panicked === null;
       }
     } catch {
       this.xenBugs++;
@@ -401,6 +491,7 @@ export class Xen {
    */
   pump(): boolean {
     let more = false;
+    if (this.panicked !== null) return false;
     try {
       if (this.driver.advanceSteWrites() > 0 && this.driver.steWritesReady()) more = true;
       if (this.driver.eventsPending()) {
@@ -442,6 +533,7 @@ export class Xen {
    * commands it can process, or physical events to consume.
    */
   hasWork(): boolean {
+    if (this.panicked !== null) return false;
     try {
       if (this.driver.steWritesReady() || this.driver.eventsPending()) return true;
     } catch {
@@ -490,7 +582,7 @@ export class Xen {
     // this drain are dropped. Other guests' records are never touched.
     const n = (this.passCounts.get(s.sid) ?? 0) + 1;
     this.passCounts.set(s.sid, n);
-    if (n > this.faultBudget()) {
+    if (this.profile.faultBudget && n > this.faultBudget()) {
       if (dom.vsmmu !== null) dom.vsmmu.silence(s.sid);
       else if (s.stage !== 'quarantined') {
         // Stage 2 only: no guest reads these records, so nothing to acknowledge either; the
@@ -541,7 +633,14 @@ export class Xen {
       floodDrops: this.floodDrops,
       quarantined: this.quarantined,
       overflowNotices: this.overflowNotices,
+      profile: this.profile.name,
+      panic: this.panicked,
       memory: { freePages: a.freePages, usedPages: a.usedPages },
     };
   }
+}
+
+/** The coded error of a hypervisor panic (kind 'run'): what fired, where, and the reference section. */
+export function panicError(p: XenPanic): VsmmuError {
+  return new VsmmuError('EVSMMU_XEN_PANIC', `Xen panicked: ${p.bug} (reference ${p.section}) on a CFGI_STE of domain "${p.domain}": ${p.detail}`, { ...p });
 }

@@ -91,7 +91,7 @@ describe('vsmmu bench', () => {
   }, 180_000); // bounded by its --seconds: 16 cells of 0.2 s plus two systems' boot
 
   it('refuses bad options with a usage error', async () => {
-    for (const argv of [['--guests', '0'], ['--guests', '1,,2'], ['--workloads', 'stream,fast'], ['--seconds', '0'], ['--profile', 'rfc']]) {
+    for (const argv of [['--guests', '0'], ['--guests', '1,,2'], ['--workloads', 'stream,fast'], ['--seconds', '0'], ['--profile', 'rfc,bogus']]) {
       const r = await cli(['bench', ...argv]);
       expect(r.code, argv.join(' ')).toBe(2);
       expect(r.err).toMatch(/\[EVSMMU_USAGE\]\n$/);

@@ -62,7 +62,7 @@ describe('vsmmu campaign', () => {
     [['campaign', 'start', ...Q, '--kind', 'stress', '--seeds', '0..9', '--option', 'mutation=nope'], 'stress campaign option mutation: forget-range-tlbi or', 'EVSMMU_INVAL'],
     [['campaign', 'start', ...Q, '--kind', 'stress', '--seeds', '0..9', '--option', 'mode=threads', '--option', 'strategy=pct'], 'option(s) strategy: for sim mode', 'EVSMMU_INVAL'],
     [['campaign', 'start', ...Q, '--kind', 'smash', '--seeds', '0..9'], "no campaign kind 'smash'", 'EVSMMU_CAMPAIGN_KIND'],
-    [['campaign', 'start', ...Q, '--kind', 'stress', '--seeds', '0..9', '--profile', 'rfc'], 'stress campaign option profile: hardened, not "rfc" (Xen\'s policy profiles other than hardened', 'EVSMMU_INVAL'],
+    [['campaign', 'start', ...Q, '--kind', 'stress', '--seeds', '0..9', '--profile', 'rfc2'], 'stress campaign option profile: hardened or rfc or v3, not "rfc2"', 'EVSMMU_INVAL'],
     [['campaign', 'start', ...Q, '--kind', 'x', '--seeds', '0..9', '--runner', 'no/such/runner.ts'], 'runner module no/such/runner.ts: no such file', 'EVSMMU_FILE'],
   ])('%j is refused before any queue is reached', async (argv, text, code) => {
     const r = await cli(argv);

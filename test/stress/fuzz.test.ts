@@ -62,7 +62,7 @@ describe('vsmmu fuzz', () => {
     const r = await cli(['fuzz', '--replay', file, '--seed', '5']);
     expect(r.code).toBe(0);
     expect((await cli(['fuzz', '--sim', '--threads'])).code).toBe(2);
-    expect((await cli(['fuzz', '--profile', 'rfc', '--iterations', '1'])).err).toMatch(/EVSMMU_USAGE/);
+    expect((await cli(['fuzz', '--profile', 'rfc2', '--iterations', '1'])).err).toMatch(/EVSMMU_USAGE/);
     expect((await cli(['fuzz', '--guests', '1'])).code).toBe(2);
     writeFileSync(file, '{');
     expect((await cli(['fuzz', '--replay', file])).code).toBe(2);
