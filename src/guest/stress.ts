@@ -227,6 +227,8 @@ export class GuestStress {
     const sp = d.spaces[ssid]!;
     const iova = IOVA_BASE + slot * PAGE;
     const tag = (): string => `#${index} ${name} ${d.name} ssid ${ssid} iova 0x${iova.toString(16)}`;
+    // A guest whose vSMMU has no substreams (SSIDSIZE = 0, Xen profiles rfc/v3) has no PASIDs.
+    if (ssid >= 2 ** this.#ssidBits && ssid !== 0) return null;
     switch (name) {
       case 'map':
       case 'map-range': {

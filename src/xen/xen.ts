@@ -356,6 +356,7 @@ export class Xen {
   private panic(dom: Domain, bug: string, section: string, sid: number, detail: string): void {
     if (this.panicked !== null) return;
     this.panicked = { bug, section, domid: dom.domid, domain: dom.config.name, sid, detail };
+    if (this.tr.enabled) this.tr.instant('domains', `panic: ${bug}`, { ...this.panicked });
     this.onPanic(this.panicked);
   }
 
