@@ -69,7 +69,12 @@ export function threadGuestHost(data: Pick<GuestWorkerData, 'irq' | 'hardware'>,
           if (engine.hasWork()) while (engine.step() > 0);
           return ready();
         };
-        return progressed() || waitUntil(progressed, park, bell.index, timeoutMs, spin) === WAIT_OK;
+        if (progressed()) return true;
+        // The thread parks (spin, then Atomics.wait) until the device completes: a slice.
+        const t0 = tracer.enabled ? tracer.stamp() : 0;
+        const ok = waitUntil(progressed, park, bell.index, timeoutMs, spin) === WAIT_OK;
+        if (tracer.enabled && t0 !== 0) tracer.slice('waits', `wait for ${name}`, t0, { woken: ok ? 'ready' : 'timeout' });
+        return ok;
       };
     },
   };
