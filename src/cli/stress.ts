@@ -179,8 +179,9 @@ function rate(ops: number, t0: number): string {
 }
 
 /** One run's line of the report (a failure carries the command that replays it). */
-export function stressLine(r: Pick<StressReport, 'seed' | 'ok' | 'violation' | 'ops' | 'dmas' | 'faults' | 'elapsedMs' | 'replay'> & { digest?: string }): string {
-  const what = `${r.ops} operations, ${r.dmas} DMAs (${r.faults} provoked faults), ${(r.elapsedMs / 1000).toFixed(1)} s${r.digest ? `, digest ${r.digest}` : ''}`;
+export function stressLine(r: Pick<StressReport, 'seed' | 'ok' | 'violation' | 'ops' | 'dmas' | 'faults' | 'elapsedMs' | 'virtualMs' | 'replay'> & { digest?: string }): string {
+  const time = r.virtualMs !== undefined ? `${(r.virtualMs / 1000).toFixed(3)} s virtual` : `${((r.elapsedMs ?? 0) / 1000).toFixed(1)} s`;
+  const what = `${r.ops} operations, ${r.dmas} DMAs (${r.faults} provoked faults), ${time}${r.digest ? `, digest ${r.digest}` : ''}`;
   if (r.ok) return `seed ${r.seed}: ok, ${what}\n`;
   return `seed ${r.seed}: FAILED: ${r.violation}\n  replay: ${r.replay}\n`;
 }

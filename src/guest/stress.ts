@@ -267,8 +267,10 @@ export class GuestStress {
       case 'dma-read':
         return this.#dma(tag, d, ssid, slot, name === 'dma-write', extra) ? tag : null;
       case 'fault-burst': {
+        // Up to 12 faults on distinct pages (records that differ only in the page offset may
+        // merge), more than a small event queue holds between two interrupts.
         let n = 0;
-        for (let s = 0; s < SLOTS && n < 4; s++) if (!sp.mapped.has((slot + s) % SLOTS) && !sp.lazy.has((slot + s) % SLOTS)) {
+        for (let s = 0; s < SLOTS && n < 12; s++) if (!sp.mapped.has((slot + s) % SLOTS) && !sp.lazy.has((slot + s) % SLOTS)) {
           this.#dma(tag, d, ssid, (slot + s) % SLOTS, true, extra + s);
           n++;
         }

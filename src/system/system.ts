@@ -195,7 +195,7 @@ export class System implements AsyncDisposable {
   }
 
   /** @internal */
-  async addDomain(cfg: Parameters<XenActor['createDomain']>[0], guestTimeoutMs: number): Promise<void> {
+  async addDomain(cfg: Parameters<XenActor['createDomain']>[0], guestTimeoutMs: number, driver?: GuestWorkerData['driver']): Promise<void> {
     const att = await this.#xen.api.createDomain(cfg);
     // The toolstack's part (libxl's libxl__prepare_dtb): the guest's device tree from its
     // config and the vSIDs Xen assigned. It is the guest's only description of its platform.
@@ -219,6 +219,7 @@ export class System implements AsyncDisposable {
       deviceTree,
       devices: devs.map((dev, i) => ({ name: dev.name, pSid: dev.sid, queue: queues[i]! })),
       hardware: devs.map((dev, i) => ({ name: dev.name, psid: dev.sid, port: ports[i]!, queue: queues[i]! })),
+      ...(driver ? { driver } : {}),
     };
     const api = devs.map((dev, i) => {
       const queue = createDmaQueue(apiPorts[i]!.data);
