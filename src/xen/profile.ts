@@ -6,8 +6,10 @@
 //   hardened  the default: iommufd's allow-list, exact forwarding, budgets, vSIDs
 //   rfc       "Add SMMUv3 Stage 1 Support for XEN guests" as posted in 2022, its weaknesses
 //             included (reference/xen-vsmmuv3.md §2-§4, §6)
-//   v3        the 2026 re-post: the RFC plus the vSID -> pSID layer and IIDR (§6.5); where
-//             the reference does not say what v3 changed, the RFC's behaviour is kept
+//   v3        the 2026 re-post: the RFC plus what §6.5 names as changed in v2/v3: the vSID ->
+//             pSID layer, IIDR, and the fixes agreed in its review (IDR fields derived from
+//             the hardware, an Arm IIDR, BASE writes ignored while enabled, no unconditional
+//             2-level flag); where the reference does not say, the RFC's behaviour is kept
 //
 // docs/profiles.md is the side-by-side table; every field below is one of its rows.
 
@@ -23,18 +25,21 @@ export const DEFAULT_PROFILE: XenProfileName = 'hardened';
 export interface XenProfile {
   readonly name: XenProfileName;
   /**
-   * The guest's ID registers: derived from the physical SMMU (hardened), or the series'
-   * constants IDR0 0x0D00100A, IDR1 0x02730010, IDR3 0, IDR5 0x75 (§2.2). `iidr` is the
-   * constant IIDR (null: derived).
+   * The guest's ID registers: derived from the physical SMMU (hardened), the series'
+   * constants IDR0 0x0D00100A, IDR1 0x02730010, IDR3 0, IDR5 0x75 (§2.2), or those with the
+   * fields v3's review derives from the hardware (ASID16, OAS, granules, TTENDIAN; §6.3,
+   * §6.5). `iidr` is the constant IIDR (null: the physical SMMU's).
    */
-  readonly idRegs: 'derived' | 'constant';
+  readonly idRegs: 'derived' | 'constant' | 'constant-hw';
   readonly iidr: number | null;
+  /** STRTAB_BASE(_CFG) and the queue BASE registers ignored while enabled (§6.3, agreed in v3 review). */
+  readonly baseLock: boolean;
   /**
    * The guest's stream table on CFGI_STE: read as the guest's STRTAB_BASE_CFG says
    * (hardened), or 2-level forced once STRTAB_BASE_CFG is written, L1 index with the fixed
    * split of 8, only STE dword 0 read (§3.3).
    */
-  readonly strtab: 'guest' | 'forced-2lvl-split8';
+  readonly strtab: 'guest' | 'forced-2lvl-split8' | 'fmt-split8';
   /** Commands per trap or continuation: bounded by Xen's budget, or drained to empty (§3.1). */
   readonly cmdqBudget: 'bounded' | 'unbounded';
   /**
@@ -87,21 +92,25 @@ export interface XenProfile {
 }
 
 const HARDENED: XenProfile = {
-  name: 'hardened', idRegs: 'derived', iidr: null, strtab: 'guest', cmdqBudget: 'bounded', cmdErrors: 'cerror',
+  name: 'hardened', idRegs: 'derived', iidr: null, baseLock: true, strtab: 'guest', cmdqBudget: 'bounded', cmdErrors: 'cerror',
   commands: 'hardened', steCheck: 'allow-list', bugOnS1Live: false, nestedSte: 'hardened', vmidPerDevice: false,
   vsidMode: 'identity', events: 'rewritten', evtqFull: 'overflow', irqCtrl: 'honoured', cr0: 'effects',
   faultBudget: true,
 };
 
 const RFC: XenProfile = {
-  name: 'rfc', idRegs: 'constant', iidr: null, strtab: 'forced-2lvl-split8', cmdqBudget: 'unbounded', cmdErrors: 'log-and-skip',
+  name: 'rfc', idRegs: 'constant', iidr: 0, baseLock: false, strtab: 'forced-2lvl-split8', cmdqBudget: 'unbounded', cmdErrors: 'log-and-skip',
   commands: 'rfc', steCheck: 'rfc', bugOnS1Live: true, nestedSte: 'rfc', vmidPerDevice: true,
   vsidMode: 'identity', events: 's1-faults-verbatim', evtqFull: 'gerror', irqCtrl: 'ignored', cr0: 'store-only',
   faultBudget: false,
 };
 
-/** v1..v3 (§6.5): IIDR 0x12 and the vSID layer; the rest as the RFC (the fixes agreed in review are not in v3). */
-const V3: XenProfile = { ...RFC, name: 'v3', iidr: 0x12, vsidMode: 'lowest-free' };
+/**
+ * v1..v3 (§6.5): the vSID layer, and the fixes §6.5 names: IDR fields from the hardware, an
+ * Arm IIDR (the physical one), BASE writes gated on the enables, the 2-level flag only when
+ * the guest's FMT says so (the L1 index keeps the fixed split of 8); the rest as the RFC.
+ */
+const V3: XenProfile = { ...RFC, name: 'v3', idRegs: 'constant-hw', iidr: null, baseLock: true, strtab: 'fmt-split8', vsidMode: 'lowest-free' };
 
 const PROFILES: Readonly<Record<XenProfileName, XenProfile>> = { hardened: HARDENED, rfc: RFC, v3: V3 };
 

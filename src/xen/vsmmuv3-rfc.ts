@@ -5,7 +5,7 @@
 // guest-triggerable BUG() is an outcome ('panic') that Xen turns into a hypervisor panic.
 
 import { EVT } from '../arch/events.ts';
-import { decodeIdRegs, type IdRegs, type SmmuFeatures } from '../arch/features.ts';
+import { decodeIdRegs, encodeIdRegs, type IdRegs, type SmmuFeatures } from '../arch/features.ts';
 import { STE_CFG } from '../arch/ste.ts';
 import type { WordReader } from '../arch/types.ts';
 
@@ -14,10 +14,21 @@ export const RFC_ID_REGS: Readonly<IdRegs> = {
   idr0: 0x0d00_100a, idr1: 0x0273_0010, idr2: 0, idr3: 0, idr4: 0, idr5: 0x75, iidr: 0, aidr: 0,
 };
 
-/** The ID registers and the features a guest of the series sees (`iidr`: v1+'s constant 0x12). */
-export function rfcIdRegs(iidr: number | null): { regs: IdRegs; features: SmmuFeatures } {
-  const regs = { ...RFC_ID_REGS, iidr: iidr ?? 0 };
-  return { regs, features: decodeIdRegs(regs) };
+/**
+ * The ID registers and the features a guest of the series sees: the constants with `iidr`
+ * (null: the physical one), and with `hw` the fields v3's review derives from the hardware
+ * (ASID16, OAS bounded by the domain's IPA size, the granules, TTENDIAN).
+ */
+export function rfcIdRegs(iidr: number | null, hw: { phys: Readonly<SmmuFeatures>; ipaBits: number } | null): { regs: IdRegs; features: SmmuFeatures } {
+  const f = decodeIdRegs({ ...RFC_ID_REGS });
+  const p = hw?.phys;
+  const features: SmmuFeatures = p === undefined ? f : {
+    ...f, asid16: p.asid16, gran4k: p.gran4k, gran16k: p.gran16k, gran64k: p.gran64k, ttendian: p.ttendian,
+    oas: Math.min(p.oas, hw?.ipaBits ?? p.oas),
+  };
+  features.iidr = iidr ?? p?.iidr ?? 0;
+  const regs = p === undefined ? { ...RFC_ID_REGS, iidr: features.iidr } : encodeIdRegs(features);
+  return { regs, features };
 }
 
 /** The L1 index of the series: `sid >> STRTAB_SPLIT` with the fixed constant 8, not the guest's SPLIT. */

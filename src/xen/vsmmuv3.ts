@@ -233,7 +233,7 @@ export class VSmmuV3 {
   constructor(o: VsmmuOptions) {
     const profile = o.profile ?? xenProfile();
     this.profile = profile;
-    const rfcId = profile.idRegs === 'constant' ? rfcIdRegs(profile.iidr) : null;
+    const rfcId = profile.idRegs === 'derived' ? null : rfcIdRegs(profile.iidr, profile.idRegs === 'constant-hw' ? { phys: o.phys, ipaBits: o.ipaBits } : null);
     this.gf = rfcId?.features ?? guestFeatures(o.phys, o);
     this.vsids = new VsidTable(o.vsidMode ?? profile.vsidMode, this.gf.sidBits);
     this.vmid = o.vmid;
@@ -278,7 +278,7 @@ export class VSmmuV3 {
     const def = VREGS[slot];
     if (def === undefined) return;
     if (slot === SLOT.STRTAB_BASE_CFG) this.strtab2lvl = true; // rfc: features |= 2LVL, whatever FMT says
-    if (def.lock !== undefined && this.profile.cr0 === 'effects' && ((this.r[SLOT.CR0ACK] ?? 0) & def.lock) !== 0) {
+    if (def.lock !== undefined && this.profile.baseLock && ((this.r[SLOT.CR0ACK] ?? 0) & def.lock) !== 0) {
       this.stats.ignoredWrites++;
       return;
     }
@@ -517,7 +517,8 @@ export class VSmmuV3 {
     const st = {
       base: joinAddr(r[SLOT.STRTAB_BASE] ?? 0, r[SLOT.STRTAB_BASE_HI] ?? 0, ADDR_LO.STRTAB),
       cfg: r[SLOT.STRTAB_BASE_CFG] ?? 0,
-      twoLevel: this.strtab2lvl,
+      // rfc: 2-level once STRTAB_BASE_CFG was written; v3: as its FMT says.
+      twoLevel: this.profile.strtab === 'fmt-split8' ? ((r[SLOT.STRTAB_BASE_CFG] ?? 0) >>> 16 & 3) === 1 : this.strtab2lvl,
     };
     const res: RfcSte = rfcReadSte(this.ram, st, vsid);
     switch (res.kind) {

@@ -10,7 +10,7 @@ import { GERROR, R } from '../../src/arch/registers.ts';
 import { encodeL1Std } from '../../src/arch/ste.ts';
 import { xenProfile, type XenPanic, type XenProfileName } from '../../src/xen/profile.ts';
 import { RFC_ID_REGS } from '../../src/xen/vsmmuv3-rfc.ts';
-import { DEFAULT_FEATURES } from '../../src/arch/features.ts';
+import { DEFAULT_FEATURES, decodeIdRegs } from '../../src/arch/features.ts';
 import { VSmmuV3 } from '../../src/xen/vsmmuv3.ts';
 import { CDTAB, FakePhys, FakeRam, GuestDriver, RAM_BASE, RAM_SIZE, STRTAB, cmd, type Rig } from '../support/xen-fakes.ts';
 import { domCfg, xenRig } from '../support/xen-rig.ts';
@@ -60,17 +60,24 @@ function idRegs(r: Rig): number[] {
 }
 
 describe('§2.2 rfc: constant ID registers', () => {
-  it('rfc shows IDR0 0x0D00100A, IDR1 0x02730010, IDR3 0, IDR5 0x75 and no IIDR; v3 adds IIDR 0x12; hardened derives them', () => {
+  it('rfc shows IDR0 0x0D00100A, IDR1 0x02730010, IDR3 0, IDR5 0x75 and no IIDR; hardened derives them', () => {
     const c = RFC_ID_REGS;
     expect(idRegs(setup('rfc'))).toEqual([c.idr0, c.idr1, 0, 0, 0, c.idr5, 0]);
-    expect(idRegs(setup('v3'))).toEqual([c.idr0, c.idr1, 0, 0, 0, c.idr5, 0x12]);
     expect(setup('hardened').v.read32(R.IDR0) >>> 0).not.toBe(c.idr0);
+  });
+
+  it('§6.5 v3: the series\' constants with ASID16, OAS, granules and TTENDIAN from the hardware and its IIDR', () => {
+    const [idr0, idr1, idr2, idr3, idr4, idr5, iidr] = idRegs(setup('v3'));
+    const f = decodeIdRegs({ idr0: idr0!, idr1: idr1!, idr2: idr2!, idr3: idr3!, idr4: idr4!, idr5: idr5!, iidr: iidr!, aidr: 0 });
+    expect([f.s1, f.s2, f.msi, f.sev, f.stLevel2, f.sidBits, f.ssidBits, f.cmdqLog2, f.stallModel]).toEqual([true, false, false, false, true, 16, 0, 19, 1]);
+    expect([f.ttendian, f.oas, f.asid16, iidr]).toEqual([DEFAULT_FEATURES.ttendian, 40, DEFAULT_FEATURES.asid16, DEFAULT_FEATURES.iidr]);
+    expect(idr1).toBe(RFC_ID_REGS.idr1);
   });
 });
 
 describe('§2.2 rfc: CR0 only stored', () => {
-  it('rfc takes STRTAB_BASE while SMMUEN is set; hardened ignores the write', () => {
-    for (const [p, ignored] of [['rfc', false], ['hardened', true]] as const) {
+  it('rfc takes STRTAB_BASE while SMMUEN is set; hardened and v3 (§6.5) ignore the write', () => {
+    for (const [p, ignored] of [['rfc', false], ['v3', true], ['hardened', true]] as const) {
       const r = setup(p);
       r.v.write32(R.STRTAB_BASE, 0x1000);
       expect(r.v.read32(R.STRTAB_BASE) === 0x1000, p).toBe(!ignored);
@@ -181,11 +188,16 @@ describe('§3.2 rfc: opcodes', () => {
 });
 
 describe('§3.3 rfc: CFGI_STE', () => {
-  it('rfc takes the table as 2-level once STRTAB_BASE_CFG is written: a linear table is misread; hardened reads it', () => {
+  it('rfc takes the table as 2-level once STRTAB_BASE_CFG is written: a linear table is misread; hardened and v3 (§6.5) read it', () => {
     const r = setup('rfc', { linear: true });
     r.drv.writeSte(PSID, r.drv.s1Ste());
     r.drv.issue(cmd('CFGI_STE', { sid: PSID, leaf: 1 }), cmd('SYNC'));
     expect(r.phys.lastInstall(PSID)?.kind).not.toBe('nested');
+    const v3 = setup('v3', { linear: true });
+    const vsid = v3.v.vsids.vsidOf(PSID); // §3.4: v3's guest names the device by its vSID
+    v3.drv.writeSte(vsid, v3.drv.s1Ste());
+    v3.drv.issue(cmd('CFGI_STE', { sid: vsid, leaf: 1 }), cmd('SYNC'));
+    expect(v3.phys.lastInstall(PSID)?.kind).toBe('nested');
     const h = setup('hardened', { linear: true });
     h.drv.writeSte(PSID, h.drv.s1Ste());
     h.drv.issue(cmd('CFGI_STE', { sid: PSID, leaf: 1 }), cmd('SYNC'));
