@@ -52,6 +52,11 @@ export class SmmuActor {
     return this.smmu.stats();
   }
 
+  /** Fault injection for tests (Smmu.injectFault). */
+  injectFault(kind: 'stall-sync'): void {
+    this.smmu.injectFault(kind);
+  }
+
   reset(): void {
     this.smmu.reset();
   }

@@ -74,6 +74,21 @@ export class CommandQueue {
     this.host = host;
   }
 
+  /**
+   * Fault injection (tests only, never set by a register): the next CMD_SYNC is not
+   * completed; the queue stays at it (CONS on the SYNC) until the queue is disabled, as a
+   * wedged command queue would. One-shot: disabling the queue clears it.
+   */
+  stallSync = false;
+  /** Whether the queue is stalled at a SYNC by `stallSync`. */
+  stalled = false;
+
+  /** Disabling the queue (CMDQEN 1 -> 0) ends an injected stall. */
+  disable(): void {
+    this.stallSync = false;
+    this.stalled = false;
+  }
+
   /** Latches CMDQ_BASE (CMDQEN 0 -> 1). */
   enable(): void {
     const q = latchQueue(this.page, R.CMDQ_BASE, CMD_ENTRY_BYTES, this.f.cmdqLog2);
@@ -83,13 +98,13 @@ export class CommandQueue {
 
   /** Whether commands wait to be consumed (queue enabled, no error active, PROD != CONS). */
   pending(enabled: boolean): boolean {
-    if (!enabled || this.host.cmdqErrorActive()) return false;
+    if (!enabled || this.stalled || this.host.cmdqErrorActive()) return false;
     return !qEmpty(this.page.load(R.CMDQ_PROD), this.page.load(R.CMDQ_CONS), this.log2);
   }
 
   /** Consumes up to `budget` commands; returns how many were consumed. */
   service(enabled: boolean, budget: number): number {
-    if (!enabled || this.host.cmdqErrorActive()) return 0;
+    if (!enabled || this.stalled || this.host.cmdqErrorActive()) return 0;
     const page = this.page;
     const prod = qPtr(page.load(R.CMDQ_PROD), this.log2);
     let cons = qPtr(page.load(R.CMDQ_CONS), this.log2);
@@ -110,6 +125,10 @@ export class CommandQueue {
       const cmd = decodeCommand(w);
       const err = commandError(cmd, this.f);
       if (err !== CERROR.NONE) return this.stop(cons, err, n);
+      if (this.stallSync && cmd.name === 'SYNC') {
+        this.stalled = true;
+        break;
+      }
       const t0 = traced ? this.tr.stamp() : 0;
       this.execute(cmd);
       if (traced) this.traced(t0, cmd, cons);

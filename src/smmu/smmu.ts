@@ -214,6 +214,7 @@ export class Smmu {
       const rise = want & ~had;
       const fall = had & ~want;
       if (rise & CR0.CMDQEN) this.cmdq.enable();
+      if (fall & CR0.CMDQEN) this.cmdq.disable();
       if (rise & CR0.EVENTQEN) this.evtq.enable();
       if (rise & CR0.SMMUEN) {
         // STRTAB_BASE(_CFG) and CR2 cannot change while SMMUEN = 1: latch them now.
@@ -518,6 +519,14 @@ export class Smmu {
     this.xregs.smmuEnabled = false;
     this.latchGbpa();
     this.page.published();
+  }
+
+  /**
+   * Fault injection for tests (docs/security.md): 'stall-sync' makes the command queue stop
+   * at the next CMD_SYNC without completing it, until the queue is disabled.
+   */
+  injectFault(kind: 'stall-sync'): void {
+    if (kind === 'stall-sync') this.cmdq.stallSync = true;
   }
 
   stats(): SmmuStats {

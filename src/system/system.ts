@@ -180,6 +180,15 @@ export class System implements AsyncDisposable {
     return this.#xen.api.accounting();
   }
 
+  /**
+   * Fault injection for tests of the emulator's own failures (docs/security.md):
+   * 'stall-sync' makes the physical SMMU's command queue stop at the next CMD_SYNC without
+   * completing it, until the queue is disabled (Xen's physical SYNC timeout recovers it).
+   */
+  async injectFault(kind: 'stall-sync'): Promise<void> {
+    await this.#smmu.api.injectFault(kind);
+  }
+
   /** Orderly shutdown: guests, then Xen (devices to abort, memory freed), then the SMMU. */
   close(): Promise<void> {
     this.#closing ??= (async () => {

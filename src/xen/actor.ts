@@ -162,7 +162,7 @@ export class XenActor {
   // ---- step machine -----------------------------------------------------------------------
 
   /** Serves pending traps, takes the SMMU's interrupts, runs continuations; the work done. */
-  step(_now: number): number {
+  step(now: number): number {
     this.#updSeen = Atomics.load(this.#upd, this.#updIdx);
     let n = this.#server.poll(this.#handler);
     if (this.xen.panicked !== null) {
@@ -175,6 +175,7 @@ export class XenActor {
     if (irqs !== 0) n++;
     if (irqs !== 0 && this.#tr.enabled) this.#tr.instant('irq', 'SMMU interrupt', { lines: irqs });
     if (this.xen.pump()) n++;
+    if (this.xen.checkSyncTimeouts(now)) n++;
     return n;
   }
 
@@ -190,9 +191,10 @@ export class XenActor {
     return this.xen.waitingForHardware() ? { word: this.#upd, index: this.#updIdx, value: this.#updSeen } : null;
   }
 
-  /** Xen needs no timer: the SMMU's interrupts (events, SYNC completions) ring its doorbell. */
+  /** Xen needs no timer (the SMMU's interrupts ring its doorbell) but the physical SYNC
+   *  timeout: while a guest's CMD_SYNC waits for one, the time it would expire. */
   nextDeadline(): number {
-    return Infinity;
+    return this.xen.nextSyncDeadline();
   }
 
   // ---- control API ------------------------------------------------------------------------

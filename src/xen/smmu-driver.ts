@@ -59,6 +59,8 @@ export interface DriverStats {
   cmdErrors: number;
   gerrors: number;
   timeouts: number;
+  /** Physical command queues recovered after a CMD_SYNC that never completed. */
+  queueRecoveries: number;
 }
 
 /** One assigned stream: its device and its io_domain (what the STE currently encodes). */
@@ -102,7 +104,7 @@ interface SteJob {
 export class SmmuDriver {
   readonly stats: DriverStats = {
     commands: 0, syncs: 0, steWrites: 0, hitless: 0, viaAbort: 0, events: 0, eventOverflows: 0,
-    cmdErrors: 0, gerrors: 0, timeouts: 0,
+    cmdErrors: 0, gerrors: 0, timeouts: 0, queueRecoveries: 0,
   };
   features!: SmmuFeatures;
   private readonly io: DriverMmio;
@@ -526,6 +528,39 @@ export class SmmuDriver {
       this.mem.store64(at, this.scratch[0] ?? 0, this.scratch[1] ?? 0);
       this.mem.store64(at + 8, this.scratch[2] ?? 0, this.scratch[3] ?? 0);
       this.io.write32(R.GERRORN, (gerrorn ^ GERROR.CMDQ_ERR) >>> 0);
+    }
+  }
+
+  /** Commands issued and not yet seen consumed (the physical queue's backlog). */
+  get backlog(): number {
+    return this.issued - this.consumed;
+  }
+
+  /**
+   * The command queue stopped consuming (a CMD_SYNC that never completed): disables it,
+   * skips what it holds (CONS := PROD while disabled), re-enables it, and replaces the
+   * skipped commands by a global invalidation (CFGI_ALL, TLBI_NSNH_ALL, and TLBI_EL2_ALL with
+   * a hypervisor stage) whose SYNC is waited for. Over-invalidating is always safe; each
+   * skipped ticket counts as complete once that SYNC is. Returns false if the hardware does
+   * not complete the recovery either (its errors are counted, never thrown).
+   */
+  recoverCommandQueue(): boolean {
+    this.stats.queueRecoveries++;
+    try {
+      this.readCons();
+      const cr0 = this.io.read32(R.CR0ACK);
+      this.setCr0(cr0 & ~CR0.CMDQEN);
+      this.consumed += qCount(this.prod, this.cons, this.cmdqLog2);
+      this.io.write32(R.CMDQ_CONS, this.prod);
+      this.cons = this.prod;
+      this.setCr0(cr0 | CR0.CMDQEN);
+      this.issue(cmdOf('CFGI_STE_RANGE', { range: CFGI_RANGE_ALL }));
+      if (this.features.hyp) this.issue(cmdOf('TLBI_EL2_ALL'));
+      this.issue(cmdOf('TLBI_NSNH_ALL'));
+      this.waitSync(this.sync());
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -206,6 +206,8 @@ export class VSmmuV3 {
   private readonly silenced = new Set<number>();
   private readonly cmd = new Uint32Array(CMD_WORDS);
   private readonly evt = new Uint32Array(EVT_WORDS);
+  /** Set by `fence`: devices aborted, the queue stopped for good. */
+  private fenced = false;
   /** Commands forwarded since the last physical SYNC. */
   private unsynced = 0;
   /** The SYNC being completed: physical ticket (-1 none), and its completion signal. */
@@ -378,7 +380,7 @@ export class VSmmuV3 {
   /** What the physical STE of `vsid` must be now: guest SMMU disabled -> GBPA, else its STE. */
   effectiveConfig(vsid: number): GuestSteConfig {
     const r = this.r;
-    if (this.silenced.has(vsid)) return { kind: 'abort', words: EMPTY_STE };
+    if (this.fenced || this.silenced.has(vsid)) return { kind: 'abort', words: EMPTY_STE };
     const a = this.rfcAttach.get(vsid);
     if (this.profile.steCheck === 'rfc') {
       // The series ignores the guest's SMMUEN and GBPA: the io_domain alone decides.
@@ -394,6 +396,29 @@ export class VSmmuV3 {
 
   // ---- command queue ----------------------------------------------------------------------
 
+  /** The physical SYNC ticket the guest's CMD_SYNC waits for, or -1. */
+  get pendingSync(): number {
+    return this.syncTicket;
+  }
+
+  /** Whether Xen fenced this vSMMU (see `fence`). */
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  /**
+   * A physical CMD_SYNC this vSMMU waited for never completed (Xen's timeout): every device
+   * goes to abort and the command queue stops for good. The guest's CMD_SYNC is never
+   * reported complete, so nothing the guest frees on its strength is reused (XSA-373).
+   */
+  fence(): void {
+    this.guard(() => {
+      if (this.fenced) return;
+      this.fenced = true;
+      for (const { vsid, psid } of this.vsids.entries()) this.installFor(vsid, psid);
+    });
+  }
+
   /** Whether `run` has something to do (commands pending, or a SYNC waiting for the hardware). */
   hasWork(): boolean {
     const r = this.r;
@@ -408,7 +433,7 @@ export class VSmmuV3 {
 
   /** Whether the queue is stopped only waiting for a physical SYNC. */
   waitingForHardware(): boolean {
-    return this.syncTicket >= 0 && !this.be.syncDone(this.syncTicket);
+    return !this.fenced && this.syncTicket >= 0 && !this.be.syncDone(this.syncTicket);
   }
 
   /** Processes at most `budget` commands; returns how many were consumed. Never throws. */

@@ -59,6 +59,12 @@ export interface XenOptions {
   readonly faultBudget?: number;
   /** Xen's trace points (docs/tracing.md); default: none. */
   readonly tracer?: Tracer;
+  /**
+   * How long (ms of the actor's clock) a guest's CMD_SYNC may wait for its physical CMD_SYNC
+   * before Xen fences that domain and recovers the physical command queue (default: timeoutMs,
+   * 2000). See checkSyncTimeouts.
+   */
+  readonly syncTimeoutMs?: number;
 }
 
 export interface XenStats {
@@ -85,6 +91,8 @@ export interface XenStats {
   readonly profile: XenProfileName;
   /** The hypervisor panic that stopped Xen (rfc/v3's guest-triggerable BUG()s), or null. */
   readonly panic: XenPanic | null;
+  /** Domains fenced because a physical CMD_SYNC they waited for never completed (checkSyncTimeouts). */
+  readonly syncTimeouts: number;
   readonly memory: { readonly freePages: number; readonly usedPages: number };
 }
 
@@ -145,6 +153,10 @@ export class Xen {
   private floodDrops = 0;
   /** Stage-2-only devices put to abort for flooding the physical event queue. */
   private quarantined = 0;
+  private readonly syncTimeoutMs: number;
+  /** Per domain: the physical SYNC ticket its vSMMU waits for and since when (actor clock). */
+  private readonly syncWaits = new Map<number, { ticket: number; since: number }>();
+  private syncTimeouts = 0;
   /** Pages of destroyed domains kept because their teardown was not confirmed. */
   private withheldPages = 0;
   /** Guests told of a possible loss after a physical event-queue overflow. */
@@ -164,6 +176,7 @@ export class Xen {
       ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
     });
     this.faultBudgetOpt = o.faultBudget;
+    this.syncTimeoutMs = o.syncTimeoutMs ?? o.timeoutMs ?? 2000;
     this.tr = this.driver.tr = o.tracer ?? NO_TRACE;
   }
 
@@ -547,6 +560,50 @@ export class Xen {
     return false;
   }
 
+  /**
+   * The physical SYNC timeout (reliability.md F5, XSA-373), in the actor's clock: a domain
+   * whose guest CMD_SYNC has waited `syncTimeoutMs` for the same physical CMD_SYNC is fenced
+   * (its devices to abort, its vSMMU's queue stopped, its CMD_SYNC never reported complete),
+   * then the physical command queue is recovered (disabled, the stuck commands skipped and
+   * replaced by a global invalidation whose SYNC is waited for), so the other guests go on.
+   * The fenced domain stays until the toolstack destroys it; its memory is freed then, once
+   * the hardware has confirmed the abort STEs. Returns whether a domain was fenced.
+   */
+  checkSyncTimeouts(now: number): boolean {
+    const late: Domain[] = [];
+    try {
+      for (const d of this.domains.values()) {
+        const v = d.vsmmu;
+        const ticket = v !== null && v.waitingForHardware() ? v.pendingSync : -1;
+        if (ticket < 0) {
+          this.syncWaits.delete(d.domid);
+          continue;
+        }
+        const w = this.syncWaits.get(d.domid);
+        if (w === undefined || w.ticket !== ticket) this.syncWaits.set(d.domid, { ticket, since: now });
+        else if (now - w.since >= this.syncTimeoutMs) late.push(d);
+      }
+      if (late.length === 0) return false;
+      for (const d of late) {
+        if (this.tr.enabled) this.tr.instant('domains', 'physical CMD_SYNC timeout: domain fenced', { domid: d.domid });
+        d.vsmmu?.fence();
+        this.syncWaits.delete(d.domid);
+        this.syncTimeouts++;
+      }
+      this.driver.recoverCommandQueue();
+    } catch {
+      this.xenBugs++;
+    }
+    return late.length > 0;
+  }
+
+  /** When checkSyncTimeouts must run next (actor clock), or Infinity. */
+  nextSyncDeadline(): number {
+    let t = Infinity;
+    for (const w of this.syncWaits.values()) t = Math.min(t, w.since + this.syncTimeoutMs);
+    return t;
+  }
+
   /** Whether any vSMMU waits for a physical SYNC (the caller polls again later). */
   waitingForHardware(): boolean {
     for (const d of this.domains.values()) if (d.vsmmu?.waitingForHardware()) return true;
@@ -636,6 +693,7 @@ export class Xen {
       overflowNotices: this.overflowNotices,
       profile: this.profile.name,
       panic: this.panicked,
+      syncTimeouts: this.syncTimeouts,
       memory: { freePages: a.freePages, usedPages: a.usedPages },
     };
   }

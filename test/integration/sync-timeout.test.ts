@@ -1,0 +1,80 @@
+// A physical CMD_SYNC that never completes, on real threads (issue 15, reliability.md F5):
+// the SMMU's command queue is stalled at the next CMD_SYNC (test hook); a guest's CMD_SYNC
+// waiting for it ends, after Xen's timeout (2 s of Xen's clock), with the domain fenced
+// (device aborted, its CMD_SYNC never complete), the queue recovered and the other guest
+// running; destroying the fenced domain frees everything.
+import { describe, expect, it } from 'vitest';
+import { cmdOf, encodeCommand, type Command } from '../../src/arch/commands.ts';
+import { R } from '../../src/arch/registers.ts';
+import { createSystem, type Domain } from '../../src/index.ts';
+
+const V = 0x0404_0000;
+const RAM = 0x4000_0000;
+const CMDQ = RAM + 0x1_0000;
+const EVTQ = RAM + 0x2_0000;
+
+/** Polls `done` until it holds or `ms` passed (a handshake with bounded time, not a sleep). */
+async function until(done: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) if (await done()) return true;
+  return false;
+}
+
+async function enable(d: Domain): Promise<void> {
+  const m = d.mmio;
+  await m.write64(V + R.STRTAB_BASE, BigInt(RAM));
+  await m.write32(V + R.STRTAB_BASE_CFG, 6);
+  await m.write64(V + R.CMDQ_BASE, BigInt(CMDQ | 6));
+  await m.write64(V + R.EVENTQ_BASE, BigInt(EVTQ | 6));
+  await m.write32(V + R.CR0, 0xd);
+}
+
+async function submit(d: Domain, prod: number, ...cmds: Command[]): Promise<number> {
+  const w = new Uint32Array(4);
+  for (const c of cmds) {
+    encodeCommand(c, w);
+    for (let i = 0; i < 4; i++) d.memory.write32(CMDQ + (prod & 63) * 16 + i * 4, w[i]!);
+    prod = (prod + 1) & 127;
+  }
+  await d.mmio.write32(V + R.CMDQ_PROD, prod);
+  return prod;
+}
+
+describe('a physical CMD_SYNC that never completes (threads)', () => {
+  it('fences the waiting domain after the timeout; the other guest goes on; teardown frees it', async () => {
+    await using sys = await createSystem({
+      memory: '128M',
+      domains: [
+        { name: 'a', memory: '16M', viommu: 'smmuv3', devices: [{ name: 'dma0', sid: 0x10 }] },
+        { name: 'b', memory: '16M', viommu: 'smmuv3', devices: [{ name: 'dma0', sid: 0x20 }] },
+      ],
+    });
+    const a = sys.domain('a');
+    const b = sys.domain('b');
+    await enable(a);
+    await b.driver.probe();
+    await b.driver.attach('dma0', { asid: 1 });
+    await b.driver.map(0x1000_0000, RAM + 0x10_0000, 4096);
+
+    await sys.injectFault('stall-sync');
+    const prod = await submit(a, 0, cmdOf('TLBI_NH_ALL'), cmdOf('SYNC', { cs: 0 }));
+    // Xen fences a once its SYNC waited 2 s (Xen's clock); bounded here at 30 s.
+    expect(await until(async () => (await sys.stats()).xen.syncTimeouts === 1, 30_000)).toBe(true);
+    const st = await sys.stats();
+    expect(st.xen.driver.queueRecoveries).toBe(1);
+    expect(st.xen.xenBugs).toBe(0);
+    // a's CMD_SYNC is never reported complete; its device is aborted.
+    expect((await a.mmio.read32(V + R.CMDQ_CONS)) & 127).not.toBe(prod);
+    const r = await a.device('dma0').dma({ iova: RAM, length: 4 });
+    expect(r.ok).toBe(false);
+    // b goes on: DMA, unmap + TLBI + SYNC on the recovered queue, the fault after it.
+    expect((await b.device('dma0').dma({ iova: 0x1000_0000, length: 16 })).ok).toBe(true);
+    expect(await b.driver.unmap(0x1000_0000, 4096)).toBe(4096);
+    expect((await b.device('dma0').dma({ iova: 0x1000_0000, length: 16 })).ok).toBe(false);
+    // Teardown of a: devices aborted and confirmed, memory freed.
+    await a.destroy();
+    const acc = await sys.accounting();
+    expect(acc).toMatchObject({ domains: 1, vmids: 1, streams: 1, irqLines: 1, trapSlots: 1 });
+    expect(acc.pages.withheld).toBe(0);
+  }, 60_000);
+});
