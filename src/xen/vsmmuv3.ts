@@ -422,7 +422,7 @@ export class VSmmuV3 {
   /** Whether `run` has something to do (commands pending, or a SYNC waiting for the hardware). */
   hasWork(): boolean {
     const r = this.r;
-    if (this.be.halted?.() === true) return false;
+    if (this.fenced || this.be.halted?.() === true) return false;
     if (((r[SLOT.CR0ACK] ?? 0) & CR0.CMDQEN) === 0) return false;
     if (this.profile.cmdErrors === 'log-and-skip' && !this.kicked && this.syncTicket < 0) return false;
     if ((((r[SLOT.GERROR] ?? 0) ^ (r[SLOT.GERRORN] ?? 0)) & GERROR.CMDQ_ERR) !== 0) return false;
