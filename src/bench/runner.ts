@@ -135,6 +135,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         domains: domainsFor(g, noisy),
         guestTimeoutMs: seconds * 2000 + 60_000,
         xen: { profile: p },
+        sim: false, // timing on real threads, whatever VSMMU_SIM says
       });
       await Promise.all(sys.domains.map((d) => d.driver.probe()));
       for (const { g: cg, p: cp, s } of plan) {

@@ -58,9 +58,10 @@ export interface SystemOptions {
   /**
    * Sim mode: every actor on the calling thread under a seeded scheduler with virtual time
    * (`{ seed, strategy?: 'random' | 'pct' | 'round-robin', depth?, pctSteps?, stepUs?,
-   * maxWaitSteps? }`): the same seed and program give the same run. Absent: worker threads.
+   * maxWaitSteps? }`): the same seed and program give the same run. Absent: worker threads,
+   * unless the environment says VSMMU_SIM=SEED[:STRATEGY[:DEPTH]]; false: worker threads.
    */
-  readonly sim?: SimOptions;
+  readonly sim?: SimOptions | false;
 }
 
 export interface SystemConfig {
@@ -222,6 +223,22 @@ function domainFromXlCfg(text: unknown, file: unknown, i: number): { config: Dom
 }
 
 /** Checks and normalises createSystem()'s options; throws the first problem as a VsmmuError. */
+/**
+ * VSMMU_SIM=SEED[:STRATEGY[:DEPTH]] runs every system created without a `sim` option in sim
+ * mode, so a program (or a test suite) written against the API runs there unchanged.
+ */
+export function simFromEnv(text: string | undefined): SimOptions | null {
+  if (text === undefined || text.trim() === '') return null;
+  const [seed, strategy, depth] = text.trim().split(':');
+  const whole = (t: string | undefined): number | undefined => (t === undefined || t === '' ? undefined : /^\d+$/.test(t) ? Number(t) : NaN);
+  const raw = { seed: whole(seed), ...(strategy ? { strategy } : {}), ...(depth !== undefined ? { depth: whole(depth) } : {}) };
+  try {
+    return checkSimOptions(raw);
+  } catch (e) {
+    throw new VsmmuError('EVSMMU_BADOPTIONS', `VSMMU_SIM="${text}": expected SEED[:STRATEGY[:DEPTH]], e.g. 42 or 42:pct:3 (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
 export function normaliseOptions(options: unknown): SystemConfig {
   const o = options ?? {};
   if (!isRecord(o)) throw bad('createSystem(options): options must be an object');
@@ -242,7 +259,7 @@ export function normaliseOptions(options: unknown): SystemConfig {
   unknownKeys(smmu, Object.keys(DEFAULT_FEATURES), 'smmu');
   const features = checkSmmuFeatures(smmu);
   const guestTimeoutMs = checkGuestTimeout(o['guestTimeoutMs']);
-  const sim = o['sim'] === undefined ? null : checkSimOptions(o['sim']);
+  const sim = o['sim'] === false ? null : o['sim'] === undefined ? simFromEnv(process.env['VSMMU_SIM']) : checkSimOptions(o['sim']);
 
   const list = o['domains'] ?? [];
   if (!Array.isArray(list)) throw bad('domains must be an array of domain objects or xl.cfg texts');

@@ -3,6 +3,7 @@
 // whole stack; bad sim options are coded errors.
 import { describe, expect, it } from 'vitest';
 import { createSystem, type SimStrategy } from '../../src/index.ts';
+import { simFromEnv } from '../../src/system/options.ts';
 import { formatChromeTrace } from '../../src/trace/chrome.ts';
 import { validateChromeTrace } from '../../src/trace/validate.ts';
 
@@ -99,9 +100,26 @@ describe('sim mode', () => {
   });
 
   it('threads mode reports no sim state', async () => {
-    await using sys = await createSystem({ memory: '64M' });
+    await using sys = await createSystem({ memory: '64M', sim: false });
     expect(sys.mode).toBe('threads');
     expect(sys.sim).toBeNull();
+  });
+
+  it('VSMMU_SIM=SEED[:STRATEGY[:DEPTH]] runs a program unchanged in sim mode; sim: false keeps threads', async () => {
+    expect(simFromEnv('42:pct:2')).toEqual({ seed: 42, strategy: 'pct', depth: 2 });
+    expect(simFromEnv(undefined)).toBeNull();
+    expect(() => simFromEnv('x')).toThrow(expect.objectContaining({ code: 'EVSMMU_BADOPTIONS' }));
+    const before = process.env['VSMMU_SIM'];
+    process.env['VSMMU_SIM'] = '7';
+    try {
+      await using a = await createSystem({ memory: '64M' });
+      expect(a.sim?.seed).toBe(7);
+      await using b = await createSystem({ memory: '64M', sim: false });
+      expect(b.mode).toBe('threads');
+    } finally {
+      if (before === undefined) delete process.env['VSMMU_SIM'];
+      else process.env['VSMMU_SIM'] = before;
+    }
   });
 
   it.each([
