@@ -422,3 +422,21 @@ describe('profiles: names', () => {
     expect(() => xenProfile('rfc2')).toThrow(expect.objectContaining({ code: 'EVSMMU_BADOPTIONS' }));
   });
 });
+
+describe('docs/profiles.md', () => {
+  it('has a row for every reference section the tests name, and every profile field differs where a row says so', async () => {
+    const { readFileSync } = await import('node:fs');
+    const root = new URL('../../', import.meta.url);
+    const doc = readFileSync(new URL('docs/profiles.md', root), 'utf8');
+    const rows = doc.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| behaviour') && !l.startsWith('| ---'));
+    const tests = ['test/unit/xen-profiles.test.ts', 'test/integration/profiles.test.ts'].map((f) => readFileSync(new URL(f, root), 'utf8')).join('\n');
+    const sections = new Set([...tests.matchAll(/describe(?:\.each\([^)]*\))?\('(§\d+\.\d+)/g)].map((m) => m[1]!));
+    expect(sections.size).toBeGreaterThanOrEqual(8);
+    for (const s of sections) expect(rows.some((r) => r.includes(s)), `no row cites ${s}`).toBe(true);
+    // Every policy field on which rfc or v3 differs from hardened is a decision the table covers.
+    const h = xenProfile('hardened') as unknown as Record<string, unknown>;
+    const differing = (['rfc', 'v3'] as const).flatMap((p) => Object.entries(xenProfile(p)).filter(([k, v]) => k !== 'name' && v !== h[k]).map(([k]) => k));
+    expect(new Set(differing).size).toBeGreaterThanOrEqual(16);
+    expect(rows.length).toBeGreaterThanOrEqual(new Set(differing).size);
+  });
+});
