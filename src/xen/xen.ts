@@ -61,8 +61,9 @@ export interface XenOptions {
   readonly tracer?: Tracer;
   /**
    * How long (ms of the actor's clock) a guest's CMD_SYNC may wait for its physical CMD_SYNC
-   * before Xen fences that domain and recovers the physical command queue (default: timeoutMs,
-   * 2000). See checkSyncTimeouts.
+   * before Xen fences that domain and recovers the physical command queue (default 10000: a
+   * real SMMU answers in microseconds, but an emulated one on a loaded machine may be
+   * descheduled for seconds, and a wrongly fenced guest is a failure). See checkSyncTimeouts.
    */
   readonly syncTimeoutMs?: number;
 }
@@ -176,7 +177,7 @@ export class Xen {
       ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
     });
     this.faultBudgetOpt = o.faultBudget;
-    this.syncTimeoutMs = o.syncTimeoutMs ?? o.timeoutMs ?? 2000;
+    this.syncTimeoutMs = o.syncTimeoutMs ?? 10_000;
     this.tr = this.driver.tr = o.tracer ?? NO_TRACE;
   }
 

@@ -1,6 +1,6 @@
 // A physical CMD_SYNC that never completes, on real threads (issue 15, reliability.md F5):
 // the SMMU's command queue is stalled at the next CMD_SYNC (test hook); a guest's CMD_SYNC
-// waiting for it ends, after Xen's timeout (2 s of Xen's clock), with the domain fenced
+// waiting for it ends, after Xen's timeout (10 s of Xen's clock), with the domain fenced
 // (device aborted, its CMD_SYNC never complete), the queue recovered and the other guest
 // running; destroying the fenced domain frees everything.
 import { describe, expect, it } from 'vitest';
@@ -58,8 +58,8 @@ describe('a physical CMD_SYNC that never completes (threads)', () => {
 
     await sys.injectFault('stall-sync');
     const prod = await submit(a, 0, cmdOf('TLBI_NH_ALL'), cmdOf('SYNC', { cs: 0 }));
-    // Xen fences a once its SYNC waited 2 s (Xen's clock); bounded here at 30 s.
-    expect(await until(async () => (await sys.stats()).xen.syncTimeouts === 1, 30_000)).toBe(true);
+    // Xen fences a once its SYNC waited 10 s (Xen's clock); bounded here at 40 s.
+    expect(await until(async () => (await sys.stats()).xen.syncTimeouts === 1, 40_000)).toBe(true);
     const st = await sys.stats();
     expect(st.xen.driver.queueRecoveries).toBe(1);
     expect(st.xen.xenBugs).toBe(0);
@@ -76,5 +76,5 @@ describe('a physical CMD_SYNC that never completes (threads)', () => {
     const acc = await sys.accounting();
     expect(acc).toMatchObject({ domains: 1, vmids: 1, streams: 1, irqLines: 1, trapSlots: 1 });
     expect(acc.pages.withheld).toBe(0);
-  }, 60_000);
+  }, 90_000);
 });
