@@ -85,10 +85,11 @@ try {
   for (const name of [one, two]) await startCampaign({ queue: server.url, name, kind: 'stress', seeds: { first: 1, last: SEEDS }, chunk, options: { ...options, shrink: false } });
   const t1 = await work(one, 1);
   const s1 = await span(one);
-  log(`  1 worker:  ${(t1 / 1000).toFixed(2)} s wall, ${(s1.spanMs / 1000).toFixed(2)} s from first seed to last`);
+  log(`  1 worker:  ${(t1 / 1000).toFixed(2)} s wall, ${(s1.spanMs / 1000).toFixed(2)} s from first seed to last, ${(s1.busyMs / s1.seeds).toFixed(0)} ms per seed`);
   const t2 = await work(two, 2);
   const s2 = await span(two);
   log(`  2 workers: ${(t2 / 1000).toFixed(2)} s wall, ${(s2.spanMs / 1000).toFixed(2)} s from first seed to last`);
+  for (const w of (await campaignStatus({ queue: server.url, name: two })).workers) log(`    ${w.worker}: ${w.seeds} seeds, ${(w.busyMs / w.seeds).toFixed(0)} ms per seed, ${w.seedsPerS.toFixed(2)} seeds/s`);
   for (const name of [one, two]) {
     const st = await campaignStatus({ queue: server.url, name });
     if (st.done !== SEEDS) throw new Error(`campaign ${name}: ${st.done} of ${SEEDS} seeds done`);
