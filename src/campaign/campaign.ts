@@ -145,6 +145,7 @@ export async function workCampaign(o: WorkCampaignOptions): Promise<WorkCampaign
   const worker = o.worker ?? `${hostname()}/${process.pid}`;
   if (worker === '' || worker.length > 200) throw inval(`worker name: 1 to 200 characters, not ${JSON.stringify(worker)}`);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
 
   return withConnection(o.queue, async (c) => {
     const { spec } = await specOf(c, name);
@@ -217,7 +218,8 @@ export async function workCampaign(o: WorkCampaignOptions): Promise<WorkCampaign
       await q.close();
       await pool.destroy();
     }
-    return { worker, ...tally, elapsedMs: Math.round(performance.now() - t0) };
+    const cpu = process.cpuUsage(cpu0);
+    return { worker, ...tally, elapsedMs: Math.round(performance.now() - t0), cpuMs: Math.round((cpu.user + cpu.system) / 1000) };
   });
 }
 

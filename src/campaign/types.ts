@@ -102,6 +102,8 @@ export interface WorkCampaignResult {
   readonly duplicates: number;
   readonly failed: number;
   readonly elapsedMs: number;
+  /** CPU time of this process meanwhile (every thread: the pool's, the queue's), ms. */
+  readonly cpuMs: number;
 }
 
 export interface CampaignWorkerStatus {
