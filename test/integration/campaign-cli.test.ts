@@ -8,6 +8,9 @@ import { processIo, type CliIo } from '../../src/cli/io.ts';
 import { seedRange } from '../../src/cli/campaign.ts';
 import { parseQueueUrl } from '../../src/campaign/connection.ts';
 import { campaignSpec, startCampaign } from '../../src/campaign/campaign.ts';
+import { replay as stressReplay, stressOptions } from '../../src/campaign/kinds/stress.ts';
+import { fuzzOptions, replay as fuzzReplay } from '../../src/campaign/kinds/fuzz.ts';
+import { stressReplay as stressReplayOf } from '../../src/system/stress.ts';
 
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -90,6 +93,15 @@ describe('vsmmu campaign', () => {
     expect(parseQueueUrl('redis://[::1]:7000')).toMatchObject({ host: '::1' });
     expect(() => parseQueueUrl('redis://127.0.0.1:7000/16')).toThrow(expect.objectContaining({ code: 'EVSMMU_QUEUE_URL' }));
     expect(() => parseQueueUrl('not a url')).toThrow(expect.objectContaining({ code: 'EVSMMU_QUEUE_URL' }));
+  });
+
+  it('hands the options to the runs as vsmmu stress and vsmmu fuzz take them (the profile too)', () => {
+    const o = { guests: 2, rounds: 50, profile: 'rfc', mutation: 'wrong-vsid', strategy: 'pct', depth: 2, chaos: false };
+    expect(stressOptions(5, o)).toEqual({ seed: 5, guests: 2, rounds: 50, mode: 'sim', strategy: 'pct', depth: 2, chaos: false, mutation: 'wrong-vsid', profile: 'rfc' });
+    expect(stressReplay(5, o)).toBe(stressReplayOf({ seed: 5, guests: 2, rounds: 50, mode: 'sim', strategy: 'pct', depth: 2, chaos: false, mutation: 'wrong-vsid', profile: 'rfc' }));
+    expect(stressReplay(5, o)).toContain('--profile rfc');
+    expect(fuzzOptions({ iterations: 9, guests: 2, profile: 'v3', shrink: false })).toEqual({ iterations: 9, guests: 2, mode: 'sim', profile: 'v3', shrink: false });
+    expect(fuzzReplay(4, { profile: 'v3' })).toContain('--profile v3');
   });
 
   it('checks the API options with EVSMMU_INVAL', async () => {

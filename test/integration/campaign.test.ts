@@ -172,26 +172,26 @@ describe('campaign on a Redis queue', () => {
   }, 120_000);
 
   it('reports every seed that catches a planted bug of the mutation suite, as vsmmu stress finds them, and shrinks a catch', async () => {
-    // The oracle: the same seeds run alone, as `vsmmu stress --mutation early-sync` runs them.
-    const options = { guests: 2, rounds: 100, mutation: 'early-sync' } as const;
+    // The oracle: the same seeds run alone, as `vsmmu stress --mutation tlbi-without-vmid` runs them.
+    const options = { guests: 2, rounds: 100, mutation: 'tlbi-without-vmid' } as const;
     const alone = await Promise.all(Array.from({ length: 4 }, (_, i) => runStress({ ...options, seed: i + 2 })));
+    // Some of these seeds catch it and some do not (as the stress runner is today); either way the report must match.
     const caught = alone.filter((r) => !r.ok);
     expect(caught.length).toBeGreaterThan(0);
-    expect(caught.length).toBeLessThan(4);
     await startCampaign({ queue: url(), name: 'mutation', kind: 'stress', seeds: { first: 2, last: 5 }, chunk: 3, options: { ...options, shrink: false } });
     expect(await workCampaign({ queue: url(), name: 'mutation', untilEmpty: true, concurrency: 2 })).toMatchObject({ seeds: 4, failed: caught.length });
     const report = await campaignReport({ queue: url(), name: 'mutation' });
     expect(report.failures.map((f) => ({ seed: f.seed, digest: f.digest, violations: f.violations, replay: f.replay }))).toEqual(
       caught.map((r) => ({ seed: r.seed, digest: r.digest, violations: [r.violation], replay: r.replay })),
     );
-    expect(report.failures.every((f) => f.replay.includes('--mutation early-sync') && f.shrunk === undefined)).toBe(true);
+    expect(report.failures.every((f) => f.replay.includes('--mutation tlbi-without-vmid') && f.shrunk === undefined)).toBe(true);
 
     // With shrinking (the default), the report carries a smaller run that still fails.
     const one = caught[0]!.seed;
     await startCampaign({ queue: url(), name: 'shrunk', kind: 'stress', seeds: { first: one, last: one }, options: { ...options, shrinkRuns: 5 } });
     await workCampaign({ queue: url(), name: 'shrunk', untilEmpty: true, concurrency: 1 });
     const [f] = (await campaignReport({ queue: url(), name: 'shrunk' })).failures;
-    expect(f?.shrunk).toMatch(/^vsmmu stress --seeds 1 --seed \d+ .*--mutation early-sync.* # \d+ operation\(s\): /);
+    expect(f?.shrunk).toMatch(/^vsmmu stress --seeds 1 --seed \d+ .*--mutation tlbi-without-vmid.* # \d+ operation\(s\): /);
   }, 120_000);
 
   it('two worker processes, one SIGKILLed mid-chunk: its chunk is retried by the other, every seed runs once, failures all reported', async () => {

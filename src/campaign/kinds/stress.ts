@@ -5,6 +5,7 @@
 import { shrinkStress } from '../../system/shrink.ts';
 import { runStress, stressReplay, type StressOptions } from '../../system/stress.ts';
 import type { SimStrategy } from '../../sim/scheduler.ts';
+import type { XenProfileName } from '../../xen/profile.ts';
 import type { RunnerOptions, SeedResult } from '../types.ts';
 
 /** Bounds of one seed's shrinking (a campaign may find many failures): runs (options.shrinkRuns) and time. */
@@ -25,6 +26,7 @@ export function stressOptions(seed: number, o: RunnerOptions): StressOptions {
     ...(depth === undefined ? {} : { depth }),
     ...(o['chaos'] === false ? { chaos: false } : {}),
     ...(typeof o['mutation'] === 'string' ? { mutation: o['mutation'] } : {}),
+    ...(typeof o['profile'] === 'string' ? { profile: o['profile'] as XenProfileName } : {}),
   };
 }
 
