@@ -18,9 +18,9 @@ function l(x: LatencyFigures | null): string {
 const WORKLOAD_NOTES: readonly string[] = [
   'Each guest runs its workload on its own thread (one control call per cell) and probes its trap latency about once a millisecond (a read of its vSMMU\'s IDR0, trapped to Xen):',
   '',
-  '- `stream`: DMA through a mapped window, alternating writes and reads, 32 in flight: 4 KiB over 16 pages (IOTLB hits), `stream 64B`, `stream 64KiB`, and `stream walk` (4 KiB, one transaction per page over 128 pages, the ASID invalidated with TLBI_NH_ASID + CMD_SYNC after every pass, so every transaction walks stage 1 and stage 2);',
+  '- `stream`: DMA through a mapped window, alternating writes and reads, 128 in flight (half the device\'s descriptor ring): 4 KiB over 16 pages (IOTLB hits), `stream 64B`, `stream 64KiB`, and `stream walk` (4 KiB, one transaction per page over 2048 pages; the SMMU\'s IOTLB has 512 entries (`smmu.iotlbEntries`), so the sweep evicts every translation before its page comes round and every transaction walks stage 1 and stage 2);',
   '- `strict`: map a 4 KiB buffer, one DMA, unmap with its TLBI + CMD_SYNC, per buffer (Linux\'s strict DMA API);',
-  '- `lazy`: a flush queue of 256 buffers at fresh IOVAs, each mapped and DMA\'d; when the queue is full one unmap of its window issues the gathered invalidation (range TLBI, the SMMU has RIL) and one CMD_SYNC;',
+  '- `lazy`: a flush queue of 256 buffers at fresh IOVAs, each mapped, DMA\'d and unmapped without invalidation (iommu_unmap_fast); when the queue is full the whole domain is invalidated at once: TLBI_NH_ASID + CMD_SYNC (the driver\'s flushAsid, as Linux\'s arm_smmu_tlb_inv_context);',
   '- `reconfig`: bursts of 32 DMAs on the first device; between them the second device moves to a new domain (abort STE, CD cleared, TLBI_NH_ASID of the old ASID, new CD, valid STE, each with its CFGI + CMD_SYNC), then one DMA through it;',
   '- `noisy`: the guests stream (4 KiB) while one more guest floods: 32 TLBI_NH_VA + CMD_SYNC, a DMA to an unmapped IOVA whose F_TRANSLATION event it waits for, 32 DMAs, in a loop; four rounds alternate the victims alone and beside the flood.',
 ];

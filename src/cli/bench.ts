@@ -16,10 +16,11 @@ export const BENCH_HELP = `Usage: vsmmu bench [options]
 
 Multi-guest throughput and latency benchmarks. For each guest count, Xen, the SMMU and the
 guests run on their threads and every workload runs in each guest for --seconds:
-  stream    DMA reads/writes: 4 KiB with TLB hits, 64 B, 64 KiB, and walk-heavy (4 KiB, one
-            page each, the ASID invalidated after every pass)
+  stream    DMA reads/writes, 128 in flight: 4 KiB with TLB hits, 64 B, 64 KiB, and walk-heavy
+            (4 KiB, one page each over 4x the pages a 512-entry IOTLB holds)
   strict    map, DMA, unmap + TLBI + CMD_SYNC per buffer (Linux's strict DMA API)
-  lazy      a flush queue of 256 buffers, unmapped and invalidated together with one CMD_SYNC
+  lazy      a flush queue of 256 buffers, unmapped as used, invalidated together by one
+            TLBI_NH_ASID + CMD_SYNC
   reconfig  STE/CD changes of a second device between bursts of DMA on the first
   noisy     the guests stream alone, then beside one more guest flooding TLBIs, faults and DMA
 Every figure is reported beside a limit measured in the same run, as a ratio: bare SAB

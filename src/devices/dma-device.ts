@@ -167,8 +167,9 @@ export class DmaDevice {
    * A stream of `count` transfers of `size` bytes (one transaction each) with up to `depth`
    * in flight, as a DMA engine's queue keeps them: transfer i goes to `iovaOf(i)`, as a write
    * (from `src`) when `writeOf(i)`. Completions come back in order; `onDone(i, ok, ms)` gets
-   * each one with the time since its submission. Read data is not copied out (throughput
-   * mode). Returns the totals.
+   * each one with the time since its submission. Read data is not copied out, and a write
+   * from a buffer slot that still holds `src` (no read landed in it since) is not filled
+   * again: the engine sends what its buffer holds (throughput mode). Returns the totals.
    */
   stream(s: DmaStreamSpec, onDone?: (i: number, ok: boolean, ms: number) => void): { ok: number; faults: number; bytes: number } {
     return this.run(this.streamSteps(s, onDone));
@@ -180,6 +181,7 @@ export class DmaDevice {
     const size = Math.min(s.size, this.chunk);
     const depth = Math.max(1, Math.min(s.depth, Math.floor(data.length / size), 256));
     const sentAt = new Float64Array(depth);
+    const holdsSrc = new Uint8Array(depth);
     const attrs = s.attrs ?? {};
     let sent = 0;
     let done = 0;
@@ -196,7 +198,8 @@ export class DmaDevice {
       for (; sent < s.count && sent - done < depth && batch.length < room; sent++) {
         const slot = sent % depth;
         const write = s.writeOf(sent);
-        if (write && s.src) data.set(s.src.subarray(0, size), slot * size);
+        if (write && s.src && holdsSrc[slot] === 0) data.set(s.src.subarray(0, size), slot * size);
+        holdsSrc[slot] = write && s.src ? 1 : 0;
         sentAt[slot] = this.clock();
         batch.push({
           tag: sent, sid: this.psid, iova: s.iovaOf(sent), length: size, write, offset: slot * size,
@@ -297,6 +300,8 @@ export class DmaDevice {
     const size = Math.min(s.size, this.chunk);
     const depth = Math.max(1, Math.min(s.depth, Math.floor(data.length / size), 256));
     const sentAt = new Float64Array(depth);
+    // 1 while a slot holds src (a read into the slot overwrites it).
+    const holdsSrc = new Uint8Array(depth);
     const attrs = s.attrs ?? {};
     const baseFlags = (attrs.instr ? TXF_INSTR : 0) | (attrs.priv ? TXF_PRIV : 0) |
       (attrs.ssid !== undefined ? TXF_SSV | ((attrs.ssid & 0xfffff) << TXF_SSID_SHIFT) : 0);
@@ -313,7 +318,8 @@ export class DmaDevice {
       const i = sent + k;
       const slot = i % depth;
       const write = s.writeOf(i);
-      if (write && src) data.set(src, slot * size);
+      if (write && src && holdsSrc[slot] === 0) data.set(src, slot * size);
+      holdsSrc[slot] = write && src ? 1 : 0;
       sentAt[slot] = clock();
       const iova = s.iovaOf(i);
       u[o + RQ_TAG] = i >>> 0;

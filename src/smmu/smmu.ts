@@ -552,10 +552,12 @@ export class Smmu {
   }
 
   /** Checks an option object coming from another thread. */
-  static checkOptions(o: { cmdBudget?: number; txBudget?: number }): void {
+  static checkOptions(o: { cmdBudget?: number; txBudget?: number; iotlbEntries?: number }): void {
     for (const k of ['cmdBudget', 'txBudget'] as const) {
       const v = o[k];
       if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new VsmmuError('EVSMMU_SMMU_CONFIG', `${k} must be a positive integer`);
     }
+    const e = o.iotlbEntries;
+    if (e !== undefined && !(Number.isInteger(e) && e >= 1 && e <= 1 << 20)) throw new VsmmuError('EVSMMU_SMMU_CONFIG', `iotlbEntries must be an integer from 1 to ${1 << 20}`);
   }
 }

@@ -48,8 +48,12 @@ export interface SystemOptions {
   };
   /** Each domain as an object, as xl.cfg text, or as xl.cfg text with its file name. */
   readonly domains?: readonly (DomainOptions | string | XlCfgFile)[];
-  /** Features of the physical SMMU (default: stage 1 + 2 + nesting, 2-level tables, 16-bit SIDs). */
-  readonly smmu?: Partial<SmmuFeatures>;
+  /**
+   * Features of the physical SMMU (default: stage 1 + 2 + nesting, 2-level tables, 16-bit
+   * SIDs), and `iotlbEntries`: the size of its IOTLB (an implementation choice, not in the
+   * ID registers; default 2048).
+   */
+  readonly smmu?: SmmuSystemOptions;
   /**
    * A guest control call not answered within this bound marks the guest hung: 1..2^31-1 ms
    * (setTimeout's range), or Infinity for no bound (default 30 s).
@@ -64,11 +68,22 @@ export interface SystemOptions {
   readonly sim?: SimOptions | false;
 }
 
+/** createSystem()'s `smmu`: architectural features plus the implementation's cache sizes. */
+export type SmmuSystemOptions = Partial<SmmuFeatures> & {
+  /** IOTLB entries, 1..IOTLB_ENTRIES_MAX (default 2048); small ones make DMA walk-heavy. */
+  readonly iotlbEntries?: number;
+};
+
+export const DEFAULT_IOTLB_ENTRIES = 2048;
+export const IOTLB_ENTRIES_MAX = 1 << 20;
+
 export interface SystemConfig {
   readonly memory: number;
   readonly cmdline: XenCmdline;
   readonly domains: readonly DomainConfig[];
   readonly smmu: Partial<SmmuFeatures>;
+  /** The SMMU's IOTLB entries (null: its default). */
+  readonly iotlbEntries: number | null;
   readonly guestTimeoutMs: number;
   readonly sim: SimOptions | null;
   readonly profile: XenProfileName;
@@ -168,6 +183,14 @@ function isNumericFeature(k: string): k is NumericFeature {
   return Object.hasOwn(FEATURE_RANGES, k);
 }
 
+function checkIotlbEntries(v: unknown): number | null {
+  if (v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > IOTLB_ENTRIES_MAX) {
+    throw bad(`smmu.iotlbEntries must be a whole number from 1 to ${IOTLB_ENTRIES_MAX}, got ${JSON.stringify(v)}`, { option: 'smmu.iotlbEntries', min: 1, max: IOTLB_ENTRIES_MAX });
+  }
+  return v;
+}
+
 /** Checks `smmu` against the architecture and against what Xen's SMMU driver needs. */
 function checkSmmuFeatures(smmu: Record<string, unknown>): SmmuFeatures {
   for (const [k, v] of Object.entries(smmu)) {
@@ -256,8 +279,10 @@ export function normaliseOptions(options: unknown): SystemConfig {
   const cmdline = parseXenCmdline(raw);
   const smmu = o['smmu'] ?? {};
   if (!isRecord(smmu)) throw bad('smmu must be an object of SMMU features');
-  unknownKeys(smmu, Object.keys(DEFAULT_FEATURES), 'smmu');
-  const features = checkSmmuFeatures(smmu);
+  unknownKeys(smmu, [...Object.keys(DEFAULT_FEATURES), 'iotlbEntries'], 'smmu');
+  const { iotlbEntries: iotlbRaw, ...featureOpts } = smmu;
+  const iotlbEntries = checkIotlbEntries(iotlbRaw);
+  const features = checkSmmuFeatures(featureOpts);
   const guestTimeoutMs = checkGuestTimeout(o['guestTimeoutMs']);
   const sim = o['sim'] === false ? null : o['sim'] === undefined ? simFromEnv(process.env['VSMMU_SIM']) : checkSimOptions(o['sim']);
 
@@ -284,5 +309,5 @@ export function normaliseOptions(options: unknown): SystemConfig {
     const table = strtab >= MiB ? `, ${strtab / MiB} MiB of it the stream table for smmu.sidBits = ${features.sidBits}` : '';
     throw new VsmmuError('EVSMMU_NOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${Math.ceil(xenOwn / MiB)} MiB for itself${table}): raise memory, shrink the domains${table === '' ? '' : ' or lower smmu.sidBits'}`, { ram, memory, xen: xenOwn });
   }
-  return { memory, cmdline, domains, smmu: smmu as Partial<SmmuFeatures>, guestTimeoutMs, sim, profile, warnings };
+  return { memory, cmdline, domains, smmu: featureOpts as Partial<SmmuFeatures>, iotlbEntries, guestTimeoutMs, sim, profile, warnings };
 }

@@ -266,7 +266,7 @@ export async function createSystem(options: SystemOptions = {}): Promise<System>
   const cfg = normaliseOptions(options);
   const backend = cfg.sim ? simBackend(cfg.sim) : threadBackend();
   const mem = PhysMemory.create(cfg.memory);
-  const smmu = await backend.startSmmu({ memory: mem.sab, features: cfg.smmu });
+  const smmu = await backend.startSmmu({ memory: mem.sab, features: cfg.smmu, ...(cfg.iotlbEntries !== null ? { iotlbEntries: cfg.iotlbEntries } : {}) });
   let xen: ActorLink<XenActor> | null = null;
   try {
     const d = await smmu.api.describe();

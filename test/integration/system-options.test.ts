@@ -22,6 +22,24 @@ describe('createSystem options on threads', () => {
     await expect(createSystem({ smmu: { sidBits: 40 } })).rejects.toMatchObject({ code: 'EVSMMU_BADOPTIONS', message: expect.stringMatching(/smmu\.sidBits must be a whole number from 0 to 32, got 40/) });
   });
 
+  it('smmu.iotlbEntries sizes the SMMU IOTLB: a DMA over more pages than it holds walks again', async () => {
+    await using sys = await createSystem({
+      memory: '128M',
+      smmu: { iotlbEntries: 4 },
+      domains: [{ name: 'g', memory: '16M', viommu: 'smmuv3', devices: [{ name: 'dma0', sid: 0x10 }] }],
+    });
+    const g = sys.domain('g');
+    await g.driver.probe();
+    await g.driver.attach('dma0', { asid: 1 });
+    await g.driver.map(0x1000_0000, 0x4010_0000, 16 * 4096, 'rw');
+    expect(await g.device('dma0').dma({ iova: 0x1000_0000, length: 16 * 4096 })).toMatchObject({ ok: true });
+    const first = (await sys.stats()).smmu;
+    expect(first.iotlb.capacity).toBe(4);
+    expect(await g.device('dma0').dma({ iova: 0x1000_0000, length: 16 * 4096 })).toMatchObject({ ok: true });
+    const second = (await sys.stats()).smmu;
+    expect(second.walks - first.walks).toBeGreaterThanOrEqual(12);
+  });
+
   it('smmu.sidBits = 32 boots when host memory holds its stream table', async () => {
     await using sys = await createSystem({
       memory: '256M',

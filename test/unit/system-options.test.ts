@@ -44,6 +44,15 @@ describe('smmu features', () => {
     expect(reject({ memory: '64M', smmu: { sidBits: 32 } })).toMatchObject({ code: 'EVSMMU_NOMEM', message: expect.stringMatching(/128 MiB of it the stream table for smmu\.sidBits = 32.*lower smmu\.sidBits/) });
     expect(normaliseOptions({ memory: '256M', smmu: { sidBits: 32 } }).smmu).toEqual({ sidBits: 32 });
   });
+  it('smmu.iotlbEntries is the IOTLB size, kept apart from the features', () => {
+    const c = normaliseOptions({ smmu: { iotlbEntries: 64, ril: false } });
+    expect(c.iotlbEntries).toBe(64);
+    expect(c.smmu).toEqual({ ril: false });
+    expect(normaliseOptions({}).iotlbEntries).toBeNull();
+  });
+  it.each([0, -1, 2.5, '64', 2 ** 20 + 1, null])('smmu.iotlbEntries %j is EVSMMU_BADOPTIONS', (iotlbEntries) => {
+    expect(reject({ smmu: { iotlbEntries } })).toMatchObject({ code: 'EVSMMU_BADOPTIONS', message: expect.stringMatching(/smmu\.iotlbEntries must be a whole number from 1 to 1048576/) });
+  });
 });
 
 describe('memory', () => {
