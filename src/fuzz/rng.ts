@@ -1,19 +1,18 @@
 // The fuzzer's only source of randomness: a seeded generator (mulberry32), so a seed gives
 // the same inputs on every platform and in either runner. Never Math.random.
 
+import { prng } from '../prng.ts';
+
 export class Rng {
-  #a: number;
+  readonly #next: () => number;
 
   constructor(seed: number) {
-    this.#a = seed >>> 0;
+    this.#next = prng(seed);
   }
 
   /** A uniform u32. */
   u32(): number {
-    this.#a = (this.#a + 0x6d2b79f5) | 0;
-    let t = Math.imul(this.#a ^ (this.#a >>> 15), 1 | this.#a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
+    return this.#next();
   }
 
   /** A whole number in [0, n). */

@@ -22,6 +22,7 @@
 import type { DmaResult } from '../devices/dma-device.ts';
 import type { GuestFault } from './driver.ts';
 import type { GuestKernel } from './kernel.ts';
+import { prng } from '../prng.ts';
 
 export const STRESS_OPS = [
   'map', 'map-range', 'unmap', 'unmap-lazy', 'flush', 'dma-write', 'dma-read', 'reattach', 'pasid', 'unpasid', 'fault-burst', 'irq',
@@ -67,13 +68,7 @@ export interface GuestStressReport {
 
 /** The operations of a seed: a pure function of (seed, n, devices). */
 export function stressOps(seed: number, n: number, devices: number): StressOp[] {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const next = prng(seed);
   const total = WEIGHTS.reduce((x, y) => x + y, 0);
   const out: StressOp[] = [];
   for (let i = 0; i < n; i++) {

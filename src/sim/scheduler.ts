@@ -16,7 +16,7 @@
 // has work. Same seed, same options, same program: same steps, same digest.
 import { VsmmuError } from '../errors.ts';
 import { Digest } from './digest.ts';
-import { Random } from './random.ts';
+import { Random } from '../prng.ts';
 
 export type SimStrategy = 'random' | 'pct' | 'round-robin';
 

@@ -14,7 +14,7 @@
 import { VsmmuError } from '../errors.ts';
 import type { GuestStressReport } from '../guest/stress.ts';
 import type { SimBackend } from '../sim/backend.ts';
-import { prng } from '../sim/random.ts';
+import { prng } from '../prng.ts';
 import { mutation } from '../sim/mutations.ts';
 import type { SimStrategy } from '../sim/scheduler.ts';
 import type { DomainConfig } from '../xen/xlcfg.ts';
@@ -23,7 +23,6 @@ import { createSystem, type System } from './system.ts';
 import type { XenProfileName } from '../xen/profile.ts';
 import { formatChromeTrace } from '../trace/chrome.ts';
 
-export { prng };
 
 export interface StressOptions {
   readonly seed: number;

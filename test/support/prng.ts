@@ -1,6 +1,6 @@
 // Seeded PRNG for thread tests (mulberry32): the same seed gives the same batch sizes and
 // payloads on both sides of a ring, so each side can check the other.
-export { prng as mulberry32 } from '../../src/system/stress.ts';
+export { prng as mulberry32 } from '../../src/prng.ts';
 
 /** Test record over `words` u32 (>= 5): canary, seq, producer, payload..., checksum, canary. */
 export const CANARY_A = 0xa5a5a5a5;

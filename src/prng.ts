@@ -1,5 +1,7 @@
 // Seeded randomness for simulation, stress and fuzzing: mulberry32, small, fast, and the
-// same sequence on every platform. Nothing under a seeded run may use Math.random.
+// same sequence on every platform. Nothing under a seeded run may use Math.random. Like
+// errors.ts this module imports nothing, so every layer (a guest's stress workload, the
+// scheduler, the fuzzer) draws from the same generator.
 
 /** A 32-bit generator from `seed`: each call returns the next unsigned 32-bit value. */
 export function prng(seed: number): () => number {
