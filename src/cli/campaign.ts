@@ -31,7 +31,7 @@ start:
   --seeds A..B        the seeds, first and last included (0..${MAX_SEED})
   --chunk N           seeds per chunk: what a worker takes at once and what is retried
                       (default 10, 1..10000)
-  --profile P         Xen's policy profile the seeds run under
+  --profile P         Xen's policy profile the seeds run under: hardened (default), rfc, v3
   --guests G          guests per run (stress: default 3, 1..16; fuzz: 3, 2..8)
   --rounds R          stress: operations per guest and run (default 400, 1..1000000)
   --runner FILE       a module exporting runSeed(seed, options) that runs the seeds instead
