@@ -2,12 +2,6 @@
 // error contract of src/errors.ts: 0 success, 1 a check or run failed (error kind 'run' or
 // 'bug'), 2 a usage or input error (kind 'input'). Every error line ends with its [EVSMMU_*] code.
 import { processIo, type CliIo } from './io.ts';
-import { dtCommand, DT_HELP } from './dt.ts';
-import { runCommand, RUN_HELP } from './run.ts';
-import { benchCommand, BENCH_HELP } from './bench.ts';
-import { stressCommand, STRESS_HELP } from './stress.ts';
-import { campaignCommand, CAMPAIGN_HELP } from './campaign.ts';
-import { fuzzCommand, FUZZ_HELP } from './fuzz.ts';
 import { printable } from './text.ts';
 import { packageVersion } from './version.ts';
 import { VsmmuError } from '../errors.ts';
@@ -33,13 +27,20 @@ Exit status: 0 success, 1 a check or run failed, 2 bad usage or input. Every err
 ends with its code, e.g. [EVSMMU_USAGE].
 `;
 
-const VERBS: Record<string, { run: (argv: readonly string[], io: CliIo) => number | Promise<number>; help: string }> = {
-  run: { run: runCommand, help: RUN_HELP },
-  dt: { run: dtCommand, help: DT_HELP },
-  stress: { run: stressCommand, help: STRESS_HELP },
-  fuzz: { run: fuzzCommand, help: FUZZ_HELP },
-  bench: { run: benchCommand, help: BENCH_HELP },
-  campaign: { run: campaignCommand, help: CAMPAIGN_HELP },
+interface Verb {
+  run(argv: readonly string[], io: CliIo): number | Promise<number>;
+  readonly help: string;
+}
+
+// Each verb's module is loaded only when it runs (a `campaign work` process, started once per
+// machine and worker, loads neither the benchmarks nor the fuzzer).
+const VERBS: Record<string, () => Promise<Verb>> = {
+  run: async () => { const m = await import('./run.ts'); return { run: m.runCommand, help: m.RUN_HELP }; },
+  dt: async () => { const m = await import('./dt.ts'); return { run: m.dtCommand, help: m.DT_HELP }; },
+  stress: async () => { const m = await import('./stress.ts'); return { run: m.stressCommand, help: m.STRESS_HELP }; },
+  fuzz: async () => { const m = await import('./fuzz.ts'); return { run: m.fuzzCommand, help: m.FUZZ_HELP }; },
+  bench: async () => { const m = await import('./bench.ts'); return { run: m.benchCommand, help: m.BENCH_HELP }; },
+  campaign: async () => { const m = await import('./campaign.ts'); return { run: m.campaignCommand, help: m.CAMPAIGN_HELP }; },
 };
 
 /** The exit status for an error: its kind decides (input 2, run and bug 1). */
@@ -58,17 +59,18 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   if (verb === undefined || verb === '-h' || verb === '--help' || verb === 'help') {
     const topic = verb === 'help' ? rest[0] : undefined;
     if (topic !== undefined && !VERBS[topic]) return report(io, 'vsmmu help', unknownCommand(topic));
-    io.out(topic !== undefined && VERBS[topic] ? VERBS[topic].help : HELP);
+    const load = topic !== undefined ? VERBS[topic] : undefined;
+    io.out(load ? (await load()).help : HELP);
     return 0;
   }
   if (verb === '-V' || verb === '--version') {
     io.out(`vsmmu ${packageVersion()}\n`);
     return 0;
   }
-  const cmd = VERBS[verb];
-  if (!cmd) return report(io, 'vsmmu', unknownCommand(verb));
+  const load = VERBS[verb];
+  if (!load) return report(io, 'vsmmu', unknownCommand(verb));
   try {
-    return await cmd.run(rest, io);
+    return await (await load()).run(rest, io);
   } catch (e) {
     // Anything uncoded is a bug of vsmmu: EVSMMU_INTERNAL, exit 1, never a raw stack trace.
     return report(io, `vsmmu ${verb}`, e instanceof VsmmuError ? e : VsmmuError.fromRecord(VsmmuError.recordOf(e)));
