@@ -33,9 +33,8 @@ export interface SimBackend extends Backend {
 }
 
 export interface SimWorld {
+  /** The physical SMMU (stress watches its data path through Smmu.onAccess). */
   smmu: Smmu | null;
-  xen: XenActor | null;
-  readonly guests: Map<string, GuestKernel>;
 }
 
 /** A guest's vCPU stopped on its trapped access while the scheduler runs the others. */
@@ -184,7 +183,7 @@ function localLink<T extends object>(s: Scheduler, name: string, obj: T, held: S
 
 export function simBackend(o: SimOptions): SimBackend {
   const s = new Scheduler(o);
-  const world: SimWorld = { smmu: null, xen: null, guests: new Map() };
+  const world: SimWorld = { smmu: null };
   // One ring for every actor, on virtual time: the same seed gives the same trace.
   const rec = new TraceRecorder(() => s.now);
   const tracers = new Map<string, ReturnType<TraceRecorder['tracer']>>();
@@ -221,7 +220,6 @@ export function simBackend(o: SimOptions): SimBackend {
     async startXen(data: XenWorkerData) {
       // Booting probes and enables the SMMU: the scheduler runs it meanwhile.
       const actor = new XenActor(data, { pollRegister: simPollRegister(s), tracer: tracer('xen') });
-      world.xen = actor;
       const me: SimActor = { name: 'xen', step: (now) => actor.step(now), hasWork: () => actor.hasWork(), nextDeadline: () => actor.nextDeadline() };
       const remove = s.add(me);
       return localLink(s, 'xen', actor, me, async () => {
@@ -277,10 +275,8 @@ export function simBackend(o: SimOptions): SimBackend {
         },
       };
       removals.push(s.add(me));
-      world.guests.set(name, kernel);
       const link = localLink(s, `guest:${name}`, kernel, me, async () => {
         for (const r of removals) r();
-        world.guests.delete(name);
         await kernel[Symbol.asyncDispose]();
       }, bound);
       return link;

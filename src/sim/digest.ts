@@ -8,12 +8,9 @@ const PRIME = 0x01000193;
 export class Digest {
   #a = 0x811c9dc5;
   #b = 0x050c5d1f;
-  /** Values mixed so far (for reports: how much history the digest covers). */
-  count = 0;
 
   /** Mixes one 32-bit value. */
   int(v: number): void {
-    this.count++;
     let a = this.#a;
     let b = this.#b;
     for (let s = 0; s < 32; s += 8) {

@@ -54,7 +54,6 @@ interface Entry {
   readonly actor: SimActor;
   /** On the stack (stepping, or inside a wait of its own): not steppable now. */
   busy: boolean;
-  removed: boolean;
   /** PCT priority (higher runs first). */
   prio: number;
 }
@@ -128,10 +127,9 @@ export class Scheduler {
   /** Adds an actor; returns its removal. */
   add(actor: SimActor): () => void {
     // PCT: initial priorities are above every change-point priority (0 .. depth-2).
-    const e: Entry = { id: this.#nextId++, actor, busy: false, removed: false, prio: 64 + this.#rnd.below(1 << 20) };
+    const e: Entry = { id: this.#nextId++, actor, busy: false, prio: 64 + this.#rnd.below(1 << 20) };
     this.#entries.push(e);
     return () => {
-      e.removed = true;
       const i = this.#entries.indexOf(e);
       if (i >= 0) this.#entries.splice(i, 1);
     };

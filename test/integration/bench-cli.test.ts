@@ -6,17 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DOMParser } from '@xmldom/xmldom';
-import { main } from '../../src/cli/main.ts';
-import { processIo, type CliIo } from '../../src/cli/io.ts';
 import type { BenchReport } from '../../src/index.ts';
+import { cli } from '../support/cli.ts';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), tty: false, readFile: processIo.readFile };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 /** Every object under `v` that looks like a figure (has a value and a unit). */
 function figures(v: unknown, path = '$', out: [string, Record<string, unknown>][] = []): [string, Record<string, unknown>][] {

@@ -3,22 +3,14 @@
 // EVSMMU_QUEUE_UNREACHABLE.
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
-import { processIo, type CliIo } from '../../src/cli/io.ts';
 import { seedRange } from '../../src/cli/campaign.ts';
 import { parseQueueUrl } from '../../src/campaign/connection.ts';
 import { campaignSpec, startCampaign } from '../../src/campaign/campaign.ts';
 import { replay as stressReplay, stressOptions } from '../../src/campaign/kinds/stress.ts';
 import { fuzzOptions, replay as fuzzReplay } from '../../src/campaign/kinds/fuzz.ts';
 import { stressReplay as stressReplayOf } from '../../src/system/stress.ts';
+import { cli } from '../support/cli.ts';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), tty: false, readFile: processIo.readFile };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 /** A loopback port nothing listens on (bound, then closed). */
 function closedPort(): Promise<number> {

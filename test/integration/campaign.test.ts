@@ -12,11 +12,10 @@ import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { Redis } from 'ioredis';
 import { campaignReport, campaignStatus, startCampaign, workCampaign } from '../../src/campaign/campaign.ts';
 import { keys, recordResult } from '../../src/campaign/store.ts';
-import { main } from '../../src/cli/main.ts';
 import { runStress } from '../../src/system/stress.ts';
 import { runFuzzSeed } from '../../src/fuzz/run.ts';
-import { processIo, type CliIo } from '../../src/cli/io.ts';
 import { redisIt, redisProblem, startRedis, type RedisServer } from '../support/redis.ts';
+import { cli } from '../support/cli.ts';
 
 const it = redisIt('campaigns on a Redis queue (test/integration/campaign.test.ts)');
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -44,13 +43,6 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), tty: false, readFile: processIo.readFile };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 /** Every finished run the planted runner logged: seed -> how many times. */
 function runs(log: string): Map<number, number> {

@@ -8,21 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { exitStatus, main } from '../../src/cli/main.ts';
 import { VsmmuError } from '../../src/errors.ts';
 import type { CliIo } from '../../src/cli/io.ts';
-import { processIo } from '../../src/cli/io.ts';
 import { stressLine } from '../../src/cli/stress.ts';
 import { failureList } from '../../src/cli/run.ts';
 import type { GuestReport, ScenarioReport } from '../../src/system/scenario.ts';
 import { dtc, dtcIt } from '../support/dtc.ts';
+import { cli } from '../support/cli.ts';
 
 const withDtc = dtcIt('vsmmu dt output through dtc (test/integration/cli.test.ts)');
 
-async function cli(argv: string[], tty = false): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), tty, readFile: processIo.readFile };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'vsmmu-cli-'));
 const cfg = (name: string, text: string): string => {

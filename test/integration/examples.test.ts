@@ -4,22 +4,15 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
-import { processIo, type CliIo } from '../../src/cli/io.ts';
 import { parseXlCfgFull } from '../../src/xen/xlcfg.ts';
 import { dtc, dtcIt } from '../support/dtc.ts';
+import { cli } from '../support/cli.ts';
 
 const withDtc = dtcIt('examples/*.cfg device trees through dtc (test/integration/examples.test.ts)');
 
 const EXAMPLES = readdirSync('examples').filter((f) => f.endsWith('.cfg')).sort().map((f) => `examples/${f}`);
 const DOCS = ['README.md', 'docs/cli.md'].map((f) => readFileSync(f, 'utf8')).join('\n');
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), tty: false, readFile: processIo.readFile };
-  return { code: await main(argv, io), out, err };
-}
 
 describe('examples/', () => {
   it('holds the cfg files the docs use', () => {

@@ -8,9 +8,8 @@ import { encodeL1Std } from '../../src/arch/ste.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.ts';
-import { processIo, type CliIo } from '../../src/cli/io.ts';
 import type { BenchReport } from '../../src/index.ts';
+import { cli } from '../support/cli.ts';
 
 const V = 0x0404_0000;
 const ST = 0x4010_0000;
@@ -151,13 +150,6 @@ describe.each(['hardened', 'rfc', 'v3'] as const)('the public API on %s: probe, 
   });
 });
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), tty: false, readFile: processIo.readFile };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 describe('profiles: --profile on the CLI', () => {
   it('vsmmu run --profile rfc runs the scenario under the series; an unknown profile is a usage error', async () => {

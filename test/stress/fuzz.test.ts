@@ -5,20 +5,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
-import type { CliIo } from '../../src/cli/io.ts';
-import { processIo } from '../../src/cli/io.ts';
 import { generateOps, opClasses, type FuzzOp } from '../../src/fuzz/ops.ts';
 import { runFuzzSeed, shrinkOps } from '../../src/fuzz/run.ts';
 import { CMD_LAYOUTS } from '../../src/arch/commands.ts';
+import { cli } from '../support/cli.ts';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), tty: false, readFile: processIo.readFile };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 describe('vsmmu fuzz', () => {
   it('the CI run: vsmmu fuzz --seed 7 --iterations 2000 exits 0 with no break, hang or throw', async () => {

@@ -11,6 +11,8 @@ import { SmmuRegisterPort } from '../../src/smmu/regpage.ts';
 import type { DriverMmio } from '../../src/xen/smmu-driver.ts';
 import { Xen, type XenOptions } from '../../src/xen/xen.ts';
 import type { DomainConfig, DomainDevice } from '../../src/xen/xlcfg.ts';
+import { GUEST_VSMMUV3_BASE } from '../../src/xen/layout.ts';
+import { TestGuest } from './xen-guest.ts';
 
 export const MiB = 1024 * 1024;
 
@@ -75,4 +77,22 @@ export function domCfg(name: string, devices: Array<Partial<DomainDevice> & { si
     viommu,
     devices: devices.map((d, i) => ({ name: d.name ?? `dma${i}`, sid: d.sid })),
   };
+}
+
+/**
+ * A test guest of domain `domid` driving its vSMMU through Xen's trap dispatcher in-process:
+ * a write runs Xen's continuations (pump) until none is left, as its service loop would.
+ */
+export function guestOf(r: XenRig, domid: number): TestGuest {
+  const out = { lo: 0, hi: 0 };
+  return new TestGuest(
+    {
+      read32: (off) => (r.xen.mmio(domid, false, 4, GUEST_VSMMUV3_BASE + off, 0, 0, out) ? out.lo : 0xdead),
+      write32: (off, v) => {
+        r.xen.mmio(domid, true, 4, GUEST_VSMMUV3_BASE + off, v, 0, out);
+        while (r.xen.pump());
+      },
+    },
+    r.xen.domain(domid).ram,
+  );
 }

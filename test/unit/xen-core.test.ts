@@ -12,22 +12,8 @@ import { VmidAllocator } from '../../src/xen/vmid.ts';
 import { VsidTable } from '../../src/xen/vsid.ts';
 import type { Xen } from '../../src/xen/xen.ts';
 import { G, TestGuest } from '../support/xen-guest.ts';
-import { MiB, domCfg, xenRig, type XenRig } from '../support/xen-rig.ts';
+import { MiB, domCfg, guestOf, xenRig, type XenRig } from '../support/xen-rig.ts';
 
-function guestOf(r: XenRig, domid: number): TestGuest {
-  const dom = r.xen.domain(domid);
-  const out = { lo: 0, hi: 0 };
-  return new TestGuest(
-    {
-      read32: (off) => (r.xen.mmio(domid, false, 4, GUEST_VSMMUV3_BASE + off, 0, 0, out) ? out.lo : 0xdead),
-      write32: (off, v) => {
-        r.xen.mmio(domid, true, 4, GUEST_VSMMUV3_BASE + off, v, 0, out);
-        while (r.xen.pump());
-      },
-    },
-    dom.ram,
-  );
-}
 
 function translate(r: XenRig, sid: number, iova: number, acc = 0): { ok: boolean; pa: number; type: number; s2: number } {
   const out = new XlateOut();

@@ -7,26 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { EVT } from '../../src/arch/events.ts';
 import { R } from '../../src/arch/registers.ts';
 import { XlateOut } from '../../src/smmu/translate.ts';
-import { GUEST_VSMMUV3_BASE } from '../../src/xen/layout.ts';
-import { TestGuest } from '../support/xen-guest.ts';
-import { domCfg, xenRig, type XenRig } from '../support/xen-rig.ts';
+import { domCfg, guestOf, xenRig } from '../support/xen-rig.ts';
 
 const VICTIM = 0x10;
 const FLOODER = 0x20;
 
-function guest(r: XenRig, domid: number): TestGuest {
-  const out = { lo: 0, hi: 0 };
-  return new TestGuest(
-    {
-      read32: (off) => (r.xen.mmio(domid, false, 4, GUEST_VSMMUV3_BASE + off, 0, 0, out) ? out.lo : 0xdead),
-      write32: (off, v) => {
-        r.xen.mmio(domid, true, 4, GUEST_VSMMUV3_BASE + off, v, 0, out);
-        while (r.xen.pump());
-      },
-    },
-    r.xen.domain(domid).ram,
-  );
-}
 
 describe('fault-flood containment', () => {
   it('0 lost victim records over 10^5 fault cycles beside a flooding guest; only the flooder is told of loss', () => {
@@ -36,8 +21,8 @@ describe('fault-flood containment', () => {
     const r = xenRig();
     const v = r.xen.createDomain(domCfg('victim', [{ sid: VICTIM }]));
     const f = r.xen.createDomain(domCfg('flooder', [{ sid: FLOODER }]));
-    const gv = guest(r, v.domid);
-    const gf = guest(r, f.domid);
+    const gv = guestOf(r, v.domid);
+    const gf = guestOf(r, f.domid);
     for (const [g, sid] of [[gv, VICTIM], [gf, FLOODER]] as const) {
       g.reset();
       g.attachS1(sid, 1);
@@ -77,7 +62,7 @@ describe('fault-flood containment', () => {
   it('a silenced device gets its configuration back when its guest acknowledges the overflow', () => {
     const r = xenRig({ faultBudget: 8 });
     const f = r.xen.createDomain(domCfg('flooder', [{ sid: FLOODER }]));
-    const g = guest(r, f.domid);
+    const g = guestOf(r, f.domid);
     g.reset();
     g.attachS1(FLOODER, 1);
     g.map(FLOODER, 0x1000, 0x4040_0000, 0x1000);
@@ -100,7 +85,7 @@ describe('fault-flood containment', () => {
     const r = xenRig({ faultBudget: 32 });
     const v = r.xen.createDomain(domCfg('victim', [{ sid: VICTIM }]));
     r.xen.createDomain(domCfg('s2only', [{ sid: FLOODER }], 'none'));
-    const gv = guest(r, v.domid);
+    const gv = guestOf(r, v.domid);
     gv.reset();
     gv.attachS1(VICTIM, 1);
     const out = new XlateOut();

@@ -6,23 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { R } from '../../src/arch/registers.ts';
 import { XL_OK, XlateOut } from '../../src/smmu/translate.ts';
-import { GUEST_VSMMUV3_BASE } from '../../src/xen/layout.ts';
-import { G, TestGuest } from '../support/xen-guest.ts';
-import { domCfg, xenRig, type XenRig } from '../support/xen-rig.ts';
+import { G } from '../support/xen-guest.ts';
+import { domCfg, guestOf, xenRig, type XenRig } from '../support/xen-rig.ts';
 
-function guestOf(r: XenRig, domid: number): TestGuest {
-  const out = { lo: 0, hi: 0 };
-  return new TestGuest(
-    {
-      read32: (off) => (r.xen.mmio(domid, false, 4, GUEST_VSMMUV3_BASE + off, 0, 0, out) ? out.lo : 0xdead),
-      write32: (off, v) => {
-        r.xen.mmio(domid, true, 4, GUEST_VSMMUV3_BASE + off, v, 0, out);
-        while (r.xen.pump());
-      },
-    },
-    r.xen.domain(domid).ram,
-  );
-}
 
 function dma(r: XenRig, sid: number, iova: number): boolean {
   const out = new XlateOut();
