@@ -84,8 +84,19 @@ export async function startGuest(w: XenWorld, cfg: DomainConfig): Promise<Thread
   return t;
 }
 
-/** Polls `cond` (re-reading through traps), a bounded number of times: a handshake, no sleeps. */
-export function until(cond: () => boolean, rounds = 20000): boolean {
-  for (let i = 0; i < rounds; i++) if (cond()) return true;
-  return false;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Polls `cond` until it holds or `timeoutMs` of wall time has passed: a handshake, no sleeps.
+ * Conditions that read shared memory (an IRQ line) take no trap, so a bound in rounds would
+ * be a few microseconds and fail on a loaded machine; after the first spins each miss yields
+ * the core for 50 us so the other threads can run.
+ */
+export function until(cond: () => boolean, timeoutMs = 10_000): boolean {
+  const deadline = performance.now() + timeoutMs;
+  for (let i = 0; ; i++) {
+    if (cond()) return true;
+    if (performance.now() > deadline) return false;
+    if (i >= 1000) Atomics.wait(pause, 0, 0, 0.05);
+  }
 }
