@@ -42,6 +42,8 @@ export interface DomainDevice {
   readonly smmu?: number;
   /** Line of the xl.cfg entry that declared it, for messages. */
   readonly line?: number;
+  /** Its path in the host device tree, when assigned with `dtdev` (absent: `dmadev`). */
+  readonly path?: string;
 }
 
 export interface DomainConfig {

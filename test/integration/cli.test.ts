@@ -103,6 +103,19 @@ describe('vsmmu dt', () => {
     expect(c.stderr).toBe('');
   });
 
+  withDtc('--host prints the host tree (the SMMU, its DMA devices with iommus); dtc compiles it without a warning', async () => {
+    const r = await cli(['dt', '--host', '--memory', '1G', G1]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/smmu: iommu@4000200000 \{[^}]*compatible = "arm,smmu-v3";[^}]*#iommu-cells = <0x1>;/s);
+    expect(r.out).toMatch(/dma0@4001000000 \{[^}]*iommus = <&smmu 0x10>;/s);
+    expect(r.out).toMatch(/reg = <0x0 0x0 0x0 0x40000000>;/);
+    const c = spawnSync(dtc().bin, ['-I', 'dts', '-O', 'dtb', '-o', '/dev/null', '-'], { input: r.out, encoding: 'utf8' });
+    expect(c.status, c.stderr).toBe(0);
+    expect(c.stderr).toBe('');
+    expect(await cli(['dt', '--host', '--vpci'])).toMatchObject({ code: 2, err: expect.stringMatching(/\[EVSMMU_USAGE\]/) });
+    expect(await cli(['dt', '--memory', '1G', G1])).toMatchObject({ code: 2, err: expect.stringMatching(/with --host.*\[EVSMMU_USAGE\]/) });
+  });
+
   it('no file: one prefix, the usage code', async () => {
     expect((await cli(['dt'])).err).toBe("vsmmu dt: give exactly one xl.cfg file, got 0 (see 'vsmmu dt --help') [EVSMMU_USAGE]\n");
   });

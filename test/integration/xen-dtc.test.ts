@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { dom0DeviceTree, dom0lessHostTree, domUDeviceTree, type PhysSmmuDesc } from '../../src/xen/devicetree.ts';
+import { hostDeviceTree } from '../../src/xen/hostdt.ts';
 import { node, parseDts, pCells, writeDts, type DtNode } from '../../src/dt/dts.ts';
 import type { DomainConfig } from '../../src/xen/xlcfg.ts';
 import { parseXlCfg } from '../../src/xen/xlcfg.ts';
@@ -90,6 +91,10 @@ describe('dtc accepts every generated tree without warnings and round-trips it',
       hostCpus: 4,
       kernels: { guest1: { base: 0x4a00_0000, size: 0x100_0000, bootargs: 'console=ttyAMA0' } },
     }));
+  });
+  test('host tree of the emulated machine (vsmmu dt --host): the SMMU, the platform and dmadev devices', () => {
+    roundTrip(hostDeviceTree([guest, plain], { memory: 16 * 2 ** 30, xenBootargs: 'viommu=1' }));
+    roundTrip(hostDeviceTree([], { memory: 32 * 2 ** 20 }));
   });
 });
 
