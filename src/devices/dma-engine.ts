@@ -3,8 +3,8 @@
 // (dma-queue.ts): each step moves descriptors to the port as transactions carrying the
 // device's own StreamID (software cannot choose it), and the port's completions back to the
 // queue, in order. It never waits: when a ring is full or empty it reports no work, and its
-// runner parks on `doorbells` (a post to the queue, a completion from the SMMU) until one
-// rings.
+// runner parks on `doorbells` (a post to the queue; a completion or freed request slots from
+// the SMMU) until one rings.
 
 import { RingConsumer, RingProducer } from '../ports/ring.ts';
 import type { DoorbellDesc } from '../ports/doorbell.ts';
@@ -34,7 +34,8 @@ export interface DmaEngineDesc {
 export class DmaEngine {
   readonly psid: number;
   readonly stats: DmaEngineStats = { descriptors: 0, completions: 0, bytes: 0, faults: 0, aborts: 0 };
-  /** Where the runner parks: the queue's descriptor ring and the port's completion ring. */
+  /** Where the runner parks: the queue's descriptor ring, and the port's completion ring
+   *  (also rung when the SMMU frees request slots: see src/smmu/ports.ts). */
   readonly doorbells: readonly DoorbellDesc[];
   readonly #sub: RingConsumer;
   readonly #cpl: RingProducer;

@@ -13,9 +13,13 @@ import { wake, type DoorbellDesc } from './doorbell.ts';
 // Header layout (Int32 word indices; each role on its own 64-byte line):
 //   line 0  HEAD        consumer writes (records released), producer reads
 //   line 1  TAIL        producer writes (records published), consumer reads
-//   line 2  PROD_PARK   producer's park word (waits for space); consumer wakes it
+//   line 2  PROD_PARK   producer's park word (waits for space) unless the ring was given a
+//                       space doorbell, whose word is used instead; every release rings it
 //   line 3  CONS_PARK   consumer's park word (waits for data) unless the ring is in a
 //                       RingSet or has an actor's doorbell, whose word is used instead
+// A side that waits for several things at once (a device: completions on one ring, request
+// slots on another) can park on one word only, so every event it waits for must ring that
+// word: such a producer gives its ring a space doorbell (the word it parks on anyway).
 //   line 4  CLOSED      either side sets it (close/poison), then wakes both parks
 //   line 5  MAGIC, CAPACITY (records, power of two), RECORD_WORDS (u32 per record):
 //           written once at allocation, read-only afterwards
@@ -23,7 +27,7 @@ import { wake, type DoorbellDesc } from './doorbell.ts';
 // int32 counters; slot = counter & (CAPACITY - 1); fill = (TAIL - HEAD) | 0.
 export const RING_HEAD = 0;
 export const RING_TAIL = 16;
-export const RING_PROD_PARK = 32;
+const RING_PROD_PARK = 32;
 const CONS_PARK = 48;
 export const RING_CLOSED = 64;
 const MAGIC = 80;
@@ -32,12 +36,16 @@ const RECORD_WORDS = 82;
 const HEADER_BYTES = 384;
 const RING_MAGIC = 0x52494e47; // 'RING'
 
-/** What crosses threads: the ring's SAB and where its consumer parks. */
+/** What crosses threads: the ring's SAB and where each side parks. */
 export interface RingDesc {
   readonly sab: SharedArrayBuffer;
   /** SAB and index of the consumer's park word (a RingSet's doorbell, or the ring's own). */
   readonly doorbell: SharedArrayBuffer;
   readonly doorbellIndex: number;
+  /** SAB and index of the producer's park word, rung by every release (the ring's own
+   *  PROD_PARK, or a space doorbell the producer also waits on for other work). */
+  readonly spaceDoorbell: SharedArrayBuffer;
+  readonly spaceDoorbellIndex: number;
 }
 
 export interface RingOptions {
@@ -47,7 +55,9 @@ export interface RingOptions {
   readonly recordBytes: number;
 }
 
-export function createRing(opts: RingOptions, doorbell?: DoorbellDesc): RingDesc {
+/** `doorbell`: where the consumer parks (default: the ring's own word); `spaceDoorbell`:
+ *  where the producer parks for space (default: the ring's own PROD_PARK). */
+export function createRing(opts: RingOptions, doorbell?: DoorbellDesc, spaceDoorbell?: DoorbellDesc): RingDesc {
   const { capacity, recordBytes } = opts;
   if (!Number.isInteger(capacity) || capacity < 2 || capacity > 1 << 24 || (capacity & (capacity - 1)) !== 0) {
     throw new VsmmuError('EVSMMU_RING_CONFIG', `ring capacity ${capacity} is not a power of two in [2, 2^24]`);
@@ -61,9 +71,18 @@ export function createRing(opts: RingOptions, doorbell?: DoorbellDesc): RingDesc
   h[MAGIC] = RING_MAGIC;
   h[CAPACITY] = capacity;
   h[RECORD_WORDS] = recordBytes >> 2;
-  return doorbell
-    ? { sab, doorbell: doorbell.sab, doorbellIndex: doorbell.index }
-    : { sab, doorbell: sab, doorbellIndex: CONS_PARK };
+  return {
+    sab,
+    doorbell: doorbell?.sab ?? sab,
+    doorbellIndex: doorbell?.index ?? CONS_PARK,
+    spaceDoorbell: spaceDoorbell?.sab ?? sab,
+    spaceDoorbellIndex: spaceDoorbell?.index ?? RING_PROD_PARK,
+  };
+}
+
+/** Where a ring's consumer parks (its doorbell). */
+export function ringDoorbell(d: RingDesc): DoorbellDesc {
+  return { sab: d.doorbell, index: d.doorbellIndex };
 }
 
 class RingView {
@@ -77,6 +96,9 @@ class RingView {
   /** The consumer's park word (its own, or the doorbell it shares). */
   protected readonly bell: Int32Array;
   protected readonly bellIdx: number;
+  /** The producer's park word (its own, or the space doorbell it shares). */
+  protected readonly spaceBell: Int32Array;
+  protected readonly spaceBellIdx: number;
 
   constructor(desc: RingDesc) {
     this.h = new Int32Array(desc.sab, 0, HEADER_BYTES >> 2);
@@ -87,12 +109,14 @@ class RingView {
     this.u32 = new Uint32Array(desc.sab, HEADER_BYTES, this.capacity * this.recordWords);
     this.bell = new Int32Array(desc.doorbell);
     this.bellIdx = desc.doorbellIndex;
+    this.spaceBell = new Int32Array(desc.spaceDoorbell);
+    this.spaceBellIdx = desc.spaceDoorbellIndex;
   }
 
   /** Poisons the ring: blocked and future waits on either side return closed. */
   close(): void {
     Atomics.store(this.h, RING_CLOSED, 1);
-    wake(this.h, RING_PROD_PARK);
+    wake(this.spaceBell, this.spaceBellIdx);
     wake(this.bell, this.bellIdx);
   }
 
@@ -213,7 +237,7 @@ export class RingConsumer extends RingView {
   release(n: number): void {
     this.head = (this.head + n) | 0;
     Atomics.store(this.h, RING_HEAD, this.head);
-    wake(this.h, RING_PROD_PARK);
+    wake(this.spaceBell, this.spaceBellIdx);
   }
 
   /**

@@ -3,7 +3,7 @@
 // any ring, each with the runtime's one wait strategy (wait.ts). Layout and protocol are
 // the port's; this adds only the waits.
 import {
-  RING_CLOSED, RING_HEAD, RING_PROD_PARK, RING_TAIL, RingConsumer as PortConsumer, RingProducer as PortProducer,
+  RING_CLOSED, RING_HEAD, RING_TAIL, RingConsumer as PortConsumer, RingProducer as PortProducer,
   RingSetConsumer as PortSetConsumer, type RingDesc, type RingSetDesc,
 } from '../ports/ring.ts';
 import { SpinPolicy, WAIT_OK, waitUntil, waitUntilAsync, waitWhile, waitWhileAsync } from './wait.ts';
@@ -21,14 +21,14 @@ export class RingProducer extends PortProducer {
   reserve(n: number, timeoutMs = Infinity): number {
     for (;;) {
       if (this.tryReserve(n) === n) return n;
-      if (waitWhile(this.h, RING_HEAD, this.head, this.h, RING_PROD_PARK, RING_CLOSED, timeoutMs, this.spin) !== WAIT_OK) return 0;
+      if (waitWhile(this.h, RING_HEAD, this.head, this.spaceBell, this.spaceBellIdx, RING_CLOSED, timeoutMs, this.spin) !== WAIT_OK) return 0;
     }
   }
 
   async reserveAsync(n: number, timeoutMs = Infinity): Promise<number> {
     for (;;) {
       if (this.tryReserve(n) === n) return n;
-      if ((await waitWhileAsync(this.h, RING_HEAD, this.head, this.h, RING_PROD_PARK, RING_CLOSED, timeoutMs, this.spin)) !== WAIT_OK) return 0;
+      if ((await waitWhileAsync(this.h, RING_HEAD, this.head, this.spaceBell, this.spaceBellIdx, RING_CLOSED, timeoutMs, this.spin)) !== WAIT_OK) return 0;
     }
   }
 

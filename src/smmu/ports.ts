@@ -1,7 +1,9 @@
 // Transaction ports: how a DMA-capable device reaches the SMMU. Each port has
 //   - a request ring (device -> SMMU) whose consumer parks on the SMMU's doorbell, so a
 //     commit wakes the SMMU thread,
-//   - a completion ring (SMMU -> device),
+//   - a completion ring (SMMU -> device) whose consumer park word is also the request
+//     ring's space doorbell: the device parks on that one word for completions and for
+//     request slots alike,
 //   - a device-side data SAB: a transaction's bytes are copied from it (DMA write) or into
 //     it (DMA read) at the transaction's buffer offset.
 //
@@ -28,7 +30,7 @@
 // faults on its last page never touched memory (no partial DMA), and one whose output
 // lies outside physical memory completes with TX_EABT, also without moving a byte.
 
-import { createRing, RingConsumer, RingProducer, type RingDesc } from '../ports/ring.ts';
+import { createRing, RingConsumer, RingProducer, ringDoorbell, type RingDesc } from '../ports/ring.ts';
 import { VsmmuError } from '../errors.ts';
 
 export const TX_RECORD_BYTES = 32;
@@ -192,8 +194,12 @@ export class PortServer {
     // Data SAB layout: bytes [0, dataBytes) are the device's DMA buffer; the device writes
     // it before a DMA write and reads it after a DMA read completes; the SMMU copies.
     const data = new SharedArrayBuffer(dataBytes);
-    const requests = createRing({ capacity, recordBytes: TX_RECORD_BYTES }, doorbell);
+    // The device parks on one word for both things it waits for: completions, and request
+    // slots (a full request ring frees only when the SMMU releases it, which may come after
+    // the completions it woke the device for). So the completion ring's park word is also
+    // the request ring's space doorbell: every release rings it.
     const completions = createRing({ capacity, recordBytes: TX_RECORD_BYTES });
+    const requests = createRing({ capacity, recordBytes: TX_RECORD_BYTES }, doorbell, ringDoorbell(completions));
     this.desc = { id, requests, completions, data };
     this.req = new RingConsumer(requests);
     this.cpl = new RingProducer(completions);

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { RingConsumer, RingProducer, RingSetConsumer, createRing, createRingSet } from '../../src/runtime/ring.ts';
 import { VsmmuError } from '../../src/errors.ts';
+import { createDoorbell } from '../../src/ports/doorbell.ts';
 
 // Header word indices, as documented in ring.ts.
 const HEAD = 0;
@@ -107,6 +108,26 @@ describe('close', () => {
     setImmediate(() => p.push([42]));
     expect(await w).toBe(1);
     expect(c.u32[c.offset(0)]).toBe(42);
+  });
+});
+
+describe('space doorbell', () => {
+  it('a release rings the producer\'s space doorbell, and a producer waiting for space parks on it', async () => {
+    const bell = createDoorbell();
+    const word = new Int32Array(bell.sab);
+    const desc = createRing({ capacity: 2, recordBytes: 4 }, undefined, bell);
+    const p = new RingProducer(desc);
+    const c = new RingConsumer(desc);
+    expect(p.push([1])).toBe(true);
+    expect(p.push([2])).toBe(true);
+    Atomics.store(word, bell.index, 1); // a thread parked on the doorbell
+    expect(c.acquire(1, 0)).toBe(1);
+    c.release(1);
+    expect(Atomics.load(word, bell.index)).toBe(0); // woken by the release
+    expect(p.push([3])).toBe(true);
+    const w = p.reserveAsync(1, 5_000); // full: parks on the doorbell
+    setImmediate(() => c.release(c.acquire(1, 0)));
+    expect(await w).toBe(1);
   });
 });
 
