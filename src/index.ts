@@ -13,7 +13,8 @@ export { ERROR_CODES, isErrorCode } from './errors.ts';
 export type { ErrorCode, ErrorKind, ErrorRecord, CodeInfo as ErrorCodeInfo } from './errors.ts';
 
 // A domain as Xen configured it (Domain.config).
-export type { DomainConfig, DomainDevice } from './xen/xlcfg.ts';
+export type { DomainConfig, DomainDevice, PassthroughKeys, IomemRange } from './xen/xlcfg.ts';
+export type { DtNode, DtProp, DtValue } from './dt/dts.ts';
 export type { ViommuTypeName } from './xen/viommu.ts';
 // Xen's policy profiles (SystemOptions.xen.profile) and the panic rfc/v3 can end in (System.panic).
 export { XEN_PROFILE_NAMES } from './xen/profile.ts';

@@ -5,7 +5,11 @@ import type { CliIo } from './io.ts';
 import { printable } from './text.ts';
 import { parseXlCfgFull } from '../xen/xlcfg.ts';
 import { domUDts } from '../xen/devicetree.ts';
-import { hostDts } from '../xen/hostdt.ts';
+import { hostDeviceTree, hostDevices, hostDts } from '../xen/hostdt.ts';
+import { resolvePassthrough } from '../xen/passthrough.ts';
+import { xenProfile } from '../xen/profile.ts';
+import { readDtFile } from '../dt/file.ts';
+import { PROFILE_HELP, profileOption } from './profile.ts';
 import { DEFAULT_CMDLINE, DEFAULT_MEMORY, MIN_SYSTEM_MEMORY } from '../system/options.ts';
 import { MAX_MEMORY_SIZE } from '../mem/phys.ts';
 import { parseSize } from '../mem/size.ts';
@@ -26,6 +30,8 @@ Options:
   --memory SIZE   host memory the host tree describes, 32M..16G (default 512M; --host only)
   --cmdline TEXT  Xen's command line, /chosen/xen,xen-bootargs (default "viommu=1"; --host only)
   --vpci          add a virtual PCI host bridge with an iommu-map to the vSMMU (guest tree only)
+  --profile NAME  ${PROFILE_HELP}: the vSIDs in the guest's iommus
+                  and which IRQs the vSMMU's SPI forbids (guest tree only)
   -h, --help      show this help
 `;
 
@@ -36,13 +42,14 @@ export function dtCommand(argv: readonly string[], io: CliIo): number {
     memory: { type: 'string' },
     cmdline: { type: 'string' },
     vpci: { type: 'boolean' },
+    profile: { type: 'string' },
   });
   if (values.help) {
     io.out(DT_HELP);
     return 0;
   }
   if (values.host === true) {
-    if (values.vpci === true) throw new VsmmuError('EVSMMU_USAGE', `--vpci describes a guest's bridge: it does not apply to --host (see 'vsmmu dt --help')`);
+    if (values.vpci === true || values.profile !== undefined) throw new VsmmuError('EVSMMU_USAGE', `--vpci and --profile describe a guest: they do not apply to --host (see 'vsmmu dt --help')`);
     const memory = parseSize(values.memory ?? DEFAULT_MEMORY, { what: '--memory', multipleOf: 64 * 1024, min: MIN_SYSTEM_MEMORY, max: MAX_MEMORY_SIZE });
     const domains = positionals.map((file) => {
       const { config, warnings } = parseXlCfgFull(io.readFile(file), file);
@@ -59,8 +66,13 @@ export function dtCommand(argv: readonly string[], io: CliIo): number {
     throw new VsmmuError('EVSMMU_USAGE', `give exactly one xl.cfg file, got ${positionals.length} (see 'vsmmu dt --help')`);
   }
   const file = positionals[0] as string;
-  const { config, warnings } = parseXlCfgFull(io.readFile(file), file);
-  for (const w of warnings) io.err(`vsmmu dt: warning: ${printable(w)}\n`);
-  io.out(domUDts(config, { vpci: values.vpci === true }));
+  const profile = xenProfile(profileOption('dt', values.profile));
+  const parsed = parseXlCfgFull(io.readFile(file), file);
+  for (const w of parsed.warnings) io.err(`vsmmu dt: warning: ${printable(w)}\n`);
+  const host = { tree: hostDeviceTree([parsed.config], { memory: DEFAULT_MEMORY }), devices: hostDevices([parsed.config]) };
+  const config = resolvePassthrough(parsed.config, host, profile, readDtFile);
+  // What Xen allocates for a fresh domain: the pSID (identity), or 0, 1, ... in device order.
+  const vsids = Object.fromEntries(config.devices.map((d, i) => [d.name, profile.vsidMode === 'identity' ? d.sid : i]));
+  io.out(domUDts(config, { vpci: values.vpci === true, vsids }));
   return 0;
 }

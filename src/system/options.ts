@@ -8,9 +8,13 @@ import { VsmmuError } from '../errors.ts';
 import { checkSimOptions, type SimOptions } from '../sim/scheduler.ts';
 import { parseXenCmdline, type XenCmdline } from '../xen/cmdline.ts';
 import { GUEST_MAX_VCPUS, GUEST_RAM_MAX } from '../xen/layout.ts';
-import { DEFAULT_PROFILE, isXenProfileName, XEN_PROFILE_NAMES, type XenProfileName } from '../xen/profile.ts';
+import { DEFAULT_PROFILE, isXenProfileName, XEN_PROFILE_NAMES, xenProfile, type XenProfileName } from '../xen/profile.ts';
 import { isViommuTypeName, viommuTypeNames } from '../xen/viommu.ts';
 import { parseXlCfgFull, validateSystemConfig, type DomainConfig } from '../xen/xlcfg.ts';
+import { hostDeviceTree, hostDevices } from '../xen/hostdt.ts';
+import { resolvePassthrough } from '../xen/passthrough.ts';
+import { readDtFile } from '../dt/file.ts';
+import type { DtNode } from '../dt/dts.ts';
 
 export interface DeviceOptions {
   /** Device-tree node name of the device, unique within its domain. */
@@ -81,6 +85,8 @@ export interface SystemConfig {
   readonly memory: number;
   readonly cmdline: XenCmdline;
   readonly domains: readonly DomainConfig[];
+  /** The host device tree (dtdev paths were resolved against it). */
+  readonly hostTree: DtNode;
   readonly smmu: Partial<SmmuFeatures>;
   /** The SMMU's IOTLB entries (null: its default). */
   readonly iotlbEntries: number | null;
@@ -289,13 +295,16 @@ export function normaliseOptions(options: unknown): SystemConfig {
   const list = o['domains'] ?? [];
   if (!Array.isArray(list)) throw bad('domains must be an array of domain objects or xl.cfg texts');
   const warnings: string[] = cmdline.unknown.map((u) => `Xen command line: unknown option "${u}" ignored`);
-  const domains = list.map((d: unknown, i: number) => {
+  const parsed = list.map((d: unknown, i: number) => {
     if (typeof d !== 'string' && !isXlCfgFile(d)) return domainFromObject(d, i);
     if (typeof d !== 'string') unknownKeys(d, ['file', 'xlcfg'], `domains[${i}]`);
     const parsed = typeof d === 'string' ? domainFromXlCfg(d, undefined, i) : domainFromXlCfg(d['xlcfg'], d['file'], i);
     warnings.push(...parsed.warnings);
     return parsed.config;
   });
+  // xl.cfg passthrough keys (dtdev, iomem, irqs, device_tree) against the host device tree.
+  const host = { tree: hostDeviceTree(parsed, { memory, xenBootargs: cmdline.raw }), devices: hostDevices(parsed) };
+  const domains = parsed.map((d) => resolvePassthrough(d, host, xenProfile(profile), readDtFile));
   const errors = validateSystemConfig(domains, cmdline, { sidBits: features.sidBits });
   const first = errors[0];
   if (first) {
@@ -309,5 +318,5 @@ export function normaliseOptions(options: unknown): SystemConfig {
     const table = strtab >= MiB ? `, ${strtab / MiB} MiB of it the stream table for smmu.sidBits = ${features.sidBits}` : '';
     throw new VsmmuError('EVSMMU_NOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${Math.ceil(xenOwn / MiB)} MiB for itself${table}): raise memory, shrink the domains${table === '' ? '' : ' or lower smmu.sidBits'}`, { ram, memory, xen: xenOwn });
   }
-  return { memory, cmdline, domains, smmu: featureOpts as Partial<SmmuFeatures>, iotlbEntries, guestTimeoutMs, sim, profile, warnings };
+  return { memory, cmdline, domains, hostTree: host.tree, smmu: featureOpts as Partial<SmmuFeatures>, iotlbEntries, guestTimeoutMs, sim, profile, warnings };
 }

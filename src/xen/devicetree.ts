@@ -8,7 +8,7 @@
 // Every tree compiles with `dtc` without warnings (test/integration/xen-dtc.test.ts).
 
 import { VsmmuError } from '../errors.ts';
-import { node, pCells, pEmpty, pStr, writeDts, type DtNode, type DtProp, type DtRef } from '../dt/dts.ts';
+import { cellsOf, node, pCells, pEmpty, pStr, walkNodes, writeDts, type DtNode, type DtProp, type DtRef } from '../dt/dts.ts';
 import {
   DT_IRQ_TYPE_LEVEL_HIGH, DT_IRQ_TYPE_LEVEL_LOW, GUEST_EVTCHN_PPI, GUEST_GICC_BASE, GUEST_GICC_SIZE,
   GUEST_GICD_BASE, GUEST_GICD_SIZE, GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE, GUEST_PASSTHROUGH_DEV_SIZE,
@@ -268,19 +268,46 @@ export function domUDeviceTree(cfg: DomainConfig, opts: DomUDtOptions = {}): DtN
   if (opts.vpci !== undefined && opts.vpci !== false) {
     children.push(pciHostNode(opts.vpci === true ? {} : opts.vpci, hasVsmmu ? ref : null));
   }
-  if (cfg.devices.length > 0) {
-    const devs = cfg.devices.map((d, i) =>
-      dmaDeviceNode(d.name, passthroughDevBase(i), hasVsmmu ? { ref, sid: vsidOf(d, opts.vsids) } : null, opts.deviceCompatible));
+  const pt = cfg.partialDt;
+  if (cfg.devices.length > 0 || pt !== undefined) {
+    // Devices the partial device tree describes appear as the user wrote them (iommus
+    // rewritten); the others get a node of ours.
+    const described = new Set(pt === undefined ? [] : walkNodes(pt).flatMap(({ node: n }) => (cellsOf(n, 'iommus') ?? []).filter((_, i) => i % 2 === 1)));
+    const devs = cfg.devices.flatMap((d, i) => ((d.smmu ?? 0) === 0 && described.has(d.sid) ? [] : [
+      dmaDeviceNode(d.name, passthroughDevBase(i), hasVsmmu ? { ref, sid: vsidOf(d, opts.vsids) } : null, opts.deviceCompatible)]));
+    const copied = pt === undefined ? [] : pt.children.map((c) => rewriteIommus(c, cfg, hasVsmmu ? ref : null, opts.vsids));
     // A 1:1 simple-bus with the parent's cells: dtc wants `ranges` for child addresses to be
     // translatable, and a unit-less name because the node itself has no `reg`.
-    children.push(node('passthrough', [
+    children.push(node('passthrough', pt?.props.slice() ?? [
       pStr('compatible', 'simple-bus'),
       pEmpty('ranges'),
       pCells('#address-cells', 2),
       pCells('#size-cells', 2),
-    ], devs));
+    ], [...copied, ...devs]));
   }
   return node('', rootProps(`XENVM-${ver}`, [`xen,xenvm-${ver}`, 'xen,xenvm']), children);
+}
+
+/**
+ * A partial-device-tree node as the guest gets it (RFC patch 20, libxl
+ * modify_partfdt_iommu_node): every `iommus` rewritten pairwise to <vSMMU phandle, SID>, the
+ * SID being the device's vSID (the pSID where vSIDs are the identity: rfc, hardened); without
+ * a vSMMU the property is dropped (it would name an IOMMU the guest does not have).
+ */
+function rewriteIommus(n: DtNode, cfg: DomainConfig, vsmmu: DtRef | null, vsids: VsidMap | undefined): DtNode {
+  const props = n.props.flatMap((p) => {
+    const cells = p.name === 'iommus' && p.value.kind === 'cells' ? p.value.values : null;
+    if (cells === null) return [p];
+    if (vsmmu === null) return [];
+    const items: (number | DtRef)[] = [];
+    for (let i = 0; i + 1 < cells.length; i += 2) {
+      const psid = cells[i + 1] ?? 0;
+      const dev = cfg.devices.find((d) => d.sid === psid && (d.smmu ?? 0) === 0);
+      items.push(vsmmu, dev === undefined ? psid : vsidOf(dev, vsids));
+    }
+    return [pCells('iommus', ...items)];
+  });
+  return node(n.name, props, n.children.map((c) => rewriteIommus(c, cfg, vsmmu, vsids)), n.label);
 }
 
 export function domUDts(cfg: DomainConfig, opts: DomUDtOptions = {}): string {

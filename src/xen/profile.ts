@@ -89,20 +89,26 @@ export interface XenProfile {
    * the series has none (§6.2: proposed in the design doc, not implemented).
    */
   readonly faultBudget: boolean;
+  /**
+   * When a passthrough IRQ equal to GUEST_VSMMU_SPI (INTID 33) is refused: in a domain with a
+   * vSMMU (hardened, v3: the line is its vSMMU's), or also in one with a partial device tree,
+   * vSMMU or not (rfc: libxl reserves the SPI for any domain with PCI or a partial DT) (§5.1).
+   */
+  readonly vsmmuSpiReserved: 'viommu' | 'viommu-or-partial-dt';
 }
 
 const HARDENED: XenProfile = {
   name: 'hardened', idRegs: 'derived', iidr: null, baseLock: true, strtab: 'guest', cmdqBudget: 'bounded', cmdErrors: 'cerror',
   commands: 'hardened', steCheck: 'allow-list', bugOnS1Live: false, nestedSte: 'hardened', vmidPerDevice: false,
   vsidMode: 'identity', events: 'rewritten', evtqFull: 'overflow', irqCtrl: 'honoured', cr0: 'effects',
-  faultBudget: true,
+  faultBudget: true, vsmmuSpiReserved: 'viommu',
 };
 
 const RFC: XenProfile = {
   name: 'rfc', idRegs: 'constant', iidr: 0, baseLock: false, strtab: 'forced-2lvl-split8', cmdqBudget: 'unbounded', cmdErrors: 'log-and-skip',
   commands: 'rfc', steCheck: 'rfc', bugOnS1Live: true, nestedSte: 'rfc', vmidPerDevice: true,
   vsidMode: 'identity', events: 's1-faults-verbatim', evtqFull: 'gerror', irqCtrl: 'ignored', cr0: 'store-only',
-  faultBudget: false,
+  faultBudget: false, vsmmuSpiReserved: 'viommu-or-partial-dt',
 };
 
 /**
@@ -110,7 +116,7 @@ const RFC: XenProfile = {
  * Arm IIDR (the physical one), BASE writes gated on the enables, the 2-level flag only when
  * the guest's FMT says so (the L1 index keeps the fixed split of 8); the rest as the RFC.
  */
-const V3: XenProfile = { ...RFC, name: 'v3', idRegs: 'constant-hw', iidr: null, baseLock: true, strtab: 'fmt-split8', vsidMode: 'lowest-free' };
+const V3: XenProfile = { ...RFC, name: 'v3', idRegs: 'constant-hw', iidr: null, baseLock: true, strtab: 'fmt-split8', vsidMode: 'lowest-free', vsmmuSpiReserved: 'viommu' };
 
 const PROFILES: Readonly<Record<XenProfileName, XenProfile>> = { hardened: HARDENED, rfc: RFC, v3: V3 };
 

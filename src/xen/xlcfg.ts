@@ -21,12 +21,19 @@
 //             key=value pairs. name = DT node name of the device (letter first, then
 //             [A-Za-z0-9._+-], at most 31 chars); sid = its physical StreamID (decimal or 0x
 //             hex); smmu = index of the physical SMMU it sits behind (default 0).
-//             (Real xl passes DT devices with `dtdev = [ "/soc/dma@..." ]` plus a partial
-//             device tree carrying `iommus = <&smmu SID>`; `dmadev` folds both into one line.)
+//             The short form of what follows: `dtdev` + a partial device tree in one line.
+//   dtdev   = [ "/dma0@4001000000" ]  devices passed through, by their path in the host device
+//             tree (`vsmmu dt --host`); each must have `iommus` (passthrough.ts resolves them)
+//   iomem   = [ "4001000,1@5000" ]    host MMIO pages given to the domain, xl's
+//             "MFN,NR_MFNS[@GFN]" in hex (0x optional); GFN defaults to MFN (1:1)
+//   irqs    = [ 144 ]                 host interrupts (GIC INTIDs) routed to the domain
+//   device_tree = "pt.dts"            partial device tree (DTS, or a DTB that dtc decompiles)
+//             whose /passthrough nodes the guest's tree gets, `iommus` rewritten to the vSMMU
 // Real xl keys that describe things this emulator does not model are accepted and ignored
 // with a warning (IGNORED_XL_KEYS). Any other key is an error (EVSMMU_XLCFG_UNKNOWN_KEY).
 
 import { VsmmuError } from '../errors.ts';
+import type { DtNode } from '../dt/dts.ts';
 import type { XenCmdline } from './cmdline.ts';
 import { GUEST_MAX_VCPUS, GUEST_PASSTHROUGH_MAX_DEVS, GUEST_RAM_MAX } from './layout.ts';
 import { isViommuTypeName, viommuTypeNames, type ViommuTypeName } from './viommu.ts';
@@ -46,6 +53,22 @@ export interface DomainDevice {
   readonly path?: string;
 }
 
+/** One `iomem` entry: host page frames MFN..MFN+NR-1 mapped at guest frames GFN... */
+export interface IomemRange {
+  readonly mfn: number;
+  readonly nr: number;
+  readonly gfn: number;
+  readonly line: number;
+}
+
+/** The passthrough keys of an xl.cfg as written (passthrough.ts checks them against the host). */
+export interface PassthroughKeys {
+  readonly dtdev: readonly { readonly path: string; readonly line: number }[];
+  readonly iomem: readonly IomemRange[];
+  readonly irqs: readonly { readonly irq: number; readonly line: number }[];
+  readonly deviceTree: { readonly path: string; readonly line: number } | null;
+}
+
 export interface DomainConfig {
   readonly name: string;
   /** Guest RAM in bytes (xl.cfg gives MiB). */
@@ -55,6 +78,13 @@ export interface DomainConfig {
   readonly devices: readonly DomainDevice[];
   /** Where the config came from (file name), for messages. */
   readonly source?: string;
+  /** `dtdev`, `iomem`, `irqs`, `device_tree` as written; absent when none is. */
+  readonly passthrough?: PassthroughKeys;
+  /**
+   * The partial device tree's /passthrough node once resolved (passthrough.ts): its
+   * `iommus` still name host SMMU phandles and pSIDs; the guest's tree rewrites them.
+   */
+  readonly partialDt?: DtNode;
 }
 
 export interface XlCfgParse {
@@ -64,7 +94,7 @@ export interface XlCfgParse {
 }
 
 /** Keys this emulator interprets. */
-export const XL_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'dmadev'] as const;
+export const XL_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'dmadev', 'dtdev', 'iomem', 'irqs', 'device_tree'] as const;
 
 /**
  * Real xl.cfg keys (xl.cfg(5)) accepted and ignored: they configure parts of a guest this
@@ -73,7 +103,7 @@ export const XL_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'dmadev'] as const;
  */
 export const IGNORED_XL_KEYS: readonly string[] = [
   'type', 'builder', 'kernel', 'ramdisk', 'extra', 'cmdline', 'root', 'bootloader', 'bootloader_args',
-  'device_tree', 'dtdev', 'iomem', 'irqs', 'pci', 'passthrough', 'disk', 'vif', 'vfb', 'vkb',
+  'pci', 'passthrough', 'disk', 'vif', 'vfb', 'vkb',
   'vdispl', 'vsnd', 'virtio', 'channel', 'serial', 'vuart', 'console', 'uuid', 'seclabel',
   'init_seclabel', 'maxmem', 'maxvcpus', 'cpus', 'cpus_soft', 'cpu_weight', 'cpu_cap', 'pool',
   'on_poweroff', 'on_reboot', 'on_watchdog', 'on_crash', 'on_soft_reset', 'gic_version', 'tee',
@@ -348,6 +378,53 @@ function parseDevice(file: string | undefined, a: Atom, index: number): DomainDe
   return { name, sid, smmu, line: a.line };
 }
 
+function listOf(file: string | undefined, s: Setting, example: string): Atom[] {
+  if (s.value.kind !== 'list') throw badValue(file, s.key, s.value, `expected a list: ${s.key} = ${example}`);
+  return s.value.items;
+}
+
+/** An xl hex number: digits with an optional 0x (xl reads them with %x). */
+function xlHex(text: string): number | null {
+  const m = /^(?:0[xX])?([0-9a-fA-F]{1,13})$/.exec(text.trim());
+  return m === null ? null : parseInt(m[1] ?? '', 16);
+}
+
+/** 2^52 page frames: every address below 2^64 (and 2^53 - 1 stays exact). */
+const MAX_FRAMES = 2 ** 40;
+
+function parseIomem(file: string | undefined, a: Atom, i: number): IomemRange {
+  const m = /^([^,@]*),([^,@]*)(?:@([^,@]*))?$/.exec(a.text.trim());
+  const mfn = m === null ? null : xlHex(m[1] ?? '');
+  const nr = m === null ? null : xlHex(m[2] ?? '');
+  const gfn = m?.[3] === undefined ? mfn : xlHex(m[3]);
+  if (mfn === null || nr === null || gfn === null || nr < 1 || mfn + nr > MAX_FRAMES || gfn + nr > MAX_FRAMES) {
+    throw badValue(file, 'iomem', a, `entry ${i + 1} "${a.text}" is not "MFN,NR_MFNS[@GFN]" (hex page frame numbers, at least one page, e.g. "4001000,1@5000")`, { value: a.text });
+  }
+  return { mfn, nr, gfn, line: a.line };
+}
+
+function parsePassthrough(file: string | undefined, byKey: ReadonlyMap<string, Setting>): PassthroughKeys | undefined {
+  const [dtS, ioS, irqS, treeS] = ['dtdev', 'iomem', 'irqs', 'device_tree'].map((k) => byKey.get(k));
+  if (dtS === undefined && ioS === undefined && irqS === undefined && treeS === undefined) return undefined;
+  const dtdev = dtS === undefined ? [] : listOf(file, dtS, '[ "/dma0@4001000000", ... ]').map((a, i) => {
+    if (!a.quoted || !a.text.startsWith('/')) throw badValue(file, 'dtdev', a, `entry ${i + 1} must be a quoted absolute path in the host device tree like "/dma0@4001000000" (see vsmmu dt --host), found ${a.text}`, { value: a.text });
+    return { path: a.text.length > 1 ? a.text.replace(/\/+$/, '') : a.text, line: a.line };
+  });
+  const iomem = ioS === undefined ? [] : listOf(file, ioS, '[ "4001000,1@5000", ... ]').map((a, i) => parseIomem(file, a, i));
+  const irqs = irqS === undefined ? [] : listOf(file, irqS, '[ 144, ... ]').map((a, i) => {
+    const irq = parseXlInteger(a.text);
+    if (irq === null || irq < 32 || irq > 1019) throw badValue(file, 'irqs', a, `entry ${i + 1} "${a.text}" is not an SPI: a GIC INTID from 32 to 1019`, { value: a.text });
+    return { irq, line: a.line };
+  });
+  let deviceTree: PassthroughKeys['deviceTree'] = null;
+  if (treeS !== undefined) {
+    const a = atomOf(file, treeS);
+    if (!a.quoted || a.text === '') throw badValue(file, 'device_tree', a, 'expected the path of a partial device tree in quotes, like "passthrough.dts"');
+    deviceTree = { path: a.text, line: a.line };
+  }
+  return { dtdev, iomem, irqs, deviceTree };
+}
+
 /** Parse an xl.cfg text into a DomainConfig plus warnings. Throws EXLCFG_* errors. */
 export function parseXlCfgFull(text: string, file?: string): XlCfgParse {
   const { settings, warnings } = parseSettings(text, file);
@@ -409,7 +486,8 @@ export function parseXlCfgFull(text: string, file?: string): XlCfgParse {
     });
   }
 
-  const base = { name: nameA.text, memory: memMiB * MiB, vcpus, viommu, devices };
+  const passthrough = parsePassthrough(file, byKey);
+  const base = { name: nameA.text, memory: memMiB * MiB, vcpus, viommu, devices, ...(passthrough ? { passthrough } : {}) };
   return { config: file === undefined ? base : { ...base, source: file }, warnings };
 }
 

@@ -29,7 +29,7 @@ describe('examples/', () => {
   it.each(EXAMPLES)('%s parses', (f) => {
     const { config, warnings } = parseXlCfgFull(readFileSync(f, 'utf8'), f);
     expect(config.source).toBe(f);
-    expect(config.devices.length).toBeGreaterThan(0);
+    expect(config.devices.length + (config.passthrough?.dtdev.length ?? 0)).toBeGreaterThan(0);
     for (const w of warnings) expect(w).toMatch(/is an xl option this emulator does not model; ignored$/);
   });
 
@@ -54,6 +54,13 @@ describe('examples/', () => {
     expect(r.code, r.out + r.err).toBe(0);
     expect(r.out).toMatch(/guest1 \(viommu smmuv3\)/);
     expect(r.out).toMatch(/guest2 \(viommu none\)/);
+    expect(r.out).toMatch(/PASS: every check held/);
+  });
+
+  it('vsmmu run --seconds 0 boots the passthrough example (dtdev, iomem, irqs, device_tree): the guest DMAs through the partial tree\'s device', async () => {
+    const r = await cli(['run', '--seconds', '0', 'examples/passthrough.cfg']);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/ok {3}nic: map, DMA, check, unmap, fault: F_TRANSLATION vSID 17 /);
     expect(r.out).toMatch(/PASS: every check held/);
   });
 });

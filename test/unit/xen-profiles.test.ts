@@ -440,3 +440,26 @@ describe('docs/profiles.md', () => {
     expect(rows.length).toBeGreaterThanOrEqual(new Set(differing).size);
   });
 });
+
+describe('§5.1 rfc: SPI 33 reserved for a domain with a partial device tree, vSMMU or not', () => {
+  it('rfc refuses a passthrough IRQ 33 in a domain without a vSMMU that has a partial device tree; hardened and v3 route it', async () => {
+    const { hostDeviceTree, hostDevices } = await import('../../src/xen/hostdt.ts');
+    const { resolvePassthrough } = await import('../../src/xen/passthrough.ts');
+    const { parseXlCfg } = await import('../../src/xen/xlcfg.ts');
+    const { parseDts } = await import('../../src/dt/dts.ts');
+    // A host whose dma0 raises INTID 33 (the vSMMU's SPI in a domU).
+    const devices = hostDevices().map((d) => (d.name === 'dma0' ? { ...d, irqs: [33] } : d));
+    const host = { tree: hostDeviceTree([], { memory: 2 ** 29 }), devices };
+    const partial = parseDts('/dts-v1/;\n/ { passthrough { dma@5000000 { reg = <0 0x5000000 0 0x1000>; iommus = <0x2 0x10>; }; }; };\n');
+    const cfg = parseXlCfg('name = "g"\nmemory = 64\ndtdev = [ "/dma0@4001000000" ]\nirqs = [ 33 ]\ndevice_tree = "pt.dts"\n', 'g.cfg');
+    for (const p of ['hardened', 'v3'] as const) expect(resolvePassthrough(cfg, host, xenProfile(p), () => partial).devices, p).toHaveLength(1);
+    expect(() => resolvePassthrough(cfg, host, xenProfile('rfc'), () => partial)).toThrow(expect.objectContaining({ code: 'EVSMMU_IRQ_VSMMU_SPI' }));
+    // Without the partial tree the RFC's libxl reserves nothing either.
+    const { deviceTree: _, ...keys } = cfg.passthrough!;
+    expect(resolvePassthrough({ ...cfg, passthrough: { ...keys, deviceTree: null } }, host, xenProfile('rfc'), () => partial).devices).toHaveLength(1);
+    // With a vSMMU every profile refuses it (the line is the vSMMU's).
+    for (const p of ['hardened', 'rfc', 'v3'] as const) {
+      expect(() => resolvePassthrough({ ...cfg, viommu: 'smmuv3' }, host, xenProfile(p), () => partial), p).toThrow(expect.objectContaining({ code: 'EVSMMU_IRQ_VSMMU_SPI' }));
+    }
+  });
+});
