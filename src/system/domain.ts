@@ -41,6 +41,13 @@ export interface ApiChannel {
   readonly engine: DmaEngine;
 }
 
+/** The API's side of an open channel: the device driving the queue, the engine, its park word. */
+interface ApiDriver {
+  readonly dev: DmaDevice;
+  readonly engine: DmaEngine;
+  readonly park: ParkWord;
+}
+
 /** A bound on one DMA from the API (the SMMU answers in microseconds; this catches a dead one). */
 const API_DMA_TIMEOUT_MS = 5000;
 
@@ -51,23 +58,32 @@ export class Device {
   /** The StreamID its guest knows (device tree `iommus`). */
   readonly vsid: number;
   readonly #domain: Domain;
-  readonly #engine: DmaEngine | null;
-  readonly #dev: DmaDevice | null;
-  readonly #park: ParkWord | null;
   readonly #backend: Backend;
+  readonly #openApi: (() => Promise<ApiChannel>) | null;
+  #channel: Promise<ApiDriver | null> | null = null;
   #busy: Promise<unknown> = Promise.resolve();
 
   /** @internal a Domain makes its devices */
-  constructor(domain: Domain, backend: Backend, name: string, sid: number, vsid: number, api?: ApiChannel) {
+  constructor(domain: Domain, backend: Backend, name: string, sid: number, vsid: number, openApi?: () => Promise<ApiChannel>) {
     this.#domain = domain;
     this.#backend = backend;
     this.name = name;
     this.sid = sid;
     this.vsid = vsid;
-    this.#engine = api?.engine ?? null;
-    this.#dev = api ? new DmaDevice(new DmaQueueClient(api.queue), sid, { name }) : null;
-    const bell = api?.engine.doorbells[1];
-    this.#park = bell ? { sab: bell.sab as SharedArrayBuffer, index: bell.index } : null;
+    this.#openApi = openApi ?? null;
+  }
+
+  /**
+   * The API channel, opened at the first DMA from the API: its SMMU port (and the 1 MiB
+   * device buffer behind it) costs nothing for the devices only their guest drives.
+   */
+  #api(): Promise<ApiDriver | null> {
+    const open = this.#openApi;
+    this.#channel ??= open === null ? Promise.resolve(null) : open().then((api) => {
+      const bell = api.engine.doorbells[1]!;
+      return { engine: api.engine, dev: new DmaDevice(new DmaQueueClient(api.queue), this.sid, { name: this.name }), park: { sab: bell.sab as SharedArrayBuffer, index: bell.index } };
+    });
+    return this.#channel;
   }
 
   /**
@@ -87,14 +103,14 @@ export class Device {
     const rs = reqs.map(guestRequest);
     return this.#serial(async () => {
       this.#domain.checkAlive();
-      const dev = this.#dev;
-      if (!dev) return (await this.#domain.call('dmaBatch', this.name, rs)).map(outcome);
+      const api = await this.#api();
+      if (!api) return (await this.#domain.call('dmaBatch', this.name, rs)).map(outcome);
       const specs = rs.map((r) => ({
         write: r.op === 'write', iova: r.iova, length: r.length ?? r.data?.length ?? 0,
         ...(r.op === 'write' ? { src: r.data ?? pattern(r.length ?? 0, r.fill) } : {}),
         attrs: { ...(r.ssid !== undefined ? { ssid: r.ssid } : {}), ...(r.priv ? { priv: true } : {}), ...(r.instr ? { instr: true } : {}) },
       }));
-      return (await this.#drive(dev.batchSteps(specs))).map(outcome);
+      return (await this.#drive(api, api.dev.batchSteps(specs))).map(outcome);
     });
   }
 
@@ -107,21 +123,16 @@ export class Device {
 
   async #transfer(r: GuestDmaRequest): Promise<DmaResult> {
     this.#domain.checkAlive();
-    const dev = this.#dev;
-    const engine = this.#engine;
-    const park = this.#park;
-    if (!dev || !engine || !park) return this.#domain.call('dma', this.name, r);
+    const api = await this.#api();
+    if (!api) return this.#domain.call('dma', this.name, r);
     const data = r.op === 'write' ? (r.data ?? pattern(r.length ?? 0, r.fill)) : null;
-    return this.#drive(dev.transfer(r.op === 'write', r.iova, r.length ?? data?.length ?? 0, {
+    return this.#drive(api, api.dev.transfer(r.op === 'write', r.iova, r.length ?? data?.length ?? 0, {
       ...(r.ssid !== undefined ? { ssid: r.ssid } : {}), ...(r.priv ? { priv: true } : {}), ...(r.instr ? { instr: true } : {}),
     }, data));
   }
 
   /** Runs a transfer generator: steps the engine (on this thread) and waits where it yields. */
-  async #drive<T>(g: Generator<DmaYield, T, void>): Promise<T> {
-    const engine = this.#engine;
-    const park = this.#park;
-    if (!engine || !park) throw new VsmmuError('EVSMMU_INTERNAL', `device "${this.name}" has no API channel`);
+  async #drive<T>({ engine, park }: ApiDriver, g: Generator<DmaYield, T, void>): Promise<T> {
     for (;;) {
       const step = g.next();
       if (step.done) return step.value;
@@ -168,8 +179,8 @@ interface DomainParts {
   readonly guestTimeoutMs: number;
   /** The device tree the guest booted from. */
   readonly deviceTree: string;
-  /** Each device's API channel (queue + engine on this thread). */
-  readonly api?: readonly ApiChannel[];
+  /** Opens a device's API channel (queue + engine on this thread) at its first use. */
+  readonly openApi?: (device: string) => Promise<ApiChannel>;
   /** Xen destroys the domain (devices to abort, memory freed), the SMMU drops its ports. */
   readonly teardown: () => Promise<void>;
   /** Xen's panic as a coded error (EVSMMU_XEN_PANIC) once it has panicked, else null. */
@@ -241,8 +252,8 @@ export class Domain {
     this.#xenPanic = p.xenPanic ?? (() => null);
     this.#p2m = new RangeP2m(info.ram);
     this.#ram = new GuestRam(p.mem, this.#p2m.lookup);
-    const api = new Map((p.api ?? []).map((a) => [a.name, a]));
-    this.#devices = new Map(info.devices.map((d) => [d.name, new Device(this, p.backend, d.name, d.sid, d.vsid, api.get(d.name))]));
+    const open = p.openApi;
+    this.#devices = new Map(info.devices.map((d) => [d.name, new Device(this, p.backend, d.name, d.sid, d.vsid, open && (() => open(d.name)))]));
     this.#irq = new IrqLines(p.att.irq);
     this.#guest = new Supervised(p.guest, `domain "${this.name}"`, p.guestTimeoutMs, () => void this.#end());
 

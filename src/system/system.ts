@@ -16,7 +16,7 @@ import type { DomainInfo } from '../xen/domain.ts';
 import { domUDts } from '../xen/devicetree.ts';
 import { DmaEngine } from '../devices/dma-engine.ts';
 import { createDmaQueue } from '../devices/dma-queue.ts';
-import { Domain } from './domain.ts';
+import { Domain, type ApiChannel } from './domain.ts';
 import { threadBackend, type ActorLink, type Backend } from './backend.ts';
 import { SystemTrace } from './trace.ts';
 import { NO_TRACE } from '../trace/tracer.ts';
@@ -213,10 +213,10 @@ export class System implements AsyncDisposable {
     // SMMU port carrying the device's StreamID: one the guest's driver programs (the engine
     // runs on the guest's thread), one the embedding program drives through
     // device(name).dma() (the engine runs on this thread, so a DMA from the API is one SMMU
-    // round trip and never waits on the guest's thread).
+    // round trip and never waits on the guest's thread). The API's channel opens at its
+    // first DMA.
     const devs = att.domain.devices;
     const ports = await Promise.all(devs.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}`, sid: dev.sid })));
-    const apiPorts = await Promise.all(devs.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}/api`, sid: dev.sid })));
     const queues = ports.map((p) => createDmaQueue(p.data));
     const data: GuestWorkerData = {
       name: cfg.name,
@@ -230,28 +230,39 @@ export class System implements AsyncDisposable {
       hardware: devs.map((dev, i) => ({ name: dev.name, psid: dev.sid, port: ports[i]!, queue: queues[i]! })),
       ...(driver ? { driver } : {}),
     };
-    const api = devs.map((dev, i) => {
-      const queue = createDmaQueue(apiPorts[i]!.data);
+    const removeEngines: (() => void)[] = [];
+    let ended = false;
+    const openApi = async (name: string): Promise<ApiChannel> => {
+      const dev = devs.find((d) => d.name === name)!;
+      const port = await this.#smmu.api.attachPort({ name: `${cfg.name}/${name}/api`, sid: dev.sid });
+      if (ended) {
+        await this.#smmu.api.detachPort(port.id).catch(() => false);
+        throw new VsmmuError('EVSMMU_DOMAIN_DESTROYED', `domain "${cfg.name}" was destroyed`);
+      }
+      ports.push(port);
+      const queue = createDmaQueue(port.data);
       const tracer = this.#backend.trace?.tracer('api') ?? NO_TRACE;
-      return { name: dev.name, queue, engine: new DmaEngine({ port: apiPorts[i]!, queue, psid: dev.sid }, tracer, `${cfg.name}/${dev.name}`) };
-    });
+      const engine = new DmaEngine({ port, queue, psid: dev.sid }, tracer, `${cfg.name}/${name}`);
+      removeEngines.push(this.#backend.addEngine(engine, `${cfg.name}/${name}/api`));
+      return { name, queue, engine };
+    };
     let guest: ActorLink<GuestKernel>;
-    const removeEngines = api.map((a) => this.#backend.addEngine(a.engine, `${cfg.name}/${a.name}/api`));
     try {
       guest = await this.#backend.startGuest(data, cfg.name, guestTimeoutMs);
     } catch (e) {
-      for (const r of removeEngines) r();
       await this.#xen.api.destroyDomain(att.domain.domid).catch(() => {});
+      await Promise.all(ports.map((p) => this.#smmu.api.detachPort(p.id).catch(() => false)));
       throw e;
     }
     const domain = new Domain({
-      cfg, att, mem: this.#mem, guest, backend: this.#backend, deviceTree, api, xenPanic: () => this.panicError(),
+      cfg, att, mem: this.#mem, guest, backend: this.#backend, deviceTree, openApi, xenPanic: () => this.panicError(),
       // Sim mode bounds a guest call in virtual time (its backend), never by a wall-clock timer.
       guestTimeoutMs: this.mode === 'sim' ? Infinity : guestTimeoutMs,
       teardown: async () => {
+        ended = true;
         for (const r of removeEngines) r();
         await this.#xen.api.destroyDomain(att.domain.domid).catch(() => {});
-        await Promise.all([...ports, ...apiPorts].map((p) => this.#smmu.api.detachPort(p.id).catch(() => false)));
+        await Promise.all(ports.map((p) => this.#smmu.api.detachPort(p.id).catch(() => false)));
       },
     });
     this.#domains.set(cfg.name, domain);
