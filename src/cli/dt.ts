@@ -30,8 +30,8 @@ Options:
   --memory SIZE   host memory the host tree describes, 32M..16G (default 512M; --host only)
   --cmdline TEXT  Xen's command line, /chosen/xen,xen-bootargs (default "viommu=1"; --host only)
   --vpci          add a virtual PCI host bridge with an iommu-map to the vSMMU (guest tree only)
-  --profile NAME  ${PROFILE_HELP}: the vSIDs in the guest's iommus
-                  and which IRQs the vSMMU's SPI forbids (guest tree only)
+  --profile NAME  ${PROFILE_HELP}
+                  (guest tree only): the vSIDs in its iommus, the IRQs its vSMMU's SPI forbids
   -h, --help      show this help
 `;
 

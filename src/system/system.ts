@@ -14,6 +14,8 @@ import type { XenPanic, XenProfileName } from '../xen/profile.ts';
 import { panicError, type XenAccounting, type XenStats } from '../xen/xen.ts';
 import type { DomainInfo } from '../xen/domain.ts';
 import { domUDts } from '../xen/devicetree.ts';
+import { hostTreeDts } from '../xen/hostdt.ts';
+import type { DtNode } from '../dt/dts.ts';
 import { DmaEngine } from '../devices/dma-engine.ts';
 import { createDmaQueue } from '../devices/dma-queue.ts';
 import { Domain, type ApiChannel } from './domain.ts';
@@ -76,6 +78,7 @@ export class System implements AsyncDisposable {
   readonly #sched: Scheduler | null;
   readonly #domains = new Map<string, Domain>();
   readonly #panicBox: SharedArrayBuffer | null;
+  readonly #hostTree: DtNode;
   /** Xen's policy profile (options.xen.profile). */
   readonly profile: XenProfileName;
   #closing: Promise<void> | null = null;
@@ -83,8 +86,9 @@ export class System implements AsyncDisposable {
   readonly trace: SystemTrace;
 
   /** @internal use createSystem() */
-  constructor(backend: Backend, mem: PhysMemory, smmu: ActorLink<SmmuActor>, xen: ActorLink<XenActor>, features: SmmuFeatures, warnings: readonly string[], xenInfo: { profile?: XenProfileName; panicBox?: SharedArrayBuffer } = {}) {
+  constructor(backend: Backend, mem: PhysMemory, smmu: ActorLink<SmmuActor>, xen: ActorLink<XenActor>, features: SmmuFeatures, warnings: readonly string[], xenInfo: { profile?: XenProfileName; panicBox?: SharedArrayBuffer; hostTree: DtNode }) {
     this.mode = backend.mode;
+    this.#hostTree = xenInfo.hostTree;
     this.profile = xenInfo.profile ?? 'hardened';
     this.#panicBox = xenInfo.panicBox ?? null;
     this.#backend = backend;
@@ -144,6 +148,14 @@ export class System implements AsyncDisposable {
   panicError(): VsmmuError | null {
     const p = this.panic;
     return p === null ? null : panicError(p);
+  }
+
+  /**
+   * The host device tree (DTS) Xen booted with: the physical SMMUv3 and the DMA devices
+   * behind it with `iommus`, against which xl.cfg `dtdev` paths were resolved (vsmmu dt --host).
+   */
+  hostDeviceTree(): string {
+    return hostTreeDts(this.#hostTree);
   }
 
   /** The domain called `name`; EVSMMU_UNKNOWN_DOMAIN lists the ones there are. */
@@ -286,7 +298,7 @@ export async function createSystem(options: SystemOptions = {}): Promise<System>
       memory: mem.sab, regs: d.regs, smmuIrq: d.irq, heapBase: XEN_HEAP_BASE, heapSize: cfg.memory - XEN_HEAP_BASE, cmdline: cfg.cmdline.raw,
       profile: cfg.profile, panicBox,
     });
-    const system = new System(backend, mem, smmu, xen, d.features, cfg.warnings, { profile: cfg.profile, panicBox });
+    const system = new System(backend, mem, smmu, xen, d.features, cfg.warnings, { profile: cfg.profile, panicBox, hostTree: cfg.hostTree });
     try {
       for (const dc of cfg.domains) await system.addDomain(dc, cfg.guestTimeoutMs);
     } catch (e) {

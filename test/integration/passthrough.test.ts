@@ -3,7 +3,8 @@
 // boots; the guest kernel finds the device in /passthrough with its iommus rewritten to
 // <vSMMU phandle, vSID> (the pSID under rfc and hardened's identity vSIDs, the allocated vSID
 // under v3; reference §5.1) and a DMA through it translates. The partial tree may be a DTB
-// (decompiled with dtc). Refusals reach the API and CLI as coded errors naming the line.
+// (decompiled with dtc). The same in sim mode. Refusals reach the API and CLI as coded
+// errors naming the line.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,9 +62,12 @@ ${extra}`;
 const IOVA = 0x1000_0000;
 const IPA = 0x4010_0000;
 
-async function bootAndDma(profile: 'hardened' | 'rfc' | 'v3', deviceTree: string): Promise<void> {
-  const sys = await createSystem({ memory: '256M', sim: false, xen: { profile }, domains: [{ file: join(dir, 'pt.cfg'), xlcfg: xlcfg(deviceTree) }] });
+async function bootAndDma(profile: 'hardened' | 'rfc' | 'v3', deviceTree: string, sim: { seed: number } | false = false): Promise<void> {
+  const sys = await createSystem({ memory: '256M', sim, xen: { profile }, domains: [{ file: join(dir, 'pt.cfg'), xlcfg: xlcfg(deviceTree) }] });
   try {
+    // The host tree the dtdev path was resolved against.
+    const host = findNode(parseDts(sys.hostDeviceTree()), '/dma1@4001001000');
+    expect(cellsOf(host!, 'iommus')).toEqual([2, 0x11]);
     const vsid = profile === 'v3' ? 0 : 0x11;
     const d = sys.domain('pt');
     // The guest's tree: the partial tree's node, iommus = <65002 vSID>.
@@ -91,6 +95,10 @@ async function bootAndDma(profile: 'hardened' | 'rfc' | 'v3', deviceTree: string
 describe('§5.1 dtdev + device_tree (+ iomem, irqs): the guest boots from the rewritten tree and DMAs (threads)', () => {
   it.each(['hardened', 'rfc', 'v3'] as const)('%s', async (profile) => {
     await bootAndDma(profile, DTS);
+  });
+
+  it.each(['hardened', 'rfc', 'v3'] as const)('%s in sim mode', async (profile) => {
+    await bootAndDma(profile, DTS, { seed: 5 });
   });
 
   withDtc('the partial device tree as a DTB (decompiled with dtc -I dtb -O dts)', async () => {
@@ -130,6 +138,20 @@ describe('refusals through createSystem and vsmmu run: coded errors naming the c
     const r = await cli(['run', '--seconds', '0', file]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(new RegExp(`${file.replaceAll('.', '\\.')}:${line}.*\\[${code}\\]`));
+  });
+
+  withDtc('a DTB that dtc cannot decompile: EVSMMU_PARTIAL_DT naming the device_tree line', async () => {
+    const bad = join(dir, 'bad.dtb');
+    writeFileSync(bad, Uint8Array.from([0xd0, 0x0d, 0xfe, 0xed, 0, 0, 0, 8]));
+    await expect(createSystem({ memory: '256M', sim: false, domains: [{ file: 'bad.cfg', xlcfg: xlcfg(bad) }] }))
+      .rejects.toMatchObject({ code: 'EVSMMU_PARTIAL_DT', message: expect.stringMatching(/^bad\.cfg:10: device_tree ".*bad\.dtb": dtc cannot decompile/) });
+  });
+
+  it('two partial-tree nodes with the same name (without unit address): EVSMMU_DEVICE_DUPLICATE', async () => {
+    const two = join(dir, 'two.dts');
+    writeFileSync(two, PARTIAL.replace('\t};\n};', '\t\tnic@5001000 {\n\t\t\treg = <0x0 0x5001000 0x0 0x1000>;\n\t\t\tiommus = <0x2 0x12>;\n\t\t};\n\t};\n};'));
+    const text = xlcfg(two).replace('"/dma1@4001001000"', '"/dma1@4001001000", "/dma2@4001002000"');
+    await expect(createSystem({ memory: '256M', sim: false, domains: [text] })).rejects.toMatchObject({ code: 'EVSMMU_DEVICE_DUPLICATE', message: expect.stringMatching(/two devices named "nic"/) });
   });
 
   it('a dtdev device and a dmadev entry with the same StreamID: EVSMMU_SID_CONFLICT', async () => {
