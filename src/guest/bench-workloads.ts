@@ -12,7 +12,9 @@
 //   - reconfig: STE/CD changes of a second device (a new domain and ASID each time, as a
 //               re-attach) between bursts of DMA on the first;
 //   - flood:    the noisy guest: bursts of raw TLBI commands, a faulting DMA whose event it
-//               waits for (fault-to-interrupt latency), and DMA.
+//               waits for (fault-to-interrupt latency), and DMA (`flood` picks the parts);
+//   - spin:     a guest that only computes (no trap, no DMA): the control of the noisy
+//               neighbour, what one more busy thread costs the others on this machine.
 // Every workload probes its trap latency (a read of the vSMMU's IDR0, trapped to Xen) about
 // once per `probeEveryMs`.
 
@@ -21,7 +23,17 @@ import type { DmaDevice, DmaResult } from '../devices/dma-device.ts';
 import type { AttachOptions, GuestFault } from './driver.ts';
 import type { GuestDmaRequest } from './kernel.ts';
 
-export type BenchWorkloadKind = 'stream' | 'strict' | 'lazy' | 'reconfig' | 'flood';
+export type BenchWorkloadKind = 'stream' | 'strict' | 'lazy' | 'reconfig' | 'flood' | 'spin';
+
+/** The parts of the flood that run (each default true). */
+export interface FloodParts {
+  /** FLOOD_CMDS raw TLBI_NH_VA + CMD_SYNC, waited for. */
+  readonly tlbi?: boolean;
+  /** A DMA to an unmapped IOVA and its F_TRANSLATION event, waited for through the interrupt. */
+  readonly fault?: boolean;
+  /** BURST / 2 DMAs through the window. */
+  readonly dma?: boolean;
+}
 
 /** The kernel API the benchmark workloads use (GuestKernel implements it). */
 export interface BenchKernel {
@@ -64,6 +76,8 @@ export interface BenchWorkloadParams {
   readonly asid?: number;
   /** About how often to probe the trap latency (default 1 ms). */
   readonly probeEveryMs?: number;
+  /** flood: which parts run (default all). */
+  readonly flood?: FloodParts;
 }
 
 export interface BenchWorkloadReport {
@@ -126,6 +140,7 @@ function fill(n: number, seed: number): Uint8Array {
 }
 
 export function runBenchWorkload(k: BenchKernel, p: BenchWorkloadParams, devOf: (vSid: number) => DmaDevice): BenchWorkloadReport {
+  if (p.kind === 'spin') return spin(k, p.durationMs);
   const size = Math.max(1, Math.floor(p.size ?? PAGE));
   const depth = Math.max(1, Math.floor(p.depth ?? 128));
   const probeEvery = p.probeEveryMs ?? 1;
@@ -282,12 +297,25 @@ export function runBenchWorkload(k: BenchKernel, p: BenchWorkloadParams, devOf: 
         words.push(w);
       }
       let since = k.faults().at(-1)?.seq ?? 0;
+      const parts = { tlbi: p.flood?.tlbi ?? true, fault: p.flood?.fault ?? true, dma: p.flood?.dma ?? true };
+      // With no part at all, the guest idles (WFI) between its trap-latency probes.
+      const idle = !parts.tlbi && !parts.fault && !parts.dma;
       for (let n = 0; k.now() < end; n++) {
-        const s = k.now();
-        k.issueCommands(words, true);
-        sync.add(k.now() - s);
-        rawTlbi += FLOOD_CMDS;
-        syncs++;
+        if (idle) {
+          probe();
+          k.waitIrq(Math.max(0.01, Math.min(probeEvery, end - k.now())));
+          continue;
+        }
+        if (parts.tlbi) {
+          const s = k.now();
+          k.issueCommands(words, true);
+          sync.add(k.now() - s);
+          rawTlbi += FLOOD_CMDS;
+          syncs++;
+        }
+        if (parts.dma) burst(BURST / 2);
+        probe();
+        if (!parts.fault) continue;
         // A DMA into an address never mapped: the device aborts, the guest gets the event.
         const bad = IOVA_UNMAPPED + (n % 4096) * PAGE;
         const r = dev.read(bad, 64);
@@ -307,8 +335,6 @@ export function runBenchWorkload(k: BenchKernel, p: BenchWorkloadParams, devOf: 
           if (left <= 0) break;
           k.waitIrq(Math.min(left, 5));
         }
-        burst(BURST / 2);
-        probe();
       }
     }
   } catch (e) {
@@ -332,5 +358,28 @@ export function runBenchWorkload(k: BenchKernel, p: BenchWorkloadParams, devOf: 
     syncs, reconfigs,
     trapNs: trap.list, syncNs: sync.list, faultIrqNs: faultIrq.list,
     error,
+  };
+}
+
+/**
+ * The spin workload: computes until the end, with no trap, DMA or command. A clock that did
+ * not move over a chunk of work is virtual time (sim mode), where there is no core to take:
+ * it ends at once.
+ */
+function spin(k: BenchKernel, durationMs: number): BenchWorkloadReport {
+  const t0 = k.now();
+  const end = t0 + durationMs;
+  let now = t0;
+  let x = 1;
+  while (now < end) {
+    for (let i = 0; i < 4096; i++) x = (Math.imul(x, 48271) + i) | 0;
+    const t = k.now();
+    if (t === now) break;
+    now = t;
+  }
+  return {
+    // (x & 0) is 0: it keeps the loop's work live for the compiler.
+    kind: 'spin', elapsedMs: now - t0 + (x & 0), dmas: 0, bytes: 0, faults: 0, invalidations: 0, syncs: 0, reconfigs: 0,
+    trapNs: [], syncNs: [], faultIrqNs: [], error: null,
   };
 }
