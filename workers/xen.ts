@@ -12,5 +12,5 @@ serveActor((data) => {
   flushTraceOnFailure(rec);
   const tracer = rec.tracer('xen');
   const actor = new XenActor(data as XenWorkerData, { pollRegister, tracer });
-  return serveStepped(withTraceControl(actor, rec), actor, { doorbell: actor.doorbell, tracer });
+  return serveStepped(withTraceControl(actor, rec), actor, { doorbell: actor.doorbell, tracer, adaptiveLinger: true });
 });

@@ -49,6 +49,14 @@ export interface ServiceOptions {
   readonly sliceMs?: number;
   /** Steps kept going after the last that did work, before parking (default 0.2 ms). */
   readonly lingerMs?: number;
+  /**
+   * Adapt the linger to how the work arrives (default false): halved after each linger that
+   * caught nothing (down to 0.01 ms), doubled back after each that did. For an actor whose
+   * work is sparse requests (Xen: traps), lingering after each one that no other follows
+   * soon keeps a core busy for nothing, and on a machine with more runnable threads than
+   * cores that core is taken from the threads that have work.
+   */
+  readonly adaptiveLinger?: boolean;
   /** The clock handed to step() (default performance.now). */
   readonly now?: () => number;
   /** Parks and wake-ups, as slices on the track 'service loop' (docs/tracing.md). */
@@ -57,6 +65,7 @@ export interface ServiceOptions {
 
 const SLICE_MS = 2;
 const LINGER_MS = 0.2;
+const MIN_LINGER_MS = 0.01;
 /** Longest block on a peer's word between two steps (see Steppable.awaitingPeer). */
 const PEER_WAIT_MS = 0.05;
 
@@ -66,6 +75,7 @@ export class ServiceLoop {
   readonly #bellIdx: number;
   readonly #slice: number;
   readonly #linger: number;
+  readonly #adaptive: boolean;
   readonly #now: () => number;
   readonly #spin = new SpinPolicy();
   readonly #tr: Tracer;
@@ -79,6 +89,7 @@ export class ServiceLoop {
     this.#bellIdx = opts.doorbell.index;
     this.#slice = opts.sliceMs ?? SLICE_MS;
     this.#linger = opts.lingerMs ?? LINGER_MS;
+    this.#adaptive = opts.adaptiveLinger ?? false;
     this.#now = opts.now ?? (() => performance.now());
     this.#tr = opts.tracer ?? NO_TRACE;
   }
@@ -92,22 +103,38 @@ export class ServiceLoop {
   async #run(): Promise<void> {
     const actor = this.#actor;
     const now = this.#now;
+    const adaptive = this.#adaptive;
+    let linger = this.#linger;
     while (!this.#stopped) {
       const t0 = now();
-      for (let last = t0, t = t0; t - t0 < this.#slice && t - last < this.#linger; t = now()) {
-        if (actor.step(t) > 0) last = t;
-        else if (this.#stopped) break;
+      let idle = false;
+      let caught = false;
+      let t = t0;
+      for (let last = t0; t - t0 < this.#slice && t - last < linger; t = now()) {
+        if (actor.step(t) > 0) {
+          last = t;
+          if (idle) caught = true;
+          idle = false;
+        } else {
+          idle = true;
+          if (this.#stopped) break;
+        }
         const peer = actor.awaitingPeer?.();
         if (peer) Atomics.wait(peer.word, peer.index, peer.value, PEER_WAIT_MS);
+      }
+      // Adaptive: a slice that ended on its linger without a step catching work after an
+      // idle one wasted the linger (the work is sparser): halve it; a caught step doubles it.
+      if (adaptive && t - t0 < this.#slice) {
+        linger = caught ? Math.min(this.#linger, linger * 2) : Math.max(MIN_LINGER_MS, linger / 2);
       }
       if (this.#stopped) break;
       if (actor.hasWork()) {
         await new Promise<void>((r) => setImmediate(r));
         continue;
       }
-      const t = now();
-      const deadline = actor.nextDeadline(t);
-      const timeout = deadline === Infinity ? Infinity : Math.max(0, deadline - t);
+      const tp = now();
+      const deadline = actor.nextDeadline(tp);
+      const timeout = deadline === Infinity ? Infinity : Math.max(0, deadline - tp);
       const parked = this.#tr.enabled ? this.#tr.stamp() : 0;
       await waitUntilAsync(this.#ready, this.#bell, this.#bellIdx, timeout, this.#spin);
       if (this.#tr.enabled && parked !== 0) this.#tr.slice('service loop', 'parked', parked, { woken: this.#stopped ? 'stop' : this.#actor.hasWork() ? 'doorbell' : 'deadline' });

@@ -50,6 +50,46 @@ describe('service loop', () => {
     await ended;
   });
 
+  it('an adaptive linger shrinks while requests come one at a time and no other follows', async () => {
+    // A clock of our own that moves 0.001 ms a read: empty steps after a request count the
+    // linger (0.2 ms = ~200 reads); sparse requests halve it each time, down to 0.01 ms.
+    let clock = 0;
+    const idleAfter = (adaptiveLinger: boolean) => async (): Promise<number[]> => {
+      const desc = createDoorbell();
+      const bell = new Doorbell(desc);
+      let empty = 0;
+      const a = new Counter();
+      const actor: Steppable = {
+        step: (n) => {
+          const got = a.step(n);
+          if (got === 0) empty++;
+          return got;
+        },
+        hasWork: () => a.hasWork(),
+        nextDeadline: () => Infinity,
+      };
+      const loop = new ServiceLoop(actor, { doorbell: desc, adaptiveLinger, now: () => (clock += 0.001) });
+      void loop.start();
+      const out: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const seen = a.stepped();
+        empty = 0;
+        Atomics.add(a.work, 0, 1);
+        bell.ring();
+        await seen;
+        await new Promise<void>((r) => setImmediate(r)); // the slice ends and the loop parks
+        await new Promise<void>((r) => setTimeout(r, 1));
+        out.push(empty);
+      }
+      await loop.stop();
+      return out;
+    };
+    const fixed = await idleAfter(false)();
+    const adaptive = await idleAfter(true)();
+    expect(Math.min(...fixed.slice(1))).toBeGreaterThan(100);
+    expect(Math.max(...adaptive.slice(-3))).toBeLessThan(20);
+  });
+
   it('steps at the deadline the actor asked for, with no doorbell', async () => {
     const a = new Counter();
     const loop = new ServiceLoop(a, { doorbell: createDoorbell() });
