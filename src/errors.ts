@@ -86,7 +86,7 @@ export const ERROR_CODES = {
   EVSMMU_CAMPAIGN_CONFLICT: code('input', 'a campaign of that name already exists with other settings', 'give the new campaign another --name'),
   EVSMMU_CAMPAIGN_KIND: code('input', 'a campaign kind is unknown or not available, or its runner module exports no runSeed', 'use --kind stress or fuzz, or a runner module that exports runSeed'),
   // ---- things that went wrong while the system ran ----
-  EVSMMU_DOMAIN_CRASHED: code('run', "a guest's worker thread exited or threw; its domain was destroyed", 'read the cause in error.details; the other domains go on'),
+  EVSMMU_DOMAIN_CRASHED: code('run', "a guest's worker thread exited or threw, or Xen crashed the domain (a physical CMD_SYNC of its timed out); its domain was destroyed", 'read the cause in error.message and error.details; the other domains go on'),
   EVSMMU_DOMAIN_HUNG: code('run', 'a guest did not answer within guestTimeoutMs; its domain was destroyed', 'raise guestTimeoutMs if the guest was only slow'),
   EVSMMU_DOMAIN_DESTROYED: code('run', 'a call was made on a domain that has been destroyed', 'stop using the handle once the domain is destroyed'),
   EVSMMU_DESTROYED: code('run', 'a call was made on an object that has been torn down', 'stop using the object once it is destroyed'),

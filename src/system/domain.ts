@@ -185,6 +185,8 @@ interface DomainParts {
   readonly teardown: () => Promise<void>;
   /** Xen's panic as a coded error (EVSMMU_XEN_PANIC) once it has panicked, else null. */
   readonly xenPanic?: () => VsmmuError | null;
+  /** Whether Xen crashed this domain (its crash box lists it). */
+  readonly xenCrashed?: () => boolean;
 }
 
 export class Domain {
@@ -234,6 +236,7 @@ export class Domain {
   readonly #dts: string;
   readonly #backend: Backend;
   readonly #xenPanic: () => VsmmuError | null;
+  readonly #xenCrashed: () => boolean;
   readonly #attached = new Map<number, number>(); // vSID -> ASID
   #irqSeen = 0;
   #ended: Promise<void> | null = null;
@@ -250,6 +253,7 @@ export class Domain {
     this.#dts = p.deviceTree;
     this.#backend = p.backend;
     this.#xenPanic = p.xenPanic ?? (() => null);
+    this.#xenCrashed = p.xenCrashed ?? (() => false);
     this.#p2m = new RangeP2m(info.ram);
     this.#ram = new GuestRam(p.mem, this.#p2m.lookup);
     const open = p.openApi;
@@ -367,6 +371,7 @@ export class Domain {
   call: Supervised<GuestKernel>['call'] = (method, ...args) => {
     const panic = this.#xenPanic();
     if (panic) return Promise.reject(panic);
+    this.#noteCrash();
     // A call that failed because the hypervisor died reports the panic, not its symptom
     // (an aborted trap, a closed trap channel).
     return this.#guest.call(method, ...args).catch((e: unknown) => {
@@ -385,8 +390,25 @@ export class Domain {
     return this.#ended;
   }
 
+  /**
+   * The toolstack's part of Xen's domain_crash(): once Xen lists this domain as crashed, its
+   * guest is stopped and the domain destroyed (memory freed after the abort STEs), and every
+   * call rejects with EVSMMU_DOMAIN_CRASHED.
+   */
+  #noteCrash(): void {
+    if (this.#guest.dead || !this.#xenCrashed()) return;
+    this.#guest.crash(new VsmmuError('EVSMMU_DOMAIN_CRASHED', `domain "${this.name}": Xen crashed it because a physical CMD_SYNC it waited for did not complete within Xen's sync timeout (its devices were fenced); the domain was destroyed`, { domid: this.domid, reason: 'sync-timeout' }));
+  }
+
+  /** @internal destroys the domain if Xen crashed it; resolves once it is gone. */
+  async reapIfCrashed(): Promise<void> {
+    this.#noteCrash();
+    if (this.#guest.dead?.code === 'EVSMMU_DOMAIN_CRASHED') await this.#end();
+  }
+
   #check(): void {
     this.#checkPanic();
+    this.#noteCrash();
     const dead = this.#guest.dead;
     if (dead) throw dead;
   }

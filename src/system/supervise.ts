@@ -75,6 +75,12 @@ export class Supervised<T extends object> {
     await this.#actor.destroy();
   }
 
+  /** Ends the guest with `e` and terminates its worker: the hypervisor crashed the domain. */
+  crash(e: VsmmuError): void {
+    this.#die(e);
+    void this.#actor.destroy();
+  }
+
   #die(e: VsmmuError): void {
     if (this.#dead) return;
     this.#dead = e;

@@ -9,7 +9,7 @@ import { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../errors.ts';
 import type { SmmuActor } from '../smmu/actor.ts';
 import type { SmmuStats } from '../smmu/smmu.ts';
-import { createPanicBox, readPanicBox, type XenActor } from '../xen/actor.ts';
+import { createCrashBox, createPanicBox, readCrashBox, readPanicBox, type XenActor } from '../xen/actor.ts';
 import type { XenPanic, XenProfileName } from '../xen/profile.ts';
 import { panicError, type XenAccounting, type XenStats } from '../xen/xen.ts';
 import type { DomainInfo } from '../xen/domain.ts';
@@ -78,6 +78,9 @@ export class System implements AsyncDisposable {
   readonly #sched: Scheduler | null;
   readonly #domains = new Map<string, Domain>();
   readonly #panicBox: SharedArrayBuffer | null;
+  readonly #crashBox: SharedArrayBuffer;
+  /** Crashes reaped so far (the crash box's count when last looked at). */
+  #reaped = 0;
   readonly #hostTree: DtNode;
   /** Xen's policy profile (options.xen.profile). */
   readonly profile: XenProfileName;
@@ -86,11 +89,13 @@ export class System implements AsyncDisposable {
   readonly trace: SystemTrace;
 
   /** @internal use createSystem() */
-  constructor(backend: Backend, mem: PhysMemory, smmu: ActorLink<SmmuActor>, xen: ActorLink<XenActor>, features: SmmuFeatures, warnings: readonly string[], xenInfo: { profile?: XenProfileName; panicBox?: SharedArrayBuffer; hostTree: DtNode }) {
+  constructor(backend: Backend, mem: PhysMemory, smmu: ActorLink<SmmuActor>, xen: ActorLink<XenActor>, features: SmmuFeatures, warnings: readonly string[], xenInfo: { profile?: XenProfileName; panicBox?: SharedArrayBuffer; crashBox: SharedArrayBuffer; hostTree: DtNode }) {
     this.mode = backend.mode;
     this.#hostTree = xenInfo.hostTree;
     this.profile = xenInfo.profile ?? 'hardened';
     this.#panicBox = xenInfo.panicBox ?? null;
+    this.#crashBox = xenInfo.crashBox;
+    if (backend.mode === 'threads') void this.#watchCrashes();
     this.#backend = backend;
     this.#sched = 'scheduler' in backend ? (backend.scheduler as Scheduler) : null;
     this.#mem = mem;
@@ -127,6 +132,7 @@ export class System implements AsyncDisposable {
   async run(ms: number): Promise<number> {
     if (!(typeof ms === 'number' && ms >= 0 && ms <= MAX_RUN_MS)) throw new VsmmuError('EVSMMU_INVAL', `run(ms): ms must be 0..${MAX_RUN_MS}, got ${String(ms)}`);
     await this.#backend.wait(() => this.#sched !== null && !this.#sched.busy(), ms);
+    await this.#reap();
     return this.#backend.now();
   }
 
@@ -172,7 +178,27 @@ export class System implements AsyncDisposable {
     return [...this.#domains.values()];
   }
 
+  /** Destroys the domains Xen crashed since the last look (the toolstack reaping them). */
+  async #reap(): Promise<void> {
+    const crashed = readCrashBox(this.#crashBox);
+    if (crashed.length === this.#reaped) return;
+    this.#reaped = crashed.length;
+    await Promise.all(this.domains.filter((d) => crashed.includes(d.domid)).map((d) => d.reapIfCrashed()));
+  }
+
+  /** Threads: reaps a crashed domain as soon as Xen lists it (close() ends the watch). */
+  async #watchCrashes(): Promise<void> {
+    const w = new Int32Array(this.#crashBox);
+    for (let seen = 0; ; seen = Atomics.load(w, 0)) {
+      const r = Atomics.waitAsync(w, 0, seen);
+      if (r.async) await r.value;
+      if (this.#closing) return;
+      await this.#reap();
+    }
+  }
+
   async stats(): Promise<SystemStats> {
+    await this.#reap();
     const [smmu, xen, xenDomains] = await Promise.all([this.#smmu.api.stats(), this.#xen.api.stats(), this.#xen.api.domains()]);
     const domains: Record<string, GuestStats | { dead: string }> = {};
     await Promise.all(
@@ -189,6 +215,7 @@ export class System implements AsyncDisposable {
    * Xen's own structures for the SMMU, and `pages.free` stay).
    */
   async accounting(): Promise<SystemAccounting> {
+    await this.#reap();
     return this.#xen.api.accounting();
   }
 
@@ -208,6 +235,7 @@ export class System implements AsyncDisposable {
       await this.#xen.close().catch(() => this.#xen.destroy());
       await this.#smmu.close().catch(() => this.#smmu.destroy());
     })();
+    Atomics.notify(new Int32Array(this.#crashBox), 0); // ends #watchCrashes
     return this.#closing;
   }
 
@@ -268,6 +296,7 @@ export class System implements AsyncDisposable {
     }
     const domain = new Domain({
       cfg, att, mem: this.#mem, guest, backend: this.#backend, deviceTree, openApi, xenPanic: () => this.panicError(),
+      xenCrashed: () => readCrashBox(this.#crashBox).includes(att.domain.domid),
       // Sim mode bounds a guest call in virtual time (its backend), never by a wall-clock timer.
       guestTimeoutMs: this.mode === 'sim' ? Infinity : guestTimeoutMs,
       teardown: async () => {
@@ -294,11 +323,12 @@ export async function createSystem(options: SystemOptions = {}): Promise<System>
   try {
     const d = await smmu.api.describe();
     const panicBox = createPanicBox();
+    const crashBox = createCrashBox();
     xen = await backend.startXen({
       memory: mem.sab, regs: d.regs, smmuIrq: d.irq, heapBase: XEN_HEAP_BASE, heapSize: cfg.memory - XEN_HEAP_BASE, cmdline: cfg.cmdline.raw,
-      profile: cfg.profile, panicBox,
+      profile: cfg.profile, panicBox, crashBox,
     });
-    const system = new System(backend, mem, smmu, xen, d.features, cfg.warnings, { profile: cfg.profile, panicBox, hostTree: cfg.hostTree });
+    const system = new System(backend, mem, smmu, xen, d.features, cfg.warnings, { profile: cfg.profile, panicBox, crashBox, hostTree: cfg.hostTree });
     try {
       for (const dc of cfg.domains) await system.addDomain(dc, cfg.guestTimeoutMs);
     } catch (e) {

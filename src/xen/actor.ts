@@ -57,6 +57,8 @@ export interface XenWorkerData {
    * the JSON XenPanic that follows at byte 4 (0 while Xen runs). Written once, by Xen.
    */
   readonly panicBox?: SharedArrayBuffer;
+  /** Where Xen lists the domains it crashed, for the toolstack to reap (createCrashBox). */
+  readonly crashBox?: SharedArrayBuffer;
 }
 
 /** Size of a panic box: the flag word and the panic record as JSON. */
@@ -78,6 +80,33 @@ function writePanicBox(box: SharedArrayBuffer, p: XenPanic): void {
   const bytes = new TextEncoder().encode(JSON.stringify(p)).subarray(0, PANIC_BOX_BYTES - 4);
   new Uint8Array(box, 4).set(bytes);
   Atomics.store(new Int32Array(box, 0, 1), 0, bytes.length); // after the record: readers see it whole
+}
+
+/**
+ * A crash box for XenWorkerData.crashBox: word 0 counts the domains Xen crashed; words
+ * 1..CRASH_BOX_SLOTS hold their domids in order (a domid is never reused while a system
+ * lives, and more crashes than slots are counted but not listed). Written by Xen only;
+ * the count is stored after the slot, and notified, so a reader sees whole entries.
+ */
+export const CRASH_BOX_SLOTS = 255;
+
+export function createCrashBox(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4 * (1 + CRASH_BOX_SLOTS));
+}
+
+/** The domids listed in a crash box. */
+export function readCrashBox(box: SharedArrayBuffer): number[] {
+  const w = new Int32Array(box);
+  const n = Math.min(Atomics.load(w, 0), CRASH_BOX_SLOTS);
+  return Array.from(w.subarray(1, 1 + n));
+}
+
+function writeCrashBox(box: SharedArrayBuffer, domid: number): void {
+  const w = new Int32Array(box);
+  const n = Atomics.load(w, 0);
+  if (n < CRASH_BOX_SLOTS) w[1 + n] = domid;
+  Atomics.store(w, 0, n + 1);
+  Atomics.notify(w, 0);
 }
 
 /** What a guest worker needs to run a domain Xen created. */
@@ -148,6 +177,8 @@ export class XenActor {
     this.#tr = host.tracer ?? NO_TRACE;
     const box = data.panicBox;
     if (box !== undefined) this.xen.onPanic = (p) => writePanicBox(box, p);
+    const crashes = data.crashBox;
+    if (crashes !== undefined) this.xen.onDomainCrash = (domid) => writeCrashBox(crashes, domid);
     this.xen.boot();
     // One doorbell for everything that gives Xen work: the SMMU's interrupt bank's.
     this.#smmuIrq = data.smmuIrq ? new IrqLines(data.smmuIrq) : null;

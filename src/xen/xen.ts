@@ -133,6 +133,12 @@ export class Xen {
   panicked: XenPanic | null = null;
   /** Called once when Xen panics (the actor stops its trap server). */
   onPanic: (p: XenPanic) => void = () => {};
+  /**
+   * Xen's domain_crash(): a domain Xen stopped trusting (a physical CMD_SYNC of its timed
+   * out). Its devices are fenced already; the toolstack reaps it (destroys it, frees its
+   * memory) when told through this hook.
+   */
+  onDomainCrash: (domid: number) => void = () => {};
   phys!: SmmuFeatures;
   private readonly mem: PhysMemory;
   private readonly alloc: PageAllocator;
@@ -567,8 +573,9 @@ export class Xen {
    * (its devices to abort, its vSMMU's queue stopped, its CMD_SYNC never reported complete),
    * then the physical command queue is recovered (disabled, the stuck commands skipped and
    * replaced by a global invalidation whose SYNC is waited for), so the other guests go on.
-   * The fenced domain stays until the toolstack destroys it; its memory is freed then, once
-   * the hardware has confirmed the abort STEs. Returns whether a domain was fenced.
+   * The fenced domain is crashed (onDomainCrash) and stays until the toolstack destroys it;
+   * its memory is freed then, once the hardware has confirmed the abort STEs. Returns
+   * whether a domain was fenced.
    */
   checkSyncTimeouts(now: number): boolean {
     const late: Domain[] = [];
@@ -595,6 +602,7 @@ export class Xen {
     } catch {
       this.xenBugs++;
     }
+    for (const d of late) this.onDomainCrash(d.domid);
     return late.length > 0;
   }
 
