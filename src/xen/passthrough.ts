@@ -10,9 +10,9 @@
 // `irqs` are checked as xl and Xen would accept them, and map nothing.
 
 import { VsmmuError, type ErrorCode } from '../errors.ts';
-import { cellsOf, findNode, walkNodes, type DtNode } from '../dt/dts.ts';
+import { cellsOf, findNode, getProp, walkNodes, type DtNode } from '../dt/dts.ts';
 import { HOST_PHANDLE_SMMU, type HostDevice } from './hostdt.ts';
-import { GUEST_PASSTHROUGH_MAX_DEVS, GUEST_VSMMU_SPI, GUEST_VSMMUV3_BASE, GUEST_VSMMUV3_SIZE, ramBanks } from './layout.ts';
+import { GUEST_PASSTHROUGH_MAX_DEVS, GUEST_PHANDLE_VSMMUV3, GUEST_VSMMU_SPI, GUEST_VSMMUV3_BASE, GUEST_VSMMUV3_SIZE, ramBanks } from './layout.ts';
 import type { XenProfile } from './profile.ts';
 import type { DomainConfig, DomainDevice, PassthroughKeys } from './xlcfg.ts';
 
@@ -89,7 +89,7 @@ function checkIrqs(cfg: DomainConfig, keys: PassthroughKeys, given: readonly Hos
 }
 
 /**
- * The partial tree's /passthrough node, checked: every `iommus` is <host SMMU phandle, SID>
+ * The partial tree's /passthrough node, checked: every `iommus` is <SMMU phandle, SID>
  * pairs naming devices the domain is given. Returns the node and, per device it describes,
  * the name the guest knows it by (its node name without unit address).
  */
@@ -100,16 +100,18 @@ function checkPartialDt(cfg: DomainConfig, line: number, path: string, root: DtN
   }
   const names = new Map<DomainDevice, string>();
   for (const { path: at, node: n } of walkNodes(pt)) {
-    const iommus = cellsOf(n, 'iommus');
-    if (iommus === undefined) continue;
+    if (getProp(n, 'iommus') === undefined) continue;
+    const iommus = cellsOf(n, 'iommus') ?? [];
     const where = `device_tree "${path}" node /passthrough${at === '/' ? '' : at}`;
     if (iommus.length === 0 || iommus.length % 2 !== 0) {
       throw fail('EVSMMU_PARTIAL_DT', cfg, line, `${where}: iommus has ${iommus.length} cells; it must be <phandle StreamID> pairs (#iommu-cells = <1>), copied from the host tree`, { path, node: at });
     }
     for (let i = 0; i < iommus.length; i += 2) {
       const [ph, sid] = [iommus[i] ?? 0, iommus[i + 1] ?? 0];
-      if (ph !== HOST_PHANDLE_SMMU) {
-        throw fail('EVSMMU_PARTIAL_DT', cfg, line, `${where}: iommus names phandle ${hex(ph)}, which is not the host SMMU's: copy the host property, <${hex(HOST_PHANDLE_SMMU)} StreamID>`, { path, node: at, phandle: ph });
+      // The RFC rewrites the phandle cell whatever it holds; we take the host SMMU's (the
+      // property copied from the host tree) or the guest vSMMU's, and call anything else a slip.
+      if (ph !== HOST_PHANDLE_SMMU && ph !== GUEST_PHANDLE_VSMMUV3) {
+        throw fail('EVSMMU_PARTIAL_DT', cfg, line, `${where}: iommus names phandle ${hex(ph)}, which is neither the host SMMU's nor the guest vSMMU's: copy the host property, <${hex(HOST_PHANDLE_SMMU)} StreamID>`, { path, node: at, phandle: ph });
       }
       const dev = devices.find((d) => d.sid === sid && (d.smmu ?? 0) === 0);
       if (dev === undefined) {

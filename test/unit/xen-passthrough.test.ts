@@ -35,6 +35,7 @@ const PT = (iommus: string, extra = ''): string => `/dts-v1/;
 const FILES: Record<string, string> = {
   'pt.dts': PT('0x2 0x10'),
   'odd.dts': PT('0x2 0x10 0x2'),
+  'string.dts': PT('0x2 0x10').replace('iommus = <0x2 0x10>', 'iommus = "smmu"'),
   'phandle.dts': PT('0x1 0x10'),
   'other.dts': PT('0x2 0x15'),
   'none.dts': '/dts-v1/;\n/ { chosen { }; };\n',
@@ -152,12 +153,18 @@ describe('dtdev, iomem, irqs and device_tree against the host device tree', () =
       ['missing.dts', /cannot read missing.dts/],
       ['none.dts', /no \/passthrough node/],
       ['odd.dts', /iommus has 3 cells/],
-      ['phandle.dts', /phandle 0x1, which is not the host SMMU's/],
+      ['string.dts', /iommus has 0 cells/],
+      ['phandle.dts', /phandle 0x1, which is neither the host SMMU's nor the guest vSMMU's/],
       ['syntax.dts', /DTS line 2/],
       ['badname.dts', /cannot name a device/],
     ] as const) {
       expect(refusal(pt(file)), file).toMatchObject({ code: 'EVSMMU_PARTIAL_DT', line: 5, message: expect.stringMatching(msg) });
     }
+  });
+
+  it('iommus may name the guest vSMMU\'s phandle (65002) instead of the host SMMU\'s: the RFC rewrites the cell whatever it holds', () => {
+    FILES['guest-phandle.dts'] = PT('65002 0x10');
+    expect(resolve('dtdev = [ "/dma0@4001000000" ]\ndevice_tree = "guest-phandle.dts"').devices).toMatchObject([{ name: 'nic', sid: 0x10 }]);
   });
 
   it('a partial device tree describing a device the domain is not given: EVSMMU_PARTIAL_DT_DEVICE', () => {
