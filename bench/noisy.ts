@@ -152,7 +152,7 @@ if (values.json) {
   for (const r of rows) {
     const worst = r.ratios.map((v) => Math.min(...v));
     const cpu = (t: string): string => `${median(r.cpu.map((c) => c[t]?.[0] ?? 0)).toFixed(2)}/${median(r.cpu.map((c) => c[t]?.[1] ?? 0)).toFixed(2)}`;
-    console.log(`| ${r.victims} | ${r.variant} | ${Math.min(...worst).toFixed(2)}-${Math.max(...worst).toFixed(2)} (${median(worst).toFixed(2)}) | ${median(r.aloneDmaPerS).toLocaleString('en')} | ${cpu('xen')} | ${cpu('guest:noisy')} | ${cpu('smmu')} |`);
+    console.log(`| ${r.victims} | ${r.variant} | ${Math.min(...worst).toFixed(2)}-${Math.max(...worst).toFixed(2)} (${median(worst).toFixed(2)}) | ${Math.round(median(r.aloneDmaPerS)).toLocaleString('en')} | ${cpu('xen')} | ${cpu('guest:noisy')} | ${cpu('smmu')} |`);
   }
   console.log('\nran/waited: CPU time on a core / time runnable but waiting for one, per wall ms, while the variant ran (medians).');
 }
