@@ -1,20 +1,10 @@
 // The fuzzer's only source of randomness: a seeded generator (mulberry32), so a seed gives
 // the same inputs on every platform and in either runner. Never Math.random.
 
-import { prng } from '../prng.ts';
+import { Random } from '../prng.ts';
 
-export class Rng {
-  readonly #next: () => number;
-
-  constructor(seed: number) {
-    this.#next = prng(seed);
-  }
-
-  /** A uniform u32. */
-  u32(): number {
-    return this.#next();
-  }
-
+/** The shared generator with the fuzzer's draws (scaled, not modulo: its seeds' inputs stay as they were). */
+export class Rng extends Random {
   /** A whole number in [0, n). */
   int(n: number): number {
     return n <= 1 ? 0 : Math.floor((this.u32() / 4294967296) * n);
@@ -25,7 +15,7 @@ export class Rng {
     return this.u32() / 4294967296 < p;
   }
 
-  pick<T>(xs: readonly T[]): T {
+  override pick<T>(xs: readonly T[]): T {
     return xs[this.int(xs.length)] as T;
   }
 
