@@ -6,7 +6,7 @@ export { createSystem, System } from './system/system.ts';
 export type { SystemStats, SystemAccounting, HostMemory, SimState } from './system/system.ts';
 export type { SimOptions, SimStrategy } from './sim/scheduler.ts';
 export { Domain, Device } from './system/domain.ts';
-export type { DmaRequest, DmaOutcome } from './system/domain.ts';
+export type { DmaRequest, DmaOutcome, DomainSchedule } from './system/domain.ts';
 export type { SystemOptions, SmmuSystemOptions, DomainOptions, DeviceOptions, XlCfgFile } from './system/options.ts';
 export { VsmmuError } from './errors.ts';
 export { ERROR_CODES, isErrorCode } from './errors.ts';

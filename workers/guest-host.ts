@@ -1,5 +1,6 @@
 // The thread side of a guest kernel's ports (what src/guest must not do itself): its vCPU's
-// trap channel as a blocking port call, WFI on its IRQ lines, idling, the wall clock, and
+// trap channel as a blocking port call, WFI on its IRQ lines, idling, the wall clock (with
+// the domain's CPU cap enforced at each read, src/runtime/credit.ts), and
 // its DMA engines (hardware that runs on this thread), stepped whenever the kernel waits for
 // one and parked on the device's SMMU completion ring otherwise (the runtime's wait strategy:
 // adaptive spin, then Atomics.wait).
@@ -9,6 +10,8 @@ import type { GuestHost, GuestWorkerData } from '../src/guest/kernel.ts';
 import type { TrapPort } from '../src/guest/vcpu.ts';
 import { IrqLines } from '../src/runtime/irq.ts';
 import { TRAP_OK, TrapVcpu, type TrapChannelDesc } from '../src/runtime/trap.ts';
+import { CreditCap } from '../src/runtime/credit.ts';
+import { TrapServiceTime } from '../src/ports/trap.ts';
 import { SpinPolicy, WAIT_OK, waitUntil } from '../src/runtime/wait.ts';
 import { NO_TRACE, type Tracer } from '../src/trace/tracer.ts';
 
@@ -42,11 +45,19 @@ export class ChannelTrapPort implements TrapPort {
 }
 
 /** The ports of a guest kernel on this thread; `data.hardware`'s engines run here. */
-export function threadGuestHost(data: Pick<GuestWorkerData, 'irq' | 'hardware'>, tracer: Tracer = NO_TRACE): GuestHost {
+export function threadGuestHost(data: Pick<GuestWorkerData, 'irq' | 'hardware' | 'sched'> & Partial<Pick<GuestWorkerData, 'trap'>>, tracer: Tracer = NO_TRACE): GuestHost {
   const engines = new Map((data.hardware ?? []).map((h) => [h.name, new DmaEngine(h, tracer, h.name)]));
   const spin = new SpinPolicy();
   const irq = data.irq ? new IrqLines(data.irq.desc) : null;
-  const clock = (): number => performance.now();
+  // The domain's CPU cap (src/runtime/credit.ts): every read of the guest's clock is a point
+  // where the vCPU may be parked for its budget.
+  const cap = data.sched ? new CreditCap(data.sched, data.trap ? new TrapServiceTime(data.trap) : null) : null;
+  const clock = cap
+    ? (): number => {
+        cap.tick();
+        return performance.now();
+      }
+    : (): number => performance.now();
   return {
     clock,
     tracer,

@@ -11,6 +11,6 @@ serveActor((data) => {
   const rec = threadRecorder();
   flushTraceOnFailure(rec);
   const tracer = rec.tracer('xen');
-  const actor = new XenActor(data as XenWorkerData, { pollRegister, tracer });
+  const actor = new XenActor(data as XenWorkerData, { pollRegister, tracer, clock: () => performance.now() });
   return serveStepped(withTraceControl(actor, rec), actor, { doorbell: actor.doorbell, tracer, adaptiveLinger: true });
 });

@@ -27,6 +27,7 @@ import { Vcpu, type TrapPort } from './vcpu.ts';
 import { pollingRunner, type GuestRunner } from './ports.ts';
 import { runMapDmaFault, runDmaStream, type MapDmaFaultParams, type MapDmaFaultReport, type DmaStreamParams, type DmaStreamReport } from './workloads.ts';
 import { guestFlowSpace, NO_TRACE, type Tracer } from '../trace/tracer.ts';
+import type { SchedDesc } from '../ports/sched.ts';
 import { GuestStress, type GuestStressParams, type GuestStressReport } from './stress.ts';
 import { runBenchWorkload, type BenchWorkloadParams, type BenchWorkloadReport } from './bench-workloads.ts';
 
@@ -78,6 +79,8 @@ export interface GuestWorkerData {
   readonly driver?: { readonly pollTimeoutMs?: number; readonly cmdqMaxLog2?: number; readonly evtqMaxLog2?: number };
   /** Bound of a trapped access (default: none, as a real vCPU). */
   readonly trapTimeoutMs?: number;
+  /** The domain's scheduler words (its CPU cap); the thread running the vCPU enforces it. */
+  readonly sched?: SchedDesc;
 }
 
 /** What the kernel is built from when not in a worker (tests): ports instead of SABs. */

@@ -23,6 +23,10 @@ export type TrapStatus = typeof TRAP_OK | typeof TRAP_ABORT;
 //   line 2  VCPU_PARK:      the vCPU's park word; the handler wakes it after answering
 //   line 3  CLOSED:         set by either side (guest gone / server stopping), then wake
 //   line 4  MAGIC, SERVER_ID (the serving TrapServer's id)   written at allocation
+//   line 5  XEN_US:         the handler's service time for this channel's requests, us
+//                           (wrapping 32-bit), added after each one while CHARGE is set
+//   line 6  CHARGE:         set by the vCPU side while its domain is capped: Xen's handling
+//                           of its traps is charged to it, as in Xen (src/runtime/credit.ts)
 const REQ_SEQ = 0;
 const OP = 1;
 const ADDR_LO = 2;
@@ -37,7 +41,9 @@ export const TRAP_VCPU_PARK = 32;
 export const TRAP_CLOSED = 48;
 const MAGIC = 64;
 const SERVER_ID = 65;
-const CHANNEL_BYTES = 320;
+export const TRAP_XEN_US = 80;
+export const TRAP_CHARGE = 96;
+const CHANNEL_BYTES = 448;
 const CHANNEL_MAGIC = 0x54524150; // 'TRAP'
 
 // Server SAB layout (Int32): word 0 PARK (the handler's park word, unless the server was
@@ -145,6 +151,28 @@ export class TrapVcpu {
   }
 }
 
+/**
+ * The vCPU side's view of the time the handler spent on its requests (a capped domain is
+ * charged for it, src/runtime/credit.ts): asking for it, and reading it.
+ */
+export class TrapServiceTime {
+  private readonly h: Int32Array;
+
+  constructor(desc: TrapChannelDesc) {
+    this.h = channelWords(desc.sab);
+  }
+
+  /** Whether the handler adds its time to this channel (it costs it two clock reads a trap). */
+  request(on: boolean): void {
+    Atomics.store(this.h, TRAP_CHARGE, on ? 1 : 0);
+  }
+
+  /** The handler's time on this channel so far, us, wrapping at 2^32 (take differences). */
+  us(): number {
+    return Atomics.load(this.h, TRAP_XEN_US) >>> 0;
+  }
+}
+
 /** One trapped access as the handler sees it; reused between calls (do not keep it). */
 export interface TrapRequest {
   /** Slot returned by TrapServer.attach. */
@@ -169,6 +197,8 @@ export class TrapServer {
   readonly bellIdx: number;
   private readonly chans: (Int32Array | null)[] = [];
   private readonly served: number[] = [];
+  /** Fractions of a microsecond of service not yet published, per slot. */
+  private readonly carry: number[] = [];
   private readonly req: TrapRequest = { channel: 0, write: false, size: 0, addrLo: 0, addrHi: 0, valueLo: 0, valueHi: 0 };
 
   constructor(desc: TrapServerDesc) {
@@ -183,6 +213,7 @@ export class TrapServer {
     if (h[SERVER_ID] !== this.srv[SRV_ID]) throw new VsmmuError('EVSMMU_TRAP_CONFIG', 'trap channel belongs to another server');
     this.chans.push(h);
     this.served.push(Atomics.load(h, TRAP_RESP_SEQ));
+    this.carry.push(0);
     return this.chans.length - 1;
   }
 
@@ -221,6 +252,22 @@ export class TrapServer {
       n++;
     }
     return n;
+  }
+
+  /** Whether the vCPU of channel `slot` wants the service time of its traps (it is capped). */
+  wantsCharge(slot: number): boolean {
+    const h = this.chans[slot];
+    return h !== null && h !== undefined && Atomics.load(h, TRAP_CHARGE) !== 0;
+  }
+
+  /** Adds `ms` of the handler's time to channel `slot`'s service time (whole us published). */
+  charge(slot: number, ms: number): void {
+    const h = this.chans[slot];
+    if (!h || !(ms > 0)) return;
+    const us = (this.carry[slot] ?? 0) + ms * 1000;
+    const whole = Math.floor(us);
+    this.carry[slot] = us - whole;
+    if (whole > 0) Atomics.add(h, TRAP_XEN_US, whole);
   }
 
   /** Whether some attached channel has a request not yet served. */

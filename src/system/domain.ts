@@ -11,7 +11,8 @@ import type { PhysMemory } from '../mem/phys.ts';
 import { VsmmuError } from '../errors.ts';
 import { IrqLines } from '../ports/irq.ts';
 import type { GuestAttachment } from '../xen/actor.ts';
-import type { DomainConfig } from '../xen/xlcfg.ts';
+import { capMax, type DomainConfig } from '../xen/xlcfg.ts';
+import { CAP_PERIOD_MS, SchedWords, type SchedDesc } from '../ports/sched.ts';
 import type { ActorLink, Backend, ParkWord } from './backend.ts';
 import { Supervised } from './supervise.ts';
 
@@ -170,8 +171,28 @@ function outcome(r: DmaResult): DmaOutcome {
   return { ok: false, bytes: r.bytes, fault: r.fault ?? { name: 'BAD_REQUEST' } };
 }
 
+/** A domain's CPU cap and what its scheduler accounted (`xl sched-credit -d D`). */
+export interface DomainSchedule {
+  /** % of one physical CPU the vCPU may use (0: no cap). */
+  readonly cap: number;
+  /** Periods in which the budget ran out and the vCPU parked until the next one. */
+  readonly parks: number;
+  /** Wall time parked for budget, ms. */
+  readonly parkedMs: number;
+  /** CPU time charged to the domain while capped, ms: its vCPU thread's and Xen's trap service. */
+  readonly chargedMs: number;
+  /** The part of `chargedMs` that was Xen handling the domain's traps. */
+  readonly xenMs: number;
+  /** The budget period: the vCPU may run `cap`% of each (credit2's 10 ms). */
+  readonly periodMs: number;
+  /** Whether the cap acts: on threads; in sim mode it is recorded, not enforced. */
+  readonly enforced: boolean;
+}
+
 interface DomainParts {
   readonly cfg: DomainConfig;
+  /** The domain's scheduler words (its cap), shared with its vCPU's thread. */
+  readonly sched: SchedDesc;
   readonly att: GuestAttachment;
   readonly mem: PhysMemory;
   readonly guest: ActorLink<GuestKernel>;
@@ -238,6 +259,8 @@ export class Domain {
   readonly #xenPanic: () => VsmmuError | null;
   readonly #xenCrashed: () => boolean;
   readonly #attached = new Map<number, number>(); // vSID -> ASID
+  readonly #sched: SchedWords;
+  readonly #capEnforced: boolean;
   #irqSeen = 0;
   #ended: Promise<void> | null = null;
 
@@ -254,6 +277,8 @@ export class Domain {
     this.#backend = p.backend;
     this.#xenPanic = p.xenPanic ?? (() => null);
     this.#xenCrashed = p.xenCrashed ?? (() => false);
+    this.#sched = new SchedWords(p.sched);
+    this.#capEnforced = p.backend.mode === 'threads';
     this.#p2m = new RangeP2m(info.ram);
     this.#ram = new GuestRam(p.mem, this.#p2m.lookup);
     const open = p.openApi;
@@ -340,6 +365,29 @@ export class Domain {
     const pa = this.#p2m.lookup(ipa);
     if (pa < 0) throw new VsmmuError('EVSMMU_GUEST_RANGE', `IPA 0x${ipa.toString(16)} is not RAM of domain "${this.name}"`, { ipa });
     return pa;
+  }
+
+  /**
+   * The domain's CPU cap and what its scheduler accounted, as `xl sched-credit -d D` shows
+   * it; with `{ cap }` (% of one physical CPU, 0 for none, at most 100 per vCPU) sets the
+   * cap first, as `xl sched-credit -d D -c N` does. It takes effect at once, also while the
+   * guest is busy in a call (a shared word its vCPU reads). EVSMMU_INVAL for a bad cap.
+   */
+  schedule(set?: { readonly cap?: number }): DomainSchedule {
+    this.#check();
+    if (set !== undefined) {
+      if (typeof set !== 'object' || set === null) throw new VsmmuError('EVSMMU_INVAL', 'schedule(set): set must be an object { cap }');
+      for (const k of Object.keys(set)) if (k !== 'cap') throw new VsmmuError('EVSMMU_INVAL', `schedule(set): unknown key "${k}" (known: cap)`, { key: k });
+      const cap = set.cap;
+      if (cap !== undefined) {
+        const max = capMax(this.config.vcpus);
+        if (typeof cap !== 'number' || !Number.isInteger(cap) || cap < 0 || cap > max) {
+          throw new VsmmuError('EVSMMU_INVAL', `domain "${this.name}": cap must be a whole percentage of one physical CPU from 0 (no cap) to ${max} (100 per vCPU), got ${JSON.stringify(cap)}`, { cap, min: 0, max });
+        }
+        this.#sched.setCap(cap);
+      }
+    }
+    return { ...this.#sched.counters(), periodMs: CAP_PERIOD_MS, enforced: this.#capEnforced };
   }
 
   /** A zeroed buffer from the guest kernel's allocator (dma_alloc); returns its IPA. */

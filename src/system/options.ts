@@ -10,7 +10,7 @@ import { parseXenCmdline, type XenCmdline } from '../xen/cmdline.ts';
 import { GUEST_MAX_VCPUS, GUEST_RAM_MAX } from '../xen/layout.ts';
 import { DEFAULT_PROFILE, isXenProfileName, XEN_PROFILE_NAMES, xenProfile, type XenProfileName } from '../xen/profile.ts';
 import { isViommuTypeName, viommuTypeNames } from '../xen/viommu.ts';
-import { parseXlCfgFull, validateSystemConfig, type DomainConfig } from '../xen/xlcfg.ts';
+import { capMax, parseXlCfgFull, validateSystemConfig, type DomainConfig } from '../xen/xlcfg.ts';
 import { hostDeviceTree, hostDevices } from '../xen/hostdt.ts';
 import { resolvePassthrough } from '../xen/passthrough.ts';
 import { readDtFile } from '../dt/file.ts';
@@ -30,6 +30,12 @@ export interface DomainOptions {
   readonly vcpus?: number;
   readonly viommu?: 'smmuv3' | 'none';
   readonly devices?: readonly DeviceOptions[];
+  /**
+   * CPU cap, % of one physical CPU, as Xen's credit scheduler takes it (`xl sched-credit -c`,
+   * xl.cfg `cap=`): 0 (default) for none, at most 100 per vCPU. Enforced on threads: the
+   * vCPU parks once it used its budget of each 10 ms period (docs/api.md).
+   */
+  readonly cap?: number;
 }
 
 /** xl.cfg text and the file it came from: messages then say `guest.cfg:2:10`. */
@@ -108,7 +114,7 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 export const DEFAULT_GUEST_TIMEOUT_MS = 30_000;
 
 const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs', 'sim'];
-const KNOWN_DOMAIN_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'devices'];
+const KNOWN_DOMAIN_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'devices', 'cap'];
 
 function bad(message: string, details?: Record<string, unknown>): VsmmuError {
   return new VsmmuError('EVSMMU_BADOPTIONS', message, details);
@@ -126,9 +132,9 @@ function unknownKeys(o: Record<string, unknown>, known: readonly string[], where
 
 function domainFromObject(o: unknown, i: number): DomainConfig {
   const where = `domains[${i}]`;
-  if (!isRecord(o)) throw bad(`${where} must be an object { name, memory, vcpus?, viommu?, devices? } or xl.cfg text`);
+  if (!isRecord(o)) throw bad(`${where} must be an object { name, memory, vcpus?, viommu?, devices?, cap? } or xl.cfg text`);
   unknownKeys(o, KNOWN_DOMAIN_KEYS, where);
-  const { name, memory, vcpus = 1, viommu = 'none', devices = [] } = o;
+  const { name, memory, vcpus = 1, viommu = 'none', devices = [], cap = 0 } = o;
   if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
     throw bad(`${where}.name must be 1-64 characters of [A-Za-z0-9_.-] starting with a letter or digit, got ${JSON.stringify(name)}`);
   }
@@ -153,7 +159,11 @@ function domainFromObject(o: unknown, i: number): DomainConfig {
     unknownKeys(d, ['name', 'sid'], `${at} devices[${j}]`);
     return { name: d['name'], sid };
   });
-  return { name, memory: bytes, vcpus: vcpus as number, viommu, devices: devs };
+  const max = capMax(vcpus as number);
+  if (typeof cap !== 'number' || !Number.isInteger(cap) || cap < 0 || cap > max) {
+    throw bad(`${at}: cap must be a whole percentage of one physical CPU from 0 (no cap) to ${max} (100 per vCPU), got ${JSON.stringify(cap)}`, { option: 'cap', min: 0, max });
+  }
+  return { name, memory: bytes, vcpus: vcpus as number, viommu, devices: devs, ...(cap !== 0 ? { cap } : {}) };
 }
 
 // --- the physical SMMU's features ----------------------------------------------------------

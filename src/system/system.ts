@@ -18,6 +18,7 @@ import { hostTreeDts } from '../xen/hostdt.ts';
 import type { DtNode } from '../dt/dts.ts';
 import { DmaEngine } from '../devices/dma-engine.ts';
 import { createDmaQueue } from '../devices/dma-queue.ts';
+import { createSched } from '../ports/sched.ts';
 import { Domain, type ApiChannel } from './domain.ts';
 import { threadBackend, type ActorLink, type Backend } from './backend.ts';
 import { SystemTrace } from './trace.ts';
@@ -258,6 +259,7 @@ export class System implements AsyncDisposable {
     const devs = att.domain.devices;
     const ports = await Promise.all(devs.map((dev) => this.#smmu.api.attachPort({ name: `${cfg.name}/${dev.name}`, sid: dev.sid })));
     const queues = ports.map((p) => createDmaQueue(p.data));
+    const sched = createSched(cfg.cap ?? 0);
     const data: GuestWorkerData = {
       name: cfg.name,
       domid: att.domain.domid,
@@ -269,6 +271,7 @@ export class System implements AsyncDisposable {
       devices: devs.map((dev, i) => ({ name: dev.name, pSid: dev.sid, queue: queues[i]! })),
       hardware: devs.map((dev, i) => ({ name: dev.name, psid: dev.sid, port: ports[i]!, queue: queues[i]! })),
       ...(driver ? { driver } : {}),
+      sched,
     };
     const removeEngines: (() => void)[] = [];
     let ended = false;
@@ -295,7 +298,7 @@ export class System implements AsyncDisposable {
       throw e;
     }
     const domain = new Domain({
-      cfg, att, mem: this.#mem, guest, backend: this.#backend, deviceTree, openApi, xenPanic: () => this.panicError(),
+      cfg, att, sched, mem: this.#mem, guest, backend: this.#backend, deviceTree, openApi, xenPanic: () => this.panicError(),
       xenCrashed: () => readCrashBox(this.#crashBox).includes(att.domain.domid),
       // Sim mode bounds a guest call in virtual time (its backend), never by a wall-clock timer.
       guestTimeoutMs: this.mode === 'sim' ? Infinity : guestTimeoutMs,

@@ -126,6 +126,8 @@ export interface XenHost {
   pollRegister(page: PortRegisterPage, read32: (off: number) => number, off: number, done: (v: number) => boolean, timeoutMs: number): number | undefined;
   /** Xen's trace points (docs/tracing.md). */
   readonly tracer?: Tracer;
+  /** The runner's clock (ms): times each trap of a capped domain (absent: none is charged). */
+  readonly clock?: () => number;
 }
 
 export class XenActor {
@@ -143,7 +145,19 @@ export class XenActor {
   #updSeen = 0;
   #out = { lo: 0, hi: 0 };
   readonly #tr: Tracer;
+  /** The runner's clock, to charge a capped domain for Xen's handling of its traps. */
+  readonly #clock: (() => number) | null;
   #handler = (req: TrapRequest): TrapStatus => {
+    // Xen's handling of a trap runs on the trapping vCPU in Xen and is charged to it: a
+    // capped domain's vCPU asks for that time (TrapServer.wantsCharge) and pays it.
+    const clock = this.#clock;
+    if (clock === null || !this.#server.wantsCharge(req.channel)) return this.#serve(req);
+    const t0 = clock();
+    const status = this.#serve(req);
+    this.#server.charge(req.channel, clock() - t0);
+    return status;
+  };
+  #serve(req: TrapRequest): TrapStatus {
     const domid = this.#slots.get(req.channel) ?? -1;
     const addr = req.addrHi * 4294967296 + req.addrLo;
     const out = this.#out;
@@ -151,7 +165,7 @@ export class XenActor {
     req.valueLo = out.lo;
     req.valueHi = out.hi;
     return TRAP_OK;
-  };
+  }
 
   constructor(data: XenWorkerData, host: XenHost) {
     const mem = PhysMemory.attach(data.memory);
@@ -175,6 +189,7 @@ export class XenActor {
       ...(data.profile === undefined ? {} : { profile: data.profile }),
     });
     this.#tr = host.tracer ?? NO_TRACE;
+    this.#clock = host.clock ?? null;
     const box = data.panicBox;
     if (box !== undefined) this.xen.onPanic = (p) => writePanicBox(box, p);
     const crashes = data.crashBox;

@@ -15,6 +15,8 @@
 //   memory  = 512                   required; MiB (xl's unit), 1 .. GUEST_RAM_MAX
 //   vcpus   = 2                     default 1; 1 .. GUEST_MAX_VCPUS (128)
 //   viommu  = "smmuv3"              default "none"; the series' xl option (patch 16)
+//   cap     = 25                    default 0 (none); the domain's CPU cap, % of one physical
+//             CPU, 0 .. 100 per vCPU (xl.cfg(5), credit2); enforced on threads
 //   dmadev  = [ "name=dma0,sid=0x10", "name=dma1,sid=0x11,smmu=1" ]
 //             DMA masters passed through to the domain, one string per device, written as
 //             xl's own device specs (`vif = [ 'mac=..,bridge=..' ]`): comma-separated
@@ -76,6 +78,12 @@ export interface DomainConfig {
   readonly vcpus: number;
   readonly viommu: ViommuTypeName;
   readonly devices: readonly DomainDevice[];
+  /**
+   * The domain's CPU cap, % of one physical CPU (xl.cfg `cap=`, `xl sched-credit -c`): 0 or
+   * absent for none, at most 100 per vCPU (credit2's bound). Enforced on threads
+   * (src/runtime/credit.ts).
+   */
+  readonly cap?: number;
   /** Where the config came from (file name), for messages. */
   readonly source?: string;
   /** `dtdev`, `iomem`, `irqs`, `device_tree` as written; absent when none is. */
@@ -94,7 +102,12 @@ export interface XlCfgParse {
 }
 
 /** Keys this emulator interprets. */
-export const XL_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'dmadev', 'dtdev', 'iomem', 'irqs', 'device_tree'] as const;
+export const XL_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'cap', 'dmadev', 'dtdev', 'iomem', 'irqs', 'device_tree'] as const;
+
+/** The largest cap of a domain with `vcpus` vCPUs: 100% of one physical CPU each (credit2). */
+export function capMax(vcpus: number): number {
+  return 100 * vcpus;
+}
 
 /**
  * Real xl.cfg keys (xl.cfg(5)) accepted and ignored: they configure parts of a guest this
@@ -463,6 +476,9 @@ export function parseXlCfgFull(text: string, file?: string): XlCfgParse {
   const vcpuS = byKey.get('vcpus');
   const vcpus = vcpuS === undefined ? 1 : intSetting(file, vcpuS, 1, GUEST_MAX_VCPUS, ' vCPUs');
 
+  const capS = byKey.get('cap');
+  const cap = capS === undefined ? 0 : intSetting(file, capS, 0, capMax(vcpus), `% of one physical CPU (100 per vCPU; 0 for no cap)`);
+
   let viommu: ViommuTypeName = 'none';
   const viS = byKey.get('viommu');
   if (viS !== undefined) {
@@ -487,7 +503,7 @@ export function parseXlCfgFull(text: string, file?: string): XlCfgParse {
   }
 
   const passthrough = parsePassthrough(file, byKey);
-  const base = { name: nameA.text, memory: memMiB * MiB, vcpus, viommu, devices, ...(passthrough ? { passthrough } : {}) };
+  const base = { name: nameA.text, memory: memMiB * MiB, vcpus, viommu, devices, ...(cap !== 0 ? { cap } : {}), ...(passthrough ? { passthrough } : {}) };
   return { config: file === undefined ? base : { ...base, source: file }, warnings };
 }
 
