@@ -64,7 +64,7 @@ export type { FuzzOp } from './fuzz/ops.ts';
 export { runBench } from './bench/runner.ts';
 export type { BenchOptions, BenchProgress } from './bench/runner.ts';
 export { BENCH_SCHEMA, BENCH_WORKLOADS } from './bench/report.ts';
-export type { BenchReport, BenchCell, BenchGuestFigures, BenchVictim, BenchCpu, BenchTarget, BenchMachine, BenchWorkload } from './bench/report.ts';
+export type { BenchReport, BenchCell, BenchGuestFigures, BenchVictim, BenchFlooder, BenchCpu, BenchTarget, BenchMachine, BenchWorkload } from './bench/report.ts';
 export type { Figure as BenchFigure, LatencyFigures as BenchLatencyFigures, Percentiles as BenchPercentiles } from './bench/stats.ts';
 export type { Limits as BenchLimits } from './bench/limits.ts';
 

@@ -22,7 +22,7 @@ const WORKLOAD_NOTES: readonly string[] = [
   '- `strict`: map a 4 KiB buffer, one DMA, unmap with its TLBI + CMD_SYNC, per buffer (Linux\'s strict DMA API);',
   '- `lazy`: a flush queue of 256 buffers at fresh IOVAs, each mapped, DMA\'d and unmapped without invalidation (iommu_unmap_fast); when the queue is full the whole domain is invalidated at once: TLBI_NH_ASID + CMD_SYNC (the driver\'s flushAsid, as Linux\'s arm_smmu_tlb_inv_context);',
   '- `reconfig`: bursts of 32 DMAs on the first device; between them the second device moves to a new domain (abort STE, CD cleared, TLBI_NH_ASID of the old ASID, new CD, valid STE, each with its CFGI + CMD_SYNC), then one DMA through it;',
-  '- `noisy`: the guests stream (4 KiB) while one more guest floods: 32 TLBI_NH_VA + CMD_SYNC, a DMA to an unmapped IOVA whose F_TRANSLATION event it waits for, 32 DMAs, in a loop; four rounds alternate the victims alone and beside the flood.',
+  '- `noisy`: the guests stream (4 KiB) while one more guest floods: 32 TLBI_NH_VA + CMD_SYNC, a DMA to an unmapped IOVA whose F_TRANSLATION event it waits for, 32 DMAs, in a loop; four rounds alternate the victims alone and beside the flood. `noisy cap N%`: the same with the flooding guest capped at N% of one CPU (Xen\'s credit cap, `--noisy-cap`, default 5; docs/api.md), as an administrator contains a noisy domain with `xl sched-credit -c`.',
 ];
 
 /** What `vsmmu bench --json` holds (BENCH_SCHEMA is the JSON Schema; the types are BenchReport's). */
@@ -42,7 +42,8 @@ const SCHEMA_NOTES: readonly string[] = [
   '| `cells[].trapLatency` | trapped MMIO reads (`p50`, `p99`, `p999`, `max` figures), limit: the bare ping-pong run beside the same load (`pingPongBeside`) |',
   '| `cells[].syncLatency`, `cells[].faultToIrq` | TLBI + CMD_SYNC (or STE/CD change for `reconfig`), faulting DMA to its event in the guest; limit: the bare relay; `null` when the workload has none |',
   '| `cells[].cpu[]` | CPU time per actor thread (`MainThread`, `smmu`, `xen`, `guest:NAME`) beside the cell\'s wall time (Linux only) |',
-  '| `cells[].victims` | `noisy`: each victim\'s DMA/s with the flood beside its DMA/s without it (`null` otherwise) |',
+  '| `cells[].victims` | `noisy`: each victim\'s DMA/s with the flood beside its DMA/s without it, and its trap p99 with the flood beside its p99 without it (`trapP99`; `null` otherwise) |',
+  '| `cells[].flooder` | `noisy`: the flooding guest, its `cap` (% of one CPU, 0 none), `parks` (budget periods spent), `chargedMs` and `xenMs` (CPU charged to it while the flood ran, Xen\'s trap service part); `null` otherwise |',
   '| `targets[]` | the issue\'s targets checked on this run: `name`, `ok` (`null`: not measured), `detail` |',
 ];
 
@@ -74,9 +75,14 @@ export function benchMarkdown(r: BenchReport, command: string): string {
   const victims = r.cells.filter((c) => c.victims && c.victims.length > 0);
   if (victims.length > 0) {
     out.push('');
-    out.push('`noisy`: each victim\'s DMA/s with the flooding guest, beside its own DMA/s without it:');
+    out.push('`noisy`: each victim\'s DMA/s with the flooding guest, beside its own DMA/s without it (and its trap p99 beside its own without the flood):');
     out.push('');
-    for (const c of victims) out.push(`- ${c.guests} victim${c.guests === 1 ? '' : 's'}: ${(c.victims ?? []).map((v) => `${v.name} ${v.throughput.ratio}x`).join(', ')}`);
+    for (const c of victims) {
+      const fl = c.flooder ?? null;
+      const cap = fl && fl.cap > 0 ? `, flooding guest capped at ${fl.cap}% (parked ${fl.parks} times, charged ${fl.chargedMs} ms)` : fl ? ', flooding guest uncapped' : '';
+      const each = (c.victims ?? []).map((v) => `${v.name} ${v.throughput.ratio}x${v.trapP99 ? ` (trap p99 ${v.trapP99.ratio}x)` : ''}`);
+      out.push(`- ${c.guests} victim${c.guests === 1 ? '' : 's'}${cap}: ${each.join(', ')}`);
+    }
   }
   const errors = r.cells.flatMap((c) => c.errors.map((e) => `${c.series}, ${c.guests} guests: ${e}`));
   if (errors.length > 0) {

@@ -25,6 +25,20 @@ export interface BenchVictim {
   readonly name: string;
   /** DMA/s of the victim with the flooding guest running, beside its DMA/s without it. */
   readonly throughput: Figure;
+  /** p99 of its trap latency probes with the flooding guest, beside its p99 without it (us; null without samples). */
+  readonly trapP99: Figure | null;
+}
+
+/** noisy: the flooding guest, its CPU cap (Xen's credit cap) and what its scheduler charged. */
+export interface BenchFlooder {
+  readonly name: string;
+  /** % of one CPU (0: none; `--noisy-cap`). */
+  readonly cap: number;
+  /** Periods whose budget it spent, and was parked for. */
+  readonly parks: number;
+  /** CPU charged to it while the flood ran (its thread and Xen's service of its traps), ms, and Xen's part. */
+  readonly chargedMs: number;
+  readonly xenMs: number;
 }
 
 export interface BenchCpu {
@@ -67,6 +81,8 @@ export interface BenchCell {
   readonly cpu: readonly BenchCpu[];
   /** noisy: each victim's throughput with the flood beside without. */
   readonly victims: readonly BenchVictim[] | null;
+  /** noisy: the flooding guest (reports saved before caps: absent). */
+  readonly flooder: BenchFlooder | null;
   readonly errors: readonly string[];
 }
 
@@ -91,7 +107,14 @@ export interface BenchReport {
   readonly version: string;
   readonly date: string;
   readonly machine: BenchMachine;
-  readonly options: { readonly guests: readonly number[]; readonly seconds: number; readonly workloads: readonly BenchWorkload[]; readonly profile: string | null };
+  readonly options: {
+    readonly guests: readonly number[];
+    readonly seconds: number;
+    readonly workloads: readonly BenchWorkload[];
+    readonly profile: string | null;
+    /** The flooding guest's cap in the capped noisy series (0: none run; reports saved before caps: absent). */
+    readonly noisyCap?: number;
+  };
   readonly limits: Limits;
   readonly cells: readonly BenchCell[];
   readonly targets: readonly BenchTarget[];
@@ -142,7 +165,7 @@ export const BENCH_SCHEMA = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['workload', 'series', 'size', 'pattern', 'guests', 'seconds', 'aggregate', 'perGuest', 'fairness', 'trapLatency', 'syncLatency', 'faultToIrq', 'pingPongBeside', 'cpu', 'victims', 'errors'],
+        required: ['workload', 'series', 'size', 'pattern', 'guests', 'seconds', 'aggregate', 'perGuest', 'fairness', 'trapLatency', 'syncLatency', 'faultToIrq', 'pingPongBeside', 'cpu', 'victims', 'flooder', 'errors'],
         properties: {
           profile: { enum: ['hardened', 'rfc', 'v3'] },
           workload: { enum: [...BENCH_WORKLOADS] },
@@ -158,7 +181,8 @@ export const BENCH_SCHEMA = {
           faultToIrq: nullable({ $ref: '#/$defs/latency' }),
           pingPongBeside: { $ref: '#/$defs/percentiles' },
           cpu: { type: 'array', items: { type: 'object', required: ['thread', 'cpu'], properties: { thread: str, cpu: fig } } },
-          victims: nullable({ type: 'array', items: { type: 'object', required: ['name', 'throughput'], properties: { name: str, throughput: fig } } }),
+          victims: nullable({ type: 'array', items: { type: 'object', required: ['name', 'throughput', 'trapP99'], properties: { name: str, throughput: fig, trapP99: nullable(fig) } } }),
+          flooder: nullable({ type: 'object', required: ['name', 'cap', 'parks', 'chargedMs', 'xenMs'], properties: { name: str, cap: num, parks: num, chargedMs: num, xenMs: num } }),
           errors: { type: 'array', items: str },
         },
       },

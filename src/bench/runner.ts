@@ -33,6 +33,12 @@ export interface BenchOptions {
    * count follow each other, one per profile, in the order given.
    */
   readonly profile?: string | readonly string[];
+  /**
+   * noisy: the flooding guest's CPU cap in a second noisy series, `noisy cap N%`, beside the
+   * uncapped `noisy` (Xen's credit cap, % of one CPU: `domain.schedule({ cap })`); 0 runs the
+   * uncapped series only (default DEFAULT_NOISY_CAP).
+   */
+  readonly noisyCap?: number;
   /** Milliseconds per limit measurement (default 200). */
   readonly limitMs?: number;
   /** Called when a cell starts and about 5 times a second while it runs. */
@@ -50,8 +56,18 @@ export interface BenchProgress {
   readonly totalS: number;
 }
 
+/**
+ * The flooding guest's default cap in the capped noisy series: on the 2-core machine of
+ * docs/security.md (shared with other benchmarks) 5% kept every victim at >= 0.8x of its
+ * throughput and its trap p99 within 5x (`node bench/noisy.ts --cap 2,5,10`); 10% did not
+ * with one victim.
+ */
+export const DEFAULT_NOISY_CAP = 5;
+
 interface Spec {
   readonly workload: BenchWorkload;
+  /** noisy: the flooding guest's cap (0: none). */
+  readonly cap?: number;
   readonly series: string;
   readonly size: number;
   readonly pattern: 'hit' | 'walk' | null;
@@ -74,17 +90,25 @@ const STREAM: readonly Spec[] = [
   { workload: 'stream', series: 'stream walk', size: 4096, pattern: 'walk', params: { kind: 'stream', size: 4096, pages: WALK_PAGES, walk: true } },
 ];
 
-function specsOf(w: BenchWorkload): readonly Spec[] {
+function specsOf(w: BenchWorkload, noisyCap: number): readonly Spec[] {
   switch (w) {
     case 'stream': return STREAM;
     case 'strict': return [{ workload: w, series: w, size: 4096, pattern: null, params: { kind: 'strict' } }];
     case 'lazy': return [{ workload: w, series: w, size: 4096, pattern: null, params: { kind: 'lazy' } }];
     case 'reconfig': return [{ workload: w, series: w, size: 4096, pattern: null, params: { kind: 'reconfig' } }];
-    case 'noisy': return [{ workload: w, series: w, size: 4096, pattern: 'hit', params: { kind: 'stream', size: 4096, pages: 16 } }];
+    case 'noisy': {
+      const noisy: Spec = { workload: w, series: w, size: 4096, pattern: 'hit', cap: 0, params: { kind: 'stream', size: 4096, pages: 16 } };
+      return noisyCap === 0 ? [noisy] : [noisy, { ...noisy, series: noisySeries(noisyCap), cap: noisyCap }];
+    }
   }
 }
 
 const NOISY = 'noisy';
+
+/** The series of the noisy cells whose flooding guest is capped at `cap`%. */
+export function noisySeries(cap: number): string {
+  return `noisy cap ${cap}%`;
+}
 const GUEST_MEMORY_MIB = 64;
 
 function domainsFor(guests: number, noisy: boolean): DomainOptions[] {
@@ -97,7 +121,7 @@ function domainsFor(guests: number, noisy: boolean): DomainOptions[] {
   return doms;
 }
 
-export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds: number; workloads: BenchWorkload[]; profiles: XenProfileName[] } {
+export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds: number; workloads: BenchWorkload[]; profiles: XenProfileName[]; noisyCap: number } {
   const guests = [...(o.guests ?? [1, 2, 4, 8])];
   if (guests.length === 0 || guests.some((g) => !Number.isInteger(g) || g < 1 || g > BENCH_MAX_GUESTS)) {
     throw new VsmmuError('EVSMMU_USAGE', `guests must be whole numbers from 1 to ${BENCH_MAX_GUESTS}, got ${guests.join(',') || 'none'}`);
@@ -115,7 +139,11 @@ export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds:
     throw new VsmmuError('EVSMMU_USAGE', `unknown profile '${unknown.join(',') || 'none'}' (profiles: ${XEN_PROFILE_NAMES.join(', ')})`);
   }
   const profiles = [...new Set(names)] as XenProfileName[];
-  return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)], profiles };
+  const noisyCap = o.noisyCap ?? DEFAULT_NOISY_CAP;
+  if (!Number.isInteger(noisyCap) || noisyCap < 0 || noisyCap > 100) {
+    throw new VsmmuError('EVSMMU_USAGE', `noisy cap must be a whole percentage of one CPU from 0 (no capped series) to 100, got ${String(noisyCap)}`);
+  }
+  return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)], profiles, noisyCap };
 }
 
 export function machine(): BenchMachine {
@@ -125,10 +153,10 @@ export function machine(): BenchMachine {
 
 /** Runs the matrix; resolves to the report (the same as `vsmmu bench --json`). */
 export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
-  const { guests, seconds, workloads, profiles } = checkBenchOptions(options);
+  const { guests, seconds, workloads, profiles, noisyCap } = checkBenchOptions(options);
   const t0 = performance.now();
   const date = new Date().toISOString();
-  const plan = guests.flatMap((g) => profiles.flatMap((p) => workloads.flatMap((w) => specsOf(w).map((s) => ({ g, p, s })))));
+  const plan = guests.flatMap((g) => profiles.flatMap((p) => workloads.flatMap((w) => specsOf(w, noisyCap).map((s) => ({ g, p, s })))));
   const totalS = plan.reduce((t, c) => t + (c.s.workload === 'noisy' ? 2 : 1) * seconds, 0);
   let doneS = 0;
   let done = 0;
@@ -171,7 +199,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     version: packageVersion(),
     date,
     machine: machine(),
-    options: { guests, seconds, workloads, profile: options.profile === undefined ? null : profiles.join(',') },
+    options: { guests, seconds, workloads, profile: options.profile === undefined ? null : profiles.join(','), noisyCap: workloads.includes('noisy') ? noisyCap : 0 },
     limits,
     cells: sideBySide(cells, profiles),
     // The targets are the default profile's (the first one given).
@@ -280,6 +308,7 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
   let ran: Ran[] = [];
   let flood: Ran | null = null;
   let alone: Ran[] | null = null;
+  const sched0 = isNoisy ? flooder.schedule({ cap: s.cap ?? 0 }) : null;
   if (isNoisy) {
     const slice = ms / NOISY_ROUNDS;
     alone = [];
@@ -293,6 +322,7 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
   } else ran = await runOn(victims, paramsOf(ms));
   const wallMs = performance.now() - w0;
   const c1 = cpuSnapshot();
+  const sched1 = isNoisy ? flooder.schedule() : null;
   const beside = await pinger.end();
   for (const r of [...ran, ...(flood ? [flood] : []), ...(alone ?? [])]) if (r.error) errors.push(`${r.domain.name}: ${r.error}`);
   const everyone = flood ? [...ran, flood] : ran;
@@ -304,9 +334,21 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
   if (alone) {
     victimFigures = ran.map((r, i) => {
       const a = alone[i];
-      return { name: r.domain.name, throughput: figure(victimRates[i] ?? 0, 'DMA/s', rate(a?.report?.dmas ?? 0, a?.report?.elapsedMs ?? 0), 'its DMA/s without the flooding guest') };
+      const p99 = (x: Ran | undefined): number => (x?.report && x.report.trapNs.length > 0 ? summarizeNs(histogramOf([x.report.trapNs])).p99Us : 0);
+      const [besideP99, aloneP99] = [p99(r), p99(a)];
+      return {
+        name: r.domain.name,
+        throughput: figure(victimRates[i] ?? 0, 'DMA/s', rate(a?.report?.dmas ?? 0, a?.report?.elapsedMs ?? 0), 'its DMA/s without the flooding guest'),
+        trapP99: besideP99 > 0 && aloneP99 > 0 ? figure(besideP99, 'us', aloneP99, 'its trap p99 without the flooding guest') : null,
+      };
     });
   }
+  const flooderFigures = sched0 && sched1 && flooder
+    ? {
+        name: flooder.name, cap: sched1.cap, parks: sched1.parks - sched0.parks,
+        chargedMs: Math.round(sched1.chargedMs - sched0.chargedMs), xenMs: Math.round(sched1.xenMs - sched0.xenMs),
+      }
+    : null;
   const relayName = 'bare three-thread relay';
   return {
     workload: s.workload,
@@ -329,6 +371,7 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
     pingPongBeside: beside,
     cpu: cpuBetween(c0, c1, threads).map((c) => ({ thread: c.thread, cpu: figure(c.ms, 'ms', wallMs, 'wall time of the cell') })),
     victims: victimFigures,
+    flooder: flooderFigures,
     errors,
   };
 }
@@ -352,10 +395,28 @@ export function targets(cells: readonly BenchCell[], limits: Limits): BenchTarge
     const t = loaded.trapLatency;
     out.push({ name: 'trap latency under load', ok: t.p50.ratio <= 2 && t.p99.ratio <= 5, detail: `${loaded.guests}-guest stream: p50 ${t.p50.ratio}x (<= 2x), p99 ${t.p99.ratio}x (<= 5x) the ping-pong beside the load` });
   } else out.push({ name: 'trap latency under load', ok: null, detail: 'needs stream' });
-  const victims = cells.flatMap((c) => c.victims ?? []);
-  if (victims.length > 0) {
-    const worst = Math.min(...victims.map((v) => v.throughput.ratio));
-    out.push({ name: 'noisy neighbour', ok: worst >= 0.8, detail: `worst victim keeps ${worst}x of its throughput without the flood (>= 0.8x)` });
+  // Checked on the cells whose flooding guest is capped (the administrator's containment, as
+  // `xl sched-credit -c`), if the run has them; the uncapped figure is given beside.
+  const noisy = cells.filter((c) => c.victims && c.victims.length > 0);
+  const capped = noisy.filter((c) => (c.flooder?.cap ?? 0) > 0);
+  const judged = capped.length > 0 ? capped : noisy;
+  if (judged.length > 0) {
+    const worstOf = (cs: readonly BenchCell[]): { dma: number; trap: number | null } => {
+      const vs = cs.flatMap((c) => c.victims ?? []);
+      const traps = vs.flatMap((v) => (v.trapP99 ? [v.trapP99.ratio] : []));
+      return { dma: Math.min(...vs.map((v) => v.throughput.ratio)), trap: traps.length > 0 ? Math.max(...traps) : null };
+    };
+    const w = worstOf(judged);
+    const ok = w.dma >= 0.8 && (w.trap === null || w.trap <= 5);
+    const cap = capped.length > 0 ? `with the flooding guest capped at ${capped[0]?.flooder?.cap}% of a CPU: ` : '';
+    const trap = w.trap === null ? '' : `, trap p99 ${w.trap}x its own without the flood (<= 5x)`;
+    let detail = `${cap}worst victim keeps ${w.dma}x of its throughput without the flood (>= 0.8x)${trap}`;
+    const free = noisy.filter((c) => (c.flooder?.cap ?? 0) === 0);
+    if (capped.length > 0 && free.length > 0) {
+      const u = worstOf(free);
+      detail += `; uncapped ${u.dma}x${u.trap === null ? '' : `, trap p99 ${u.trap}x`}`;
+    }
+    out.push({ name: 'noisy neighbour', ok, detail });
   } else out.push({ name: 'noisy neighbour', ok: null, detail: 'needs noisy' });
   return out;
 }

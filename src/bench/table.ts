@@ -65,7 +65,12 @@ export function renderTable(r: BenchReport): string {
   out.push(columns.map(([h, w]) => h.padEnd(w)).join(' ').trimEnd());
   for (const c of r.cells) {
     out.push(columns.map(([, w, f]) => f(c).padEnd(w)).join(' ').trimEnd());
-    for (const v of c.victims ?? []) out.push(`  victim ${v.name}: ${si(v.throughput.value)} DMA/s with the flood, ${ratio(v.throughput.ratio)} of its ${si(v.throughput.limit)} without`);
+    for (const v of c.victims ?? []) {
+      const trap = v.trapP99 ? `; trap p99 ${si(v.trapP99.value)} us, ${ratio(v.trapP99.ratio)} of its ${si(v.trapP99.limit)}` : '';
+      out.push(`  victim ${v.name}: ${si(v.throughput.value)} DMA/s with the flood, ${ratio(v.throughput.ratio)} of its ${si(v.throughput.limit)} without${trap}`);
+    }
+    const fl = c.flooder ?? null;
+    if (fl && fl.cap > 0) out.push(`  flooding guest ${fl.name} capped at ${fl.cap}%: parked ${fl.parks} times, charged ${fl.chargedMs} ms of CPU (${fl.xenMs} ms Xen's)`);
     for (const e of c.errors) out.push(`  error: ${e}`);
   }
   out.push('');

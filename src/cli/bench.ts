@@ -6,7 +6,7 @@ import { parse } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
 import { XEN_PROFILE_NAMES } from '../xen/profile.ts';
-import { runBench, type BenchProgress } from '../bench/runner.ts';
+import { DEFAULT_NOISY_CAP, runBench, type BenchProgress } from '../bench/runner.ts';
 import { BENCH_MAX_GUESTS, BENCH_SCHEMA_ID, BENCH_WORKLOADS, type BenchReport, type BenchWorkload } from '../bench/report.ts';
 import { progressBar, renderTable } from '../bench/table.ts';
 import { renderSvg } from '../bench/svg.ts';
@@ -22,7 +22,8 @@ guests run on their threads and every workload runs in each guest for --seconds:
   lazy      a flush queue of 256 buffers, unmapped as used, invalidated together by one
             TLBI_NH_ASID + CMD_SYNC
   reconfig  STE/CD changes of a second device between bursts of DMA on the first
-  noisy     the guests stream alone, then beside one more guest flooding TLBIs, faults and DMA
+  noisy     the guests stream alone, then beside one more guest flooding TLBIs, faults and DMA;
+            again with the flooding guest capped (series "noisy cap N%", --noisy-cap)
 Every figure is reported beside a limit measured in the same run, as a ratio: bare SAB
 memcpy (MiB/s), a bare ring (DMA/s), a bare three-thread relay (TLBI + SYNC), a bare
 ping-pong running beside the same load (trap latency).
@@ -33,6 +34,8 @@ Options:
   --workloads LIST  a subset of ${BENCH_WORKLOADS.join(',')} (default all)
   --profile LIST    Xen's policy profiles, e.g. rfc,hardened: each cell runs under each,
                     side by side (default hardened; ${XEN_PROFILE_NAMES.join(', ')}; docs/profiles.md)
+  --noisy-cap N     noisy: also run it with the flooding guest capped at N% of one CPU (Xen's
+                    credit cap, as xl sched-credit -c N; default ${DEFAULT_NOISY_CAP}, 0: uncapped only)
   --json            print the report as JSON (schema ${'vsmmu-bench/1'}, docs/performance.md)
   --svg FILE        write charts: throughput vs guests per workload, trap latency percentiles
                     (needs the optional packages vega and vega-lite: npm install vega vega-lite)
@@ -82,6 +85,15 @@ function secondsOption(text: string | undefined): number | undefined {
   return n;
 }
 
+function capOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n > 100) {
+    throw new VsmmuError('EVSMMU_USAGE', `--noisy-cap takes a whole percentage of one CPU from 0 to 100, not '${text}' (see 'vsmmu bench --help')`);
+  }
+  return n;
+}
+
 function write(path: string, text: string): void {
   try {
     writeFileSync(path, text);
@@ -112,6 +124,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
     seconds: { type: 'string' },
     workloads: { type: 'string' },
     profile: { type: 'string' },
+    'noisy-cap': { type: 'string' },
     json: { type: 'boolean' },
     svg: { type: 'string' },
     markdown: { type: 'string' },
@@ -124,6 +137,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
   const guests = guestList(values.guests);
   const workloads = workloadList(values.workloads);
   const seconds = secondsOption(values.seconds);
+  const noisyCap = capOption(values['noisy-cap']);
   const showProgress = io.tty && !values.json;
   let report: BenchReport;
   if (values.from !== undefined) report = savedReport(values.from, io.readFile(values.from));
@@ -134,6 +148,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
         ...(workloads ? { workloads } : {}),
         ...(seconds !== undefined ? { seconds } : {}),
         ...(values.profile !== undefined ? { profile: values.profile } : {}),
+        ...(noisyCap !== undefined ? { noisyCap } : {}),
         ...(showProgress ? { onProgress: (p: BenchProgress) => io.err(`\r${progressBar(p)}\x1b[K`) } : {}),
       });
     } finally {

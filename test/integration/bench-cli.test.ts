@@ -59,6 +59,11 @@ describe('vsmmu bench', () => {
     expect(one('reconfig').aggregate.reconfigsPerS).toBeGreaterThan(0);
     expect(one('noisy').faultToIrq?.count).toBeGreaterThan(0);
     expect(one('noisy').victims?.length).toBe(1);
+    // The capped noisy series (--noisy-cap, default 5): the flooding guest's cap and scheduler.
+    expect(one('noisy').flooder).toMatchObject({ name: 'noisy', cap: 0, parks: 0 });
+    expect(one('noisy cap 5%').flooder).toMatchObject({ name: 'noisy', cap: 5 });
+    expect(one('noisy cap 5%').victims?.length).toBe(1);
+    expect(rep.options.noisyCap).toBe(5);
     expect(rep.targets.map((t) => t.name)).toEqual(['no collapse', 'stream bandwidth', 'trap latency under load', 'noisy neighbour']);
 
     const doc = new DOMParser().parseFromString(readFileSync(svgFile, 'utf8'), 'image/svg+xml');
@@ -83,7 +88,7 @@ describe('vsmmu bench', () => {
   }, 180_000); // bounded by its --seconds: 16 cells of 0.2 s plus two systems' boot
 
   it('refuses bad options with a usage error', async () => {
-    for (const argv of [['--guests', '0'], ['--guests', '1,,2'], ['--workloads', 'stream,fast'], ['--seconds', '0'], ['--profile', 'rfc,bogus']]) {
+    for (const argv of [['--guests', '0'], ['--guests', '1,,2'], ['--workloads', 'stream,fast'], ['--seconds', '0'], ['--profile', 'rfc,bogus'], ['--noisy-cap', '101'], ['--noisy-cap', '2.5']]) {
       const r = await cli(['bench', ...argv]);
       expect(r.code, argv.join(' ')).toBe(2);
       expect(r.err).toMatch(/\[EVSMMU_USAGE\]\n$/);

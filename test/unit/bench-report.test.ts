@@ -13,7 +13,7 @@ import type { Limits } from '../../src/bench/limits.ts';
 const P = (us: number): Percentiles => ({ count: 100, p50Us: us, p99Us: us * 4, p999Us: us * 8, maxUs: us * 10 });
 const LIMITS: Limits = { memcpyMiBs: 4000, ringPerS: 5e6, relay: P(20), pingPong: P(1) };
 
-function cell(workload: BenchWorkload, series: string, guests: number, dmaPerS: number, o: { victims?: number[]; trapUs?: number } = {}): BenchCell {
+function cell(workload: BenchWorkload, series: string, guests: number, dmaPerS: number, o: { victims?: number[]; trapUs?: number; cap?: number; trapRatio?: number } = {}): BenchCell {
   const beside = P(10);
   const g = { dmaPerS: figure(dmaPerS / guests, 'DMA/s', LIMITS.ringPerS, 'ring'), mibPerS: figure(dmaPerS / guests / 256, 'MiB/s', LIMITS.memcpyMiBs, 'memcpy'), invalidationsPerS: figure(0, 'TLBI/s', 5e4, 'relay'), faults: 0, error: null };
   return {
@@ -26,7 +26,8 @@ function cell(workload: BenchWorkload, series: string, guests: number, dmaPerS: 
     faultToIrq: null,
     pingPongBeside: beside,
     cpu: [{ thread: 'smmu', cpu: figure(500, 'ms', 1000, 'wall') }, { thread: 'xen', cpu: figure(250, 'ms', 1000, 'wall') }],
-    victims: o.victims ? o.victims.map((r, i) => ({ name: `guest${i + 1}`, throughput: figure(r * 1000, 'DMA/s', 1000, 'alone') })) : null,
+    victims: o.victims ? o.victims.map((r, i) => ({ name: `guest${i + 1}`, throughput: figure(r * 1000, 'DMA/s', 1000, 'alone'), trapP99: figure(o.trapRatio ?? 2, 'us', 1, 'alone') })) : null,
+    flooder: o.victims ? { name: 'noisy', cap: o.cap ?? 0, parks: o.cap ? 10 : 0, chargedMs: 50, xenMs: 5 } : null,
     errors: [],
   };
 }
@@ -94,6 +95,21 @@ describe('bench report rendering', () => {
     expect(t.get('no collapse')).toBe(false);
     expect(t.get('trap latency under load')).toBe(false);
     expect(t.get('noisy neighbour')).toBe(null);
+  });
+
+  it('noisy neighbour: judged on the capped cells when the run has them, the uncapped figure beside', () => {
+    const free = cell('noisy', 'noisy', 1, 1e5, { victims: [0.3], trapRatio: 6 });
+    const capped = cell('noisy', 'noisy cap 5%', 1, 1e5, { victims: [0.85], cap: 5, trapRatio: 1.5 });
+    const t = targets([free, capped], LIMITS).find((x) => x.name === 'noisy neighbour')!;
+    expect(t.ok).toBe(true);
+    expect(t.detail).toBe('with the flooding guest capped at 5% of a CPU: worst victim keeps 0.85x of its throughput without the flood (>= 0.8x), trap p99 1.5x its own without the flood (<= 5x); uncapped 0.3x, trap p99 6x');
+    expect(targets([free], LIMITS).find((x) => x.name === 'noisy neighbour')?.ok).toBe(false);
+    const slowTraps = cell('noisy', 'noisy cap 5%', 1, 1e5, { victims: [0.9], cap: 5, trapRatio: 5.5 });
+    expect(targets([slowTraps], LIMITS).find((x) => x.name === 'noisy neighbour')?.ok).toBe(false);
+    const md = benchMarkdown({ ...report(), cells: [free, capped] }, 'vsmmu bench --workloads noisy');
+    expect(md).toContain('- 1 victim, flooding guest capped at 5% (parked 10 times, charged 50 ms): guest1 0.85x (trap p99 1.5x)');
+    expect(md).toContain('- 1 victim, flooding guest uncapped: guest1 0.3x (trap p99 6x)');
+    expect(renderTable({ ...report(), cells: [capped] })).toContain('flooding guest noisy capped at 5%: parked 10 times');
   });
 
   it('the JSON schema names every field of a cell the report carries', () => {
