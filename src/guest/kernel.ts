@@ -370,9 +370,19 @@ export class GuestKernel {
 
   /** dma_alloc: a zeroed buffer in guest RAM; returns its IPA. */
   alloc(bytes: number, align?: number): number {
+    const ipa = this.allocPages(bytes, align);
+    this.ram.fill(ipa, bytes, 0);
+    return ipa;
+  }
+
+  /**
+   * alloc_pages without __GFP_ZERO: a buffer whose contents are whatever the RAM holds, for
+   * callers that write it before any read (clearing costs a scan of every page, and a host
+   * page fault for each page never touched).
+   */
+  allocPages(bytes: number, align?: number): number {
     const ipa = this.allocator.alloc(bytes, align);
     if (ipa < 0) throw new VsmmuError('EVSMMU_NOMEM', `guest ${this.name}: no ${bytes} bytes of free RAM`, { bytes });
-    this.ram.fill(ipa, bytes, 0);
     return ipa;
   }
 

@@ -16,6 +16,7 @@ import type { ActorLink, Backend, ControlApi } from '../system/backend.ts';
 import { XenActor, type XenWorkerData } from '../xen/actor.ts';
 import { Scheduler, type SimActor, type SimOptions } from './scheduler.ts';
 import { TraceRecorder } from '../trace/tracer.ts';
+import { bufferLease } from './buffers.ts';
 
 /**
  * After each answer (a control call, a DMA, an interrupt wait), the scheduler runs on until
@@ -206,7 +207,8 @@ export function simBackend(o: SimOptions): SimBackend {
     },
 
     async startSmmu(data: SmmuWorkerData) {
-      const actor = new SmmuActor(data, { clock: () => s.now, tracer: tracer('smmu') });
+      const lease = bufferLease();
+      const actor = new SmmuActor(data, { clock: () => s.now, tracer: tracer('smmu'), buffers: lease.take });
       const smmu = actor.smmu;
       world.smmu = smmu;
       const me: SimActor = { name: 'smmu', step: (now) => smmu.step(now), hasWork: () => smmu.hasWork(), nextDeadline: (now) => smmu.nextDeadline(now) };
@@ -214,6 +216,7 @@ export function simBackend(o: SimOptions): SimBackend {
       return localLink(s, 'smmu', actor, me, async () => {
         remove();
         await actor[Symbol.asyncDispose]();
+        lease.release(); // the last actor to go: nothing on this thread uses a port any more
       });
     },
 

@@ -22,6 +22,8 @@ export interface SmmuHost {
   readonly clock?: () => number;
   /** The SMMU's trace points (docs/tracing.md). */
   readonly tracer?: Tracer;
+  /** Where ports' data buffers come from (SmmuOptions.buffers). */
+  readonly buffers?: (bytes: number) => SharedArrayBuffer;
 }
 
 export class SmmuActor {
@@ -32,7 +34,7 @@ export class SmmuActor {
   constructor(data: SmmuWorkerData, host: SmmuHost = {}) {
     Smmu.checkOptions(data);
     const { memory, ...rest } = data;
-    this.smmu = new Smmu({ ...rest, memory: PhysMemory.attach(memory), ...(host.clock ? { clock: host.clock } : {}), ...(host.tracer ? { tracer: host.tracer } : {}) });
+    this.smmu = new Smmu({ ...rest, memory: PhysMemory.attach(memory), ...(host.clock ? { clock: host.clock } : {}), ...(host.tracer ? { tracer: host.tracer } : {}), ...(host.buffers ? { buffers: host.buffers } : {}) });
     this.doorbell = registerPageDoorbell(this.smmu.regsDesc);
   }
 

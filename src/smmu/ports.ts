@@ -182,7 +182,7 @@ export class PortServer {
   /** The port's fixed StreamID, or -1 when records carry it. */
   readonly sid: number;
 
-  constructor(id: number, opts: AttachPortOptions, doorbell: { sab: SharedArrayBuffer; index: number }) {
+  constructor(id: number, opts: AttachPortOptions, doorbell: { sab: SharedArrayBuffer; index: number }, buffers?: (bytes: number) => SharedArrayBuffer) {
     const capacity = opts.capacity ?? 256;
     const sid = opts.sid ?? -1;
     if (!Number.isInteger(sid) || sid < -1 || sid > 0xffff_ffff) throw new VsmmuError('EVSMMU_PORT_CONFIG', `port StreamID ${sid}`);
@@ -193,7 +193,7 @@ export class PortServer {
     }
     // Data SAB layout: bytes [0, dataBytes) are the device's DMA buffer; the device writes
     // it before a DMA write and reads it after a DMA read completes; the SMMU copies.
-    const data = new SharedArrayBuffer(dataBytes);
+    const data = buffers ? buffers(dataBytes) : new SharedArrayBuffer(dataBytes);
     // The device parks on one word for both things it waits for: completions, and request
     // slots (a full request ring frees only when the SMMU releases it, which may come after
     // the completions it woke the device for). So the completion ring's park word is also

@@ -59,6 +59,8 @@ export interface SmmuOptions {
   readonly clock?: () => number;
   /** Trace points (docs/tracing.md); default: none. */
   readonly tracer?: Tracer;
+  /** Where ports' data buffers come from (zeroed, `bytes` long); default: a new SAB each. */
+  readonly buffers?: (bytes: number) => SharedArrayBuffer;
 }
 
 export interface SmmuStats {
@@ -126,6 +128,7 @@ export class Smmu {
   private syncIrq = false;
   /** The runner's clock (ms); uptime only. */
   private readonly clock: () => number;
+  private readonly buffers: ((bytes: number) => SharedArrayBuffer) | undefined;
   private readonly born: number;
   private lastNow: number;
   private readonly tr: Tracer;
@@ -134,6 +137,7 @@ export class Smmu {
     this.features = Object.freeze({ ...DEFAULT_FEATURES, ...opts.features });
     this.mem = opts.memory;
     this.clock = opts.clock ?? (() => this.lastNow);
+    this.buffers = opts.buffers;
     this.born = this.lastNow = this.clock();
     this.gbpaReset = opts.gbpaReset ?? GBPA_RESET;
     this.regsDesc = opts.regs ?? createSmmuRegisterPage(this.features, this.gbpaReset);
@@ -330,7 +334,7 @@ export class Smmu {
 
   attachPort(opts: AttachPortOptions = {}): PortDesc {
     const id = this.nextPortId++;
-    const p = new PortServer(id, opts, { sab: this.regsDesc.sab, index: (0x20000 >> 2) + CTL_PARK });
+    const p = new PortServer(id, opts, { sab: this.regsDesc.sab, index: (0x20000 >> 2) + CTL_PARK }, this.buffers);
     this.ports.set(id, p);
     this.portList = [...this.ports.values()];
     return p.desc;
