@@ -195,9 +195,22 @@ export class PhysMemory implements WordReader, WordWriter {
   private zero(pa: number, len: number): void {
     for (let at = pa, end = pa + len; at < end; ) {
       const next = Math.min(end, at - (at % 4096) + 4096);
-      if (!this.isZero(at, next)) this.u8.fill(0, at, next);
+      if (!this.isZero(at, next)) this.clear(at, next);
       at = next;
     }
+  }
+
+  /**
+   * Zeroes [from, to) with 8-byte stores where aligned: V8 fills a shared buffer element by
+   * element, so a Float64Array fill (the bits of +0.0 are all zero) is about ten times faster
+   * than a Uint8Array fill of the same bytes.
+   */
+  private clear(from: number, to: number): void {
+    const a = Math.min(to, from + ((8 - (from % 8)) % 8));
+    const b = Math.max(a, to - (to % 8));
+    this.u8.fill(0, from, a);
+    this.f64.fill(0, a / 8, b / 8);
+    this.u8.fill(0, b, to);
   }
 
   private isZero(from: number, to: number): boolean {

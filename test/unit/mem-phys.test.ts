@@ -293,3 +293,17 @@ describe('PhysMemory above 4 GiB', () => {
     expect(thrown(() => m.read8(m.size)).message).toContain('(4160M)');
   });
 });
+
+describe('PhysMemory fill(…, 0) clears exactly the range, at any alignment', () => {
+  it('leaves the bytes on either side and clears every byte inside', () => {
+    const m = PhysMemory.create(64 * KiB);
+    for (const [pa, len] of [[0, 1], [1, 7], [3, 8], [7, 9], [8, 16], [5, 4096], [4093, 11], [8190, 4100], [0, 64 * KiB]] as const) {
+      m.fill(0, 64 * KiB, 0xff);
+      m.fill(pa, len, 0);
+      const b = m.readBytes(0, 64 * KiB);
+      for (let i = 0; i < b.length; i++) {
+        if ((b[i] === 0) !== (i >= pa && i < pa + len)) throw new Error(`fill(${pa}, ${len}, 0): byte ${i} is ${b[i]}`);
+      }
+    }
+  });
+});
