@@ -137,8 +137,12 @@ export class GuestRam implements WordReader, WordWriter {
   fill(ipa: number, len: number, byte: number): void {
     this.checkAll(ipa, len, 'fill');
     for (let p = ipa, o = 0; o < len; ) {
-      const n = Math.min(this.pageEnd(p) - p, len - o);
-      this.mem.fill(this.p2m(p), n, byte);
+      // One fill per physically contiguous run (PhysMemory.fill treats a page and a larger
+      // buffer differently).
+      const pa = this.p2m(p);
+      let n = Math.min(this.pageEnd(p) - p, len - o);
+      while (o + n < len && this.p2m(p + n) === pa + n) n += Math.min(this.granule, len - o - n);
+      this.mem.fill(pa, n, byte);
       p += n;
       o += n;
     }

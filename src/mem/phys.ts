@@ -191,8 +191,11 @@ export class PhysMemory implements WordReader, WordWriter {
    * memory never touched maps the host's shared zero page, where a write would make the
    * host allocate and clear a page, so zeroing fresh memory (a guest's dma_alloc of RAM Xen
    * handed out clean) costs a scan instead of page faults. The result is the same bytes.
+   * A page or less is cleared outright: who clears so little (a page table, a queue) writes
+   * it next, and a scan first would cost the host two faults for the page instead of one.
    */
   private zero(pa: number, len: number): void {
+    if (len <= 4096) return this.clear(pa, pa + len);
     for (let at = pa, end = pa + len; at < end; ) {
       const next = Math.min(end, at - (at % 4096) + 4096);
       if (!this.isZero(at, next)) this.clear(at, next);
