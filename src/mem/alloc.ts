@@ -16,6 +16,8 @@ export const PAGE_SIZES: readonly number[] = [4096, 16384, 65536];
 
 /** Bitmap bound: 2^26 pages (256 GiB of 4 KiB pages, an 8 MiB bitmap). */
 export const MAX_PAGES = 2 ** 26;
+/** Freed single pages remembered for reuse (PageAllocator.hot). */
+const HOT_PAGES = 64;
 
 export interface AllocStats {
   readonly pageSize: number;
@@ -66,6 +68,12 @@ export class PageAllocator {
    * clearing it, and the host never commits pages that nobody touches.
    */
   lastFresh = false;
+  /**
+   * Single pages freed last, reused first (as Linux's per-CPU lists of hot pages): a page
+   * table freed by an unmap is the next one allocated, in memory the host has already
+   * committed, where the next-fit search would walk on to a page never touched.
+   */
+  private readonly hot: number[] = [];
   private used = 0;
   private allocations = 0;
   private frees = 0;
@@ -115,16 +123,24 @@ export class PageAllocator {
     // Page indices i with (basePage + i) % a === 0 are the aligned ones: off, off + a, ...
     const off = (a - (this.basePage % a)) % a;
     const last = this.total - n;
+    if (n === 1 && a === 1) {
+      // A hot page may have gone to a run since: it is taken only if still free.
+      for (let h = this.hot.pop(); h !== undefined; h = this.hot.pop()) if (this.nextFree(h) === h) return this.take(h, 1);
+    }
     let s = this.findRun(n, a, off, this.hint, last);
     if (s < 0 && this.hint > 0) s = this.findRun(n, a, off, 0, Math.min(this.hint - 1, last));
     if (s < 0) return -1;
+    this.hint = s + n >= this.total ? 0 : s + n;
+    return this.take(s, n);
+  }
+
+  private take(s: number, n: number): number {
     this.setRange(s, n, true);
     this.lastFresh = s >= this.top;
     if (s + n > this.top) this.top = s + n;
     this.runs.set(s, n);
     this.used += n;
     this.allocations++;
-    this.hint = s + n >= this.total ? 0 : s + n;
     return this.base + s * this.pageSize;
   }
 
@@ -135,6 +151,7 @@ export class PageAllocator {
     if (n === undefined) this.badFree(pa, s);
     this.runs.delete(s);
     this.setRange(s, n, false);
+    if (n === 1 && this.hot.push(s) > HOT_PAGES) this.hot.shift();
     this.used -= n;
     this.frees++;
   }

@@ -15,11 +15,15 @@ describe('PageAllocator', () => {
     expect(a.alloc(4097)).toBe(0x1000_2000); // two pages
     expect(a.sizeOf(0x1000_2000)).toBe(8192);
     expect(a.stats()).toMatchObject({ usedPages: 4, freePages: 12, allocations: 3, liveRuns: 3 });
+    a.free(0x1000_2000);
+    // Next-fit: a run continues after the last run rather than reusing the hole at once...
+    expect(a.alloc(8192)).toBe(0x1000_4000);
     a.free(0x1000_1000);
-    // Next-fit: continues after the last run rather than reusing the hole at once.
-    expect(a.alloc(4096)).toBe(0x1000_4000);
+    // ...but a single page freed is hot: the next single page reuses it.
+    expect(a.alloc(4096)).toBe(0x1000_1000);
+    expect(a.alloc(4096)).toBe(0x1000_6000);
     expect(a.stats()).toEqual({
-      pageSize: K4, totalPages: 16, usedPages: 4, freePages: 12, allocations: 4, frees: 1, liveRuns: 3,
+      pageSize: K4, totalPages: 16, usedPages: 5, freePages: 11, allocations: 6, frees: 2, liveRuns: 4,
     });
   });
 
@@ -154,8 +158,13 @@ describe('PageAllocator', () => {
     // says so crosses the bitmap once, not once per candidate.
     for (let i = 0; i < pages; i += 2) a.free(runs[i]!);
     expect(a.alloc(2 * K4)).toBe(-1);
+    // The last 64 pages freed are hot (reused last-freed first), the rest come next-fit.
+    const again: number[] = [];
+    for (let i = 0; i < pages; i += 2) again.push(a.alloc(K4));
+    const hot = runs.filter((_, i) => i % 2 === 0).slice(-64).reverse();
+    expect(again.slice(0, 64)).toEqual(hot);
     let misplaced = 0;
-    for (let i = 0; i < pages; i += 2) if (a.alloc(K4) !== i * K4) misplaced++;
+    for (let k = 64, i = 0; k < again.length; k++, i += 2) if (again[k] !== i * K4) misplaced++;
     expect(misplaced).toBe(0);
     for (const p of runs) a.free(p);
     expect(a.stats()).toMatchObject({ usedPages: 0, liveRuns: 0, allocations: pages + pages / 2, frees: pages + pages / 2 });
