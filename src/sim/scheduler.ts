@@ -99,6 +99,7 @@ export class Scheduler {
   readonly #entries: Entry[] = [];
   #nextId = 0;
   #rr = 0;
+  readonly #ready: Entry[] = [];
   /** PCT: the steps at which the running actor's priority drops, ascending. */
   readonly #changes: number[] = [];
   #lowPrio = 0;
@@ -248,7 +249,8 @@ export class Scheduler {
         return best;
       }
       default: {
-        const ready: Entry[] = [];
+        const ready = this.#ready; // reused: a pick per step must not allocate
+        ready.length = 0;
         for (const e of all) if (this.#eligible(e)) ready.push(e);
         return ready.length === 0 ? null : ready.length === 1 ? ready[0]! : this.#rnd.pick(ready);
       }
