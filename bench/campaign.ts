@@ -38,7 +38,7 @@ const REPEAT = Number(values.repeat);
 const NULL_SEEDS = Number(values['null-seeds']);
 const options = { guests: Number(values.guests), rounds: Number(values.rounds) };
 const chunk = Number(values.chunk);
-const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../bin/vsmmu.js', import.meta.url));
 const NULL_RUNNER = fileURLToPath(new URL('./campaign-null.ts', import.meta.url));
 /** Bound of one phase: a worker still running then is killed and the bench fails. */
 const PHASE_MS = 30 * 60_000;
