@@ -34,7 +34,7 @@ const spare: RecordableHistogram[] = [];
 const SPARE_MAX = 4;
 
 export class LatencyRecorder implements Disposable {
-  #h: RecordableHistogram | null = spare.pop() ?? createHistogram({ lowest: 1, highest: HIGHEST_NS, figures: FIGURES });
+  #h: RecordableHistogram | null = null;
 
   /** The argument is ignored (it was a sample ring's size); memory is constant anyway. */
   constructor(_capacity?: number) {}
@@ -47,14 +47,14 @@ export class LatencyRecorder implements Disposable {
   }
 
   get count(): number {
-    return this.#live().count;
+    return this.#h?.count ?? 0;
   }
 
   reset(): void {
-    this.#live().reset();
+    this.#h?.reset();
   }
 
-  /** Gives the histogram to the next recorder on this thread; this one is then unusable. */
+  /** Gives the histogram to the next recorder on this thread (one used again takes another). */
   [Symbol.dispose](): void {
     const h = this.#h;
     this.#h = null;
@@ -65,13 +65,12 @@ export class LatencyRecorder implements Disposable {
   }
 
   #live(): RecordableHistogram {
-    if (this.#h === null) throw new Error('LatencyRecorder used after dispose');
-    return this.#h;
+    return (this.#h ??= spare.pop() ?? createHistogram({ lowest: 1, highest: HIGHEST_NS, figures: FIGURES }));
   }
 
   summary(): LatencySummary {
-    const h = this.#live();
-    if (h.count === 0) return { count: 0, meanUs: 0, p50Us: 0, p90Us: 0, p99Us: 0, p999Us: 0, maxUs: 0 };
+    const h = this.#h;
+    if (h === null || h.count === 0) return { count: 0, meanUs: 0, p50Us: 0, p90Us: 0, p99Us: 0, p999Us: 0, maxUs: 0 };
     const us = (ns: number): number => sig(ns / 1000);
     return {
       count: h.count,

@@ -131,6 +131,7 @@ export class Vcpu {
   /** The vCPU stops (its domain's guest is shutting down). */
   close(): void {
     this.trap.close?.();
+    this.latency[Symbol.dispose](); // its histogram goes to the next vCPU on this thread
   }
 
   get abortCount(): number {
