@@ -10,8 +10,10 @@
 // includes the DMA engines that run on the guest's thread, plus the time Xen's thread spent
 // handling the domain's traps (in Xen that runs on the trapping vCPU and is charged to it;
 // here Xen times each trap of a capped domain and publishes it on the trap channel,
-// TrapServiceTime). Xen's continuations (command queue work left over by its per-trap
-// budget) and the SMMU's time are not charged: the SMMU is hardware.
+// TrapServiceTime) and its vSMMU's continuations (command queue work left over by the
+// per-trap budget, CMD_SYNCs completing: work of its traps, split, as a hypercall
+// continuation is charged to its caller). Not charged: Xen's handling of the SMMU's
+// interrupts (event forwarding: interrupt context in Xen) and the SMMU's time (hardware).
 //
 // Where it acts: `tick()` is called at every read of the guest's clock (workers/guest-host.ts),
 // which every guest loop does (workload deadlines, driver polls, trap timing): the points at

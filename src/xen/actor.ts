@@ -30,7 +30,7 @@ import type { DomainInfo } from './domain.ts';
 import { GUEST_VSMMU_SPI } from './layout.ts';
 import type { VsidMode } from './vsid.ts';
 import type { XenPanic, XenProfileName } from './profile.ts';
-import { Xen, type XenAccounting, type XenStats } from './xen.ts';
+import { Xen, type XenAccounting, type XenMeter, type XenStats } from './xen.ts';
 import type { DomainConfig, DomainDevice } from './xlcfg.ts';
 import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
@@ -135,6 +135,7 @@ export class XenActor {
   readonly trapServer: TrapServerDesc;
   #server: TrapServer;
   #slots = new Map<number, number>(); // trap slot -> domid
+  #slotOf = new Map<number, number>(); // domid -> trap slot
   #irqs = new Map<number, IrqLines>();
   #smmuIrq: IrqLines | null;
   /** Where Xen's runner parks it (traps, the SMMU's interrupts). */
@@ -187,6 +188,7 @@ export class XenActor {
       ...(data.ipaBits === undefined ? {} : { ipaBits: data.ipaBits }),
       ...(host.tracer ? { tracer: host.tracer } : {}),
       ...(data.profile === undefined ? {} : { profile: data.profile }),
+      ...(host.clock ? { meter: this.#meter(host.clock) } : {}),
     });
     this.#tr = host.tracer ?? NO_TRACE;
     this.#clock = host.clock ?? null;
@@ -203,6 +205,16 @@ export class XenActor {
     this.#upd = new Int32Array(upd.sab);
     this.#updIdx = upd.index;
     this.#server = new TrapServer(this.trapServer);
+  }
+
+  /** Xen's work for a capped domain outside its traps, charged on its trap channel too. */
+  #meter(clock: () => number): XenMeter {
+    const slot = (domid: number): number => this.#slotOf.get(domid) ?? -1;
+    return {
+      wants: (domid) => this.#server.wantsCharge(slot(domid)),
+      now: clock,
+      charge: (domid, ms) => this.#server.charge(slot(domid), ms),
+    };
   }
 
   // ---- step machine -----------------------------------------------------------------------
@@ -257,7 +269,9 @@ export class XenActor {
     this.#irqs.set(info.domid, lines);
     dom.onIrq = (level) => lines.set(0, level);
     const trap = createTrapChannel(this.trapServer);
-    this.#slots.set(this.#server.attach(trap), info.domid);
+    const slot = this.#server.attach(trap);
+    this.#slots.set(slot, info.domid);
+    this.#slotOf.set(info.domid, slot);
     return { domain: info, trap, irq, spi: GUEST_VSMMU_SPI };
   }
 
@@ -267,6 +281,7 @@ export class XenActor {
       if (d !== domid) continue;
       this.#server.detach(slot);
       this.#slots.delete(slot);
+      this.#slotOf.delete(domid);
     }
     this.#irqs.get(domid)?.close();
     this.#irqs.delete(domid);

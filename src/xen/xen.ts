@@ -66,6 +66,20 @@ export interface XenOptions {
    * descheduled for seconds, and a wrongly fenced guest is a failure). See checkSyncTimeouts.
    */
   readonly syncTimeoutMs?: number;
+  /**
+   * Times Xen's work for a domain outside its traps (its vSMMU's continuations: command
+   * queue work left over by the per-trap budget, CMD_SYNCs waiting for the physical one), so
+   * the runner can charge it to a capped domain as it charges its traps. Default: none.
+   */
+  readonly meter?: XenMeter;
+}
+
+/** The runner's clock and ledger for Xen's work on behalf of a domain (see XenOptions.meter). */
+export interface XenMeter {
+  /** Whether domain `domid`'s work is to be timed (it is capped). */
+  wants(domid: number): boolean;
+  now(): number;
+  charge(domid: number, ms: number): void;
 }
 
 export interface XenStats {
@@ -169,6 +183,7 @@ export class Xen {
   /** Guests told of a possible loss after a physical event-queue overflow. */
   private overflowNotices = 0;
   private readonly tr: Tracer;
+  private readonly meter: XenMeter | null;
 
   constructor(o: XenOptions) {
     this.cmdline = parseXenCmdline(o.cmdline ?? '');
@@ -185,6 +200,7 @@ export class Xen {
     this.faultBudgetOpt = o.faultBudget;
     this.syncTimeoutMs = o.syncTimeoutMs ?? 10_000;
     this.tr = this.driver.tr = o.tracer ?? NO_TRACE;
+    this.meter = o.meter ?? null;
   }
 
   /** Probes and enables the physical SMMU. */
@@ -540,10 +556,15 @@ export class Xen {
     } catch {
       this.xenBugs++;
     }
+    const meter = this.meter;
     for (const d of this.domains.values()) {
       const v = d.vsmmu;
       if (v === null || !v.hasWork()) continue;
-      v.run();
+      if (meter !== null && meter.wants(d.domid)) {
+        const t0 = meter.now();
+        v.run();
+        meter.charge(d.domid, meter.now() - t0);
+      } else v.run();
       if (v.hasWork() && !v.waitingForHardware()) more = true;
     }
     return more;

@@ -8,6 +8,8 @@ import { CreditCap, type CreditClocks } from '../../src/runtime/credit.ts';
 import { CAP_PERIOD_MS, SchedWords, createSched } from '../../src/ports/sched.ts';
 import { TrapServer, TrapServiceTime, createTrapChannel, createTrapServer } from '../../src/ports/trap.ts';
 import { thrown } from '../support/errors.ts';
+import { domCfg, guestOf, xenRig } from '../support/xen-rig.ts';
+import { cmd } from '../support/xen-fakes.ts';
 
 const dom = (extra: Record<string, unknown>) => ({ domains: [{ name: 'g', memory: '16M', ...extra }] });
 
@@ -134,5 +136,27 @@ describe('CreditCap (credit2 budget per 10 ms period)', () => {
     r.words.setCap(100);
     r.run(20); // 100% of one CPU: a single thread never runs out
     expect(r.words.counters().parks).toBe(parked);
+  });
+});
+
+describe('Xen charges a capped domain its continuations (XenOptions.meter)', () => {
+  it('times each vSMMU continuation run of a domain that wants it, and only those', () => {
+    let t = 0;
+    const charged: [number, number][] = [];
+    const wanted = new Set<number>();
+    const r = xenRig({ budget: 4, meter: { wants: (d) => wanted.has(d), now: () => (t += 1), charge: (d, ms) => void charged.push([d, ms]) } });
+    const a = r.xen.createDomain(domCfg('a', [{ sid: 0x10 }]));
+    const b = r.xen.createDomain(domCfg('b', [{ sid: 0x20 }]));
+    wanted.add(a.domid);
+    for (const [dom, g] of [[a.domid, guestOf(r, a.domid)], [b.domid, guestOf(r, b.domid)]] as const) {
+      g.reset();
+      charged.length = 0;
+      // 20 commands at a budget of 4 a trap: the rest run as continuations.
+      g.submit(...Array.from({ length: 20 }, (_, i) => cmd('TLBI_NH_ASID', { asid: i + 1 })));
+      if (dom === a.domid) {
+        expect(charged.length).toBeGreaterThanOrEqual(4);
+        expect(charged.every(([d, ms]) => d === a.domid && ms === 1)).toBe(true);
+      } else expect(charged).toEqual([]);
+    }
   });
 });
