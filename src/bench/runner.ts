@@ -286,6 +286,8 @@ function merge(a: Ran | undefined, b: Ran): Ran {
 /** noisy alternates victims-alone and victims-with-the-flood rounds, so both see the same
  *  drift of a shared machine (and of the threads' adaptive spinning). */
 const NOISY_ROUNDS = 4;
+/** Longest warm-up before a cell's measured run. */
+const WARMUP_MS = 500;
 
 async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds: number, limits: Limits, pinger: Pinger): Promise<BenchCell> {
   const victims = all.filter((d) => d.name !== NOISY);
@@ -301,6 +303,11 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
   });
   const errors: string[] = [];
   const threads = ['MainThread', 'smmu', 'xen', ...all.map((d) => `guest:${d.name}`)];
+  // Warm-up, not measured: the same workload on every guest for a quarter of the cell (at
+  // most WARMUP_MS), so that every thread's code is optimised (V8 compiles each isolate's
+  // hot functions on its helper threads: during the first cell after boot that took a third
+  // of a core and halved the 8-guest stream) and the adaptive spins have settled.
+  if (!isNoisy) await runOn(victims, paramsOf(Math.min(WARMUP_MS, ms / 4)));
   pinger.begin();
   const c0 = cpuSnapshot();
   const w0 = performance.now();
