@@ -204,7 +204,12 @@ export class System implements AsyncDisposable {
     const domains: Record<string, GuestStats | { dead: string }> = {};
     await Promise.all(
       this.domains.map(async (d) => {
-        domains[d.name] = d.dead ? { dead: d.dead.code } : this.panic !== null ? { dead: 'EVSMMU_XEN_PANIC' } : await d.guestStats();
+        // A domain may die during the call (Xen crashes it, a guest thread ends): it is
+        // then reported as dead, as if it had died before.
+        domains[d.name] = d.dead ? { dead: d.dead.code } : this.panic !== null ? { dead: 'EVSMMU_XEN_PANIC' } : await d.guestStats().catch((e: unknown) => {
+          if (d.dead) return { dead: d.dead.code };
+          throw e;
+        });
       }),
     );
     return { smmu, xen, xenDomains, domains };
