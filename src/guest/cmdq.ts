@@ -50,6 +50,8 @@ export interface CmdqHooks {
    * `consErr` is CMDQ_CONS.ERR from the last CONS read (0 when MSI polling).
    */
   service(consErr: number): void;
+  /** Called on every turn of a spin on memory (GuestRunner.relax). */
+  relax?(): void;
 }
 
 export interface CmdqStats {
@@ -222,6 +224,7 @@ export class CommandQueue {
       const slot = this.slot(syncPos);
       for (let it = 0; ; it++) {
         if (this.ram.load64(slot) === 0) break; // the MSI write (data 0) landed on the slot
+        this.hooks.relax?.();
         // Slow: look at CONS.ERR now and then, in case the error interrupt is not wired.
         this.hooks.service((it & 255) === 255 ? consErr(this.readCons()) : 0);
         if ((it & 255) === 255 && this.now() > deadline) throw this.timeout('CMD_SYNC MSI', this.readCons());

@@ -78,6 +78,8 @@ export interface DriverOptions {
   readonly evtqMaxLog2?: number;
   /** The vCPU's interrupt input for the SMMU: polled inside wait loops (the IRQ preempts the poll). */
   readonly irqPending?: () => boolean;
+  /** One turn of a spin on memory (GuestRunner.relax). */
+  readonly relax?: () => void;
   /** Kernel page size: the default io-pgtable granule (4 KiB). */
   readonly pageSize?: number;
   /** The clock of poll bounds (default: one that advances per read, see pollClock). */
@@ -181,6 +183,7 @@ export class SmmuV3Driver {
   private readonly timeoutMs: number;
   private readonly now: GuestClock;
   private readonly irqPending: (() => boolean) | undefined;
+  private readonly relax: (() => void) | undefined;
   private readonly pageSize: number;
   private readonly cmdqMax: number;
   private readonly evtqMax: number;
@@ -209,6 +212,7 @@ export class SmmuV3Driver {
     this.tracer = opts.tracer ?? NO_TRACE;
     this.traceSpace = opts.traceSpace ?? 1;
     this.irqPending = opts.irqPending;
+    this.relax = opts.relax;
     this.pageSize = opts.pageSize ?? 4096;
     this.cmdqMax = opts.cmdqMaxLog2 ?? CMDQ_MAX_SZ_SHIFT;
     this.evtqMax = opts.evtqMaxLog2 ?? EVTQ_MAX_SZ_SHIFT;
@@ -254,7 +258,7 @@ export class SmmuV3Driver {
     const cmdqQ = this.initQueue('cmdq', Math.min(this.cmdqMax, f.cmdqLog2), 16, alloc);
     const evtqQ = this.initQueue('evtq', Math.min(this.evtqMax, f.evtqLog2), 32, alloc);
     this.cmdq = new CommandQueue(this.mmio, this.ram, cmdqQ.ipa, cmdqQ.log2, {
-      msiPoll, timeoutMs: this.timeoutMs, clock: this.now, hooks: { service: (err) => this.service(err) },
+      msiPoll, timeoutMs: this.timeoutMs, clock: this.now, hooks: { service: (err) => this.service(err), ...(this.relax ? { relax: this.relax } : {}) },
       tracer: this.tracer, traceSpace: this.traceSpace,
     });
     this.evtq = new EventQueue(this.mmio, this.ram, evtqQ.ipa, evtqQ.log2);

@@ -192,6 +192,7 @@ export class GuestKernel {
       tracer: this.tr,
       traceSpace: guestFlowSpace(p.domid ?? 0),
       ...(this.hasIrq ? { irqPending: () => this.vcpu.irqPending(this.spi) } : {}),
+      ...(this.runner.relax ? { relax: this.runner.relax } : {}),
     });
     this.#drv = smmu ? this.driver : null;
     this.devs = new Map((p.devices ?? []).map((d) => {

@@ -59,6 +59,12 @@ export interface GuestRunner {
   sleepUntil(dueMs: number): void;
   /** Lets the runner's other work through for about `ms` (an interrupt line stuck high). */
   pause(ms: number): Promise<void>;
+  /**
+   * One turn of a spin on memory (Linux's cpu_relax() while it polls a CMD_SYNC's MSI): a
+   * runner that interleaves the actors on one thread runs the others a step, as they would
+   * run beside the spinning vCPU. Absent (threads): they run anyway.
+   */
+  readonly relax?: () => void;
 }
 
 /** The runner of a kernel built without one: a polling clock, no waiting at all. */

@@ -245,6 +245,10 @@ export function simBackend(o: SimOptions): SimBackend {
         ...(irq ? { irqWait: { wait: (mask: number, t: number) => (bound.wait(() => (irq.pending() & mask) !== 0, t) ? irq.pending() & mask : 0) } } : {}),
         sleepUntil: (due) => void bound.wait(() => s.now >= due, Math.max(0, due - s.now)),
         pause: () => Promise.resolve(),
+        relax: () => {
+          let turns = 0;
+          bound.wait(() => turns++ > 0, Infinity); // one step of another actor
+        },
         // The engines are actors of their own: waiting for one is running the scheduler.
         waitDevice: () => (ready, t) => bound.wait(ready, t),
       };
