@@ -164,8 +164,22 @@ export class RingProducer extends RingView {
 
   /** Publishes n written records: one Atomics.store, and a notify only if the consumer sleeps. */
   commit(n: number): void {
+    this.publish(n);
+    wake(this.bell, this.bellIdx);
+  }
+
+  /**
+   * Publishes n written records without ringing the consumer: a consumer that polls sees
+   * them, one that sleeps does not wake. The caller must ringConsumer() (or commit) later
+   * in the same run of work, before it can wait itself, or the records may never be seen.
+   */
+  publish(n: number): void {
     this.tail = (this.tail + n) | 0;
     Atomics.store(this.h, RING_TAIL, this.tail);
+  }
+
+  /** Wakes the consumer if it sleeps (after publish). */
+  ringConsumer(): void {
     wake(this.bell, this.bellIdx);
   }
 
@@ -235,8 +249,18 @@ export class RingConsumer extends RingView {
 
   /** Frees n read records for the producer: one Atomics.store, notify only if it sleeps. */
   release(n: number): void {
+    this.retire(n);
+    wake(this.spaceBell, this.spaceBellIdx);
+  }
+
+  /** Frees n read records without ringing the producer; ringProducer() later (see publish). */
+  retire(n: number): void {
     this.head = (this.head + n) | 0;
     Atomics.store(this.h, RING_HEAD, this.head);
+  }
+
+  /** Wakes the producer if it sleeps for space (after retire). */
+  ringProducer(): void {
     wake(this.spaceBell, this.spaceBellIdx);
   }
 

@@ -1,8 +1,10 @@
 // fast-check model of a DMA device's park protocol on its SMMU port, on one thread with the
 // real rings, engine, queue and stream driver: the SMMU and the device's thread are two step
-// machines, and fast-check chooses their interleaving. The SMMU answers a batch in two
-// steps, as a thread can be descheduled between them: it commits the completions, then
-// releases the request slots. The device runs its stream with the whole ring in flight and
+// machines, and fast-check chooses their interleaving (and the SMMU's chunk size). The SMMU
+// serves a run of chunks as Smmu.servePorts does, each in two steps, as a thread can be
+// descheduled between them: it publishes the completions, then releases the request slots,
+// neither ringing the device; it rings the device's park word once the run ends. The
+// device runs its stream with the whole ring in flight and
 // waits as workers/guest-host.ts does: step the engine, check, announce (park word = 1),
 // re-check, sleep until a ringer clears the word. Property: whatever the interleaving, the
 // stream completes; no state has the device asleep beside an SMMU with nothing to do (the
@@ -17,32 +19,52 @@ import { CP_TAG, PortServer, RQ_TAG, TX_OK, writeCompletion } from '../../src/sm
 
 const SIZE = 64;
 
-/** The SMMU's side of one port: a batch committed, then (a separate step) released. */
+/**
+ * The SMMU's side of one port, as Smmu.servePorts runs it: a run of chunks, each published
+ * without a wake-up (completions committed, then request slots released: separate steps, as
+ * a thread can be descheduled between them), the device's park word rung once the run ends.
+ */
 class Smmu {
-  unreleased = 0;
+  private phase: 'idle' | 'retire' | 'chunked' = 'idle';
+  private pending = 0;
   private readonly p: PortServer;
-  constructor(p: PortServer) {
+  private readonly chunk: number;
+  constructor(p: PortServer, chunk: number) {
     this.p = p;
+    this.chunk = chunk;
+  }
+  private work(): number {
+    return Math.min(this.p.req.available(), this.p.cpl.free(), this.chunk);
   }
   canAct(): boolean {
-    return this.unreleased > 0 || (this.p.req.available() > 0 && this.p.cpl.free() > 0);
+    return this.phase !== 'idle' || this.work() > 0;
   }
   step(choice: number): void {
     const p = this.p;
-    if (this.unreleased > 0) {
-      p.req.release(this.unreleased);
-      this.unreleased = 0;
+    if (this.phase === 'retire') {
+      p.req.retire(this.pending);
+      this.phase = 'chunked';
       return;
     }
-    const m = 1 + (choice % Math.min(p.req.available(), p.cpl.free()));
+    const w = this.work();
+    // In a run: serve another chunk if there is one (and the choice says so), else end it.
+    if (this.phase === 'chunked' && (w === 0 || (choice & 1) === 1)) {
+      p.cpl.ringConsumer();
+      p.req.ringProducer();
+      this.phase = 'idle';
+      return;
+    }
+    if (w === 0) throw new Error('model: SMMU stepped without work');
+    const m = 1 + ((choice >> 1) % w);
     if (p.req.tryAcquire(m) !== m || p.cpl.tryReserve(m) !== m) throw new Error('model: SMMU batch not available');
     for (let k = 0; k < m; k++) {
       const co = p.cpl.offset(k);
       p.cpl.u32[co + CP_TAG] = p.req.u32[p.req.offset(k) + RQ_TAG] ?? 0;
       writeCompletion(p.cpl.u32, co, TX_OK, SIZE);
     }
-    p.cpl.commit(m);
-    this.unreleased = m;
+    p.cpl.publish(m);
+    this.pending = m;
+    this.phase = 'retire';
   }
 }
 
@@ -101,13 +123,13 @@ class DeviceThread {
 }
 
 /** Runs the pair under `choices` (then alternating); 'deadlock' if both are stuck. */
-function run(capacity: number, rings: number, choices: readonly number[]): 'done' | 'deadlock' | 'bound' {
+function run(capacity: number, rings: number, choices: readonly number[], chunk = capacity): 'done' | 'deadlock' | 'bound' {
   const server = new PortServer(1, { capacity, dataBytes: capacity * SIZE }, createDoorbell());
   const queue = createDmaQueue(server.desc.data, capacity);
   const engine = new DmaEngine({ port: server.desc, queue, psid: 7 });
   const count = capacity * rings;
   const dev = new DeviceThread(engine, new DmaDevice(new DmaQueueClient(queue), 7), count, capacity);
-  const smmu = new Smmu(server);
+  const smmu = new Smmu(server, chunk);
   for (let t = 0; t < 200 * count; t++) {
     if (dev.state === 'done') return dev.result?.ok === count ? 'done' : 'bound';
     const d = dev.runnable();
@@ -127,7 +149,8 @@ describe('DMA port park protocol', () => {
         fc.constantFrom(2, 4, 8),
         fc.integer({ min: 2, max: 6 }),
         fc.array(fc.nat({ max: 1023 }), { maxLength: 400 }),
-        (capacity, rings, choices) => run(capacity, rings, choices) === 'done',
+        fc.integer({ min: 1, max: 8 }),
+        (capacity, rings, choices, chunk) => run(capacity, rings, choices, chunk) === 'done',
       ),
       { numRuns: 300 },
     );

@@ -131,6 +131,35 @@ describe('space doorbell', () => {
   });
 });
 
+describe('quiet publication', () => {
+  it('publish and retire move the counters without ringing; ringConsumer / ringProducer wake a sleeper', () => {
+    const cbell = createDoorbell();
+    const sbell = createDoorbell();
+    const cw = new Int32Array(cbell.sab);
+    const sw = new Int32Array(sbell.sab);
+    const desc = createRing({ capacity: 4, recordBytes: 4 }, cbell, sbell);
+    const p = new RingProducer(desc);
+    const c = new RingConsumer(desc);
+    Atomics.store(cw, cbell.index, 1); // the consumer parked
+    expect(p.tryReserve(2)).toBe(2);
+    p.u32[p.offset(0)] = 7;
+    p.u32[p.offset(1)] = 8;
+    p.publish(2);
+    expect(c.available()).toBe(2); // visible to a poller
+    expect(Atomics.load(cw, cbell.index)).toBe(1); // a sleeper is not woken
+    p.ringConsumer();
+    expect(Atomics.load(cw, cbell.index)).toBe(0);
+    Atomics.store(sw, sbell.index, 1); // the producer parked for space
+    expect(c.tryAcquire(2)).toBe(2);
+    expect([c.u32[c.offset(0)], c.u32[c.offset(1)]]).toEqual([7, 8]);
+    c.retire(2);
+    expect(p.free()).toBe(4);
+    expect(Atomics.load(sw, sbell.index)).toBe(1);
+    c.ringProducer();
+    expect(Atomics.load(sw, sbell.index)).toBe(0);
+  });
+});
+
 describe('RingSet', () => {
   it('services several producers round-robin, each in FIFO order', () => {
     const set = createRingSet(3, { capacity: 4, recordBytes: 8 });
