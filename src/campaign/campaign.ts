@@ -150,8 +150,12 @@ export async function workCampaign(o: WorkCampaignOptions): Promise<WorkCampaign
   return withConnection(o.queue, async (c) => {
     const { spec } = await specOf(c, name);
     const module = specModule(spec);
-    const mod = (await import(module)) as { runSeed?: unknown };
-    if (typeof mod.runSeed !== 'function') throw new VsmmuError('EVSMMU_CAMPAIGN_KIND', `runner module ${module} exports no runSeed function`);
+    // A runner module is checked here, before any chunk is taken; a built-in kind is known
+    // good, and only the pool's threads load it (the whole emulator: half a second of CPU).
+    if (spec.runner !== null) {
+      const mod = (await import(module)) as { runSeed?: unknown };
+      if (typeof mod.runSeed !== 'function') throw new VsmmuError('EVSMMU_CAMPAIGN_KIND', `runner module ${module} exports no runSeed function`);
+    }
 
     const tally = { chunks: 0, seeds: 0, duplicates: 0, failed: 0 };
     const pool = new Piscina<SeedTask, SeedTaskResult>({ filename: workerEntry('campaign').href, minThreads: 0, maxThreads: concurrency, idleTimeout: 2000 });
