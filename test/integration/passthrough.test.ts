@@ -14,33 +14,13 @@ import { createSystem } from '../../src/index.ts';
 import { cellsOf, findNode, parseDts } from '../../src/dt/dts.ts';
 import { dtc, dtcIt } from '../support/dtc.ts';
 import { cli } from '../support/cli.ts';
+import { partialDts } from '../support/passthrough-dts.ts';
 
 const withDtc = dtcIt('partial device trees through dtc (test/integration/passthrough.test.ts)');
 const dir = mkdtempSync(join(tmpdir(), 'vsmmu-pt-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const PARTIAL = `/dts-v1/;
-
-/ {
-	#address-cells = <2>;
-	#size-cells = <2>;
-
-	passthrough {
-		compatible = "simple-bus";
-		ranges;
-		#address-cells = <2>;
-		#size-cells = <2>;
-
-		nic@5000000 {
-			compatible = "vsmmu,test-dma";
-			reg = <0x0 0x5000000 0x0 0x1000>;
-			interrupts = <0x0 0x70 0x4>;
-			interrupt-parent = <65000>;
-			iommus = <0x2 0x11>;
-		};
-	};
-};
-`;
+const PARTIAL = partialDts('0x2 0x11', ['interrupts = <0x0 0x70 0x4>;', 'interrupt-parent = <65000>;']);
 const DTS = join(dir, 'passthrough.dts');
 writeFileSync(DTS, PARTIAL);
 

@@ -13,34 +13,17 @@ import { GUEST_PHANDLE_VSMMUV3 } from '../../src/xen/layout.ts';
 import { resolvePassthrough } from '../../src/xen/passthrough.ts';
 import { xenProfile, type XenProfileName } from '../../src/xen/profile.ts';
 import { IGNORED_XL_KEYS, parseXlCfgFull, type DomainConfig } from '../../src/xen/xlcfg.ts';
-
-const PT = (iommus: string, extra = ''): string => `/dts-v1/;
-/ {
-	#address-cells = <2>;
-	#size-cells = <2>;
-	passthrough {
-		compatible = "simple-bus";
-		ranges;
-		#address-cells = <2>;
-		#size-cells = <2>;
-		nic@5000000 {
-			compatible = "vsmmu,test-dma";
-			reg = <0x0 0x5000000 0x0 0x1000>;
-			iommus = <${iommus}>;
-		};${extra}
-	};
-};
-`;
+import { partialDts } from '../support/passthrough-dts.ts';
 
 const FILES: Record<string, string> = {
-  'pt.dts': PT('0x2 0x10'),
-  'odd.dts': PT('0x2 0x10 0x2'),
-  'string.dts': PT('0x2 0x10').replace('iommus = <0x2 0x10>', 'iommus = "smmu"'),
-  'phandle.dts': PT('0x1 0x10'),
-  'other.dts': PT('0x2 0x15'),
+  'pt.dts': partialDts('0x2 0x10'),
+  'odd.dts': partialDts('0x2 0x10 0x2'),
+  'string.dts': partialDts('0x2 0x10').replace('iommus = <0x2 0x10>', 'iommus = "smmu"'),
+  'phandle.dts': partialDts('0x1 0x10'),
+  'other.dts': partialDts('0x2 0x15'),
   'none.dts': '/dts-v1/;\n/ { chosen { }; };\n',
   'syntax.dts': '/dts-v1/;\n/ { passthrough { nic { reg = <1 2; }; }; };\n',
-  'badname.dts': PT('0x2 0x10').replace('nic@5000000', '9nic@5000000'),
+  'badname.dts': partialDts('0x2 0x10').replace('nic@5000000', '9nic@5000000'),
 };
 
 function read(path: string): DtNode {
@@ -163,7 +146,7 @@ describe('dtdev, iomem, irqs and device_tree against the host device tree', () =
   });
 
   it('iommus may name the guest vSMMU\'s phandle (65002) instead of the host SMMU\'s: the RFC rewrites the cell whatever it holds', () => {
-    FILES['guest-phandle.dts'] = PT('65002 0x10');
+    FILES['guest-phandle.dts'] = partialDts('65002 0x10');
     expect(resolve('dtdev = [ "/dma0@4001000000" ]\ndevice_tree = "guest-phandle.dts"').devices).toMatchObject([{ name: 'nic', sid: 0x10 }]);
   });
 
