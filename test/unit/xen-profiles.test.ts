@@ -115,38 +115,35 @@ describe('§3.1 rfc: the command queue drained to empty inside the PROD trap', (
   });
 
   it('rfc: a command it cannot read stops the queue without advancing CONS, retried only on the next PROD write', () => {
-    const r = setup('rfc');
-    // CMDQ_BASE beyond guest RAM: every read fails.
-    r.v.write32(R.CR0, 0x5);
-    r.drv.w64(R.CMDQ_BASE, 0x80_0000_0000 + 8);
-    r.v.write32(R.CR0, 0xd);
-    r.v.write32(R.CMDQ_PROD, 1);
-    r.v.run();
+    /** `profile` with CMDQ_BASE beyond guest RAM (every read fails), after PROD = 1. */
+    const unreadable = (profile: XenProfileName): Rig => {
+      const r = setup(profile);
+      r.v.write32(R.CR0, 0x5);
+      r.drv.w64(R.CMDQ_BASE, 0x80_0000_0000 + 8);
+      r.v.write32(R.CR0, 0xd);
+      r.v.write32(R.CMDQ_PROD, 1);
+      r.v.run();
+      return r;
+    };
+    const r = unreadable('rfc');
     expect(r.drv.cons()).toBe(0);
     expect(consErr(r.drv.cons())).toBe(CERROR.NONE);
     expect(r.v.hasWork()).toBe(false); // nothing later, until the guest writes PROD again
-    const h = setup('hardened');
-    h.v.write32(R.CR0, 0x5);
-    h.drv.w64(R.CMDQ_BASE, 0x80_0000_0000 + 8);
-    h.v.write32(R.CR0, 0xd);
-    h.v.write32(R.CMDQ_PROD, 1);
-    h.v.run();
-    expect(consErr(h.drv.cons())).toBe(CERROR.ABT);
+    expect(consErr(unreadable('hardened').drv.cons())).toBe(CERROR.ABT);
   });
 
   it('rfc: commands published while CMDQEN = 0 are not processed when CMDQEN comes on', () => {
-    const r = setup('rfc');
-    r.v.write32(R.CR0, 0x5); // CMDQEN off
-    r.drv.issue(cmd('PREFETCH_CONFIG', { sid: PSID }));
-    r.v.write32(R.CR0, 0xd);
-    r.v.run();
-    expect(r.drv.cons()).toBe(0);
-    const h = setup('hardened');
-    h.v.write32(R.CR0, 0x5);
-    h.drv.issue(cmd('PREFETCH_CONFIG', { sid: PSID }));
-    h.v.write32(R.CR0, 0xd);
-    h.v.run();
-    expect(h.drv.cons()).toBe(1);
+    /** `profile` after a command published with CMDQEN off, then CMDQEN on. */
+    const publishedOff = (profile: XenProfileName): Rig => {
+      const r = setup(profile);
+      r.v.write32(R.CR0, 0x5); // CMDQEN off
+      r.drv.issue(cmd('PREFETCH_CONFIG', { sid: PSID }));
+      r.v.write32(R.CR0, 0xd);
+      r.v.run();
+      return r;
+    };
+    expect(publishedOff('rfc').drv.cons()).toBe(0);
+    expect(publishedOff('hardened').drv.cons()).toBe(1);
   });
 });
 
