@@ -5,18 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { cmdOf, encodeCommand } from '../../src/arch/commands.ts';
 import { R } from '../../src/arch/registers.ts';
-import { createSystem, type Domain } from '../../src/index.ts';
-
-const V = 0x0404_0000;
-const RAM = 0x4000_0000;
-const CMDQ = RAM + 0x1_0000;
+import type { Domain } from '../../src/index.ts';
+import { CMDQ, IOVA, RAM, V, enableVsmmu, goesOn, twoGuests } from '../support/two-guests.ts';
 
 async function storm(d: Domain): Promise<void> {
-  const m = d.mmio;
-  await m.write64(V + R.STRTAB_BASE, BigInt(RAM));
-  await m.write32(V + R.STRTAB_BASE_CFG, 6);
-  await m.write64(V + R.CMDQ_BASE, BigInt(CMDQ | 8));
-  await m.write32(V + R.CR0, 0xd);
+  await enableVsmmu(d, { cmdqLog2: 8 });
   const w = new Uint32Array(4);
   for (let i = 0; i < 255; i++) {
     encodeCommand(i % 2 === 0 ? cmdOf('TLBI_NH_ALL') : cmdOf('SYNC', { cs: 0 }), w);
@@ -26,13 +19,7 @@ async function storm(d: Domain): Promise<void> {
 
 describe('a guest worker that dies mid-trap', () => {
   it('its domain is destroyed, the others go on, nothing is held after', async () => {
-    await using sys = await createSystem({
-      memory: '128M',
-      domains: [
-        { name: 'dies', memory: '16M', viommu: 'smmuv3', devices: [{ name: 'dma0', sid: 0x10 }] },
-        { name: 'lives', memory: '16M', viommu: 'smmuv3', devices: [{ name: 'dma0', sid: 0x20 }] },
-      ],
-    });
+    await using sys = await twoGuests('dies', 'lives');
     const dies = sys.domain('dies');
     const lives = sys.domain('lives');
     await lives.driver.probe();
@@ -47,10 +34,8 @@ describe('a guest worker that dies mid-trap', () => {
     for (const s of await inflight) if (s.status === 'rejected') expect(s.reason).toMatchObject({ code: 'EVSMMU_DOMAIN_CRASHED' });
     await expect(dies.mmio.read32(V + R.CR0)).rejects.toMatchObject({ code: 'EVSMMU_DOMAIN_CRASHED' });
     // The other guest goes on: map, DMA, unmap + TLBI + SYNC, fault.
-    await lives.driver.map(0x1000_0000, RAM + 0x10_0000, 4096);
-    expect((await lives.device('dma0').dma({ iova: 0x1000_0000, length: 16 })).ok).toBe(true);
-    expect(await lives.driver.unmap(0x1000_0000, 4096)).toBe(4096);
-    expect((await lives.device('dma0').dma({ iova: 0x1000_0000, length: 16 })).ok).toBe(false);
+    await lives.driver.map(IOVA, RAM + 0x10_0000, 4096);
+    await goesOn(lives);
     const st = await sys.stats();
     expect(st.xen.xenBugs).toBe(0);
     expect(st.xenDomains.map((d) => d.name)).toEqual(['lives']);
