@@ -2,23 +2,11 @@
 // defines and nothing else (IHI 0070 §7.3).
 import { describe, expect, it } from 'vitest';
 import { EVT } from '../../src/arch/events.ts';
-import { PhysMemory } from '../../src/mem/phys.ts';
-import { type TxRequest } from '../../src/smmu/ports.ts';
-import { SmmuPortClient } from '../../src/runtime/port-client.ts';
-import { Smmu } from '../../src/smmu/smmu.ts';
-import { cdSlot, makeWorld, MIB, RW, s1Cd, s1Ste, s1Table } from '../support/smmu-world.ts';
+import { smmuPort } from '../support/smmu-port.ts';
+import { cdSlot, RW, s1Cd, s1Ste, s1Table } from '../support/smmu-world.ts';
 
 function setup() {
-  const mem = PhysMemory.create(64 * MIB);
-  const smmu = new Smmu({ memory: mem });
-  const w = makeWorld(mem, smmu.regsDesc, smmu.features, () => smmu.step());
-  const dev = new SmmuPortClient(smmu.attachPort({ dataBytes: 1 << 16 }));
-  let tag = 0;
-  const run = (t: Omit<TxRequest, 'tag'>) => {
-    dev.submit([{ ...t, tag: ++tag }]);
-    smmu.step();
-    return dev.collect(1, 100)[0]!;
-  };
+  const { mem, w, run } = smmuPort();
   w.drv.reset();
   /** The raw words of the one record the last transaction wrote. */
   const raw = (): number[] => {

@@ -4,23 +4,11 @@
 // located (C_BAD_STREAMID, F_STE_FETCH, C_BAD_STE) may always be merged.
 import { describe, expect, it } from 'vitest';
 import { EVT } from '../../src/arch/events.ts';
-import { PhysMemory } from '../../src/mem/phys.ts';
-import { type TxRequest } from '../../src/smmu/ports.ts';
-import { SmmuPortClient } from '../../src/runtime/port-client.ts';
-import { Smmu } from '../../src/smmu/smmu.ts';
-import { cdSlot, makeWorld, MIB, RW, s1Cd, s1Ste, s1Table } from '../support/smmu-world.ts';
+import { smmuPort } from '../support/smmu-port.ts';
+import { cdSlot, RW, s1Cd, s1Ste, s1Table } from '../support/smmu-world.ts';
 
 function setup() {
-  const mem = PhysMemory.create(64 * MIB);
-  const smmu = new Smmu({ memory: mem });
-  const w = makeWorld(mem, smmu.regsDesc, smmu.features, () => smmu.step());
-  const dev = new SmmuPortClient(smmu.attachPort({ dataBytes: 1 << 16 }));
-  let tag = 0;
-  const run = (t: Omit<TxRequest, 'tag'>) => {
-    dev.submit([{ ...t, tag: ++tag }]);
-    smmu.step();
-    return dev.collect(1, 100)[0]!;
-  };
+  const { smmu, w, run } = smmuPort();
   w.drv.reset();
   const pt = s1Table(w);
   pt.map(0x10_0000, 0x50_0000, 0x1000, RW);
