@@ -18,10 +18,10 @@
 // at N% of one CPU (Xen's credit cap, `domain.schedule({ cap })`), uncapped and capped in
 // turn within each run, so both rows share the machine's drift.
 // Usage: node bench/noisy.ts [--victims 1,2] [--seconds 2] [--repeat 3] [--variants LIST] [--cap N[,N]] [--profile P] [--json]
-import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createSystem } from '../src/index.ts';
+import { schedSnapshot, type SchedSnapshot } from '../src/bench/cpu.ts';
 import { BENCH_IOTLB_ENTRIES } from '../src/bench/runner.ts';
 import type { BenchWorkloadParams, BenchWorkloadReport, FloodParts } from '../src/guest/bench-workloads.ts';
 import type { Domain } from '../src/system/domain.ts';
@@ -56,22 +56,7 @@ const caps = [0, ...(values.cap === '' ? [] : values.cap.split(',').map(Number))
 for (const c of caps) if (!Number.isInteger(c) || c < 0 || c > 100) throw new Error(`--cap ${values.cap}: whole percentages 0..100`);
 
 type Sched = Map<string, { run: number; wait: number }>;
-/** Nanoseconds each thread ran and waited on a run queue, by thread name. */
-function sched(): Sched {
-  const out: Sched = new Map();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-      const [run, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
-      const o = out.get(name) ?? { run: 0, wait: 0 };
-      out.set(name, { run: o.run + (run ?? 0), wait: o.wait + (wait ?? 0) });
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out;
-}
-function addSched(into: Sched, a: Sched, b: Sched): void {
+function addSched(into: Sched, a: SchedSnapshot, b: SchedSnapshot): void {
   for (const [k, v] of b) {
     const u = a.get(k) ?? { run: 0, wait: 0 };
     const o = into.get(k) ?? { run: 0, wait: 0 };
@@ -131,11 +116,11 @@ for (const nv of victimCounts) {
       let wall = 0;
       for (let k = 0; k < ROUNDS; k++) {
         const a = await stream(slice);
-        const s0 = sched();
+        const s0 = schedSnapshot();
         const t0 = performance.now();
         const [w, f] = await Promise.all([stream(slice), noisy.call('workloadBench', params(noisy, slice, VARIANTS[variant]!))]);
         wall += performance.now() - t0;
-        addSched(during, s0, sched());
+        addSched(during, s0, schedSnapshot());
         for (const [i, x] of a.entries()) { alone[i]!.n += x.dmas; alone[i]!.ms += x.elapsedMs; alone[i]!.trap.push(...x.trapNs); }
         for (const [i, x] of w.entries()) { beside[i]!.n += x.dmas; beside[i]!.ms += x.elapsedMs; beside[i]!.trap.push(...x.trapNs); }
         for (const x of [...a, ...w, f]) if (x.error) throw new Error(`${variant}: ${x.error}`);

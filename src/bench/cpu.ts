@@ -1,23 +1,26 @@
 // CPU time per thread of this process, by thread name (Linux: /proc/self/task/*/comm and
-// schedstat, nanoseconds on CPU). Actor threads are named after their actor ('smmu', 'xen',
-// 'guest:NAME'), so a cell's CPU time per actor is the difference of two snapshots.
-// Elsewhere the snapshot is empty and the report says so (no per-thread figures).
+// schedstat: nanoseconds on CPU, then waiting on a run queue). Actor threads are named after
+// their actor ('smmu', 'xen', 'guest:NAME'), so a cell's CPU time per actor is the
+// difference of two snapshots. Elsewhere the snapshot is empty and the report says so (no
+// per-thread figures).
 import { readdirSync, readFileSync } from 'node:fs';
 
 export type CpuSnapshot = ReadonlyMap<string, number>;
+/** Nanoseconds each thread ran on a CPU and waited on a run queue, by thread name. */
+export type SchedSnapshot = ReadonlyMap<string, { readonly run: number; readonly wait: number }>;
 
-function readNs(tid: string): number {
+function readSchedstat(tid: string): { run: number; wait: number } {
   try {
-    const [run] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ');
-    return Number(run);
+    const [run, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ');
+    return { run: Number(run), wait: Number(wait ?? 0) };
   } catch {
-    return Number.NaN;
+    return { run: Number.NaN, wait: 0 };
   }
 }
 
-/** Nanoseconds on CPU per thread name (threads of the same name summed). */
-export function cpuSnapshot(): CpuSnapshot {
-  const out = new Map<string, number>();
+/** Nanoseconds run and waited per thread name (threads of the same name summed). */
+export function schedSnapshot(): SchedSnapshot {
+  const out = new Map<string, { run: number; wait: number }>();
   let tids: string[];
   try {
     tids = readdirSync('/proc/self/task');
@@ -31,10 +34,17 @@ export function cpuSnapshot(): CpuSnapshot {
     } catch {
       continue; // the thread ended meanwhile
     }
-    const ns = readNs(tid);
-    if (Number.isFinite(ns)) out.set(name, (out.get(name) ?? 0) + ns);
+    const s = readSchedstat(tid);
+    if (!Number.isFinite(s.run)) continue;
+    const o = out.get(name) ?? { run: 0, wait: 0 };
+    out.set(name, { run: o.run + s.run, wait: o.wait + s.wait });
   }
   return out;
+}
+
+/** Nanoseconds on CPU per thread name (threads of the same name summed). */
+export function cpuSnapshot(): CpuSnapshot {
+  return new Map([...schedSnapshot()].map(([name, s]) => [name, s.run]));
 }
 
 /** Milliseconds on CPU between two snapshots for the named threads (absent: not listed). */
