@@ -9,61 +9,23 @@
 //   ping-pong: two threads, one word each way (the least a trap could cost), measured once
 //              unloaded and again beside each benchmark cell's load, paced like the guests'
 //              trap probes.
-// Every wait spins up to SPIN loads, then Atomics.wait; a signal notifies only a sleeper.
-// The peers are worker threads started from this file (workerData.benchRole).
+// Every wait spins up to 10 000 loads, then Atomics.wait; a signal notifies only a sleeper.
+// The peers (src/bench/bare-peers.ts) are worker threads started from this file
+// (workerData.benchRole).
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createHistogram } from 'node:perf_hooks';
+import {
+  G2X, G_SLEEP, isPeerRole, PEER_SLEEP, PING, PINGER_SLEEP, PONG, R_CSLEEP, R_DATA, R_HEAD, R_PSLEEP, R_TAIL, RECORD_WORDS,
+  RING_CAPACITY, runPeer, signal, waitFor, X2G, XG_SLEEP,
+} from './bare-peers.ts';
 import { summarizeNs, type Percentiles } from './stats.ts';
 
-const SPIN = 10_000;
-// Ping-pong SAB (256 bytes), one word per 64-byte line: PING (pinger writes), PONG (peer
-// writes), each side's sleeping flag, CTRL (the parent's command to the pinger: CTRL_IDLE,
-// CTRL_RUN, CTRL_QUIT).
-const PING = 0;
-const PONG = 16;
-const PINGER_SLEEP = 32;
-const PEER_SLEEP = 48;
+// The pinger's SAB is a ping-pong SAB (bare-peers.ts) with CTRL on its own line: the parent's
+// command to the pinger (CTRL_IDLE, CTRL_RUN, CTRL_QUIT).
 const CTRL = 64;
 const CTRL_IDLE = 0;
 const CTRL_RUN = 1;
 const CTRL_QUIT = 2;
-// Ring SAB: HEAD (consumer), TAIL (producer), sleeping flags; records from byte 256.
-const R_HEAD = 0;
-const R_TAIL = 16;
-const R_PSLEEP = 32;
-const R_CSLEEP = 48;
-const R_DATA = 256;
-const RING_CAPACITY = 4096;
-const RECORD_WORDS = 8;
-const RING_BATCH = 64;
-// Relay SAB (512 bytes): G2X, X2S, S2X, X2G words, then each waiter's sleeping flag.
-const G2X = 0;
-const X2S = 16;
-const S2X = 32;
-const X2G = 48;
-const G_SLEEP = 64;
-const XG_SLEEP = 80;
-const XS_SLEEP = 96;
-const S_SLEEP = 112;
-
-function waitFor(a: Int32Array, idx: number, old: number, sleepIdx: number): number {
-  let v = 0;
-  for (let k = 0; k < SPIN; k++) if ((v = Atomics.load(a, idx)) !== old) return v;
-  for (;;) {
-    Atomics.store(a, sleepIdx, 1);
-    if ((v = Atomics.load(a, idx)) !== old) {
-      Atomics.store(a, sleepIdx, 0);
-      return v;
-    }
-    Atomics.wait(a, idx, old);
-    Atomics.store(a, sleepIdx, 0);
-  }
-}
-
-function signal(a: Int32Array, idx: number, v: number, peerSleepIdx: number): void {
-  Atomics.store(a, idx, v);
-  if (Atomics.load(a, peerSleepIdx) !== 0) Atomics.notify(a, idx);
-}
 
 /** The limits measured before the matrix, on an otherwise idle system. */
 export interface Limits {
@@ -180,42 +142,8 @@ const role = isMainThread ? undefined : (workerData as { benchRole?: string } | 
 if (role !== undefined) {
   const d = workerData as { sab: SharedArrayBuffer; ms?: number; everyMs?: number };
   const a = new Int32Array(d.sab, 0, Math.min(d.sab.byteLength, 512) >> 2);
-  if (role === 'pingpong') {
-    for (let last = 0; ; ) {
-      last = waitFor(a, PING, last, PEER_SLEEP);
-      signal(a, PONG, last, PINGER_SLEEP);
-    }
-  } else if (role === 'relay-xen') {
-    for (let last = 0; ; ) {
-      const prev = last;
-      last = waitFor(a, G2X, last, XG_SLEEP);
-      signal(a, X2S, last, S_SLEEP);
-      while (waitFor(a, S2X, prev, XS_SLEEP) !== last);
-      signal(a, X2G, last, G_SLEEP);
-    }
-  } else if (role === 'relay-smmu') {
-    for (let last = 0; ; ) {
-      last = waitFor(a, X2S, last, S_SLEEP);
-      signal(a, S2X, last, XS_SLEEP);
-    }
-  } else if (role === 'ring') {
-    const h = new Int32Array(d.sab, 0, R_DATA >> 2);
-    const u32 = new Uint32Array(d.sab, R_DATA);
-    const mask = RING_CAPACITY - 1;
-    let tail = 0;
-    let head = 0;
-    for (let seq = 0; ; seq += RING_BATCH) {
-      while (RING_CAPACITY - ((tail - head) | 0) < RING_BATCH) {
-        head = Atomics.load(h, R_HEAD);
-        if (RING_CAPACITY - ((tail - head) | 0) < RING_BATCH) head = waitFor(h, R_HEAD, head, R_PSLEEP);
-      }
-      for (let i = 0; i < RING_BATCH; i++) {
-        const o = ((tail + i) & mask) * RECORD_WORDS;
-        for (let w = 0; w < RECORD_WORDS; w++) u32[o + w] = (seq + i) ^ w;
-      }
-      tail = (tail + RING_BATCH) | 0;
-      signal(h, R_TAIL, tail, R_CSLEEP);
-    }
+  if (isPeerRole(role)) {
+    runPeer(role, d.sab);
   } else if (role === 'limits') {
     const ms = d.ms ?? 200;
     const out: Limits = { memcpyMiBs: measureMemcpy(ms), ringPerS: measureRing(ms), relay: measureRelay(ms), pingPong: measurePingPong(ms) };
