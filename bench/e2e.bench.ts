@@ -14,12 +14,7 @@
 import { benchSuite } from './harness.ts';
 import { startBare } from './bare.ts';
 import { createSystem } from '../src/index.ts';
-import { PhysMemory } from '../src/mem/phys.ts';
-import { startActor } from '../src/runtime/actor.ts';
-import type { SmmuActor } from '../src/smmu/actor.ts';
-import { TX_OK } from '../src/smmu/ports.ts';
-import { SmmuPortClient } from '../src/runtime/port-client.ts';
-import { cdSlot, makeWorld, MIB, RW, s1Cd, s1Ste, s1Table } from '../test/support/smmu-world.ts';
+import { startSmmuPort } from './smmu-port.ts';
 
 // The SMMU-only limit: an SMMU worker whose port this thread drives directly.
 const PN = 256;
@@ -27,21 +22,7 @@ const PBATCH = 64;
 const PCAP = 256;
 const POPS = 64 * PBATCH;
 const PVA = 0x12_0000_0000;
-const pmem = PhysMemory.create(64 * MIB);
-const psmmu = await startActor<SmmuActor>('smmu', { memory: pmem.sab, txBudget: 1024 });
-const pdesc = await psmmu.api.describe();
-const pw = makeWorld(pmem, pdesc.regs, pdesc.features);
-pw.drv.reset();
-const ppt = s1Table(pw);
-const pbuf = pw.alloc.alloc(PN * 0x1000, 0x1000);
-for (let i = 0; i < PN; i++) ppt.map(PVA + i * 0x1000, pbuf + i * 0x1000, 0x1000, RW);
-const pcd = cdSlot(pw);
-pw.drv.writeCd(pcd, s1Cd(ppt, 9));
-pw.drv.writeSte(1, s1Ste(pcd));
-const pdev = new SmmuPortClient(await psmmu.api.attachPort({ capacity: PCAP, dataBytes: 1 << 16 }));
-for (let i = 0; i < PN; i++) {
-  if (pdev.run({ tag: i, sid: 1, iova: PVA + i * 0x1000, length: 8, offset: (i * 8) % 4096 }).status !== TX_OK) throw new Error('bench: port DMA failed');
-}
+const { actor: psmmu, dev: pdev } = await startSmmuPort({ pages: PN, va: PVA, capacity: PCAP });
 function portStream(): number {
   const req = pdev.requests;
   const cpl = pdev.completions;

@@ -12,12 +12,9 @@
 import { Worker, isMainThread, workerData } from 'node:worker_threads';
 import { benchSuite } from './harness.ts';
 import { startBare } from './bare.ts';
+import { startSmmuPort } from './smmu-port.ts';
 import { PhysMemory } from '../src/mem/phys.ts';
 import { createRing, RingConsumer, RingProducer, type RingDesc } from '../src/runtime/ring.ts';
-import { startActor } from '../src/runtime/actor.ts';
-import type { SmmuActor } from '../src/smmu/actor.ts';
-import { TX_OK } from '../src/smmu/ports.ts';
-import { SmmuPortClient } from '../src/runtime/port-client.ts';
 import { Smmu } from '../src/smmu/smmu.ts';
 import { XlateOut } from '../src/smmu/translate.ts';
 import { Walker, WalkResult } from '../src/arch/walk.ts';
@@ -183,21 +180,7 @@ if (!isMainThread) {
   if (nsmmu.iotlb.counters.misses - missesBefore !== M) throw new Error('bench: nested translations were not all IOTLB misses');
 
   // ---- 2. End-to-end through a port vs bare rings -------------------------------------------
-  const pmem = PhysMemory.create(64 * MIB);
-  const actor = await startActor<SmmuActor>('smmu', { memory: pmem.sab, txBudget: 1024 });
-  const desc = await actor.api.describe();
-  const pw = makeWorld(pmem, desc.regs, desc.features);
-  pw.drv.reset();
-  const ppt = s1Table(pw);
-  const pbuf = pw.alloc.alloc(N * 0x1000, 0x1000);
-  for (let i = 0; i < N; i++) ppt.map(VA + i * 0x1000, pbuf + i * 0x1000, 0x1000, RW);
-  const pcd = cdSlot(pw);
-  pw.drv.writeCd(pcd, s1Cd(ppt, 9));
-  pw.drv.writeSte(1, s1Ste(pcd));
-  const dev = new SmmuPortClient(await actor.api.attachPort({ capacity: CAP, dataBytes: 1 << 16 }));
-  for (let i = 0; i < N; i++) {
-    if (dev.run({ tag: i, sid: 1, iova: VA + i * 0x1000, length: 8, offset: (i * 8) % 4096 }).status !== TX_OK) throw new Error('bench: port DMA failed');
-  }
+  const { actor, dev } = await startSmmuPort({ pages: N, va: VA, capacity: CAP });
   const OPS = 64 * BATCH;
   /** Streams OPS requests through (req, cpl) keeping up to CAP in flight. */
   const stream = (req: RingProducer, cpl: RingConsumer, fill: (u: Uint32Array, o: number, k: number) => void): number => {
