@@ -31,6 +31,7 @@
 // lies outside physical memory completes with TX_EABT, also without moving a byte.
 
 import { createRing, RingConsumer, RingProducer, ringDoorbell, type RingDesc } from '../ports/ring.ts';
+import { Buffer } from 'node:buffer';
 import { VsmmuError } from '../errors.ts';
 
 export const TX_RECORD_BYTES = 32;
@@ -178,6 +179,12 @@ export class PortServer {
   readonly dataBytes: number;
   /** The data SAB as words (its length is rounded down to whole words). */
   readonly data32: Uint32Array;
+  /**
+   * The data SAB as a Buffer: the SMMU moves a transaction's bytes with Buffer.copy (one
+   * native memmove; TypedArray.set between SharedArrayBuffers copies through V8's relaxed
+   * atomic loop, at half the speed for 4 KiB on Node 24).
+   */
+  readonly bytes: Buffer;
   readonly stats: PortStats;
   /** The port's fixed StreamID, or -1 when records carry it. */
   readonly sid: number;
@@ -206,6 +213,7 @@ export class PortServer {
     this.data = new Uint8Array(data);
     this.dataBytes = dataBytes;
     this.data32 = new Uint32Array(data, 0, dataBytes >> 2);
+    this.bytes = Buffer.from(data);
     this.stats = { id, name: opts.name ?? `port${id}`, transactions: 0, bytes: 0, faults: 0, aborts: 0, badRequests: 0, batches: 0 };
   }
 }

@@ -16,6 +16,7 @@ import { CR0, CR2, fieldMask, GBPA, GERROR, IRQ_CTRL, R } from '../arch/register
 import type { EventRecord } from '../arch/events.ts';
 import { ACC_WRITE } from '../arch/types.ts';
 import type { PhysMemory } from '../mem/phys.ts';
+import { Buffer } from 'node:buffer';
 import { VsmmuError } from '../errors.ts';
 import { createIrqLines, IrqLines, type IrqDesc } from '../ports/irq.ts';
 import { CommandQueue, type CommandStats } from './cmdq.ts';
@@ -114,6 +115,8 @@ export class Smmu {
   private readonly txBudget: number;
   private readonly gbpaReset: number;
   private readonly segPa = new Float64Array(MAX_TX_BYTES / 4096 + 2);
+  /** Physical memory as a Buffer, for copies (see PortServer.bytes). */
+  private readonly memBytes: Buffer;
   /** The StreamID of the transaction being served (for onAccess). */
   private txSid = 0;
   /**
@@ -138,6 +141,7 @@ export class Smmu {
   constructor(opts: SmmuOptions) {
     this.features = Object.freeze({ ...DEFAULT_FEATURES, ...opts.features });
     this.mem = opts.memory;
+    this.memBytes = Buffer.from(this.mem.sab);
     this.clock = opts.clock ?? (() => this.lastNow);
     this.buffers = opts.buffers;
     this.born = this.lastNow = this.clock();
@@ -530,8 +534,8 @@ export class Smmu {
         if (write) for (let i = 0; i < n; i++) u8[a + i] = data[b + i]!;
         else for (let i = 0; i < n; i++) data[b + i] = u8[a + i]!;
       }
-    } else if (write) mem.u8.set(p.data.subarray(b, b + n), pa);
-    else p.data.set(mem.u8.subarray(pa, pa + n), b);
+    } else if (write) p.bytes.copy(this.memBytes, pa, b, b + n);
+    else this.memBytes.copy(p.bytes, b, pa, pa + n);
   }
 
   // ---- control -----------------------------------------------------------------------------
