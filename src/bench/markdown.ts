@@ -26,7 +26,7 @@ const WORKLOAD_NOTES: readonly string[] = [
 ];
 
 const MEMCPY_NOTE =
-  'The memcpy limit copies with TypedArray.set, as the SMMU did until it moved a transaction\'s bytes with Buffer.copy (a native memmove): between two SharedArrayBuffers that is about twice as fast for 4 KiB blocks on Node 24 (V8 copies shared memory through a relaxed-atomic loop), so the SMMU can beat this limit; the limit is kept as it was measured before, to compare runs.';
+  'The memcpy limit copies with Buffer.copy (one native memmove), as the SMMU moves a transaction\'s bytes: between two SharedArrayBuffers it is about twice as fast for 4 KiB blocks as TypedArray.set on Node 24 (V8 copies shared memory through a relaxed-atomic loop), so the limit is the best bare copy, not a slower one the model could beat.';
 
 /** What `vsmmu bench --json` holds (BENCH_SCHEMA is the JSON Schema; the types are BenchReport's). */
 const SCHEMA_NOTES: readonly string[] = [
