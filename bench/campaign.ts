@@ -24,7 +24,7 @@ import { startRedis } from '../test/support/redis-server.ts';
 
 const { values } = parseArgs({
   options: {
-    seeds: { type: 'string', default: '200' },
+    seeds: { type: 'string', default: '1000' },
     guests: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '400' },
     chunk: { type: 'string', default: '10' },
