@@ -26,6 +26,7 @@ const pool = (n: number): Piscina<StressOptions, StressReport> => {
   if (!p) pools.set(n, (p = new Piscina({ filename: workerEntry('stress').href, minThreads: n, maxThreads: n })));
   return p;
 };
+const campaignTask = (n: number): string => `campaign of ${CAMPAIGN.length} seeds, ${n} worker${n === 1 ? '' : 's'}`;
 const campaign = async (n: number): Promise<void> => {
   const rs = await Promise.all(CAMPAIGN.map((seed) => pool(n).run({ ...RUN, seed })));
   if (rs.some((r) => !r.ok)) throw new Error(`campaign: ${rs.find((r) => !r.ok)?.violation}`);
@@ -36,12 +37,12 @@ await benchSuite(`sim: stress in sim mode and on threads, campaigns on piscina (
   tasks: [
     { name: 'stress seed, threads', ops: threadOps, fn: async () => void (await runStress({ ...RUN, seed: SEED, mode: 'threads' })) },
     { name: 'stress seed, sim', ops: simOps, fn: async () => void (await runStress({ ...RUN, seed: SEED })) },
-    { name: 'campaign of 32 seeds, 1 worker', ops: campaignOps, fn: () => campaign(1) },
-    { name: 'campaign of 32 seeds, 2 workers', ops: campaignOps, fn: () => campaign(2) },
+    { name: campaignTask(1), ops: campaignOps, fn: () => campaign(1) },
+    { name: campaignTask(2), ops: campaignOps, fn: () => campaign(2) },
   ],
   ratios: [
     { name: 'sim / threads stress operations', of: 'stress seed, sim', vs: 'stress seed, threads', kind: 'throughput', target: { op: '>=', value: 50 } },
-    { name: '2 workers / 1 worker campaign', of: 'campaign of 32 seeds, 2 workers', vs: 'campaign of 32 seeds, 1 worker', kind: 'throughput', target: { op: '>=', value: 1.7 } },
+    { name: '2 workers / 1 worker campaign', of: campaignTask(2), vs: campaignTask(1), kind: 'throughput', target: { op: '>=', value: 1.7 } },
   ],
 });
 for (const p of pools.values()) await p.destroy();

@@ -11,6 +11,7 @@
 //   - no guest dies unless killed, Xen counts no internal bug.
 // Sim mode (the default): the whole system on one thread under the seed's schedule, so the
 // same seed replays exactly (same digest); threads: real concurrency, the same operations.
+import { setTimeout as delay } from 'node:timers/promises';
 import { VsmmuError } from '../errors.ts';
 import type { GuestStressReport } from '../guest/stress.ts';
 import type { SimBackend } from '../sim/backend.ts';
@@ -89,6 +90,8 @@ const DEVICES = 2;
 const GUEST_TIMEOUT_MS = 30_000;
 /** Sim mode: virtual time between two chances of a chaos event. */
 const CHAOS_SLICE_MS = 2;
+/** Threads: wall time between two chaos events. */
+const CHAOS_PACE_MS = 20;
 
 class Violation extends Error {}
 
@@ -213,8 +216,10 @@ async function run(o: StressOptions): Promise<StressReport> {
       let done = false;
       const deadline = t0 + (o.timeMs ?? 20_000);
       const runs = Promise.allSettled(live().map((d) => d.call('stressFinish'))).finally(() => (done = true));
+      // A chaos event every CHAOS_PACE_MS until the guests finish (not a poll: the wait ends
+      // as soon as they do).
       while (chaosOn && !done && performance.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
+        await Promise.race([runs, delay(CHAOS_PACE_MS, undefined, { ref: false })]);
         if (!done) await chaos();
       }
       await runs;
