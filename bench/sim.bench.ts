@@ -5,9 +5,9 @@
 //     (target: 2 workers >= 1.7x one, on a 2-core machine).
 // Each call runs whole seeds, set-up and teardown of their systems included.
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { benchSuite } from './harness.ts';
-import { workerEntry } from '../src/runtime/entry.ts';
+import { seedPool } from '../src/runtime/seed-pool.ts';
 import { runStress, type StressOptions, type StressReport } from '../src/system/stress.ts';
 
 const RUN: Omit<StressOptions, 'seed'> = { guests: 3, rounds: 400, chaos: false };
@@ -23,7 +23,7 @@ for (const seed of CAMPAIGN) campaignOps += (await runStress({ ...RUN, seed })).
 const pools = new Map<number, Piscina<StressOptions, StressReport>>();
 const pool = (n: number): Piscina<StressOptions, StressReport> => {
   let p = pools.get(n);
-  if (!p) pools.set(n, (p = new Piscina({ filename: workerEntry('stress').href, minThreads: n, maxThreads: n })));
+  if (!p) pools.set(n, (p = seedPool<StressOptions, StressReport>('stress', n, { minThreads: n })));
   return p;
 };
 const campaignTask = (n: number): string => `campaign of ${CAMPAIGN.length} seeds, ${n} worker${n === 1 ? '' : 's'}`;

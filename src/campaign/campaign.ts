@@ -7,9 +7,8 @@
 // skips the seeds that already have a result.
 import { createHash } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
-import { Piscina } from 'piscina';
 import { VsmmuError } from '../errors.ts';
-import { workerEntry } from '../runtime/entry.ts';
+import { seedPool } from '../runtime/seed-pool.ts';
 import { connect, redisOptions, type Connection } from './connection.ts';
 import { checkKindOptions, runnerModule, specModule } from './runners.ts';
 import type { SeedTask, SeedTaskResult } from './seed-task.ts';
@@ -158,7 +157,7 @@ export async function workCampaign(o: WorkCampaignOptions): Promise<WorkCampaign
     }
 
     const tally = { chunks: 0, seeds: 0, duplicates: 0, failed: 0 };
-    const pool = new Piscina<SeedTask, SeedTaskResult>({ filename: workerEntry('campaign').href, minThreads: 0, maxThreads: concurrency, idleTimeout: 2000 });
+    const pool = seedPool<SeedTask, SeedTaskResult>('campaign', concurrency, { idleTimeout: 2000 });
 
     const runOne = async (seed: number): Promise<void> => {
       let out: SeedTaskResult;

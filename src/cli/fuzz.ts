@@ -2,12 +2,11 @@
 // seed, invariants after every input (src/fuzz). Several seeds fan out on a piscina pool
 // (each run has its own system). A failure prints the command that replays it; --shrink
 // reduces its input list and --out saves it for --replay.
-import { Piscina } from 'piscina';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { intOption, parse } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
-import { workerEntry } from '../runtime/entry.ts';
+import { seedPool } from '../runtime/seed-pool.ts';
 import { runFuzzSeed, type FuzzOptions, type FuzzReport } from '../fuzz/run.ts';
 import type { FuzzOp } from '../fuzz/ops.ts';
 import { campaignSummary, summaryText } from '../fuzz/summary.ts';
@@ -88,7 +87,7 @@ export async function fuzzCommand(argv: readonly string[], io: CliIo): Promise<n
     reports.push(await runFuzzSeed(first, opts));
     if (!values.json) io.out(fuzzLine(reports[0] as FuzzReport));
   } else {
-    const pool = new Piscina<{ seed: number } & FuzzOptions, FuzzReport>({ filename: workerEntry('fuzz').href, minThreads: 0, maxThreads: jobs, idleTimeout: 1000 });
+    const pool = seedPool<{ seed: number } & FuzzOptions, FuzzReport>('fuzz', jobs, { idleTimeout: 1000 });
     try {
       await Promise.all(Array.from({ length: seeds }, async (_, i) => {
         const r = await pool.run({ seed: first + i, ...opts });

@@ -3,11 +3,10 @@
 // exactly; a failing seed prints the command that replays it, and --shrink reduces it.
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
 import { intOption, parse } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
-import { workerEntry } from '../runtime/entry.ts';
+import { seedPool } from '../runtime/seed-pool.ts';
 import { SIM_STRATEGIES, type SimStrategy } from '../sim/scheduler.ts';
 import { mutation } from '../sim/mutations.ts';
 import { shrinkStress } from '../system/shrink.ts';
@@ -119,7 +118,7 @@ export async function stressCommand(argv: readonly string[], io: CliIo): Promise
     ...(values.mutation !== undefined ? { mutation: values.mutation } : {}),
   });
 
-  const pool = new Piscina<StressOptions, StressReport>({ filename: workerEntry('stress').href, minThreads: 0, maxThreads: jobs, idleTimeout: 1000 });
+  const pool = seedPool<StressOptions, StressReport>('stress', jobs, { idleTimeout: 1000 });
   const reports: StressReport[] = [];
   // The trace kept: the lowest failing seed's, else the lowest seed's (the others are let go).
   let kept: StressReport | null = null;

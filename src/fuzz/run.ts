@@ -214,7 +214,7 @@ export async function runFuzzOps(seed: number, ops: readonly FuzzOp[], o: FuzzOp
   const sys: System = await createSystem({
     memory: (64 + 16 + 32 * (guests - 1)) * MiB,
     guestTimeoutMs: mode === 'sim' ? 60_000 : opTimeoutMs,
-    sim: mode === 'sim' ? { seed } : false,
+    sim: mode === 'sim' ? { seed, recycleMemory: true } : false,
     ...(o.profile !== undefined && isXenProfileName(o.profile) ? { xen: { profile: o.profile } } : {}),
     domains: [
       { name: 'hostile', memory: H.RAM_BYTES, viommu: 'smmuv3', devices: HOSTILE_SIDS.map((sid, i) => ({ name: `dma${i}`, sid })) },

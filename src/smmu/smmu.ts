@@ -315,6 +315,7 @@ export class Smmu {
   private msiWrite(pa: number, data: number): boolean {
     if (pa % 4 !== 0 || !this.mem.contains(pa, 4)) return false;
     Atomics.store(this.mem.u32, pa / 4, data >>> 0);
+    this.mem.markWritten(pa, 4);
     this.msiWrites++;
     return true;
   }
@@ -516,6 +517,7 @@ export class Smmu {
   private copy(p: PortServer, pa: number, b: number, n: number, write: boolean): void {
     if (this.onAccess !== null) this.onAccess(this.txSid, pa, n, write);
     const mem = this.mem;
+    if (write) mem.markWritten(pa, n);
     if (n <= 64 && pa < 2147483648) {
       // Small copies: int32 indices (a double index costs a conversion per access), and
       // whole words when everything is 4-byte aligned.

@@ -170,7 +170,7 @@ async function run(o: StressOptions): Promise<StressReport> {
   await using sys = await createSystem({
     ...(o.profile === undefined ? {} : { xen: { profile: o.profile } }),
     memory: Math.max(128, 48 + 40 * (guests + 2)) * 1024 * 1024,
-    sim: mode === 'sim' ? { seed: o.seed, ...(o.strategy ? { strategy: o.strategy } : {}), ...(o.depth !== undefined ? { depth: o.depth } : {}) } : false,
+    sim: mode === 'sim' ? { seed: o.seed, recycleMemory: true, ...(o.strategy ? { strategy: o.strategy } : {}), ...(o.depth !== undefined ? { depth: o.depth } : {}) } : false,
   });
   if (o.trace) await sys.trace.start();
   const sim = mode === 'sim' ? (sys.backend as SimBackend) : null;

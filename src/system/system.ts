@@ -6,6 +6,7 @@
 import type { SmmuFeatures } from '../arch/features.ts';
 import type { GuestKernel, GuestStats, GuestWorkerData } from '../guest/kernel.ts';
 import { PhysMemory } from '../mem/phys.ts';
+import { giveBackMemory, takeMemory } from '../sim/memory.ts';
 import { VsmmuError } from '../errors.ts';
 import type { SmmuActor } from '../smmu/actor.ts';
 import type { SmmuStats } from '../smmu/smmu.ts';
@@ -240,6 +241,8 @@ export class System implements AsyncDisposable {
       await Promise.allSettled(this.domains.map((d) => d.destroy()));
       await this.#xen.close().catch(() => this.#xen.destroy());
       await this.#smmu.close().catch(() => this.#smmu.destroy());
+      // Every actor is gone; in sim mode they lived on this thread, so nothing writes it now.
+      if (this.#backend.mode === 'sim') giveBackMemory(this.#mem);
     })();
     Atomics.notify(new Int32Array(this.#crashBox), 0); // ends #watchCrashes
     return this.#closing;
@@ -325,7 +328,7 @@ export class System implements AsyncDisposable {
 export async function createSystem(options: SystemOptions = {}): Promise<System> {
   const cfg = normaliseOptions(options);
   const backend = cfg.sim ? simBackend(cfg.sim) : threadBackend();
-  const mem = PhysMemory.create(cfg.memory);
+  const mem = cfg.sim?.recycleMemory ? takeMemory(cfg.memory) : PhysMemory.create(cfg.memory);
   const smmu = await backend.startSmmu({ memory: mem.sab, features: cfg.smmu, ...(cfg.iotlbEntries !== null ? { iotlbEntries: cfg.iotlbEntries } : {}) });
   let xen: ActorLink<XenActor> | null = null;
   try {
