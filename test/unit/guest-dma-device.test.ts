@@ -49,4 +49,26 @@ describe('DMA device', () => {
     expect(() => dev.read(0, 0)).toThrow(expect.objectContaining({ code: 'EVSMMU_INVAL' }) as unknown as Error);
     expect(() => dev.read(0, 4, { ssid: 1 << 20 })).toThrow(expect.objectContaining({ code: 'EVSMMU_INVAL' }) as unknown as Error);
   });
+  it('a stream keeps the slots that hold its write source for the next stream, and only while they do', () => {
+    const { port, dev, ram } = rig(0x10000);
+    const src = new Uint8Array(64).fill(0xa1);
+    const writes = (n: number): void => {
+      expect(dev.stream({ count: n, size: 64, depth: 2, iovaOf: (i) => i * 64, writeOf: () => true, src })).toMatchObject({ ok: n });
+    };
+    writes(2);
+    expect(ram.readBytes(RAM_IPA, 128)).toEqual(new Uint8Array(128).fill(0xa1));
+    // Throughput mode: slot 0 still holds src, so the next stream sends it as it is (the
+    // junk shows that the slot was not filled again; nothing but the device writes it).
+    port.data.fill(0x5a, 0, 64);
+    writes(1);
+    expect(ram.readBytes(RAM_IPA, 64)).toEqual(new Uint8Array(64).fill(0x5a));
+    // New bytes in the same array: filled again.
+    src.fill(0xb2);
+    writes(2);
+    expect(ram.readBytes(RAM_IPA, 128)).toEqual(new Uint8Array(128).fill(0xb2));
+    // Any other transfer through the buffer (here a read into slot 0) forgets the slots.
+    expect(dev.read(0x4000, 64).status).toBe('ok');
+    writes(1);
+    expect(ram.readBytes(RAM_IPA, 64)).toEqual(new Uint8Array(64).fill(0xb2));
+  });
 });
