@@ -195,7 +195,8 @@ export class DmaDevice {
     const size = Math.min(s.size, this.chunk);
     const depth = Math.max(1, Math.min(s.depth, Math.floor(data.length / size), 256));
     const sentAt = new Float64Array(depth);
-    const holdsSrc = this.heldSlots(s.src ? s.src.subarray(0, size) : null, size, depth);
+    const src = s.src ? s.src.subarray(0, size) : null;
+    const holdsSrc = this.heldSlots(src, size, depth);
     const attrs = s.attrs ?? {};
     let sent = 0;
     let done = 0;
@@ -212,8 +213,8 @@ export class DmaDevice {
       for (; sent < s.count && sent - done < depth && batch.length < room; sent++) {
         const slot = sent % depth;
         const write = s.writeOf(sent);
-        if (write && s.src && holdsSrc[slot] === 0) data.set(s.src.subarray(0, size), slot * size);
-        holdsSrc[slot] = write && s.src ? 1 : 0;
+        if (write && src && holdsSrc[slot] === 0) data.set(src, slot * size);
+        holdsSrc[slot] = write && src ? 1 : 0;
         sentAt[slot] = this.clock();
         batch.push({
           tag: sent, sid: this.psid, iova: s.iovaOf(sent), length: size, write, offset: slot * size,
@@ -324,8 +325,9 @@ export class DmaDevice {
     const size = Math.min(s.size, this.chunk);
     const depth = Math.max(1, Math.min(s.depth, Math.floor(data.length / size), 256));
     const sentAt = new Float64Array(depth);
+    const src = s.src ? s.src.subarray(0, size) : null;
     // 1 while a slot holds src (a read into the slot overwrites it).
-    const holdsSrc = this.heldSlots(s.src ? s.src.subarray(0, size) : null, size, depth);
+    const holdsSrc = this.heldSlots(src, size, depth);
     const attrs = s.attrs ?? {};
     const baseFlags = (attrs.instr ? TXF_INSTR : 0) | (attrs.priv ? TXF_PRIV : 0) |
       (attrs.ssid !== undefined ? TXF_SSV | ((attrs.ssid & 0xfffff) << TXF_SSID_SHIFT) : 0);
@@ -340,7 +342,6 @@ export class DmaDevice {
     let ok = 0;
     let faults = 0;
     let bytes = 0;
-    const src = s.src ? s.src.subarray(0, size) : null;
     const fill = (u: Uint32Array, o: number, k: number): void => {
       const i = sent + k;
       const slot = i % depth;

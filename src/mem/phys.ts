@@ -107,8 +107,8 @@ export class PhysMemory implements WordReader, WordWriter {
    * attached to the same buffer on this thread marks the same pages (another thread's do not).
    */
   static tracked(size: number | string): PhysMemory {
-    const sab = PhysMemory.create(size).sab;
-    writtenPages.set(sab, new Uint8Array(Math.ceil(sab.byteLength / PAGE)));
+    const { sab } = PhysMemory.create(size);
+    writtenPages.set(sab, new Uint8Array(sab.byteLength / PAGE)); // sizes are whole 64 KiB granules
     return new PhysMemory(sab);
   }
 
@@ -134,7 +134,7 @@ export class PhysMemory implements WordReader, WordWriter {
     if (w === null) return 0;
     let n = 0;
     for (let p = w.indexOf(1); p >= 0; p = w.indexOf(1, p + 1)) {
-      this.f64.fill(0, p * (PAGE / 8), Math.min(this.n64, (p + 1) * (PAGE / 8)));
+      this.f64.fill(0, p * (PAGE / 8), (p + 1) * (PAGE / 8));
       w[p] = 0;
       n++;
     }
