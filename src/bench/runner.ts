@@ -286,8 +286,32 @@ function merge(a: Ran | undefined, b: Ran): Ran {
 /** noisy alternates victims-alone and victims-with-the-flood rounds, so both see the same
  *  drift of a shared machine (and of the threads' adaptive spinning). */
 const NOISY_ROUNDS = 4;
-/** Longest warm-up before a cell's measured run. */
-const WARMUP_MS = 500;
+/**
+ * Warm-up before a cell's measured run: rounds of WARMUP_ROUND_MS until the aggregate DMA
+ * rate of a round is within WARMUP_STEADY of the round before (steady state), for at least
+ * two rounds and at most the cell's own length (but WARMUP_MAX_MS).
+ */
+const WARMUP_ROUND_MS = 250;
+const WARMUP_STEADY = 0.05;
+const WARMUP_MAX_MS = 3000;
+
+/**
+ * Runs the cell's workload unmeasured until its rate is steady. V8 optimises each isolate's
+ * hot code on helper threads that compete with the guests for the two cores: with 8 guests
+ * that took seconds, and a fixed 0.5 s warm-up measured the 8-guest stream at 1.5 M DMA/s
+ * where a 3 s one measured 2.0 M (1 guest: 3.1 M and 3.7 M).
+ */
+async function warmUp(domains: readonly Domain[], cellMs: number, paramsOf: (ms: number) => (d: Domain) => BenchWorkloadParams): Promise<void> {
+  const most = Math.min(WARMUP_MAX_MS, Math.max(2 * WARMUP_ROUND_MS, cellMs));
+  let last = -1;
+  for (let spent = 0; spent < most; spent += WARMUP_ROUND_MS) {
+    const ran = await runOn(domains, paramsOf(WARMUP_ROUND_MS));
+    if (ran.some((r) => r.error !== null)) return; // the measured run reports it
+    const now = ran.reduce((t, r) => t + rate(r.report?.dmas ?? 0, r.report?.elapsedMs ?? 0), 0);
+    if (last > 0 && Math.abs(now - last) <= WARMUP_STEADY * last) return;
+    last = now;
+  }
+}
 
 async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds: number, limits: Limits, pinger: Pinger): Promise<BenchCell> {
   const victims = all.filter((d) => d.name !== NOISY);
@@ -303,11 +327,9 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
   });
   const errors: string[] = [];
   const threads = ['MainThread', 'smmu', 'xen', ...all.map((d) => `guest:${d.name}`)];
-  // Warm-up, not measured: the same workload on every guest for a quarter of the cell (at
-  // most WARMUP_MS), so that every thread's code is optimised (V8 compiles each isolate's
-  // hot functions on its helper threads: during the first cell after boot that took a third
-  // of a core and halved the 8-guest stream) and the adaptive spins have settled.
-  if (!isNoisy) await runOn(victims, paramsOf(Math.min(WARMUP_MS, ms / 4)));
+  // Warm-up, not measured: the same workload on every guest until its rate is steady, so
+  // that every thread's code is optimised and the adaptive spins have settled.
+  if (!isNoisy) await warmUp(victims, ms, paramsOf);
   pinger.begin();
   const c0 = cpuSnapshot();
   const w0 = performance.now();
