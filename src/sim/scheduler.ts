@@ -257,10 +257,12 @@ export class Scheduler {
         return best;
       }
       default: {
-        const ready = this.#ready; // reused: a pick per step must not allocate
-        ready.length = 0;
-        for (const e of all) if (this.#eligible(e)) ready.push(e);
-        return ready.length === 0 ? null : ready.length === 1 ? ready[0]! : this.#rnd.pick(ready);
+        // Reused with a count of its own: a pick per step must not allocate (setting an
+        // array's length to 0 drops its backing store, and the next push makes a new one).
+        const ready = this.#ready;
+        let n = 0;
+        for (const e of all) if (this.#eligible(e)) ready[n++] = e;
+        return n === 0 ? null : n === 1 ? ready[0]! : ready[this.#rnd.below(n)]!;
       }
     }
   }
