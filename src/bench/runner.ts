@@ -301,7 +301,7 @@ const WARMUP_MAX_MS = 3000;
  * that took seconds, and a fixed 0.5 s warm-up measured the 8-guest stream at 1.5 M DMA/s
  * where a 3 s one measured 2.0 M (1 guest: 3.1 M and 3.7 M).
  */
-async function warmUp(domains: readonly Domain[], cellMs: number, paramsOf: (ms: number) => (d: Domain) => BenchWorkloadParams): Promise<void> {
+export async function warmUp(domains: readonly Domain[], cellMs: number, paramsOf: (ms: number) => (d: Domain) => BenchWorkloadParams): Promise<void> {
   const most = Math.min(WARMUP_MAX_MS, Math.max(2 * WARMUP_ROUND_MS, cellMs));
   let last = -1;
   for (let spent = 0; spent < most; spent += WARMUP_ROUND_MS) {
