@@ -45,6 +45,9 @@ class SimTrapPort implements TrapPort {
   readonly #timeoutMs: number;
   readonly #who: string;
   readonly #bound: CallBound;
+  /** What an access waits for; made once (a closure per access is compiled anew after
+   *  every full GC that finds none alive: V8 holds optimised code only through closures). */
+  readonly #answered = (): boolean => this.#v.answered() || this.#v.closed;
 
   constructor(desc: TrapChannelDesc, s: Scheduler, timeoutMs: number, who: string, bound: CallBound) {
     this.#v = new TrapVcpu(desc);
@@ -66,7 +69,7 @@ class SimTrapPort implements TrapPort {
     const v = this.#v;
     v.post(write, size, ipa % 4294967296 >>> 0, Math.floor(ipa / 4294967296) >>> 0, lo >>> 0, hi >>> 0);
     const deadline = this.#s.now + this.#timeoutMs;
-    if (!this.#bound.wait(() => v.answered() || v.closed, this.#timeoutMs)) {
+    if (!this.#bound.wait(this.#answered, this.#timeoutMs)) {
       if (this.#s.now >= deadline) return false; // an unanswered access aborts, as on threads
       throw new VsmmuError('EVSMMU_SIM_DEADLOCK', `sim: ${this.#who}'s vCPU trapped on IPA 0x${ipa.toString(16)} and no actor can answer it (seed ${this.#s.seed}, step ${this.#s.steps})`, { seed: this.#s.seed, step: this.#s.steps });
     }

@@ -201,7 +201,8 @@ export class Scheduler {
 
   /** Whether some actor off the stack has work now. */
   busy(): boolean {
-    return this.#entries.some((e) => this.#eligible(e));
+    for (const e of this.#entries) if (this.#eligible(e)) return true;
+    return false;
   }
 
   /** Steps until no actor has work (or `maxSteps`); returns the steps taken. */

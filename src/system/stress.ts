@@ -285,5 +285,5 @@ function watchIsolation(sys: System, sim: SimBackend | null, out: string[]): voi
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
