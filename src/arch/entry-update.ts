@@ -75,9 +75,25 @@ export interface EntryUpdatePlan {
   readonly steps: readonly (readonly EntryStore[])[];
 }
 
+/** Appends the stores of qwords [from, from + n) of `src` that differ from `cur` (the entry
+ *  as it will be), as one step, and applies them to `cur`. */
+function storeStep(steps: EntryStore[][], cur: Uint32Array, src: ArrayLike<number>, from: number, n: number): void {
+  const stores: EntryStore[] = [];
+  for (let q = from; q < from + n; q++) {
+    const lo = (src[2 * q] ?? 0) >>> 0;
+    const hi = (src[2 * q + 1] ?? 0) >>> 0;
+    if (lo === cur[2 * q] && hi === cur[2 * q + 1]) continue;
+    cur[2 * q] = lo;
+    cur[2 * q + 1] = hi;
+    stores.push({ qword: q, lo, hi });
+  }
+  if (stores.length > 0) steps.push(stores);
+}
+
 /** Plans the update of an entry holding `current` (16 words) to `target` (16 words). */
 export function planEntryUpdate(current: ArrayLike<number>, target: ArrayLike<number>, used: UsedBits): EntryUpdatePlan {
-  const cur = Uint32Array.from({ length: ENTRY_WORDS }, (_, i) => (current[i] ?? 0) >>> 0);
+  const cur = new Uint32Array(ENTRY_WORDS);
+  for (let i = 0; i < ENTRY_WORDS; i++) cur[i] = (current[i] ?? 0) >>> 0;
   const curUsed = new Uint32Array(ENTRY_WORDS);
   const tgtUsed = new Uint32Array(ENTRY_WORDS);
   const unused = new Uint32Array(ENTRY_WORDS);
@@ -96,19 +112,7 @@ export function planEntryUpdate(current: ArrayLike<number>, target: ArrayLike<nu
     if (differs) diff |= 1 << q;
   }
   const steps: EntryStore[][] = [];
-  // Stores of qwords [from, from + n) of `src` that differ from what the entry holds now.
-  const step = (src: ArrayLike<number>, from: number, n: number): void => {
-    const stores: EntryStore[] = [];
-    for (let q = from; q < from + n; q++) {
-      const lo = (src[2 * q] ?? 0) >>> 0;
-      const hi = (src[2 * q + 1] ?? 0) >>> 0;
-      if (lo === cur[2 * q] && hi === cur[2 * q + 1]) continue;
-      cur[2 * q] = lo;
-      cur[2 * q + 1] = hi;
-      stores.push({ qword: q, lo, hi });
-    }
-    if (stores.length > 0) steps.push(stores);
-  };
+  const step = (src: ArrayLike<number>, from: number, n: number): void => storeStep(steps, cur, src, from, n);
   if (diff !== 0 && (diff & (diff - 1)) === 0) {
     const critical = 31 - Math.clz32(diff);
     unused[2 * critical] = cur[2 * critical] ?? 0;

@@ -166,9 +166,8 @@ export function reg(name: RegName): RegDef {
 
 function fieldOf(r: RegName | RegDef, field: string): FieldDef {
   const def = typeof r === 'string' ? reg(r) : r;
-  const f = def.fields.find((x) => x.name === field);
-  if (!f) throw new Error(`register ${def.name} has no field ${field}`); // a bug in the caller
-  return f;
+  for (const f of def.fields) if (f.name === field) return f;
+  throw new Error(`register ${def.name} has no field ${field}`); // a bug in the caller
 }
 
 /** Field of a register value held as (lo, hi) (hi = 0 for 32-bit registers). */

@@ -146,7 +146,7 @@ export class Scheduler {
 
   /** Marks `actor` on the stack for the duration of `fn` (a call into it from outside). */
   hold<T>(actor: SimActor, fn: () => T): T {
-    const e = this.#entries.find((x) => x.actor === actor);
+    const e = this.#entryOf(actor);
     if (!e || e.busy) return fn();
     e.busy = true;
     if (!actor.blocking) this.#serversHeld++;
@@ -196,7 +196,14 @@ export class Scheduler {
 
   /** Runs until no actor has work, for at most `ms` of virtual time (background work). */
   settle(ms: number): void {
-    this.runUntil(() => !this.busy(), ms);
+    this.runUntil(this.#idle, ms);
+  }
+
+  readonly #idle = (): boolean => !this.busy();
+
+  #entryOf(actor: SimActor): Entry | undefined {
+    for (const e of this.#entries) if (e.actor === actor) return e;
+    return undefined;
   }
 
   /** Whether some actor off the stack has work now. */
