@@ -175,15 +175,19 @@ function releaseLoop(): void {
   }
 }
 
-/** Async form of `waitUntil` for the main thread (never blocks; a short spin, then waitAsync). */
+/**
+ * Async form of `waitUntil` for the main thread (never blocks; a short spin, then waitAsync).
+ * `spins`: calls of `ready()` before parking (0 for a caller that has just spun itself).
+ */
 export async function waitUntilAsync(
   ready: () => boolean,
   park: Int32Array,
   parkIdx: number,
   timeoutMs: number,
   policy: SpinPolicy,
+  spins = policy.budget >> 2,
 ): Promise<WaitResult> {
-  for (let k = policy.budget >> 2; k > 0; k--) if (ready()) return WAIT_OK;
+  for (let k = spins; k > 0; k--) if (ready()) return WAIT_OK;
   const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
   holdLoop();
   try {
