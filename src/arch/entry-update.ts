@@ -112,25 +112,24 @@ export function planEntryUpdate(current: ArrayLike<number>, target: ArrayLike<nu
     if (differs) diff |= 1 << q;
   }
   const steps: EntryStore[][] = [];
-  const step = (src: ArrayLike<number>, from: number, n: number): void => storeStep(steps, cur, src, from, n);
   if (diff !== 0 && (diff & (diff - 1)) === 0) {
     const critical = 31 - Math.clz32(diff);
     unused[2 * critical] = cur[2 * critical] ?? 0;
     unused[2 * critical + 1] = cur[2 * critical + 1] ?? 0;
-    step(unused, 0, QWORDS);
-    step(target, critical, 1);
-    step(target, 0, QWORDS);
+    storeStep(steps, cur, unused, 0, QWORDS);
+    storeStep(steps, cur, target, critical, 1);
+    storeStep(steps, cur, target, 0, QWORDS);
     return { kind: 'hitless', steps };
   }
   if (diff !== 0) {
     // V = 0 first (qword 0 of both STE and CD holds V; Linux zeroes the whole qword).
     unused[0] = 0;
     unused[1] = 0;
-    step(unused, 0, 1);
-    step(target, 1, QWORDS - 1);
-    step(target, 0, 1);
+    storeStep(steps, cur, unused, 0, 1);
+    storeStep(steps, cur, target, 1, QWORDS - 1);
+    storeStep(steps, cur, target, 0, 1);
     return { kind: 'breaking', steps };
   }
-  step(target, 0, QWORDS);
+  storeStep(steps, cur, target, 0, QWORDS);
   return { kind: 'unused', steps };
 }

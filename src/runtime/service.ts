@@ -9,18 +9,16 @@
 //            control-plane calls (comlink messages) get through, and go on;
 //            otherwise park on the actor's doorbell (Atomics.waitAsync) until it rings or
 //            the actor's next deadline passes. No spin before the park: the linger was the
-//            spin. A second one (up to 4 096 calls of hasWork(), ~0.3 ms for Xen) ran after
-//            every idle spell, and with a guest faulting 250 times a second Xen spent 0.15
-//            of a core where it needs 0.08, taken from the guests beside it: the noisy
-//            bench's victims (flooder capped at 5%) kept 0.76x to 0.79x of their DMA rate
-//            with it and 0.82x to 0.89x without, and trap latency under load did not grow.
+//            spin. A second one (up to 4 096 calls of hasWork(), ~0.3 ms for Xen) after every
+//            idle spell took CPU from the guests beside it (docs/security.md, noisy
+//            neighbour: Xen used 0.15 of a core where 0.08 does the work).
 //
 // The actor never waits itself: everything that can give it work (register writes, ring
 // commits, trap requests, interrupt lines) rings its one doorbell, and what it waits for
 // without a doorbell it reports as a deadline.
 import type { DoorbellDesc } from '../ports/doorbell.ts';
 import { wake } from '../ports/doorbell.ts';
-import { SpinPolicy, waitUntilAsync } from './wait.ts';
+import { waitUntilAsync } from './wait.ts';
 import { NO_TRACE, type Tracer } from '../trace/tracer.ts';
 
 /** What the runner drives. */
@@ -82,7 +80,6 @@ export class ServiceLoop {
   readonly #linger: number;
   readonly #adaptive: boolean;
   readonly #now: () => number;
-  readonly #spin = new SpinPolicy();
   readonly #tr: Tracer;
   #stopped = false;
   #running: Promise<void> | null = null;
@@ -141,7 +138,7 @@ export class ServiceLoop {
       const deadline = actor.nextDeadline(tp);
       const timeout = deadline === Infinity ? Infinity : Math.max(0, deadline - tp);
       const parked = this.#tr.enabled ? this.#tr.stamp() : 0;
-      await waitUntilAsync(this.#ready, this.#bell, this.#bellIdx, timeout, this.#spin, 0);
+      await waitUntilAsync(this.#ready, this.#bell, this.#bellIdx, timeout, null);
       if (this.#tr.enabled && parked !== 0) this.#tr.slice('service loop', 'parked', parked, { woken: this.#stopped ? 'stop' : this.#actor.hasWork() ? 'doorbell' : 'deadline' });
     }
   }

@@ -177,17 +177,16 @@ function releaseLoop(): void {
 
 /**
  * Async form of `waitUntil` for the main thread (never blocks; a short spin, then waitAsync).
- * `spins`: calls of `ready()` before parking (0 for a caller that has just spun itself).
+ * `policy` null: no spin (a caller that has just spun itself parks at once).
  */
 export async function waitUntilAsync(
   ready: () => boolean,
   park: Int32Array,
   parkIdx: number,
   timeoutMs: number,
-  policy: SpinPolicy,
-  spins = policy.budget >> 2,
+  policy: SpinPolicy | null,
 ): Promise<WaitResult> {
-  for (let k = spins; k > 0; k--) if (ready()) return WAIT_OK;
+  for (let k = policy ? policy.budget >> 2 : 0; k > 0; k--) if (ready()) return WAIT_OK;
   const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
   holdLoop();
   try {
@@ -199,7 +198,7 @@ export async function waitUntilAsync(
       if (r.async) {
         const t0 = performance.now();
         await r.value;
-        policy.parked(performance.now() - t0);
+        policy?.parked(performance.now() - t0);
       }
     }
   } finally {

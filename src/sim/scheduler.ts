@@ -108,6 +108,8 @@ export class Scheduler {
   #nextId = 0;
   #rr = 0;
   readonly #ready: Entry[] = [];
+  /** settle()'s condition, made once. */
+  readonly #idle = (): boolean => !this.busy();
   /** PCT: the steps at which the running actor's priority drops, ascending. */
   readonly #changes: number[] = [];
   #lowPrio = 0;
@@ -198,8 +200,6 @@ export class Scheduler {
   settle(ms: number): void {
     this.runUntil(this.#idle, ms);
   }
-
-  readonly #idle = (): boolean => !this.busy();
 
   #entryOf(actor: SimActor): Entry | undefined {
     for (const e of this.#entries) if (e.actor === actor) return e;
