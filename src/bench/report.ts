@@ -2,6 +2,7 @@
 // `vsmmu bench --json` (BENCH_SCHEMA, documented in docs/performance.md). Every measured
 // figure is a Figure: its value beside the limit measured in the same run, and the ratio.
 import type { Limits } from './limits.ts';
+import type { ThreadPriority } from '../system/options.ts';
 import type { Figure, LatencyFigures, Percentiles } from './stats.ts';
 import type { XenProfileName } from '../xen/profile.ts';
 
@@ -100,6 +101,9 @@ export interface BenchMachine {
   readonly platform: string;
   readonly arch: string;
   readonly loadavg: readonly number[];
+  /** The priority of the SMMU's and Xen's threads in force (System.priority; absent in
+   *  reports saved before it): 'equal' where the process could not raise it. */
+  readonly priority?: ThreadPriority;
 }
 
 export interface BenchReport {
@@ -114,6 +118,8 @@ export interface BenchReport {
     readonly profile: string | null;
     /** The flooding guest's cap in the capped noisy series (0: none run; reports saved before caps: absent). */
     readonly noisyCap?: number;
+    /** The priority asked for (createSystem's `priority`; absent in reports saved before it). */
+    readonly priority?: ThreadPriority;
   };
   readonly limits: Limits;
   readonly cells: readonly BenchCell[];

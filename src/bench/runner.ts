@@ -7,6 +7,7 @@
 import { cpus, loadavg } from 'node:os';
 import type { BenchWorkloadParams, BenchWorkloadReport } from '../guest/bench-workloads.ts';
 import type { DomainOptions } from '../system/options.ts';
+import type { ThreadPriority } from '../system/options.ts';
 import type { Domain } from '../system/domain.ts';
 import { createSystem } from '../system/system.ts';
 import { VsmmuError } from '../errors.ts';
@@ -33,6 +34,8 @@ export interface BenchOptions {
    * count follow each other, one per profile, in the order given.
    */
   readonly profile?: string | readonly string[];
+  /** The SMMU's and Xen's thread priority (createSystem's `priority`, default 'hardware-first'). */
+  readonly priority?: ThreadPriority;
   /**
    * noisy: the flooding guest's CPU cap in a second noisy series, `noisy cap N%`, beside the
    * uncapped `noisy` (Xen's credit cap, % of one CPU: `domain.schedule({ cap })`); 0 runs the
@@ -121,7 +124,7 @@ function domainsFor(guests: number, noisy: boolean): DomainOptions[] {
   return doms;
 }
 
-export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds: number; workloads: BenchWorkload[]; profiles: XenProfileName[]; noisyCap: number } {
+export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds: number; workloads: BenchWorkload[]; profiles: XenProfileName[]; noisyCap: number; priority: ThreadPriority } {
   const guests = [...(o.guests ?? [1, 2, 4, 8])];
   if (guests.length === 0 || guests.some((g) => !Number.isInteger(g) || g < 1 || g > BENCH_MAX_GUESTS)) {
     throw new VsmmuError('EVSMMU_USAGE', `guests must be whole numbers from 1 to ${BENCH_MAX_GUESTS}, got ${guests.join(',') || 'none'}`);
@@ -143,17 +146,22 @@ export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds:
   if (!Number.isInteger(noisyCap) || noisyCap < 0 || noisyCap > 100) {
     throw new VsmmuError('EVSMMU_USAGE', `noisy cap must be a whole percentage of one CPU from 0 (no capped series) to 100, got ${String(noisyCap)}`);
   }
-  return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)], profiles, noisyCap };
+  const priority = o.priority ?? 'hardware-first';
+  if (priority !== 'hardware-first' && priority !== 'equal') throw new VsmmuError('EVSMMU_USAGE', `priority must be hardware-first or equal, got ${String(priority)}`);
+  return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)], profiles, noisyCap, priority };
 }
 
-export function machine(): BenchMachine {
+export function machine(priority?: ThreadPriority): BenchMachine {
   const c = cpus();
-  return { cpus: c.length, model: c[0]?.model.trim() ?? 'unknown', node: process.version, platform: process.platform, arch: process.arch, loadavg: loadavg().map((x) => Number(x.toFixed(2))) };
+  return {
+    cpus: c.length, model: c[0]?.model.trim() ?? 'unknown', node: process.version, platform: process.platform, arch: process.arch,
+    loadavg: loadavg().map((x) => Number(x.toFixed(2))), ...(priority ? { priority } : {}),
+  };
 }
 
 /** Runs the matrix; resolves to the report (the same as `vsmmu bench --json`). */
 export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
-  const { guests, seconds, workloads, profiles, noisyCap } = checkBenchOptions(options);
+  const { guests, seconds, workloads, profiles, noisyCap, priority } = checkBenchOptions(options);
   const t0 = performance.now();
   const date = new Date().toISOString();
   const plan = guests.flatMap((g) => profiles.flatMap((p) => workloads.flatMap((w) => specsOf(w, noisyCap).map((s) => ({ g, p, s })))));
@@ -164,6 +172,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const cells: BenchCell[] = [];
   const noisy = workloads.includes('noisy');
   const pinger = await startPinger(1);
+  let inForce: ThreadPriority | undefined;
   try {
     for (const g of guests) for (const p of profiles) {
       await using sys = await createSystem({
@@ -173,7 +182,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         guestTimeoutMs: seconds * 2000 + 60_000,
         xen: { profile: p },
         sim: false, // timing on real threads, whatever VSMMU_SIM says
+        priority,
       });
+      inForce ??= sys.priority ?? undefined;
       await Promise.all(sys.domains.map((d) => d.driver.probe()));
       for (const { g: cg, p: cp, s } of plan) {
         if (cg !== g || cp !== p) continue;
@@ -198,8 +209,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     schema: BENCH_SCHEMA_ID,
     version: packageVersion(),
     date,
-    machine: machine(),
-    options: { guests, seconds, workloads, profile: options.profile === undefined ? null : profiles.join(','), noisyCap: workloads.includes('noisy') ? noisyCap : 0 },
+    machine: machine(inForce),
+    options: {
+      guests, seconds, workloads, profile: options.profile === undefined ? null : profiles.join(','), noisyCap: workloads.includes('noisy') ? noisyCap : 0,
+      priority,
+    },
     limits,
     cells: sideBySide(cells, profiles),
     // The targets are the default profile's (the first one given).

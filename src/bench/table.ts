@@ -56,7 +56,7 @@ export function renderTable(r: BenchReport): string {
     : COLUMNS;
   const L = r.limits;
   const out: string[] = [];
-  out.push(`vsmmu bench ${r.version}: ${r.machine.cpus} CPUs (${r.machine.model}), Node ${r.machine.node}, ${r.date}`);
+  out.push(`vsmmu bench ${r.version}: ${r.machine.cpus} CPUs (${r.machine.model}), Node ${r.machine.node}, ${r.date}${r.machine.priority ? `, SMMU/Xen priority ${r.machine.priority}` : ''}`);
   out.push(
     `limits (same run): memcpy ${si(L.memcpyMiBs)} MiB/s, ring ${si(L.ringPerS)} records/s, relay p50/p99 ${si(L.relay.p50Us)}/${si(L.relay.p99Us)} us, ` +
       `ping-pong p50/p99 ${si(L.pingPong.p50Us)}/${si(L.pingPong.p99Us)} us (unloaded)`,

@@ -6,6 +6,7 @@ import { parse } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
 import { XEN_PROFILE_NAMES } from '../xen/profile.ts';
+import type { ThreadPriority } from '../system/options.ts';
 import { DEFAULT_NOISY_CAP, runBench, type BenchProgress } from '../bench/runner.ts';
 import { BENCH_MAX_GUESTS, BENCH_SCHEMA_ID, BENCH_WORKLOADS, type BenchReport, type BenchWorkload } from '../bench/report.ts';
 import { progressBar, renderTable } from '../bench/table.ts';
@@ -36,6 +37,9 @@ Options:
                     side by side (default hardened; ${XEN_PROFILE_NAMES.join(', ')}; docs/profiles.md)
   --noisy-cap N     noisy: also run it with the flooding guest capped at N% of one CPU (Xen's
                     credit cap, as xl sched-credit -c N; default ${DEFAULT_NOISY_CAP}, 0: uncapped only)
+  --priority P      hardware-first (default): the SMMU's thread runs at nice -5 and Xen's at
+                    -10, above the guests' (needs CAP_SYS_NICE or root; else equal, and the report
+                    says so); equal: every thread at the process's priority
   --json            print the report as JSON (schema ${'vsmmu-bench/1'}, docs/performance.md)
   --svg FILE        write charts: throughput vs guests per workload, trap latency percentiles
                     (needs the optional packages vega and vega-lite: npm install vega vega-lite)
@@ -125,6 +129,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
     workloads: { type: 'string' },
     profile: { type: 'string' },
     'noisy-cap': { type: 'string' },
+    priority: { type: 'string' },
     json: { type: 'boolean' },
     svg: { type: 'string' },
     markdown: { type: 'string' },
@@ -149,6 +154,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
         ...(seconds !== undefined ? { seconds } : {}),
         ...(values.profile !== undefined ? { profile: values.profile } : {}),
         ...(noisyCap !== undefined ? { noisyCap } : {}),
+        ...(values.priority !== undefined ? { priority: values.priority as ThreadPriority } : {}),
         ...(showProgress ? { onProgress: (p: BenchProgress) => io.err(`\r${progressBar(p)}\x1b[K`) } : {}),
       });
     } finally {

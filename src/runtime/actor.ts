@@ -2,7 +2,8 @@
 // (workers/NAME.ts) that calls serveActor(factory).
 //
 // Handshake (worker -> parent, on parentPort):
-//   { kind: 'vsmmu:ready', port }     the control API is exposed on `port` (transferred)
+//   { kind: 'vsmmu:ready', port, tid } the control API is exposed on `port` (transferred);
+//                                     `tid`: the thread's kernel id (null off Linux)
 //   { kind: 'vsmmu:failed', error }   the factory threw; `error` is an ErrorRecord
 // An import error in the entry never reaches serveActor: the Worker emits 'error', which
 // rejects startActor too. Parent -> worker: { kind: 'vsmmu:close' } asks the actor to
@@ -23,8 +24,9 @@ import { ControlClient, exposeControl, workerErrorError, workerExitError } from 
 import type { ControlApi } from './control.ts';
 import type { Remote } from 'comlink';
 import { workerEntry } from './entry.ts';
+import { osThreadId } from './priority.ts';
 
-type Handshake = { kind: 'vsmmu:ready'; port: MessagePort } | { kind: 'vsmmu:failed'; error: ErrorRecord };
+type Handshake = { kind: 'vsmmu:ready'; port: MessagePort; tid: number | null } | { kind: 'vsmmu:failed'; error: ErrorRecord };
 const CLOSE = 'vsmmu:close';
 
 export interface ActorOptions {
@@ -41,6 +43,8 @@ export interface ActorOptions {
 export interface ActorHandle<T> extends AsyncDisposable {
   readonly name: string;
   readonly worker: Worker;
+  /** Its thread's kernel id (Linux), for the scheduler (src/runtime/priority.ts); else null. */
+  readonly tid: number | null;
   /** Typed control calls; reject with rebuilt VsmmuErrors, EVSMMU_WORKER_EXIT / EVSMMU_WORKER_ERROR. */
   readonly api: ControlApi<T>;
   /** The raw comlink remote (each method resolves to an Envelope). */
@@ -75,7 +79,7 @@ export function startActor<T extends object>(entry: string | URL, data: unknown,
     const onMessage = (m: Handshake): void => {
       if (m?.kind === 'vsmmu:ready') {
         cleanup();
-        resolve(new Actor<T>(name, worker, m.port, opts.closeTimeoutMs ?? 5_000));
+        resolve(new Actor<T>(name, worker, m.port, m.tid, opts.closeTimeoutMs ?? 5_000));
       } else if (m?.kind === 'vsmmu:failed') {
         cleanup();
         reject(startError(m.error.message, { cause: m.error }));
@@ -107,6 +111,7 @@ type State = 'ready' | 'closing' | 'closed' | 'destroyed' | 'crashed';
 class Actor<T> implements ActorHandle<T> {
   readonly name: string;
   readonly worker: Worker;
+  readonly tid: number | null;
   readonly api: ControlApi<T>;
   readonly remote: Remote<Record<string, (...args: unknown[]) => Promise<unknown>>>;
   private readonly client: ControlClient<T>;
@@ -114,9 +119,10 @@ class Actor<T> implements ActorHandle<T> {
   private readonly exited: Promise<number>;
   private readonly closeTimeoutMs: number;
 
-  constructor(name: string, worker: Worker, port: MessagePort, closeTimeoutMs: number) {
+  constructor(name: string, worker: Worker, port: MessagePort, tid: number | null, closeTimeoutMs: number) {
     this.name = name;
     this.worker = worker;
+    this.tid = tid;
     this.closeTimeoutMs = closeTimeoutMs;
     this.client = new ControlClient<T>(port);
     this.api = this.client.api;
@@ -204,6 +210,6 @@ export function serveActor<T extends object>(factory: (data: unknown) => T | Pro
       })();
     };
     parent.on('message', onControl);
-    parent.postMessage({ kind: 'vsmmu:ready', port: port2 } satisfies Handshake, [port2]);
+    parent.postMessage({ kind: 'vsmmu:ready', port: port2, tid: osThreadId() } satisfies Handshake, [port2]);
   })();
 }

@@ -200,6 +200,7 @@ export function simBackend(o: SimOptions): SimBackend {
 
   return {
     mode: 'sim',
+    priority: null,
     scheduler: s,
     world,
     trace: {

@@ -5,6 +5,8 @@ import type { DmaEngine } from '../devices/dma-engine.ts';
 import type { VsmmuError } from '../errors.ts';
 import type { GuestKernel, GuestWorkerData } from '../guest/kernel.ts';
 import { startActor } from '../runtime/actor.ts';
+import { SMMU_NICE, XEN_NICE, setThreadNice } from '../runtime/priority.ts';
+import type { ThreadPriority } from './options.ts';
 import type { ControlApi } from '../runtime/control.ts';
 
 export type { ControlApi };
@@ -45,6 +47,9 @@ export interface BackendTrace {
 
 export interface Backend {
   readonly mode: 'threads' | 'sim';
+  /** Threads: the priority in force once the SMMU and Xen started, and why it is not the one
+   *  asked for (null: it is). Sim: null (one thread). */
+  readonly priority: { readonly applied: ThreadPriority; readonly shortfall: string | null } | null;
   /** Tracing, when the backend records (threads: a ring per thread, over the control plane). */
   readonly trace?: BackendTrace;
   startSmmu(data: SmmuWorkerData): Promise<ActorLink<SmmuActor>>;
@@ -59,12 +64,14 @@ export interface Backend {
   now(): number;
 }
 
-/** The default: one worker thread per actor (src/runtime). */
-export function threadBackend(): Backend {
+/** The default: one worker thread per actor (src/runtime); `priority` of the SMMU and Xen. */
+export function threadBackend(priority: ThreadPriority = 'hardware-first'): Backend {
   const spin = new SpinPolicy();
   const tracing = threadTracing();
-  const link = async <T extends object>(entry: string, data: unknown, name: string): Promise<ActorLink<T>> => {
+  let shortfall: string | null = null;
+  const link = async <T extends object>(entry: string, data: unknown, name: string, nice: number | null = null): Promise<ActorLink<T>> => {
     const h = await startActor<T>(entry, data, { name });
+    if (nice !== null && priority === 'hardware-first') shortfall ??= setThreadNice(h.tid, nice);
     tracing.add(h.api as unknown as ControlApi<TraceControl>, h.worker);
     return {
       name: h.name, api: h.api, close: () => h.close(), destroy: () => h.destroy(),
@@ -76,9 +83,12 @@ export function threadBackend(): Backend {
   };
   return {
     mode: 'threads',
+    get priority() {
+      return { applied: shortfall === null ? priority : 'equal', shortfall };
+    },
     trace: tracing.trace,
-    startSmmu: (data) => link<SmmuActor>('smmu', data, 'smmu'),
-    startXen: (data) => link<XenActor>('xen', data, 'xen'),
+    startSmmu: (data) => link<SmmuActor>('smmu', data, 'smmu', SMMU_NICE),
+    startXen: (data) => link<XenActor>('xen', data, 'xen', XEN_NICE),
     startGuest: (data, name) => link<GuestKernel>('guest', data, `guest:${name}`),
     // The engine runs on this thread, stepped by the wait of whoever drives it.
     addEngine: () => () => {},

@@ -44,6 +44,13 @@ export interface XlCfgFile {
   readonly xlcfg: string;
 }
 
+/**
+ * How the SMMU's and Xen's threads are scheduled against the guests' (createSystem's
+ * `priority`): 'hardware-first' raises theirs (src/runtime/priority.ts), 'equal' leaves all
+ * at the process's.
+ */
+export type ThreadPriority = 'hardware-first' | 'equal';
+
 export interface SystemOptions {
   /** Host physical memory: bytes or a string like "512M", 32M..16G (default "512M"). */
   readonly memory?: number | string;
@@ -76,6 +83,14 @@ export interface SystemOptions {
    * unless the environment says VSMMU_SIM=SEED[:STRATEGY[:DEPTH]]; false: worker threads.
    */
   readonly sim?: SimOptions | false;
+  /**
+   * On threads, how the SMMU's and Xen's threads are scheduled against the guests':
+   * 'hardware-first' (default) runs them at a higher priority (nice -5 and -10), as hardware and
+   * the hypervisor are never descheduled for a vCPU; this needs CAP_SYS_NICE or root, and
+   * without it they run at the guests' priority and `system.warnings` says so. 'equal'
+   * leaves every thread at the process's priority. Sim mode: ignored (one thread).
+   */
+  readonly priority?: ThreadPriority;
 }
 
 /** createSystem()'s `smmu`: architectural features plus the implementation's cache sizes. */
@@ -99,6 +114,7 @@ export interface SystemConfig {
   readonly guestTimeoutMs: number;
   readonly sim: SimOptions | null;
   readonly profile: XenProfileName;
+  readonly priority: ThreadPriority;
   readonly warnings: readonly string[];
 }
 
@@ -113,7 +129,8 @@ export const MIN_SYSTEM_MEMORY = 32 * MiB;
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 export const DEFAULT_GUEST_TIMEOUT_MS = 30_000;
 
-const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs', 'sim'];
+const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs', 'sim', 'priority'];
+const THREAD_PRIORITIES: readonly ThreadPriority[] = ['hardware-first', 'equal'];
 const KNOWN_DOMAIN_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'devices', 'cap'];
 
 function bad(message: string, details?: Record<string, unknown>): VsmmuError {
@@ -301,6 +318,10 @@ export function normaliseOptions(options: unknown): SystemConfig {
   const features = checkSmmuFeatures(featureOpts);
   const guestTimeoutMs = checkGuestTimeout(o['guestTimeoutMs']);
   const sim = o['sim'] === false ? null : o['sim'] === undefined ? simFromEnv(process.env['VSMMU_SIM']) : checkSimOptions(o['sim']);
+  const priority = o['priority'] ?? 'hardware-first';
+  if (!THREAD_PRIORITIES.includes(priority as ThreadPriority)) {
+    throw bad(`priority must be "hardware-first" or "equal", got ${JSON.stringify(priority)}`, { option: 'priority', known: THREAD_PRIORITIES });
+  }
 
   const list = o['domains'] ?? [];
   if (!Array.isArray(list)) throw bad('domains must be an array of domain objects or xl.cfg texts');
@@ -328,5 +349,5 @@ export function normaliseOptions(options: unknown): SystemConfig {
     const table = strtab >= MiB ? `, ${strtab / MiB} MiB of it the stream table for smmu.sidBits = ${features.sidBits}` : '';
     throw new VsmmuError('EVSMMU_NOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${Math.ceil(xenOwn / MiB)} MiB for itself${table}): raise memory, shrink the domains${table === '' ? '' : ' or lower smmu.sidBits'}`, { ram, memory, xen: xenOwn });
   }
-  return { memory, cmdline, domains, hostTree: host.tree, smmu: featureOpts as Partial<SmmuFeatures>, iotlbEntries, guestTimeoutMs, sim, profile, warnings };
+  return { memory, cmdline, domains, hostTree: host.tree, smmu: featureOpts as Partial<SmmuFeatures>, iotlbEntries, guestTimeoutMs, sim, profile, priority: priority as ThreadPriority, warnings };
 }

@@ -26,7 +26,7 @@ import { SystemTrace } from './trace.ts';
 import { NO_TRACE } from '../trace/tracer.ts';
 import { simBackend } from '../sim/backend.ts';
 import type { Scheduler } from '../sim/scheduler.ts';
-import { normaliseOptions, XEN_HEAP_BASE, type SystemOptions } from './options.ts';
+import { normaliseOptions, XEN_HEAP_BASE, type SystemOptions, type ThreadPriority } from './options.ts';
 
 /** Where a sim-mode run stands (System.sim). */
 export interface SimState {
@@ -73,6 +73,9 @@ export class System implements AsyncDisposable {
   readonly features: SmmuFeatures;
   /** 'threads' (an actor per worker thread) or 'sim' (one thread, a seeded scheduler). */
   readonly mode: 'threads' | 'sim';
+  /** Threads: the priority of the SMMU's and Xen's threads in force (options.priority; 'equal'
+   *  where it could not be raised, with a warning saying why). Sim: null. */
+  readonly priority: ThreadPriority | null;
   readonly #mem: PhysMemory;
   readonly #smmu: ActorLink<SmmuActor>;
   readonly #xen: ActorLink<XenActor>;
@@ -104,7 +107,9 @@ export class System implements AsyncDisposable {
     this.#smmu = smmu;
     this.#xen = xen;
     this.features = features;
-    this.warnings = warnings;
+    const p = backend.priority;
+    this.priority = p?.applied ?? null;
+    this.warnings = p?.shortfall ? [...warnings, `the SMMU's and Xen's threads run at the guests' priority: ${p.shortfall}; pass priority: 'equal' to choose this without a warning`] : warnings;
     this.trace = new SystemTrace(backend.trace, () => {
       const s = this.sim;
       return s === null ? { mode: this.mode } : { mode: this.mode, seed: s.seed, strategy: s.strategy };
@@ -327,7 +332,7 @@ export class System implements AsyncDisposable {
  */
 export async function createSystem(options: SystemOptions = {}): Promise<System> {
   const cfg = normaliseOptions(options);
-  const backend = cfg.sim ? simBackend(cfg.sim) : threadBackend();
+  const backend = cfg.sim ? simBackend(cfg.sim) : threadBackend(cfg.priority);
   const mem = cfg.sim?.recycleMemory ? takeMemory(cfg.memory) : PhysMemory.create(cfg.memory);
   const smmu = await backend.startSmmu({ memory: mem.sab, features: cfg.smmu, ...(cfg.iotlbEntries !== null ? { iotlbEntries: cfg.iotlbEntries } : {}) });
   let xen: ActorLink<XenActor> | null = null;

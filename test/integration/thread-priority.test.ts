@@ -1,0 +1,72 @@
+// createSystem's `priority` on real threads: the SMMU's thread runs at nice -5 and Xen's at -10
+// (src/runtime/priority.ts), the guests' at the process's, read back from the kernel.
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { createSystem } from '../../src/system/system.ts';
+import { SMMU_NICE, XEN_NICE, osThreadId, setThreadNice } from '../../src/runtime/priority.ts';
+
+const onLinux = process.platform === 'linux';
+
+/** The nice value of each thread of this process by its name (Node names a worker's thread
+ *  after the worker: "smmu", "xen", "guest:NAME"). */
+function niceByThread(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    // Fields after the name: state is field 3; nice is field 19.
+    out.set(name, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+  }
+  return out;
+}
+
+const DOMAIN = { name: 'g', memory: '16M', devices: [{ name: 'dma0', sid: 0x10 }] };
+
+describe.runIf(onLinux)('thread priorities', () => {
+  it("'hardware-first' (the default) raises the SMMU's thread (nice -5) and Xen's (-10) above the guest's, or says why not", async () => {
+    await using sys = await createSystem({ memory: '64M', domains: [DOMAIN] });
+    const base = niceByThread().get('MainThread');
+    const nice = niceByThread();
+    if (sys.priority === 'hardware-first') {
+      expect(nice.get('smmu')).toBe(SMMU_NICE);
+      expect(nice.get('xen')).toBe(XEN_NICE);
+      expect(sys.warnings).toEqual([]);
+    } else {
+      // Not permitted here (no CAP_SYS_NICE): everything stays equal, and the system says why.
+      expect(sys.priority).toBe('equal');
+      expect(nice.get('smmu')).toBe(base);
+      expect(sys.warnings.join('\n')).toMatch(/run at the guests' priority: raising a thread's priority needs CAP_SYS_NICE or root/);
+    }
+    expect(nice.get('guest:g')).toBe(base);
+  });
+
+  it("'equal' leaves every thread at the process's priority", async () => {
+    await using sys = await createSystem({ memory: '64M', priority: 'equal', domains: [DOMAIN] });
+    const nice = niceByThread();
+    expect(sys.priority).toBe('equal');
+    expect(sys.warnings).toEqual([]);
+    expect(nice.get('smmu')).toBe(nice.get('MainThread'));
+    expect(nice.get('xen')).toBe(nice.get('MainThread'));
+  });
+
+  it('sim mode runs on one thread: no priority', async () => {
+    await using sys = await createSystem({ memory: '64M', sim: { seed: 1 }, domains: [DOMAIN] });
+    expect(sys.priority).toBeNull();
+  });
+
+  it('a bad priority is EVSMMU_BADOPTIONS naming the choices', async () => {
+    await expect(createSystem({ priority: 'high' as never })).rejects.toMatchObject({ code: 'EVSMMU_BADOPTIONS', message: 'priority must be "hardware-first" or "equal", got "high"' });
+  });
+
+  it('setThreadNice says why it could not, and never throws', () => {
+    expect(osThreadId()).toBeGreaterThan(0);
+    expect(setThreadNice(null, 0)).toMatch(/names no threads/);
+    // A thread id no thread has (pid_max is at most 2^22).
+    expect(setThreadNice(2 ** 22 + 1, 0)).toMatch(/^setpriority failed \(ESRCH\)$/);
+  });
+});
