@@ -17,7 +17,9 @@
 // `--cap N` (or a list, `--cap 10,25`) runs every variant again with the other guest capped
 // at N% of one CPU (Xen's credit cap, `domain.schedule({ cap })`), uncapped and capped in
 // turn within each run, so both rows share the machine's drift.
-// Usage: node bench/noisy.ts [--victims 1,2] [--seconds 2] [--repeat 3] [--variants LIST] [--cap N[,N]] [--profile P] [--json]
+// `--priority equal` runs every thread at the process's priority (createSystem's `priority`;
+// default hardware-first: the SMMU's and Xen's threads above the guests').
+// Usage: node bench/noisy.ts [--victims 1,2] [--seconds 2] [--repeat 3] [--variants LIST] [--cap N[,N]] [--profile P] [--priority P] [--json]
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createSystem } from '../src/index.ts';
@@ -26,6 +28,7 @@ import { BENCH_IOTLB_ENTRIES } from '../src/bench/runner.ts';
 import type { BenchWorkloadParams, BenchWorkloadReport, FloodParts } from '../src/guest/bench-workloads.ts';
 import type { Domain } from '../src/system/domain.ts';
 import type { XenProfileName } from '../src/xen/profile.ts';
+import type { ThreadPriority } from '../src/system/options.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     variants: { type: 'string', default: 'idle,spin,tlbi,fault,dma,flood' },
     cap: { type: 'string', default: '' },
     profile: { type: 'string', default: 'hardened' },
+    priority: { type: 'string', default: 'hardware-first' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -93,6 +97,7 @@ for (const nv of victimCounts) {
     domains: [...Array.from({ length: nv }, (_, i) => dom(`guest${i + 1}`, i + 1)), dom('noisy', nv + 1)],
     guestTimeoutMs: seconds * 4000 + 60_000,
     xen: { profile: values.profile as XenProfileName },
+    priority: values.priority as ThreadPriority,
     sim: false,
   });
   await Promise.all(sys.domains.map((d) => d.driver.probe()));

@@ -6,19 +6,16 @@
 // Xen's threads run at a higher priority than the guests' where the process may raise it
 // (CAP_SYS_NICE, or root); elsewhere they keep the guests' priority and the system says why.
 //
-// How much higher (docs/performance.md, "Thread priorities"; 8 guests streaming 4 KiB on
-// 2 cores): Xen works in short bursts while a vCPU waits, so it gets the most. The SMMU is
-// busy all the time under a stream: at nice -10 it keeps its core to itself, the eight
-// guests and everything else share the other, and a guest's trap takes 1.3 ms instead of
-// 0.2 ms; at -5 the stream gains most of that (0.66-0.68 of one guest's rate, from
-// 0.38-0.57) and traps are answered as fast as with equal priorities.
+// How much higher (docs/performance.md, "Thread priorities"; 8 guests streaming on 2 cores):
+// at nice -10 the SMMU keeps a core to itself, the guests and everything else share the
+// other, and a guest's trap takes 1.3 ms instead of 0.2 ms; Xen at -10 serves an uncapped
+// guest's fault flood before the victims run (they keep 0.34x instead of 0.55x). At -5 both
+// gain most of the stream's rate at no cost in latency or isolation.
 import { setPriority } from 'node:os';
 import { readlinkSync } from 'node:fs';
 
-/** The nice value of the SMMU's thread (guests keep the process's, usually 0). */
-export const SMMU_NICE = -5;
-/** The nice value of Xen's thread. */
-export const XEN_NICE = -10;
+/** The nice value of the SMMU's and Xen's threads (guests keep the process's, usually 0). */
+export const HARDWARE_NICE = -5;
 
 /** The calling thread's kernel thread id (Linux: /proc/thread-self), or null elsewhere. */
 export function osThreadId(): number | null {

@@ -5,7 +5,7 @@ import type { DmaEngine } from '../devices/dma-engine.ts';
 import type { VsmmuError } from '../errors.ts';
 import type { GuestKernel, GuestWorkerData } from '../guest/kernel.ts';
 import { startActor } from '../runtime/actor.ts';
-import { SMMU_NICE, XEN_NICE, setThreadNice } from '../runtime/priority.ts';
+import { HARDWARE_NICE, setThreadNice } from '../runtime/priority.ts';
 import type { ThreadPriority } from './options.ts';
 import type { ControlApi } from '../runtime/control.ts';
 
@@ -69,9 +69,9 @@ export function threadBackend(priority: ThreadPriority = 'hardware-first'): Back
   const spin = new SpinPolicy();
   const tracing = threadTracing();
   let shortfall: string | null = null;
-  const link = async <T extends object>(entry: string, data: unknown, name: string, nice: number | null = null): Promise<ActorLink<T>> => {
+  const link = async <T extends object>(entry: string, data: unknown, name: string, raise = false): Promise<ActorLink<T>> => {
     const h = await startActor<T>(entry, data, { name });
-    if (nice !== null && priority === 'hardware-first') shortfall ??= setThreadNice(h.tid, nice);
+    if (raise && priority === 'hardware-first') shortfall ??= setThreadNice(h.tid, HARDWARE_NICE);
     tracing.add(h.api as unknown as ControlApi<TraceControl>, h.worker);
     return {
       name: h.name, api: h.api, close: () => h.close(), destroy: () => h.destroy(),
@@ -87,8 +87,8 @@ export function threadBackend(priority: ThreadPriority = 'hardware-first'): Back
       return { applied: shortfall === null ? priority : 'equal', shortfall };
     },
     trace: tracing.trace,
-    startSmmu: (data) => link<SmmuActor>('smmu', data, 'smmu', SMMU_NICE),
-    startXen: (data) => link<XenActor>('xen', data, 'xen', XEN_NICE),
+    startSmmu: (data) => link<SmmuActor>('smmu', data, 'smmu', true),
+    startXen: (data) => link<XenActor>('xen', data, 'xen', true),
     startGuest: (data, name) => link<GuestKernel>('guest', data, `guest:${name}`),
     // The engine runs on this thread, stepped by the wait of whoever drives it.
     addEngine: () => () => {},

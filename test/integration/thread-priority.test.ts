@@ -1,9 +1,9 @@
-// createSystem's `priority` on real threads: the SMMU's thread runs at nice -5 and Xen's at -10
+// createSystem's `priority` on real threads: the SMMU's and Xen's threads run at nice -5
 // (src/runtime/priority.ts), the guests' at the process's, read back from the kernel.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createSystem } from '../../src/system/system.ts';
-import { SMMU_NICE, XEN_NICE, osThreadId, setThreadNice } from '../../src/runtime/priority.ts';
+import { HARDWARE_NICE, osThreadId, setThreadNice } from '../../src/runtime/priority.ts';
 
 const onLinux = process.platform === 'linux';
 
@@ -28,13 +28,13 @@ function niceByThread(): Map<string, number> {
 const DOMAIN = { name: 'g', memory: '16M', devices: [{ name: 'dma0', sid: 0x10 }] };
 
 describe.runIf(onLinux)('thread priorities', () => {
-  it("'hardware-first' (the default) raises the SMMU's thread (nice -5) and Xen's (-10) above the guest's, or says why not", async () => {
+  it("'hardware-first' (the default) raises the SMMU's and Xen's threads (nice -5) above the guest's, or says why not", async () => {
     await using sys = await createSystem({ memory: '64M', domains: [DOMAIN] });
     const base = niceByThread().get('MainThread');
     const nice = niceByThread();
     if (sys.priority === 'hardware-first') {
-      expect(nice.get('smmu')).toBe(SMMU_NICE);
-      expect(nice.get('xen')).toBe(XEN_NICE);
+      expect(nice.get('smmu')).toBe(HARDWARE_NICE);
+      expect(nice.get('xen')).toBe(HARDWARE_NICE);
       expect(sys.warnings).toEqual([]);
     } else {
       // Not permitted here (no CAP_SYS_NICE): everything stays equal, and the system says why.
