@@ -6,8 +6,7 @@
 // beside every cell's load: every figure is reported beside its limit, as a ratio.
 import { cpus, loadavg } from 'node:os';
 import type { BenchWorkloadParams, BenchWorkloadReport } from '../guest/bench-workloads.ts';
-import type { DomainOptions } from '../system/options.ts';
-import type { ThreadPriority } from '../system/options.ts';
+import { THREAD_PRIORITIES, type DomainOptions, type ThreadPriority } from '../system/options.ts';
 import type { Domain } from '../system/domain.ts';
 import { createSystem } from '../system/system.ts';
 import { VsmmuError } from '../errors.ts';
@@ -147,7 +146,7 @@ export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds:
     throw new VsmmuError('EVSMMU_USAGE', `noisy cap must be a whole percentage of one CPU from 0 (no capped series) to 100, got ${String(noisyCap)}`);
   }
   const priority = o.priority ?? 'hardware-first';
-  if (priority !== 'hardware-first' && priority !== 'equal') throw new VsmmuError('EVSMMU_USAGE', `priority must be hardware-first or equal, got ${String(priority)}`);
+  if (!THREAD_PRIORITIES.includes(priority)) throw new VsmmuError('EVSMMU_USAGE', `priority must be ${THREAD_PRIORITIES.join(' or ')}, got ${String(priority)}`);
   return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)], profiles, noisyCap, priority };
 }
 

@@ -50,6 +50,7 @@ export interface XlCfgFile {
  * at the process's.
  */
 export type ThreadPriority = 'hardware-first' | 'equal';
+export const THREAD_PRIORITIES: readonly ThreadPriority[] = ['hardware-first', 'equal'];
 
 export interface SystemOptions {
   /** Host physical memory: bytes or a string like "512M", 32M..16G (default "512M"). */
@@ -130,7 +131,7 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 export const DEFAULT_GUEST_TIMEOUT_MS = 30_000;
 
 const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs', 'sim', 'priority'];
-const THREAD_PRIORITIES: readonly ThreadPriority[] = ['hardware-first', 'equal'];
+
 const KNOWN_DOMAIN_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'devices', 'cap'];
 
 function bad(message: string, details?: Record<string, unknown>): VsmmuError {
