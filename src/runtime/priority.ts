@@ -4,7 +4,8 @@
 // Linux's scheduler knows none of that: a guest that the SMMU's completions wake preempts the
 // SMMU on its core, and the SMMU waits, runnable, while its guests run. So the SMMU's and
 // Xen's threads run at a higher priority than the guests' where the process may raise it
-// (CAP_SYS_NICE, or root); elsewhere they keep the guests' priority and the system says why.
+// (CAP_SYS_NICE, or root); elsewhere they keep the guests' priority (System.priority says
+// which is in force: a performance choice, not a fault, so no warning).
 //
 // How much higher (docs/performance.md, "Thread priorities"; 8 guests streaming on 2 cores):
 // at nice -10 the SMMU keeps a core to itself, the guests and everything else share the

@@ -47,9 +47,9 @@ export interface BackendTrace {
 
 export interface Backend {
   readonly mode: 'threads' | 'sim';
-  /** Threads: the priority in force once the SMMU and Xen started, and why it is not the one
-   *  asked for (null: it is). Sim: null (one thread). */
-  readonly priority: { readonly applied: ThreadPriority; readonly shortfall: string | null } | null;
+  /** Threads: the priority of the SMMU's and Xen's threads in force once they started
+   *  ('equal' where they could not be raised). Sim: null (one thread). */
+  readonly priority: ThreadPriority | null;
   /** Tracing, when the backend records (threads: a ring per thread, over the control plane). */
   readonly trace?: BackendTrace;
   startSmmu(data: SmmuWorkerData): Promise<ActorLink<SmmuActor>>;
@@ -68,10 +68,10 @@ export interface Backend {
 export function threadBackend(priority: ThreadPriority = 'hardware-first'): Backend {
   const spin = new SpinPolicy();
   const tracing = threadTracing();
-  let shortfall: string | null = null;
+  let raised = true;
   const link = async <T extends object>(entry: string, data: unknown, name: string, raise = false): Promise<ActorLink<T>> => {
     const h = await startActor<T>(entry, data, { name });
-    if (raise && priority === 'hardware-first') shortfall ??= setThreadNice(h.tid, HARDWARE_NICE);
+    if (raise && priority === 'hardware-first' && setThreadNice(h.tid, HARDWARE_NICE) !== null) raised = false;
     tracing.add(h.api as unknown as ControlApi<TraceControl>, h.worker);
     return {
       name: h.name, api: h.api, close: () => h.close(), destroy: () => h.destroy(),
@@ -84,7 +84,7 @@ export function threadBackend(priority: ThreadPriority = 'hardware-first'): Back
   return {
     mode: 'threads',
     get priority() {
-      return { applied: shortfall === null ? priority : 'equal', shortfall };
+      return raised ? priority : 'equal';
     },
     trace: tracing.trace,
     startSmmu: (data) => link<SmmuActor>('smmu', data, 'smmu', true),

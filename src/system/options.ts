@@ -88,7 +88,7 @@ export interface SystemOptions {
    * On threads, how the SMMU's and Xen's threads are scheduled against the guests':
    * 'hardware-first' (default) runs them at a higher priority (nice -5), as hardware and
    * the hypervisor are never descheduled for a vCPU; this needs CAP_SYS_NICE or root, and
-   * without it they run at the guests' priority and `system.warnings` says so. 'equal'
+   * without it they run at the guests' priority and `system.priority` says 'equal'. 'equal'
    * leaves every thread at the process's priority. Sim mode: ignored (one thread).
    */
   readonly priority?: ThreadPriority;

@@ -74,7 +74,7 @@ export class System implements AsyncDisposable {
   /** 'threads' (an actor per worker thread) or 'sim' (one thread, a seeded scheduler). */
   readonly mode: 'threads' | 'sim';
   /** Threads: the priority of the SMMU's and Xen's threads in force (options.priority; 'equal'
-   *  where it could not be raised, with a warning saying why). Sim: null. */
+   *  where they could not be raised: no CAP_SYS_NICE or root, or not Linux). Sim: null. */
   readonly priority: ThreadPriority | null;
   readonly #mem: PhysMemory;
   readonly #smmu: ActorLink<SmmuActor>;
@@ -107,9 +107,8 @@ export class System implements AsyncDisposable {
     this.#smmu = smmu;
     this.#xen = xen;
     this.features = features;
-    const p = backend.priority;
-    this.priority = p?.applied ?? null;
-    this.warnings = p?.shortfall ? [...warnings, `the SMMU's and Xen's threads run at the guests' priority: ${p.shortfall}; pass priority: 'equal' to choose this without a warning`] : warnings;
+    this.priority = backend.priority;
+    this.warnings = warnings;
     this.trace = new SystemTrace(backend.trace, () => {
       const s = this.sim;
       return s === null ? { mode: this.mode } : { mode: this.mode, seed: s.seed, strategy: s.strategy };

@@ -71,6 +71,15 @@ describe('bench report rendering', () => {
     expect(progressBar({ done: 1, cells: 4, series: 'strict', guests: 2, elapsedS: 5, totalS: 10 }, 10)).toBe('[#####.....]  50%  cell 2/4: strict, 2 guests');
   });
 
+  it('the heading says which thread priority was in force, and why not the one asked for', () => {
+    const r = report();
+    const asked = { ...r.options, priority: 'hardware-first' as const };
+    expect(renderTable({ ...r, options: asked, machine: { ...r.machine, priority: 'hardware-first' } }).split('\n')[0]).toMatch(/, SMMU\/Xen priority hardware-first$/);
+    expect(renderTable({ ...r, options: asked, machine: { ...r.machine, priority: 'equal' } }).split('\n')[0]).toMatch(/priority equal \(could not be raised: needs CAP_SYS_NICE or root, on Linux\)$/);
+    expect(renderTable({ ...r, options: { ...r.options, priority: 'equal' }, machine: { ...r.machine, priority: 'equal' } }).split('\n')[0]).toMatch(/priority equal$/);
+    expect(renderTable(r).split('\n')[0]).not.toMatch(/priority/); // a report saved before priorities
+  });
+
   it('the generated doc section replaces only itself', () => {
     const md = benchMarkdown(report(), 'vsmmu bench --guests 1,2,4');
     expect(md.startsWith(BEGIN) && md.endsWith(END)).toBe(true);
