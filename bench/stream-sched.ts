@@ -1,0 +1,44 @@
+// Who runs and who waits for a core while N guests stream (docs/performance.md, "Thread
+// priorities"): each guest streams 4 KiB DMAs (16 pages, 128 in flight, as `vsmmu bench`'s
+// `stream`), unmeasured for 1.5 s, then for 3 s while /proc/self/task/*/schedstat is read
+// before and after: per thread, the share of the wall time it ran on a core and the share it
+// waited on a run queue, runnable (guests summed).
+// Usage: node bench/stream-sched.ts [GUESTS=8] [hardware-first|equal] [SIZE=4096]
+import { createSystem, type ThreadPriority } from '../src/index.ts';
+import { schedSnapshot } from '../src/bench/cpu.ts';
+import { BENCH_IOTLB_ENTRIES } from '../src/bench/runner.ts';
+
+const guests = Number(process.argv[2] ?? 8);
+const priority = (process.argv[3] ?? 'hardware-first') as ThreadPriority;
+const size = Number(process.argv[4] ?? 4096);
+const dom = (name: string, i: number) => ({
+  name, memory: '64M', viommu: 'smmuv3' as const, devices: [{ name: 'dma0', sid: 0x100 * i }, { name: 'dma1', sid: 0x100 * i + 1 }],
+});
+await using sys = await createSystem({
+  smmu: { iotlbEntries: BENCH_IOTLB_ENTRIES }, memory: (128 + 80 * guests) * 1048576,
+  domains: Array.from({ length: guests }, (_, i) => dom(`g${i + 1}`, i + 1)), priority, sim: false,
+});
+await Promise.all(sys.domains.map((d) => d.driver.probe()));
+const stream = (ms: number) => Promise.all(sys.domains.map((d) => d.call('workloadBench', {
+  kind: 'stream', size, pages: 16, vSid: d.devices[0]!.vsid, vSid2: d.devices[1]!.vsid, durationMs: ms,
+}))) as Promise<{ dmas: number; elapsedMs: number }[]>;
+await stream(1500);
+const s0 = schedSnapshot();
+const t0 = performance.now();
+const reports = await stream(3000);
+const wall = performance.now() - t0;
+const s1 = schedSnapshot();
+const rate = reports.reduce((t, r) => t + (r.dmas / r.elapsedMs) * 1000, 0);
+console.log(`${guests} guest(s), ${size} B, priority ${sys.priority}: ${(rate / 1e6).toFixed(2)} M DMA/s`);
+const sum = { ran: 0, waited: 0 };
+for (const [name, b] of s1) {
+  const a = s0.get(name);
+  if (!a) continue;
+  const ran = (b.run - a.run) / 1e6 / wall;
+  const waited = (b.wait - a.wait) / 1e6 / wall;
+  if (name.startsWith('guest:')) {
+    sum.ran += ran;
+    sum.waited += waited;
+  } else if (ran > 0.005) console.log(`  ${name.padEnd(14)} ran ${ran.toFixed(2)}  waited ${waited.toFixed(2)}`);
+}
+console.log(`  ${'guests (sum)'.padEnd(14)} ran ${sum.ran.toFixed(2)}  waited ${sum.waited.toFixed(2)}`);
