@@ -30,18 +30,15 @@ export function osThreadId(): number | null {
 }
 
 /**
- * Sets the nice value of thread `tid` of this process (Linux's nice is per thread). Null on
- * success, else why it could not (no thread id on this platform, or no permission).
+ * Sets the nice value of thread `tid` of this process (Linux's nice is per thread): false
+ * where it cannot (no thread id on this platform, no permission, no such thread).
  */
-export function setThreadNice(tid: number | null, nice: number): string | null {
-  if (tid === null) return 'this platform names no threads to the scheduler';
+export function setThreadNice(tid: number | null, nice: number): boolean {
+  if (tid === null) return false;
   try {
     setPriority(tid, nice);
-    return null;
-  } catch (e) {
-    const code = (e as { info?: { code?: string } }).info?.code ?? (e as { code?: string }).code ?? 'error';
-    return code === 'EACCES' || code === 'EPERM'
-      ? `raising a thread's priority needs CAP_SYS_NICE or root (${code})`
-      : `setpriority failed (${code})`;
+    return true;
+  } catch {
+    return false;
   }
 }

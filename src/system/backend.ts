@@ -71,7 +71,7 @@ export function threadBackend(priority: ThreadPriority = 'hardware-first'): Back
   let raised = true;
   const link = async <T extends object>(entry: string, data: unknown, name: string, raise = false): Promise<ActorLink<T>> => {
     const h = await startActor<T>(entry, data, { name });
-    if (raise && priority === 'hardware-first' && setThreadNice(h.tid, HARDWARE_NICE) !== null) raised = false;
+    if (raise && priority === 'hardware-first' && !setThreadNice(h.tid, HARDWARE_NICE)) raised = false;
     tracing.add(h.api as unknown as ControlApi<TraceControl>, h.worker);
     return {
       name: h.name, api: h.api, close: () => h.close(), destroy: () => h.destroy(),
