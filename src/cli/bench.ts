@@ -37,9 +37,9 @@ Options:
                     side by side (default hardened; ${XEN_PROFILE_NAMES.join(', ')}; docs/profiles.md)
   --noisy-cap N     noisy: also run it with the flooding guest capped at N% of one CPU (Xen's
                     credit cap, as xl sched-credit -c N; default ${DEFAULT_NOISY_CAP}, 0: uncapped only)
-  --priority P      hardware-first (default): the SMMU's and Xen's threads run at nice -5,
-                    above the guests' (needs CAP_SYS_NICE or root; else equal, and the report
-                    says so); equal: every thread at the process's priority
+  --priority P      hardware-first (default): the SMMU's and Xen's threads run 5 nice
+                    steps above the guests' (needs CAP_SYS_NICE or root; else equal, and the
+                    report says so); equal: every thread at the process's priority
   --json            print the report as JSON (schema ${'vsmmu-bench/1'}, docs/performance.md)
   --svg FILE        write charts: throughput vs guests per workload, trap latency percentiles
                     (needs the optional packages vega and vega-lite: npm install vega vega-lite)

@@ -7,17 +7,24 @@
 // (CAP_SYS_NICE, or root); elsewhere they keep the guests' priority (System.priority says
 // which is in force: a performance choice, not a fault, so no warning).
 //
-// How much higher (docs/performance.md, "Thread priorities"; 8 guests streaming on 2 cores):
-// at nice -10 the SMMU keeps a core to itself, the guests and everything else share the
+// How much higher (docs/performance.md, "Thread priorities"; 8 guests streaming on 2 cores,
+// the process at nice 0): at nice -10 the SMMU keeps a core to itself, the guests and everything else share the
 // other, and a guest's trap takes 1.3 ms instead of 0.2 ms; Xen at -10 serves an uncapped
 // guest's fault flood before the victims run (they keep 0.34x instead of 0.55x). At -5 the
 // stream gains 10-20% with trap latency in the same ratio to the machine's (and an uncapped
 // flooder still needs its cap: docs/security.md).
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { readlinkSync } from 'node:fs';
 
-/** The nice value of the SMMU's and Xen's threads (guests keep the process's, usually 0). */
-export const HARDWARE_NICE = -5;
+/** How many nice steps the SMMU's and Xen's threads run above the thread that created the
+ *  system (the guests keep its nice value): a process started at nice 10 gets them at 5,
+ *  not above everything else on the machine. */
+export const HARDWARE_BOOST = 5;
+
+/** The nice value HARDWARE_BOOST steps above the calling thread's (at most -20). */
+export function boostedNice(): number {
+  return Math.max(-20, getPriority() - HARDWARE_BOOST);
+}
 
 /** The calling thread's kernel thread id (Linux: /proc/thread-self), or null elsewhere. */
 export function osThreadId(): number | null {

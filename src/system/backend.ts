@@ -5,7 +5,7 @@ import type { DmaEngine } from '../devices/dma-engine.ts';
 import type { VsmmuError } from '../errors.ts';
 import type { GuestKernel, GuestWorkerData } from '../guest/kernel.ts';
 import { startActor } from '../runtime/actor.ts';
-import { HARDWARE_NICE, setThreadNice } from '../runtime/priority.ts';
+import { boostedNice, setThreadNice } from '../runtime/priority.ts';
 import type { ThreadPriority } from './options.ts';
 import type { ControlApi } from '../runtime/control.ts';
 
@@ -71,7 +71,7 @@ export function threadBackend(priority: ThreadPriority = 'hardware-first'): Back
   let raised = true;
   const link = async <T extends object>(entry: string, data: unknown, name: string, raise = false): Promise<ActorLink<T>> => {
     const h = await startActor<T>(entry, data, { name });
-    if (raise && priority === 'hardware-first' && !setThreadNice(h.tid, HARDWARE_NICE)) raised = false;
+    if (raise && priority === 'hardware-first' && !setThreadNice(h.tid, boostedNice())) raised = false;
     tracing.add(h.api as unknown as ControlApi<TraceControl>, h.worker);
     return {
       name: h.name, api: h.api, close: () => h.close(), destroy: () => h.destroy(),

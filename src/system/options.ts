@@ -86,8 +86,9 @@ export interface SystemOptions {
   readonly sim?: SimOptions | false;
   /**
    * On threads, how the SMMU's and Xen's threads are scheduled against the guests':
-   * 'hardware-first' (default) runs them at a higher priority (nice -5), as hardware and
-   * the hypervisor are never descheduled for a vCPU; this needs CAP_SYS_NICE or root, and
+   * 'hardware-first' (default) runs them 5 nice steps above the guests' (the calling
+   * thread's nice value), as hardware and the hypervisor are never descheduled for a vCPU;
+   * this needs CAP_SYS_NICE or root, and
    * without it they run at the guests' priority and `system.priority` says 'equal'. 'equal'
    * leaves every thread at the process's priority. Sim mode: ignored (one thread).
    */

@@ -1,9 +1,9 @@
-// createSystem's `priority` on real threads: the SMMU's and Xen's threads run at nice -5
-// (src/runtime/priority.ts), the guests' at the process's, read back from the kernel.
+// createSystem's `priority` on real threads: the SMMU's and Xen's threads run 5 nice steps
+// above the guests' (src/runtime/priority.ts), read back from the kernel.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createSystem } from '../../src/system/system.ts';
-import { HARDWARE_NICE, osThreadId, setThreadNice } from '../../src/runtime/priority.ts';
+import { HARDWARE_BOOST, osThreadId, setThreadNice } from '../../src/runtime/priority.ts';
 
 const onLinux = process.platform === 'linux';
 
@@ -28,13 +28,13 @@ function niceByThread(): Map<string, number> {
 const DOMAIN = { name: 'g', memory: '16M', devices: [{ name: 'dma0', sid: 0x10 }] };
 
 describe.runIf(onLinux)('thread priorities', () => {
-  it("'hardware-first' (the default) raises the SMMU's and Xen's threads (nice -5) above the guest's where it may", async () => {
+  it("'hardware-first' (the default) raises the SMMU's and Xen's threads 5 nice steps above the guest's where it may", async () => {
     await using sys = await createSystem({ memory: '64M', domains: [DOMAIN] });
     const nice = niceByThread();
     const base = nice.get('MainThread');
     if (sys.priority === 'hardware-first') {
-      expect(nice.get('smmu')).toBe(HARDWARE_NICE);
-      expect(nice.get('xen')).toBe(HARDWARE_NICE);
+      expect(nice.get('smmu')).toBe(base! - HARDWARE_BOOST);
+      expect(nice.get('xen')).toBe(base! - HARDWARE_BOOST);
     } else {
       // Not permitted here (no CAP_SYS_NICE): everything stays equal, and System.priority says so.
       expect(sys.priority).toBe('equal');
@@ -42,6 +42,20 @@ describe.runIf(onLinux)('thread priorities', () => {
     }
     expect(sys.warnings).toEqual([]);
     expect(nice.get('guest:g')).toBe(base);
+  });
+
+  it('raises them relative to the creating thread: a process at nice 3 gets them at -2, its guests at 3', async () => {
+    const me = osThreadId();
+    const before = niceByThread().get('MainThread')!;
+    expect(setThreadNice(me, before + 3)).toBe(true); // lowering one's own priority needs no privilege
+    try {
+      await using sys = await createSystem({ memory: '64M', domains: [DOMAIN] });
+      const nice = niceByThread();
+      expect(nice.get('guest:g')).toBe(before + 3);
+      expect(nice.get('smmu')).toBe(sys.priority === 'hardware-first' ? before + 3 - HARDWARE_BOOST : before + 3);
+    } finally {
+      setThreadNice(me, before); // back (as root; otherwise this process stays 3 steps lower)
+    }
   });
 
   it("'equal' leaves every thread at the process's priority", async () => {
