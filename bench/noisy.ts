@@ -24,7 +24,7 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createSystem } from '../src/index.ts';
 import { schedSnapshot, type SchedSnapshot } from '../src/bench/cpu.ts';
-import { BENCH_IOTLB_ENTRIES } from '../src/bench/runner.ts';
+import { benchSystem } from '../src/bench/runner.ts';
 import type { BenchWorkloadParams, BenchWorkloadReport, FloodParts } from '../src/guest/bench-workloads.ts';
 import type { Domain } from '../src/system/domain.ts';
 import type { XenProfileName } from '../src/xen/profile.ts';
@@ -88,13 +88,8 @@ interface Row {
 
 const rows: Row[] = [];
 for (const nv of victimCounts) {
-  const dom = (name: string, i: number) => ({
-    name, memory: '64M', viommu: 'smmuv3' as const, devices: [{ name: 'dma0', sid: 0x100 * i }, { name: 'dma1', sid: 0x100 * i + 1 }],
-  });
   await using sys = await createSystem({
-    smmu: { iotlbEntries: BENCH_IOTLB_ENTRIES },
-    memory: (128 + 80 * (nv + 1)) * 1048576,
-    domains: [...Array.from({ length: nv }, (_, i) => dom(`guest${i + 1}`, i + 1)), dom('noisy', nv + 1)],
+    ...benchSystem(nv, true),
     guestTimeoutMs: seconds * 4000 + 60_000,
     xen: { profile: values.profile as XenProfileName },
     priority: values.priority as ThreadPriority,

@@ -6,18 +6,12 @@
 // Usage: node bench/stream-sched.ts [GUESTS=8] [hardware-first|equal] [SIZE=4096]
 import { createSystem, type ThreadPriority } from '../src/index.ts';
 import { schedSnapshot } from '../src/bench/cpu.ts';
-import { BENCH_IOTLB_ENTRIES } from '../src/bench/runner.ts';
+import { benchSystem } from '../src/bench/runner.ts';
 
 const guests = Number(process.argv[2] ?? 8);
 const priority = (process.argv[3] ?? 'hardware-first') as ThreadPriority;
 const size = Number(process.argv[4] ?? 4096);
-const dom = (name: string, i: number) => ({
-  name, memory: '64M', viommu: 'smmuv3' as const, devices: [{ name: 'dma0', sid: 0x100 * i }, { name: 'dma1', sid: 0x100 * i + 1 }],
-});
-await using sys = await createSystem({
-  smmu: { iotlbEntries: BENCH_IOTLB_ENTRIES }, memory: (128 + 80 * guests) * 1048576,
-  domains: Array.from({ length: guests }, (_, i) => dom(`g${i + 1}`, i + 1)), priority, sim: false,
-});
+await using sys = await createSystem({ ...benchSystem(guests, false), priority, sim: false });
 await Promise.all(sys.domains.map((d) => d.driver.probe()));
 const stream = (ms: number) => Promise.all(sys.domains.map((d) => d.call('workloadBench', {
   kind: 'stream', size, pages: 16, vSid: d.devices[0]!.vsid, vSid2: d.devices[1]!.vsid, durationMs: ms,

@@ -6,7 +6,7 @@
 // beside every cell's load: every figure is reported beside its limit, as a ratio.
 import { cpus, loadavg } from 'node:os';
 import type { BenchWorkloadParams, BenchWorkloadReport } from '../guest/bench-workloads.ts';
-import { THREAD_PRIORITIES, type DomainOptions, type ThreadPriority } from '../system/options.ts';
+import { THREAD_PRIORITIES, type DomainOptions, type SystemOptions, type ThreadPriority } from '../system/options.ts';
 import type { Domain } from '../system/domain.ts';
 import { createSystem } from '../system/system.ts';
 import { VsmmuError } from '../errors.ts';
@@ -81,7 +81,7 @@ interface Spec {
  * TLB-hit windows of every guest (16 pages each, 16 guests at most), and a quarter of one
  * walk-heavy window, so the walk series' sweep misses on every page.
  */
-export const BENCH_IOTLB_ENTRIES = 512;
+const BENCH_IOTLB_ENTRIES = 512;
 const WALK_PAGES = 4 * BENCH_IOTLB_ENTRIES;
 
 /** The stream variants: 4 KiB with TLB hits first (the headline series), then the rest. */
@@ -112,6 +112,19 @@ export function noisySeries(cap: number): string {
   return `noisy cap ${cap}%`;
 }
 const GUEST_MEMORY_MIB = 64;
+
+/**
+ * The system of a benchmark with `guests` guests (guest1..guestN, two DMA devices each) and,
+ * with `noisy`, the flooding guest `noisy`: its SMMU, host memory and domains, shared by
+ * `vsmmu bench` and the scripts in bench/ that measure the same systems.
+ */
+export function benchSystem(guests: number, noisy: boolean): Pick<SystemOptions, 'smmu' | 'memory' | 'domains'> {
+  return {
+    smmu: { iotlbEntries: BENCH_IOTLB_ENTRIES },
+    memory: (128 + (GUEST_MEMORY_MIB + 16) * (guests + 1)) * 1048576,
+    domains: domainsFor(guests, noisy),
+  };
+}
 
 function domainsFor(guests: number, noisy: boolean): DomainOptions[] {
   const doms: DomainOptions[] = [];
@@ -175,9 +188,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   try {
     for (const g of guests) for (const p of profiles) {
       await using sys = await createSystem({
-        smmu: { iotlbEntries: BENCH_IOTLB_ENTRIES },
-        memory: (128 + (GUEST_MEMORY_MIB + 16) * (g + 1)) * 1048576,
-        domains: domainsFor(g, noisy),
+        ...benchSystem(g, noisy),
         guestTimeoutMs: seconds * 2000 + 60_000,
         xen: { profile: p },
         sim: false, // timing on real threads, whatever VSMMU_SIM says

@@ -17,6 +17,7 @@ import {
   TXF_INSTR, TXF_PRIV, TXF_SSID_SHIFT, TXF_SSV, TXF_WRITE, type TxCompletion, type TxRequest,
 } from '../smmu/ports.ts';
 import { VsmmuError } from '../errors.ts';
+import { sameBytes } from '../mem/bytes.ts';
 
 /** The device's queue as its driver uses it (DmaQueueClient implements it); never waits. */
 export interface DmaPort {
@@ -101,10 +102,6 @@ export interface DmaDeviceStats {
 }
 
 /** A Buffer over the same bytes (for a native compare). */
-function bytesOf(a: Uint8Array): Buffer {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-}
-
 const STATUS: Readonly<Record<number, DmaStatus>> = { [TX_OK]: 'ok', [TX_FAULT]: 'fault', [TX_EABT]: 'abort', [TX_BADREQ]: 'bad-request' };
 
 export interface DmaDeviceOptions {
@@ -312,7 +309,7 @@ export class DmaDevice {
   /** The slots known to hold `src` for a stream of this layout (all clear for a new one). */
   private heldSlots(src: Uint8Array | null, size: number, depth: number): Uint8Array {
     const h = this.held;
-    if (src && h && h.size === size && h.depth === depth && bytesOf(h.bytes).equals(bytesOf(src))) return h.slots;
+    if (src && h && h.size === size && h.depth === depth && sameBytes(h.bytes, src)) return h.slots;
     const slots = new Uint8Array(depth);
     this.held = src ? { bytes: src.slice(), size, depth, slots } : null;
     return slots;

@@ -20,6 +20,7 @@ import { VsmmuError } from '../errors.ts';
 import { decodeEvent, eventName } from '../arch/events.ts';
 import { R } from '../arch/registers.ts';
 import { generateOps, H, HOSTILE_SIDS, opClasses, V, victimSid, type FuzzOp } from './ops.ts';
+import { sameBytes } from '../mem/bytes.ts';
 
 export interface FuzzOptions {
   /** Inputs after the hostile guest's baseline (default 2000). */
@@ -104,21 +105,6 @@ function pattern(magic: readonly number[], len: number, tag = 0): Uint8Array {
   const b = new Uint8Array(len);
   for (let i = 0; i < len; i++) b[i] = i % 8 < magic.length ? (magic[i % 8] as number) : tag;
   return b;
-}
-
-/** Byte equality, compared a 32-bit word at a time where both are word-aligned (the sweeps are MiBs). */
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let i = 0;
-  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
-    const n = a.length >>> 2;
-    const wa = new Int32Array(a.buffer, a.byteOffset, n);
-    const wb = new Int32Array(b.buffer, b.byteOffset, n);
-    for (let k = 0; k < n; k++) if (wa[k] !== wb[k]) return false;
-    i = n << 2;
-  }
-  for (; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function firstDiff(got: Uint8Array, want: Uint8Array): string {
@@ -246,18 +232,18 @@ export async function runFuzzOps(seed: number, ops: readonly FuzzOp[], o: FuzzOp
     const check = (step: number, full: boolean): void => {
       for (const d of sys.domains) if (d.dead) fail('dead', step, `domain ${d.name} died: ${d.dead.code} ${d.dead.message}`);
       if (full) {
-        if (!same(sys.host.read(FW_START, fw.length), fw)) fail('isolation', step, 'host memory below Xen\'s heap (owned by nobody) was written');
+        if (!sameBytes(sys.host.read(FW_START, fw.length), fw)) fail('isolation', step, 'host memory below Xen\'s heap (owned by nobody) was written');
       } else {
         const page = (step * 4096) % (FW_END - FW_START - 4096);
-        if (!same(sys.host.read(FW_START + page, 4096), fw.subarray(page, page + 4096))) fail('isolation', step, `host page 0x${(FW_START + page).toString(16)} (owned by nobody) was written`);
+        if (!sameBytes(sys.host.read(FW_START + page, 4096), fw.subarray(page, page + 4096))) fail('isolation', step, `host page 0x${(FW_START + page).toString(16)} (owned by nobody) was written`);
       }
       for (const v of victims) {
-        if (!same(v.d.memory.read(V.CANARY, 4096), v.canary)) fail('isolation', step, `${v.d.name}'s canary page was written by someone`);
+        if (!sameBytes(v.d.memory.read(V.CANARY, 4096), v.canary)) fail('isolation', step, `${v.d.name}'s canary page was written by someone`);
         for (let s = 0; s < V.SLOTS; s++) {
           const want = v.mapped.get(s) ?? null;
           if (want === null) continue;
           const got = v.d.memory.read(V.BUF + s * 4096, 4096);
-          if (!same(got, want)) fail('isolation', step, `${v.d.name}'s buffer ${s} does not hold what it wrote (${firstDiff(got, want)})`);
+          if (!sameBytes(got, want)) fail('isolation', step, `${v.d.name}'s buffer ${s} does not hold what it wrote (${firstDiff(got, want)})`);
         }
       }
     };
@@ -323,10 +309,10 @@ export async function runFuzzOps(seed: number, ops: readonly FuzzOp[], o: FuzzOp
           const w = await dev.dma({ iova: iova + off, write: true, data });
           if (!w.ok) fail('data', step, `${where}: DMA write to a mapped IOVA failed: ${w.fault.name}`);
           const host = sys.host.read(v.d.ipaToPa(buf) + off, 64);
-          if (!same(host, data)) fail('isolation', step, `${where}: the DMA write did not land in the guest's own page`);
+          if (!sameBytes(host, data)) fail('isolation', step, `${where}: the DMA write did not land in the guest's own page`);
           (v.mapped.get(op.slot) as Uint8Array).set(data, off);
           const rd = await dev.dma({ iova: iova + off, length: 64 });
-          if (!rd.ok || rd.data === undefined || !same(rd.data, data)) fail('data', step, `${where}: DMA read back differs`);
+          if (!rd.ok || rd.data === undefined || !sameBytes(rd.data, data)) fail('data', step, `${where}: DMA read back differs`);
           return;
         }
         case 'faults':

@@ -23,6 +23,7 @@ import type { DmaResult } from '../devices/dma-device.ts';
 import type { GuestFault } from './driver.ts';
 import type { GuestKernel } from './kernel.ts';
 import { prng } from '../prng.ts';
+import { sameBytes } from '../mem/bytes.ts';
 
 export const STRESS_OPS = [
   'map', 'map-range', 'unmap', 'unmap-lazy', 'flush', 'dma-write', 'dma-read', 'reattach', 'pasid', 'unpasid', 'fault-burst', 'irq',
@@ -323,8 +324,8 @@ export class GuestStress {
     this.#dmas++;
     if (ipa !== undefined) {
       if (r.status !== 'ok') this.#violate(`${tag()}: a DMA to a mapped IOVA failed: ${r.status} ${r.fault?.name ?? ''}`);
-      else if (write && !same(k.memRead(ipa + off, 32), data)) this.#violate(`${tag()}: the bytes written are not at IPA 0x${ipa.toString(16)}`);
-      else if (!write && !same(r.data ?? new Uint8Array(0), data)) this.#violate(`${tag()}: the bytes read are not those at IPA 0x${ipa.toString(16)}`);
+      else if (write && !sameBytes(k.memRead(ipa + off, 32), data)) this.#violate(`${tag()}: the bytes written are not at IPA 0x${ipa.toString(16)}`);
+      else if (!write && !sameBytes(r.data ?? new Uint8Array(0), data)) this.#violate(`${tag()}: the bytes read are not those at IPA 0x${ipa.toString(16)}`);
       return true;
     }
     if (r.status === 'ok') {
@@ -361,8 +362,3 @@ export class GuestStress {
   }
 }
 
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

@@ -5,4 +5,5 @@ export type { AllocStats, PageSize } from './alloc.ts';
 export { GuestRam, RangeP2m } from './guest-ram.ts';
 export type { P2mLookup, P2mRange } from './guest-ram.ts';
 export { parseSize, formatSize, KiB, MiB, GiB, TiB } from './size.ts';
+export { sameBytes } from './bytes.ts';
 export type { SizeConstraints } from './size.ts';

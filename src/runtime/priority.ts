@@ -8,11 +8,11 @@
 // which is in force: a performance choice, not a fault, so no warning).
 //
 // How much higher (docs/performance.md, "Thread priorities"; 8 guests streaming on 2 cores,
-// the process at nice 0): at nice -10 the SMMU keeps a core to itself, the guests and everything else share the
-// other, and a guest's trap takes 1.3 ms instead of 0.2 ms; Xen at -10 serves an uncapped
-// guest's fault flood before the victims run (they keep 0.34x instead of 0.55x). At -5 the
-// stream gains 10-20% with trap latency in the same ratio to the machine's (and an uncapped
-// flooder still needs its cap: docs/security.md).
+// the process at nice 0): at nice -10 the SMMU keeps a core to itself, the guests and
+// everything else share the other, and a guest's trap takes 1.3 ms instead of 0.2 ms; Xen
+// at -10 serves an uncapped guest's fault flood before the victims run (they keep 0.34x
+// instead of 0.55x). At -5 the stream gains 10-20% with trap latency in the same ratio to
+// the machine's (and an uncapped flooder still needs its cap: docs/security.md).
 import { getPriority, setPriority } from 'node:os';
 import { readlinkSync } from 'node:fs';
 

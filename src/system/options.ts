@@ -88,9 +88,9 @@ export interface SystemOptions {
    * On threads, how the SMMU's and Xen's threads are scheduled against the guests':
    * 'hardware-first' (default) runs them 5 nice steps above the guests' (the calling
    * thread's nice value), as hardware and the hypervisor are never descheduled for a vCPU;
-   * this needs CAP_SYS_NICE or root, and
-   * without it they run at the guests' priority and `system.priority` says 'equal'. 'equal'
-   * leaves every thread at the process's priority. Sim mode: ignored (one thread).
+   * this needs CAP_SYS_NICE or root, and without it they run at the guests' priority and
+   * `system.priority` says 'equal'. 'equal' leaves every thread at the process's priority.
+   * Sim mode: ignored (one thread).
    */
   readonly priority?: ThreadPriority;
 }
@@ -132,7 +132,6 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 export const DEFAULT_GUEST_TIMEOUT_MS = 30_000;
 
 const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs', 'sim', 'priority'];
-
 const KNOWN_DOMAIN_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'devices', 'cap'];
 
 function bad(message: string, details?: Record<string, unknown>): VsmmuError {
@@ -322,7 +321,7 @@ export function normaliseOptions(options: unknown): SystemConfig {
   const sim = o['sim'] === false ? null : o['sim'] === undefined ? simFromEnv(process.env['VSMMU_SIM']) : checkSimOptions(o['sim']);
   const priority = o['priority'] ?? 'hardware-first';
   if (!THREAD_PRIORITIES.includes(priority as ThreadPriority)) {
-    throw bad(`priority must be "hardware-first" or "equal", got ${JSON.stringify(priority)}`, { option: 'priority', known: THREAD_PRIORITIES });
+    throw bad(`priority must be ${THREAD_PRIORITIES.map((p) => `"${p}"`).join(' or ')}, got ${JSON.stringify(priority)}`, { option: 'priority', known: THREAD_PRIORITIES });
   }
 
   const list = o['domains'] ?? [];

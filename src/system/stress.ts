@@ -23,6 +23,7 @@ import type { Domain } from './domain.ts';
 import { createSystem, type System } from './system.ts';
 import type { XenProfileName } from '../xen/profile.ts';
 import { formatChromeTrace } from '../trace/chrome.ts';
+import { sameBytes } from '../mem/bytes.ts';
 
 
 export interface StressOptions {
@@ -241,7 +242,7 @@ async function run(o: StressOptions): Promise<StressReport> {
     for (const d of sys.domains) {
       if (killed.has(d.name)) continue;
       check(d.dead === null, () => `guest ${d.name} died: ${d.dead?.message}`);
-      check(same(d.memory.read(CANARY_IPA, 4096), canary(d)), () => `guest ${d.name}: its canary page was changed by someone's DMA`);
+      check(sameBytes(d.memory.read(CANARY_IPA, 4096), canary(d)), () => `guest ${d.name}: its canary page was changed by someone's DMA`);
     }
     const st = await sys.stats();
     check(st.xen.xenBugs === 0, () => `Xen counted ${st.xen.xenBugs} internal bug(s)`);
@@ -282,8 +283,4 @@ function watchIsolation(sys: System, sim: SimBackend | null, out: string[]): voi
       out.push(`isolation: a DMA of guest ${owner.name}'s StreamID 0x${sid.toString(16)} reached PA 0x${pa.toString(16)} (+${bytes}), outside its p2m`);
     }
   };
-}
-
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
