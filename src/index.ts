@@ -7,7 +7,7 @@ export type { SystemStats, SystemAccounting, HostMemory, SimState } from './syst
 export type { SimOptions, SimStrategy } from './sim/scheduler.ts';
 export { Domain, Device } from './system/domain.ts';
 export type { DmaRequest, DmaOutcome, DomainSchedule } from './system/domain.ts';
-export type { SystemOptions, SmmuSystemOptions, DomainOptions, DeviceOptions, XlCfgFile, ThreadPriority } from './system/options.ts';
+export type { SystemOptions, SmmuSystemOptions, DomainOptions, DeviceOptions, XlCfgFile, ThreadPriority, SmmuCpu } from './system/options.ts';
 export { VsmmuError } from './errors.ts';
 export { ERROR_CODES, isErrorCode } from './errors.ts';
 export type { ErrorCode, ErrorKind, ErrorRecord, CodeInfo as ErrorCodeInfo } from './errors.ts';

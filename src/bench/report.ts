@@ -2,7 +2,7 @@
 // `vsmmu bench --json` (BENCH_SCHEMA, documented in docs/performance.md). Every measured
 // figure is a Figure: its value beside the limit measured in the same run, and the ratio.
 import type { Limits } from './limits.ts';
-import type { ThreadPriority } from '../system/options.ts';
+import type { SmmuCpu, ThreadPriority } from '../system/options.ts';
 import type { Figure, LatencyFigures, Percentiles } from './stats.ts';
 import type { XenProfileName } from '../xen/profile.ts';
 
@@ -104,6 +104,9 @@ export interface BenchMachine {
   /** The priority of the SMMU's and Xen's threads in force (System.priority; absent in
    *  reports saved before it): 'equal' where the process could not raise it. */
   readonly priority?: ThreadPriority;
+  /** The CPU the SMMU's thread had to itself (System.smmuCpu), null where it shared them;
+   *  absent in reports saved before it. */
+  readonly smmuCpu?: number | null;
 }
 
 export interface BenchReport {
@@ -120,6 +123,8 @@ export interface BenchReport {
     readonly noisyCap?: number;
     /** The priority asked for (createSystem's `priority`; absent in reports saved before it). */
     readonly priority?: ThreadPriority;
+    /** Where the SMMU's thread was asked to run (createSystem's `smmuCpu`; absent in reports saved before it). */
+    readonly smmuCpu?: SmmuCpu;
   };
   readonly limits: Limits;
   readonly cells: readonly BenchCell[];

@@ -6,7 +6,7 @@
 // beside every cell's load: every figure is reported beside its limit, as a ratio.
 import { cpus, loadavg } from 'node:os';
 import type { BenchWorkloadParams, BenchWorkloadReport } from '../guest/bench-workloads.ts';
-import { THREAD_PRIORITIES, type DomainOptions, type SystemOptions, type ThreadPriority } from '../system/options.ts';
+import { SMMU_CPUS, THREAD_PRIORITIES, type DomainOptions, type SmmuCpu, type SystemOptions, type ThreadPriority } from '../system/options.ts';
 import type { Domain } from '../system/domain.ts';
 import { createSystem } from '../system/system.ts';
 import { VsmmuError } from '../errors.ts';
@@ -35,6 +35,8 @@ export interface BenchOptions {
   readonly profile?: string | readonly string[];
   /** The SMMU's and Xen's thread priority (createSystem's `priority`, default 'hardware-first'). */
   readonly priority?: ThreadPriority;
+  /** Where the SMMU's thread runs (createSystem's `smmuCpu`, default 'shared'). */
+  readonly smmuCpu?: SmmuCpu;
   /**
    * noisy: the flooding guest's CPU cap in a second noisy series, `noisy cap N%`, beside the
    * uncapped `noisy` (Xen's credit cap, % of one CPU: `domain.schedule({ cap })`); 0 runs the
@@ -136,7 +138,7 @@ function domainsFor(guests: number, noisy: boolean): DomainOptions[] {
   return doms;
 }
 
-export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds: number; workloads: BenchWorkload[]; profiles: XenProfileName[]; noisyCap: number; priority: ThreadPriority } {
+export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds: number; workloads: BenchWorkload[]; profiles: XenProfileName[]; noisyCap: number; priority: ThreadPriority; smmuCpu: SmmuCpu } {
   const guests = [...(o.guests ?? [1, 2, 4, 8])];
   if (guests.length === 0 || guests.some((g) => !Number.isInteger(g) || g < 1 || g > BENCH_MAX_GUESTS)) {
     throw new VsmmuError('EVSMMU_USAGE', `guests must be whole numbers from 1 to ${BENCH_MAX_GUESTS}, got ${guests.join(',') || 'none'}`);
@@ -160,20 +162,24 @@ export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds:
   }
   const priority = o.priority ?? 'hardware-first';
   if (!THREAD_PRIORITIES.includes(priority)) throw new VsmmuError('EVSMMU_USAGE', `priority must be ${THREAD_PRIORITIES.join(' or ')}, got ${String(priority)}`);
-  return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)], profiles, noisyCap, priority };
+  const smmuCpu = o.smmuCpu ?? 'shared';
+  if (!SMMU_CPUS.includes(smmuCpu)) throw new VsmmuError('EVSMMU_USAGE', `smmu-cpu must be ${SMMU_CPUS.join(' or ')}, got ${String(smmuCpu)}`);
+  return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)], profiles, noisyCap, priority, smmuCpu };
 }
 
-export function machine(priority?: ThreadPriority): BenchMachine {
+export function machine(inForce?: { priority: ThreadPriority | null; smmuCpu: number | null }): BenchMachine {
   const c = cpus();
   return {
     cpus: c.length, model: c[0]?.model.trim() ?? 'unknown', node: process.version, platform: process.platform, arch: process.arch,
-    loadavg: loadavg().map((x) => Number(x.toFixed(2))), ...(priority ? { priority } : {}),
+    loadavg: loadavg().map((x) => Number(x.toFixed(2))),
+    ...(inForce?.priority ? { priority: inForce.priority } : {}),
+    ...(inForce ? { smmuCpu: inForce.smmuCpu } : {}),
   };
 }
 
 /** Runs the matrix; resolves to the report (the same as `vsmmu bench --json`). */
 export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
-  const { guests, seconds, workloads, profiles, noisyCap, priority } = checkBenchOptions(options);
+  const { guests, seconds, workloads, profiles, noisyCap, priority, smmuCpu } = checkBenchOptions(options);
   const t0 = performance.now();
   const date = new Date().toISOString();
   const plan = guests.flatMap((g) => profiles.flatMap((p) => workloads.flatMap((w) => specsOf(w, noisyCap).map((s) => ({ g, p, s })))));
@@ -184,7 +190,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const cells: BenchCell[] = [];
   const noisy = workloads.includes('noisy');
   const pinger = await startPinger(1);
-  let inForce: ThreadPriority | undefined;
+  let inForce: { priority: ThreadPriority | null; smmuCpu: number | null } | undefined;
   try {
     for (const g of guests) for (const p of profiles) {
       await using sys = await createSystem({
@@ -193,8 +199,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         xen: { profile: p },
         sim: false, // timing on real threads, whatever VSMMU_SIM says
         priority,
+        smmuCpu,
       });
-      inForce ??= sys.priority ?? undefined;
+      inForce ??= { priority: sys.priority, smmuCpu: sys.smmuCpu };
       await Promise.all(sys.domains.map((d) => d.driver.probe()));
       for (const { g: cg, p: cp, s } of plan) {
         if (cg !== g || cp !== p) continue;
@@ -222,7 +229,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     machine: machine(inForce),
     options: {
       guests, seconds, workloads, profile: options.profile === undefined ? null : profiles.join(','), noisyCap: workloads.includes('noisy') ? noisyCap : 0,
-      priority,
+      priority, smmuCpu,
     },
     limits,
     cells: sideBySide(cells, profiles),

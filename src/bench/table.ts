@@ -48,12 +48,15 @@ const COLUMNS: readonly [string, number, (c: BenchCell) => string][] = [
   ['CPU smmu/xen/guest', 19, cpu],
 ];
 
-/** The SMMU's and Xen's thread priority in force, and why it is not the one asked for. */
-export function priorityNote(r: BenchReport): string {
+/** The SMMU's and Xen's thread priority and the SMMU's CPU in force, and why they are not the ones asked for. */
+export function threadsNote(r: BenchReport): string {
   const p = r.machine.priority;
   if (p === undefined) return '';
   const fell = r.options.priority === 'hardware-first' && p === 'equal';
-  return `, SMMU/Xen priority ${p}${fell ? ' (could not be raised: needs CAP_SYS_NICE or root, on Linux)' : ''}`;
+  const cpu = r.machine.smmuCpu;
+  const placed = typeof cpu === 'number' ? `, SMMU on CPU ${cpu} of its own`
+    : r.options.smmuCpu === 'dedicated' ? ', SMMU on shared CPUs (no CPU of its own: needs 2 CPUs or more and taskset, on Linux)' : '';
+  return `, SMMU/Xen priority ${p}${fell ? ' (could not be raised: needs CAP_SYS_NICE or root, on Linux)' : ''}${placed}`;
 }
 
 export function renderTable(r: BenchReport): string {
@@ -64,7 +67,7 @@ export function renderTable(r: BenchReport): string {
     : COLUMNS;
   const L = r.limits;
   const out: string[] = [];
-  out.push(`vsmmu bench ${r.version}: ${r.machine.cpus} CPUs (${r.machine.model}), Node ${r.machine.node}, ${r.date}${priorityNote(r)}`);
+  out.push(`vsmmu bench ${r.version}: ${r.machine.cpus} CPUs (${r.machine.model}), Node ${r.machine.node}, ${r.date}${threadsNote(r)}`);
   out.push(
     `limits (same run): memcpy ${si(L.memcpyMiBs)} MiB/s, ring ${si(L.ringPerS)} records/s, relay p50/p99 ${si(L.relay.p50Us)}/${si(L.relay.p99Us)} us, ` +
       `ping-pong p50/p99 ${si(L.pingPong.p50Us)}/${si(L.pingPong.p99Us)} us (unloaded)`,

@@ -6,7 +6,7 @@ import { parse } from './args.ts';
 import type { CliIo } from './io.ts';
 import { VsmmuError } from '../errors.ts';
 import { XEN_PROFILE_NAMES } from '../xen/profile.ts';
-import type { ThreadPriority } from '../system/options.ts';
+import type { SmmuCpu, ThreadPriority } from '../system/options.ts';
 import { DEFAULT_NOISY_CAP, runBench, type BenchProgress } from '../bench/runner.ts';
 import { BENCH_MAX_GUESTS, BENCH_SCHEMA_ID, BENCH_WORKLOADS, type BenchReport, type BenchWorkload } from '../bench/report.ts';
 import { progressBar, renderTable } from '../bench/table.ts';
@@ -40,6 +40,9 @@ Options:
   --priority P      hardware-first (default): the SMMU's and Xen's threads run 5 nice
                     steps above the guests' (needs CAP_SYS_NICE or root; else equal, and the
                     report says so); equal: every thread at the process's priority
+  --smmu-cpu C      shared (default): the SMMU's thread runs on any CPU; dedicated: on a CPU
+                    of its own, the guests and Xen on the others (needs 2 CPUs or more and
+                    taskset; else shared, and the report says so)
   --json            print the report as JSON (schema ${'vsmmu-bench/1'}, docs/performance.md)
   --svg FILE        write charts: throughput vs guests per workload, trap latency percentiles
                     (needs the optional packages vega and vega-lite: npm install vega vega-lite)
@@ -130,6 +133,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
     profile: { type: 'string' },
     'noisy-cap': { type: 'string' },
     priority: { type: 'string' },
+    'smmu-cpu': { type: 'string' },
     json: { type: 'boolean' },
     svg: { type: 'string' },
     markdown: { type: 'string' },
@@ -155,6 +159,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
         ...(values.profile !== undefined ? { profile: values.profile } : {}),
         ...(noisyCap !== undefined ? { noisyCap } : {}),
         ...(values.priority !== undefined ? { priority: values.priority as ThreadPriority } : {}),
+        ...(values['smmu-cpu'] !== undefined ? { smmuCpu: values['smmu-cpu'] as SmmuCpu } : {}),
         ...(showProgress ? { onProgress: (p: BenchProgress) => io.err(`\r${progressBar(p)}\x1b[K`) } : {}),
       });
     } finally {

@@ -201,6 +201,7 @@ export function simBackend(o: SimOptions): SimBackend {
   return {
     mode: 'sim',
     priority: null,
+    smmuCpu: null,
     scheduler: s,
     world,
     trace: {

@@ -5,8 +5,8 @@ import type { DmaEngine } from '../devices/dma-engine.ts';
 import type { VsmmuError } from '../errors.ts';
 import type { GuestKernel, GuestWorkerData } from '../guest/kernel.ts';
 import { startActor } from '../runtime/actor.ts';
-import { boostedNice, setThreadNice } from '../runtime/priority.ts';
-import type { ThreadPriority } from './options.ts';
+import { allowedCpus, boostedNice, setThreadCpus, setThreadNice } from '../runtime/priority.ts';
+import type { SmmuCpu, ThreadPriority } from './options.ts';
 import type { ControlApi } from '../runtime/control.ts';
 
 export type { ControlApi };
@@ -50,6 +50,9 @@ export interface Backend {
   /** Threads: the priority of the SMMU's and Xen's threads in force once they started
    *  ('equal' where they could not be raised). Sim: null (one thread). */
   readonly priority: ThreadPriority | null;
+  /** Threads: the CPU the SMMU's thread has to itself (options.smmuCpu 'dedicated'), or null
+   *  where it shares them (asked to, fewer than 2 CPUs, no taskset). Sim: null. */
+  readonly smmuCpu: number | null;
   /** Tracing, when the backend records (threads: a ring per thread, over the control plane). */
   readonly trace?: BackendTrace;
   startSmmu(data: SmmuWorkerData): Promise<ActorLink<SmmuActor>>;
@@ -64,14 +67,25 @@ export interface Backend {
   now(): number;
 }
 
-/** The default: one worker thread per actor (src/runtime); `priority` of the SMMU and Xen. */
-export function threadBackend(priority: ThreadPriority = 'hardware-first'): Backend {
+/**
+ * The default: one worker thread per actor (src/runtime); `priority` of the SMMU and Xen,
+ * and `smmuCpu`: whether the SMMU gets a CPU of its own (the last one the process may use;
+ * every actor thread started later goes to the others).
+ */
+export function threadBackend(priority: ThreadPriority = 'hardware-first', smmuCpu: SmmuCpu = 'shared'): Backend {
   const spin = new SpinPolicy();
   const tracing = threadTracing();
   let raised = true;
+  const cpus = smmuCpu === 'dedicated' ? allowedCpus() : null;
+  let own = cpus !== null && cpus.length > 1 ? (cpus.at(-1) as number) : null;
+  const place = async (tid: number | null, name: string): Promise<void> => {
+    if (own === null || cpus === null) return;
+    if (!(await setThreadCpus(tid, name === 'smmu' ? [own] : cpus.slice(0, -1)))) own = null;
+  };
   const link = async <T extends object>(entry: string, data: unknown, name: string, raise = false): Promise<ActorLink<T>> => {
     const h = await startActor<T>(entry, data, { name });
     if (raise && priority === 'hardware-first' && !setThreadNice(h.tid, boostedNice())) raised = false;
+    await place(h.tid, name);
     tracing.add(h.api as unknown as ControlApi<TraceControl>, h.worker);
     return {
       name: h.name, api: h.api, close: () => h.close(), destroy: () => h.destroy(),
@@ -85,6 +99,9 @@ export function threadBackend(priority: ThreadPriority = 'hardware-first'): Back
     mode: 'threads',
     get priority() {
       return raised ? priority : 'equal';
+    },
+    get smmuCpu() {
+      return own;
     },
     trace: tracing.trace,
     startSmmu: (data) => link<SmmuActor>('smmu', data, 'smmu', true),

@@ -52,6 +52,13 @@ export interface XlCfgFile {
 export type ThreadPriority = 'hardware-first' | 'equal';
 export const THREAD_PRIORITIES: readonly ThreadPriority[] = ['hardware-first', 'equal'];
 
+/**
+ * Where the SMMU's thread runs (createSystem's `smmuCpu`): 'shared' with every other thread,
+ * or 'dedicated': a host CPU of its own, the guests and Xen on the others (src/runtime/priority.ts).
+ */
+export type SmmuCpu = 'shared' | 'dedicated';
+export const SMMU_CPUS: readonly SmmuCpu[] = ['shared', 'dedicated'];
+
 export interface SystemOptions {
   /** Host physical memory: bytes or a string like "512M", 32M..16G (default "512M"). */
   readonly memory?: number | string;
@@ -93,6 +100,15 @@ export interface SystemOptions {
    * Sim mode: ignored (one thread).
    */
   readonly priority?: ThreadPriority;
+  /**
+   * On threads, where the SMMU's thread runs: 'shared' (default) with every thread of the
+   * process, or 'dedicated': bound to the last CPU the process may use, with the guests and
+   * Xen bound to the others, as the SMMU on the machine being emulated is silicon of its own.
+   * It needs 2 CPUs or more and util-linux's `taskset`; without them every thread shares
+   * and `system.smmuCpu` is null. Faster DMA with many guests, slower traps on few CPUs
+   * (docs/performance.md, "A CPU for the SMMU"). Sim mode: ignored (one thread).
+   */
+  readonly smmuCpu?: SmmuCpu;
 }
 
 /** createSystem()'s `smmu`: architectural features plus the implementation's cache sizes. */
@@ -117,6 +133,7 @@ export interface SystemConfig {
   readonly sim: SimOptions | null;
   readonly profile: XenProfileName;
   readonly priority: ThreadPriority;
+  readonly smmuCpu: SmmuCpu;
   readonly warnings: readonly string[];
 }
 
@@ -131,7 +148,7 @@ export const MIN_SYSTEM_MEMORY = 32 * MiB;
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 export const DEFAULT_GUEST_TIMEOUT_MS = 30_000;
 
-const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs', 'sim', 'priority'];
+const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs', 'sim', 'priority', 'smmuCpu'];
 const KNOWN_DOMAIN_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'devices', 'cap'];
 
 function bad(message: string, details?: Record<string, unknown>): VsmmuError {
@@ -323,6 +340,10 @@ export function normaliseOptions(options: unknown): SystemConfig {
   if (!THREAD_PRIORITIES.includes(priority as ThreadPriority)) {
     throw bad(`priority must be ${THREAD_PRIORITIES.map((p) => `"${p}"`).join(' or ')}, got ${JSON.stringify(priority)}`, { option: 'priority', known: THREAD_PRIORITIES });
   }
+  const smmuCpu = o['smmuCpu'] ?? 'shared';
+  if (!SMMU_CPUS.includes(smmuCpu as SmmuCpu)) {
+    throw bad(`smmuCpu must be ${SMMU_CPUS.map((p) => `"${p}"`).join(' or ')}, got ${JSON.stringify(smmuCpu)}`, { option: 'smmuCpu', known: SMMU_CPUS });
+  }
 
   const list = o['domains'] ?? [];
   if (!Array.isArray(list)) throw bad('domains must be an array of domain objects or xl.cfg texts');
@@ -350,5 +371,5 @@ export function normaliseOptions(options: unknown): SystemConfig {
     const table = strtab >= MiB ? `, ${strtab / MiB} MiB of it the stream table for smmu.sidBits = ${features.sidBits}` : '';
     throw new VsmmuError('EVSMMU_NOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${Math.ceil(xenOwn / MiB)} MiB for itself${table}): raise memory, shrink the domains${table === '' ? '' : ' or lower smmu.sidBits'}`, { ram, memory, xen: xenOwn });
   }
-  return { memory, cmdline, domains, hostTree: host.tree, smmu: featureOpts as Partial<SmmuFeatures>, iotlbEntries, guestTimeoutMs, sim, profile, priority: priority as ThreadPriority, warnings };
+  return { memory, cmdline, domains, hostTree: host.tree, smmu: featureOpts as Partial<SmmuFeatures>, iotlbEntries, guestTimeoutMs, sim, profile, priority: priority as ThreadPriority, smmuCpu: smmuCpu as SmmuCpu, warnings };
 }

@@ -93,6 +93,13 @@ export class System implements AsyncDisposable {
   /** A timeline of every actor (docs/tracing.md): start(), stop() -> Chrome Trace Event JSON. */
   readonly trace: SystemTrace;
 
+  /** Threads: the host CPU the SMMU's thread has to itself (options.smmuCpu 'dedicated'), the
+   *  guests and Xen running on the others; null where it shares them (the default, fewer than
+   *  2 CPUs, no taskset). Sim: null. */
+  get smmuCpu(): number | null {
+    return this.#backend.smmuCpu;
+  }
+
   /** @internal use createSystem() */
   constructor(backend: Backend, mem: PhysMemory, smmu: ActorLink<SmmuActor>, xen: ActorLink<XenActor>, features: SmmuFeatures, warnings: readonly string[], xenInfo: { profile?: XenProfileName; panicBox?: SharedArrayBuffer; crashBox: SharedArrayBuffer; hostTree: DtNode }) {
     this.mode = backend.mode;
@@ -331,7 +338,7 @@ export class System implements AsyncDisposable {
  */
 export async function createSystem(options: SystemOptions = {}): Promise<System> {
   const cfg = normaliseOptions(options);
-  const backend = cfg.sim ? simBackend(cfg.sim) : threadBackend(cfg.priority);
+  const backend = cfg.sim ? simBackend(cfg.sim) : threadBackend(cfg.priority, cfg.smmuCpu);
   const mem = cfg.sim?.recycleMemory ? takeMemory(cfg.memory) : PhysMemory.create(cfg.memory);
   const smmu = await backend.startSmmu({ memory: mem.sab, features: cfg.smmu, ...(cfg.iotlbEntries !== null ? { iotlbEntries: cfg.iotlbEntries } : {}) });
   let xen: ActorLink<XenActor> | null = null;

@@ -36,6 +36,9 @@ describe('vsmmu bench', () => {
     // The default thread priority, and the one in force (equal where it cannot be raised).
     expect(rep.options.priority).toBe('hardware-first');
     expect(['hardware-first', 'equal']).toContain(rep.machine.priority);
+    // The SMMU shares the CPUs unless asked otherwise.
+    expect(rep.options.smmuCpu).toBe('shared');
+    expect(rep.machine.smmuCpu).toBeNull();
     for (const k of ['memcpyMiBs', 'ringPerS'] as const) expect(rep.limits[k]).toBeGreaterThan(0);
     expect(rep.limits.relay.count).toBeGreaterThan(0);
     expect(rep.limits.pingPong.count).toBeGreaterThan(0);
@@ -91,7 +94,7 @@ describe('vsmmu bench', () => {
   }, 180_000); // bounded by its --seconds: 16 cells of 0.2 s plus two systems' boot
 
   it('refuses bad options with a usage error', async () => {
-    for (const argv of [['--guests', '0'], ['--guests', '1,,2'], ['--workloads', 'stream,fast'], ['--seconds', '0'], ['--profile', 'rfc,bogus'], ['--noisy-cap', '101'], ['--noisy-cap', '2.5'], ['--priority', 'high']]) {
+    for (const argv of [['--guests', '0'], ['--guests', '1,,2'], ['--workloads', 'stream,fast'], ['--seconds', '0'], ['--profile', 'rfc,bogus'], ['--noisy-cap', '101'], ['--noisy-cap', '2.5'], ['--priority', 'high'], ['--smmu-cpu', 'own']]) {
       const r = await cli(['bench', ...argv]);
       expect(r.code, argv.join(' ')).toBe(2);
       expect(r.err).toMatch(/\[EVSMMU_USAGE\]\n$/);

@@ -80,6 +80,15 @@ describe('bench report rendering', () => {
     expect(renderTable(r).split('\n')[0]).not.toMatch(/priority/); // a report saved before priorities
   });
 
+  it("the heading says where the SMMU's thread ran when it was asked for a CPU of its own", () => {
+    const r = report();
+    const m = { ...r.machine, priority: 'hardware-first' as const };
+    const dedicated = { ...r.options, priority: 'hardware-first' as const, smmuCpu: 'dedicated' as const };
+    expect(renderTable({ ...r, options: dedicated, machine: { ...m, smmuCpu: 1 } }).split('\n')[0]).toMatch(/priority hardware-first, SMMU on CPU 1 of its own$/);
+    expect(renderTable({ ...r, options: dedicated, machine: { ...m, smmuCpu: null } }).split('\n')[0]).toMatch(/, SMMU on shared CPUs \(no CPU of its own: needs 2 CPUs or more and taskset, on Linux\)$/);
+    expect(renderTable({ ...r, options: { ...dedicated, smmuCpu: 'shared' }, machine: { ...m, smmuCpu: null } }).split('\n')[0]).toMatch(/priority hardware-first$/);
+  });
+
   it('the generated doc section replaces only itself', () => {
     const md = benchMarkdown(report(), 'vsmmu bench --guests 1,2,4');
     expect(md.startsWith(BEGIN) && md.endsWith(END)).toBe(true);
