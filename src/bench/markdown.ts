@@ -47,6 +47,7 @@ const SCHEMA_NOTES: readonly string[] = [
   '| `cells[].syncLatency`, `cells[].faultToIrq` | TLBI + CMD_SYNC (or STE/CD change for `reconfig`), faulting DMA to its event in the guest; limit: the bare relay; `null` when the workload has none |',
   '| `cells[].cpu[]` | CPU time per actor thread (`MainThread`, `smmu`, `xen`, `guest:NAME`) beside the cell\'s wall time (Linux only) |',
   '| `cells[].victims` | `noisy`: each victim\'s DMA/s with the flood beside its DMA/s without it, and its trap p99 with the flood beside its p99 without it (`trapP99`; `null` otherwise) |',
+  '| `cells[].victimControl` | `noisy`: the control, the worst victim\'s ratio between the two halves of its rounds without the flood (lower rate over higher): what the victims\' statistic reads with no flood at all, the scheduler\'s noise among identical guests; `null` otherwise |',
   '| `cells[].flooder` | `noisy`: the flooding guest, its `cap` (% of one CPU, 0 none), `parks` (budget periods spent), `chargedMs` and `xenMs` (CPU charged to it while the flood ran, Xen\'s trap service part); `null` otherwise |',
   '| `targets[]` | the issue\'s targets checked on this run: `name`, `ok` (`null`: not measured), `detail` |',
 ];
@@ -87,7 +88,8 @@ export function benchMarkdown(r: BenchReport, command: string): string {
       const fl = c.flooder ?? null;
       const cap = fl && fl.cap > 0 ? `, flooding guest capped at ${fl.cap}% (parked ${fl.parks} times, charged ${fl.chargedMs} ms)` : fl ? ', flooding guest uncapped' : '';
       const each = (c.victims ?? []).map((v) => `${v.name} ${v.throughput.ratio}x${v.trapP99 ? ` (trap p99 ${v.trapP99.ratio}x)` : ''}`);
-      out.push(`- ${c.guests} victim${c.guests === 1 ? '' : 's'}${cap}: ${each.join(', ')}`);
+      const control = c.victimControl != null ? `; control, the worst victim between its own rounds without the flood: ${c.victimControl}x` : '';
+      out.push(`- ${c.guests} victim${c.guests === 1 ? '' : 's'}${cap}: ${each.join(', ')}${control}`);
     }
   }
   const errors = r.cells.flatMap((c) => c.errors.map((e) => `${c.series}, ${c.guests} guests: ${e}`));

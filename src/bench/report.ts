@@ -82,6 +82,12 @@ export interface BenchCell {
   readonly cpu: readonly BenchCpu[];
   /** noisy: each victim's throughput with the flood beside without. */
   readonly victims: readonly BenchVictim[] | null;
+  /**
+   * noisy: the worst victim's ratio between the two halves of its rounds without the flood
+   * (the lower rate over the higher): the victims' statistic with no flood at all, the
+   * scheduler's noise among identical guests (null otherwise; absent in reports saved before it).
+   */
+  readonly victimControl?: number | null;
   /** noisy: the flooding guest (reports saved before caps: absent). */
   readonly flooder: BenchFlooder | null;
   readonly errors: readonly string[];
@@ -192,6 +198,7 @@ export const BENCH_SCHEMA = {
           faultToIrq: nullable({ $ref: '#/$defs/latency' }),
           pingPongBeside: { $ref: '#/$defs/percentiles' },
           cpu: { type: 'array', items: { type: 'object', required: ['thread', 'cpu'], properties: { thread: str, cpu: fig } } },
+          victimControl: nullable(num),
           victims: nullable({ type: 'array', items: { type: 'object', required: ['name', 'throughput', 'trapP99'], properties: { name: str, throughput: fig, trapP99: nullable(fig) } } }),
           flooder: nullable({ type: 'object', required: ['name', 'cap', 'parks', 'chargedMs', 'xenMs'], properties: { name: str, cap: num, parks: num, chargedMs: num, xenMs: num } }),
           errors: { type: 'array', items: str },

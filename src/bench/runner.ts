@@ -368,6 +368,8 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
   let ran: Ran[] = [];
   let flood: Ran | null = null;
   let alone: Ran[] | null = null;
+  // The rounds without the flood in two halves (odd and even rounds), for the control.
+  const halves: [Ran[], Ran[]] = [[], []];
   const sched0 = isNoisy ? flooder.schedule({ cap: s.cap ?? 0 }) : null;
   if (isNoisy) {
     const slice = ms / NOISY_ROUNDS;
@@ -376,6 +378,8 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
       const a = await runOn(victims, paramsOf(slice));
       const [w, f] = await Promise.all([runOn(victims, paramsOf(slice)), runOn([flooder], paramsOf(slice, 'flood'))]);
       alone = a.map((r, i) => merge(alone?.[i], r));
+      const half = halves[round % 2] as Ran[];
+      a.forEach((r, i) => (half[i] = merge(half[i], r)));
       ran = w.map((r, i) => merge(ran[i], r));
       if (f[0]) flood = merge(flood ?? undefined, f[0]);
     }
@@ -431,9 +435,26 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
     pingPongBeside: beside,
     cpu: cpuBetween(c0, c1, threads).map((c) => ({ thread: c.thread, cpu: figure(c.ms, 'ms', wallMs, 'wall time of the cell') })),
     victims: victimFigures,
+    victimControl: alone ? victimControl(halves) : null,
     flooder: flooderFigures,
     errors,
   };
+}
+
+/**
+ * noisy's control: the worst victim's ratio between the two halves of its rounds without the
+ * flood (each half its rate in every other round, the lower over the higher), i.e. what the
+ * victims' statistic reads with no flood at all: how much of a victim's "loss" is the
+ * scheduler's noise among identical guests sharing the cores. Each half is half as long as
+ * the measured comparison, so it reads somewhat noisier.
+ */
+function victimControl([odd, even]: [Ran[], Ran[]]): number | null {
+  const ratios = odd.flatMap((a, i) => {
+    const ra = rate(a.report?.dmas ?? 0, a.report?.elapsedMs ?? 0);
+    const rb = rate(even[i]?.report?.dmas ?? 0, even[i]?.report?.elapsedMs ?? 0);
+    return ra > 0 && rb > 0 ? [Math.min(ra, rb) / Math.max(ra, rb)] : [];
+  });
+  return ratios.length > 0 ? Number(Math.min(...ratios).toFixed(3)) : null;
 }
 
 /** The issue's targets, checked on this run's ratios (null where the run lacks the cells). */
@@ -470,7 +491,9 @@ export function targets(cells: readonly BenchCell[], limits: Limits): BenchTarge
     const ok = w.dma >= 0.8 && (w.trap === null || w.trap <= 5);
     const cap = capped.length > 0 ? `with the flooding guest capped at ${capped[0]?.flooder?.cap}% of a CPU: ` : '';
     const trap = w.trap === null ? '' : `, trap p99 ${w.trap}x its own without the flood (<= 5x)`;
-    let detail = `${cap}worst victim keeps ${w.dma}x of its throughput without the flood (>= 0.8x)${trap}`;
+    const controls = judged.flatMap((c) => (c.victimControl == null ? [] : [c.victimControl]));
+    const control = controls.length > 0 ? ` (control, no flood at all: ${Math.min(...controls)}x)` : '';
+    let detail = `${cap}worst victim keeps ${w.dma}x of its throughput without the flood (>= 0.8x)${control}${trap}`;
     const free = noisy.filter((c) => (c.flooder?.cap ?? 0) === 0);
     if (capped.length > 0 && free.length > 0) {
       const u = worstOf(free);

@@ -80,6 +80,7 @@ export function renderTable(r: BenchReport): string {
       const trap = v.trapP99 ? `; trap p99 ${si(v.trapP99.value)} us, ${ratio(v.trapP99.ratio)} of its ${si(v.trapP99.limit)}` : '';
       out.push(`  victim ${v.name}: ${si(v.throughput.value)} DMA/s with the flood, ${ratio(v.throughput.ratio)} of its ${si(v.throughput.limit)} without${trap}`);
     }
+    if (c.victimControl != null) out.push(`  control: the worst victim keeps ${ratio(c.victimControl)} between its own rounds without the flood`);
     const fl = c.flooder ?? null;
     if (fl && fl.cap > 0) out.push(`  flooding guest ${fl.name} capped at ${fl.cap}%: parked ${fl.parks} times, charged ${fl.chargedMs} ms of CPU (${fl.xenMs} ms Xen's)`);
     for (const e of c.errors) out.push(`  error: ${e}`);

@@ -69,6 +69,12 @@ describe('vsmmu bench', () => {
     expect(one('noisy').flooder).toMatchObject({ name: 'noisy', cap: 0, parks: 0 });
     expect(one('noisy cap 5%').flooder).toMatchObject({ name: 'noisy', cap: 5 });
     expect(one('noisy cap 5%').victims?.length).toBe(1);
+    // The control: the victim between its own rounds without the flood (lower over higher).
+    for (const s of ['noisy', 'noisy cap 5%']) {
+      expect(one(s).victimControl).toBeGreaterThan(0);
+      expect(one(s).victimControl).toBeLessThanOrEqual(1);
+    }
+    expect(one('stream').victimControl).toBeNull();
     expect(rep.options.noisyCap).toBe(5);
     expect(rep.targets.map((t) => t.name)).toEqual(['no collapse', 'stream bandwidth', 'trap latency under load', 'noisy neighbour']);
 

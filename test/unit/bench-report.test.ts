@@ -130,6 +130,17 @@ describe('bench report rendering', () => {
     expect(renderTable({ ...report(), cells: [capped] })).toContain('flooding guest noisy capped at 5%: parked 10 times');
   });
 
+  it('noisy neighbour: the control (the victims between their own rounds without the flood) is given beside', () => {
+    const capped = { ...cell('noisy', 'noisy cap 5%', 2, 1e5, { victims: [0.85, 0.9], cap: 5, trapRatio: 1.5 }), victimControl: 0.83 };
+    const t = targets([capped], LIMITS).find((x) => x.name === 'noisy neighbour')!;
+    expect(t.detail).toContain('worst victim keeps 0.85x of its throughput without the flood (>= 0.8x) (control, no flood at all: 0.83x)');
+    expect(renderTable({ ...report(), cells: [capped] })).toContain('  control: the worst victim keeps 0.83x between its own rounds without the flood');
+    expect(benchMarkdown({ ...report(), cells: [capped] }, 'vsmmu bench')).toContain('guest2 0.9x (trap p99 1.5x); control, the worst victim between its own rounds without the flood: 0.83x');
+    // Reports saved before the control have none, and say nothing of it.
+    const { victimControl: _, ...saved } = capped;
+    expect(targets([saved], LIMITS).find((x) => x.name === 'noisy neighbour')!.detail).not.toContain('control');
+  });
+
   it('the JSON schema names every field of a cell the report carries', () => {
     const c = report().cells[0]!;
     expect([...BENCH_SCHEMA.properties.cells.items.required].sort()).toEqual(Object.keys(c).sort());
