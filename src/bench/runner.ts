@@ -359,8 +359,11 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
   const errors: string[] = [];
   const threads = ['MainThread', 'smmu', 'xen', ...all.map((d) => `guest:${d.name}`)];
   // Warm-up, not measured: the same workload on every guest until its rate is steady, so
-  // that every thread's code is optimised and the adaptive spins have settled.
-  if (!isNoisy) await warmUp(victims, ms, paramsOf);
+  // that every thread's code is optimised and the adaptive spins have settled; for noisy,
+  // then one round beside the flood (the flooding guest's code too). Without it, noisy's
+  // first round without the flood ran cold and understated what the victims lose.
+  await warmUp(victims, ms, paramsOf);
+  if (isNoisy) await Promise.all([runOn(victims, paramsOf(ms / NOISY_ROUNDS)), runOn([flooder], paramsOf(ms / NOISY_ROUNDS, 'flood'))]);
   pinger.begin();
   const c0 = cpuSnapshot();
   const w0 = performance.now();
