@@ -17,7 +17,7 @@ function l(x: LatencyFigures | null): string {
 }
 
 const WORKLOAD_NOTES: readonly string[] = [
-  'Each guest runs its workload on its own thread (one control call per cell) and probes its trap latency about once a millisecond (a read of its vSMMU\'s IDR0, trapped to Xen). Before each cell but `noisy` (which alternates its own rounds) the same workload runs unmeasured in rounds of 0.25 s until a round\'s aggregate DMA rate is within 5% of the round before (at most the length of the cell, and 3 s), so that every thread\'s code is optimised before the clock starts:',
+  'Each guest runs its workload on its own thread (one control call per cell) and probes its trap latency about once a millisecond (a read of its vSMMU\'s IDR0, trapped to Xen). Before each cell the same workload runs unmeasured in rounds of 0.25 s until a round\'s aggregate DMA rate is within 5% of the round before (at most the length of the cell, and 3 s), and before `noisy` then one round beside the flood, so that every thread\'s code is optimised before the clock starts:',
   '',
   '- `stream`: DMA through a mapped window, alternating writes and reads, 128 in flight (half the device\'s descriptor ring): 4 KiB over 16 pages (IOTLB hits), `stream 64B`, `stream 64KiB`, and `stream walk` (4 KiB, one transaction per page over 2048 pages; the SMMU\'s IOTLB has 512 entries (`smmu.iotlbEntries`), so the sweep evicts every translation before its page comes round and every transaction walks stage 1 and stage 2);',
   '- `strict`: map a 4 KiB buffer, one DMA, unmap with its TLBI + CMD_SYNC, per buffer (Linux\'s strict DMA API);',

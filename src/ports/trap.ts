@@ -199,6 +199,8 @@ export class TrapServer {
   private readonly served: number[] = [];
   /** Fractions of a microsecond of service not yet published, per slot. */
   private readonly carry: number[] = [];
+  /** The slot poll starts at, moved on by one each poll: no vCPU is always served first. */
+  private next = 0;
   private readonly req: TrapRequest = { channel: 0, write: false, size: 0, addrLo: 0, addrHi: 0, valueLo: 0, valueHi: 0 };
 
   constructor(desc: TrapServerDesc) {
@@ -236,10 +238,14 @@ export class TrapServer {
     }
   }
 
-  /** Serves every pending request without waiting; returns how many. */
+  /** Serves every pending request without waiting, round-robin from the last start; returns how many. */
   poll(handler: TrapHandler): number {
     let n = 0;
-    for (let slot = 0; slot < this.chans.length; slot++) {
+    const len = this.chans.length;
+    const first = this.next < len ? this.next : 0;
+    this.next = first + 1;
+    for (let k = 0; k < len; k++) {
+      const slot = (first + k) % len;
       const h = this.chans[slot];
       if (!h) continue;
       const seq = Atomics.load(h, REQ_SEQ);

@@ -362,15 +362,20 @@ export class Smmu {
    * are published in chunks of PUBLISH_CHUNK (completions committed, request slots
    * released): its device reaps and posts again while the rest of the batch is served, so
    * the two threads overlap instead of taking turns, and a port whose device keeps up is
-   * served on (fresh requests seen at each chunk) until the budget is spent.
+   * served on (fresh requests seen at each chunk) until the budget is spent. The next call
+   * starts after the first port served in this one, so every busy port is first equally
+   * often (starting one port further each call favoured the busy port after a run of idle
+   * ones: with 8 of 18 ports busy, guest1 streamed 1.3x the others).
    */
   private servePorts(budget: number): number {
     const list = this.portList;
     const n = list.length;
     let done = 0;
+    let first = -1;
     const traced = this.tr.enabled;
     for (let k = 0; k < n && done < budget; k++) {
-      const p = list[(this.nextPort + k) % n] as PortServer;
+      const at = (this.nextPort + k) % n;
+      const p = list[at] as PortServer;
       const req = p.req;
       const cpl = p.cpl;
       const rq = req.u32;
@@ -390,6 +395,7 @@ export class Smmu {
         done += m;
       }
       if (served === 0) continue;
+      if (first < 0) first = at;
       // One wake-up per run, after its last chunk (both rings ring the same word): a device
       // that polls has seen every chunk as it came, one that sleeps is woken once, with the
       // most to do. (Waking it earlier, at a low-water mark, so that it refills before the
@@ -400,7 +406,7 @@ export class Smmu {
       if (traced) this.batchEnd(p, t0, served);
       p.stats.batches++;
     }
-    if (n > 0) this.nextPort = (this.nextPort + 1) % n;
+    if (n > 0) this.nextPort = ((first < 0 ? this.nextPort : first) + 1) % n;
     return done;
   }
 
