@@ -14,7 +14,6 @@ import { CreditCap } from '../src/runtime/credit.ts';
 import { TrapServiceTime } from '../src/ports/trap.ts';
 import { SpinPolicy, WAIT_OK, waitUntil } from '../src/runtime/wait.ts';
 import { NO_TRACE, type Tracer } from '../src/trace/tracer.ts';
-import { traceClock } from '../src/runtime/trace.ts';
 
 /** The runtime trap channel as a TrapPort. */
 export class ChannelTrapPort implements TrapPort {
@@ -89,14 +88,12 @@ export function threadGuestHost(data: Pick<GuestWorkerData, 'irq' | 'hardware' |
   // The domain's CPU cap (src/runtime/credit.ts): every read of the guest's clock is a point
   // where the vCPU may be parked for its budget.
   const cap = data.sched ? new CreditCap(data.sched, data.trap ? new TrapServiceTime(data.trap) : null) : null;
-  // The wall clock every thread shares (each worker's performance.now() has its own
-  // origin), so that a time the program names (a workload's startAt) means the same here.
   const clock = cap
     ? (): number => {
         cap.tick();
-        return traceClock();
+        return performance.now();
       }
-    : traceClock;
+    : (): number => performance.now();
   return {
     clock,
     tracer,

@@ -14,7 +14,6 @@ import { isXenProfileName, XEN_PROFILE_NAMES, type XenProfileName } from '../xen
 import { packageVersion } from '../cli/version.ts';
 import { cpuBetween, cpuSnapshot } from './cpu.ts';
 import { measureLimits, startPinger, type Limits, type Pinger } from './limits.ts';
-import { traceClock } from '../runtime/trace.ts';
 import { figure, histogramOf, jain, latencyFigures, summarizeNs, type LatencyFigures, type Percentiles } from './stats.ts';
 import {
   BENCH_MAX_GUESTS, BENCH_SCHEMA_ID, BENCH_WORKLOADS,
@@ -257,21 +256,11 @@ interface Ran {
   readonly error: string | null;
 }
 
-/**
- * How far ahead of the calls the guests' common start is (ms on the clock every thread
- * shares): every guest's call arrives before it, so each measures the same interval. Called
- * one after another, the first guests used to start up to ~10 ms before the last and had the
- * SMMU to themselves meanwhile: 8 victims streaming 0.5 s rounds measured guest1 at 1.3-1.7x
- * guest8's rate.
- */
-const START_LEAD_MS = 10;
-
 async function runOn(domains: readonly Domain[], paramsOf: (d: Domain) => BenchWorkloadParams): Promise<Ran[]> {
-  const startAt = traceClock() + START_LEAD_MS;
   return Promise.all(
     domains.map(async (d): Promise<Ran> => {
       try {
-        const report: BenchWorkloadReport = await d.call('workloadBench', { ...paramsOf(d), startAt });
+        const report: BenchWorkloadReport = await d.call('workloadBench', paramsOf(d));
         return { domain: d, report, error: report.error };
       } catch (e) {
         const err = e as { code?: string; message?: string };

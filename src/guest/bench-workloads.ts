@@ -56,8 +56,6 @@ export interface BenchKernel {
   waitIrq(timeoutMs: number): number;
   mmioRead(gpa: number, size?: 4 | 8): [number, number];
   now(): number;
-  /** Idles the vCPU until `dueMs` on now()'s clock. */
-  sleepUntil(dueMs: number): void;
 }
 
 export interface BenchWorkloadParams {
@@ -66,13 +64,6 @@ export interface BenchWorkloadParams {
   /** reconfig: the device whose STE/CD change (default vSid + 1). */
   readonly vSid2?: number;
   readonly durationMs: number;
-  /**
-   * When to begin, on the kernel's clock (threads: the clock every thread shares, traceClock
-   * in src/runtime/trace.ts): guests given one startAt measure the same interval, whichever
-   * received its call first. At most MAX_START_WAIT_MS ahead is waited for; absent or past:
-   * at once.
-   */
-  readonly startAt?: number;
   /** Bytes per DMA (default 4096). */
   readonly size?: number;
   /** stream: pages of the window (default 16: TLB hits; many pages: walk-heavy). */
@@ -148,11 +139,7 @@ function fill(n: number, seed: number): Uint8Array {
   return b;
 }
 
-/** The longest wait for a workload's startAt (a program's bad time must not stall its guest). */
-export const MAX_START_WAIT_MS = 1000;
-
 export function runBenchWorkload(k: BenchKernel, p: BenchWorkloadParams, devOf: (vSid: number) => DmaDevice): BenchWorkloadReport {
-  if (p.startAt !== undefined) k.sleepUntil(Math.min(p.startAt, k.now() + MAX_START_WAIT_MS));
   if (p.kind === 'spin') return spin(k, p.durationMs);
   const size = Math.max(1, Math.floor(p.size ?? PAGE));
   const depth = Math.max(1, Math.floor(p.depth ?? 128));

@@ -48,7 +48,7 @@ export interface GuestHost extends GuestRunner {
   trapPort(desc: TrapChannelDesc, timeoutMs: number): TrapPort;
   /** How to wait for device `name`'s progress (the runner steps the devices meanwhile). */
   waitDevice(name: string): DmaWait;
-  /** Milliseconds, for latencies (threads: the wall clock every thread shares, traceClock). */
+  /** Milliseconds, for latencies. */
   readonly clock: () => number;
   /** The guest's trace points (docs/tracing.md): its vCPU, driver and devices. */
   readonly tracer?: Tracer;
