@@ -16,7 +16,7 @@
 //
 // Placement (createSystem's smmuCpu 'dedicated', opt-in): the SMMU's thread is bound to a CPU
 // of its own and the guests' and Xen's to the others, so no vCPU ever preempts it and its
-// caches stay its own. On 2 CPUs, 8 guests then stream 1.3-1.4x faster, but the guests and
+// caches stay its own. On 2 CPUs, 8 guests then stream about 1.3x faster, but the guests and
 // Xen share one CPU and a trap waits ~1 ms for its vCPU's turn (docs/performance.md, "A CPU
 // for the SMMU"). Node has no sched_setaffinity: util-linux's taskset sets it, once per
 // thread as it starts (an unprivileged call for threads of one's own process).
