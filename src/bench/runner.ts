@@ -371,21 +371,21 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
   let ran: Ran[] = [];
   let flood: Ran | null = null;
   let alone: Ran[] | null = null;
-  // The rounds without the flood in two halves (odd and even rounds), for the control.
+  // The rounds without the flood in two halves (even and odd rounds): together the victims'
+  // rates alone, against each other the control.
   const halves: [Ran[], Ran[]] = [[], []];
   const sched0 = isNoisy ? flooder.schedule({ cap: s.cap ?? 0 }) : null;
   if (isNoisy) {
     const slice = ms / NOISY_ROUNDS;
-    alone = [];
     for (let round = 0; round < NOISY_ROUNDS; round++) {
       const a = await runOn(victims, paramsOf(slice));
       const [w, f] = await Promise.all([runOn(victims, paramsOf(slice)), runOn([flooder], paramsOf(slice, 'flood'))]);
-      alone = a.map((r, i) => merge(alone?.[i], r));
       const half = halves[round % 2] as Ran[];
       a.forEach((r, i) => (half[i] = merge(half[i], r)));
       ran = w.map((r, i) => merge(ran[i], r));
       if (f[0]) flood = merge(flood ?? undefined, f[0]);
     }
+    alone = halves[1].map((r, i) => merge(halves[0][i], r));
   } else ran = await runOn(victims, paramsOf(ms));
   const wallMs = performance.now() - w0;
   const c1 = cpuSnapshot();
@@ -446,15 +446,15 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
 
 /**
  * noisy's control: the worst victim's ratio between the two halves of its rounds without the
- * flood (each half its rate in every other round, the lower over the higher), i.e. what the
+ * flood (its rate in the even rounds against the odd ones, the lower over the higher), i.e. what the
  * victims' statistic reads with no flood at all: how much of a victim's "loss" is the
  * scheduler's noise among identical guests sharing the cores. Each half is half as long as
  * the measured comparison, so it reads somewhat noisier.
  */
-function victimControl([odd, even]: [Ran[], Ran[]]): number | null {
-  const ratios = odd.flatMap((a, i) => {
+function victimControl([even, odd]: [Ran[], Ran[]]): number | null {
+  const ratios = even.flatMap((a, i) => {
     const ra = rate(a.report?.dmas ?? 0, a.report?.elapsedMs ?? 0);
-    const rb = rate(even[i]?.report?.dmas ?? 0, even[i]?.report?.elapsedMs ?? 0);
+    const rb = rate(odd[i]?.report?.dmas ?? 0, odd[i]?.report?.elapsedMs ?? 0);
     return ra > 0 && rb > 0 ? [Math.min(ra, rb) / Math.max(ra, rb)] : [];
   });
   return ratios.length > 0 ? Number(Math.min(...ratios).toFixed(3)) : null;
