@@ -19,10 +19,15 @@ import {
   RING_CAPACITY, runPeer, signal, waitFor, X2G, XG_SLEEP,
 } from './bare-peers.ts';
 import { summarizeNs, type Percentiles } from './stats.ts';
+import { VsmmuError } from '../errors.ts';
 
 // The pinger's SAB is a ping-pong SAB (bare-peers.ts) with CTRL on its own line: the parent's
-// command to the pinger (CTRL_IDLE, CTRL_RUN, CTRL_QUIT).
+// command to the pinger (CTRL_IDLE, CTRL_RUN, CTRL_QUIT); and ACK on another: the number of
+// windows the pinger has started (it writes it as it begins a window's first round trip).
 const CTRL = 64;
+const ACK = 80;
+/** How long begin() waits for the pinger to start its window (a machine that busy fails the cell). */
+const ACK_TIMEOUT_MS = 10_000;
 const CTRL_IDLE = 0;
 const CTRL_RUN = 1;
 const CTRL_QUIT = 2;
@@ -164,6 +169,8 @@ if (role !== undefined) {
       Atomics.wait(a, CTRL, CTRL_IDLE);
       if (Atomics.load(a, CTRL) === CTRL_QUIT) break;
       h.reset();
+      Atomics.add(a, ACK, 1);
+      Atomics.notify(a, ACK);
       while (Atomics.load(a, CTRL) === CTRL_RUN) {
         seq = (seq + 1) | 0;
         const s = performance.now();
@@ -216,7 +223,9 @@ export async function measureLimits(ms = 200): Promise<Limits> {
 
 /** A ping-pong pair to run beside each load: begin() before it, end() after it. */
 export interface Pinger {
-  begin(): void;
+  /** Starts a window; resolves once the pinger is running it (so it takes at least one
+   *  round trip beside the load that follows, however busy the machine). */
+  begin(): Promise<void>;
   /** The round trips since begin(). */
   end(): Promise<Percentiles>;
   close(): Promise<void>;
@@ -232,8 +241,14 @@ export async function startPinger(everyMs = 1): Promise<Pinger> {
     Atomics.store(a, CTRL, v);
     Atomics.notify(a, CTRL);
   };
+  let windows = 0;
   return {
-    begin: () => set(CTRL_RUN),
+    async begin() {
+      windows++;
+      set(CTRL_RUN);
+      const r = Atomics.waitAsync(a, ACK, windows - 1, ACK_TIMEOUT_MS);
+      if ((r.async ? await r.value : r.value) === 'timed-out') throw new VsmmuError('EVSMMU_TIMEOUT', `bench: the ping-pong beside the load did not start in ${ACK_TIMEOUT_MS / 1000} s`);
+    },
     end() {
       const got = onMessage<Percentiles>(w);
       set(CTRL_IDLE);

@@ -364,7 +364,7 @@ async function runCell(all: readonly Domain[], s: Spec, guests: number, seconds:
   // first round without the flood ran cold and understated what the victims lose.
   await warmUp(victims, ms, paramsOf);
   if (isNoisy) await Promise.all([runOn(victims, paramsOf(ms / NOISY_ROUNDS)), runOn([flooder], paramsOf(ms / NOISY_ROUNDS, 'flood'))]);
-  pinger.begin();
+  await pinger.begin();
   const c0 = cpuSnapshot();
   const w0 = performance.now();
   // runOn never rejects (a failed guest is a row with its error), so the pinger always stops.
