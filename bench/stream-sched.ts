@@ -1,8 +1,8 @@
 // Who runs and who waits for a core while N guests stream (docs/performance.md, "Thread
-// priorities"): each guest streams 4 KiB DMAs (16 pages, 128 in flight, as `vsmmu bench`'s
-// `stream`), unmeasured for 1.5 s, then for 3 s while /proc/self/task/*/schedstat is read
-// before and after: per thread, the share of the wall time it ran on a core and the share it
-// waited on a run queue, runnable (guests summed).
+// priorities"): each guest streams 4 KiB DMAs (16 pages, 128 in flight by default, as
+// `vsmmu bench`'s `stream`), unmeasured for 1.5 s, then for 3 s while
+// /proc/self/task/*/schedstat is read before and after: per thread, the share of the wall
+// time it ran on a core and the share it waited on a run queue, runnable (guests summed).
 // Usage: node bench/stream-sched.ts [GUESTS=8] [hardware-first|equal] [SIZE=4096] [shared|dedicated] [DEPTH=128]
 import { createSystem, type SmmuCpu, type ThreadPriority } from '../src/index.ts';
 import { schedSnapshot } from '../src/bench/cpu.ts';

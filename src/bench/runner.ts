@@ -160,10 +160,13 @@ export function checkBenchOptions(o: BenchOptions): { guests: number[]; seconds:
   if (!Number.isInteger(noisyCap) || noisyCap < 0 || noisyCap > 100) {
     throw new VsmmuError('EVSMMU_USAGE', `noisy cap must be a whole percentage of one CPU from 0 (no capped series) to 100, got ${String(noisyCap)}`);
   }
-  const priority = o.priority ?? 'hardware-first';
-  if (!THREAD_PRIORITIES.includes(priority)) throw new VsmmuError('EVSMMU_USAGE', `priority must be ${THREAD_PRIORITIES.join(' or ')}, got ${String(priority)}`);
-  const smmuCpu = o.smmuCpu ?? 'shared';
-  if (!SMMU_CPUS.includes(smmuCpu)) throw new VsmmuError('EVSMMU_USAGE', `smmu-cpu must be ${SMMU_CPUS.join(' or ')}, got ${String(smmuCpu)}`);
+  const oneOf = <T extends string>(v: T | undefined, known: readonly T[], what: string): T => {
+    const x = v ?? (known[0] as T);
+    if (!known.includes(x)) throw new VsmmuError('EVSMMU_USAGE', `${what} must be ${known.join(' or ')}, got ${String(x)}`);
+    return x;
+  };
+  const priority = oneOf(o.priority, THREAD_PRIORITIES, 'priority');
+  const smmuCpu = oneOf(o.smmuCpu, SMMU_CPUS, 'smmu-cpu');
   return { guests: [...new Set(guests)].sort((a, b) => a - b), seconds, workloads: [...new Set(workloads)], profiles, noisyCap, priority, smmuCpu };
 }
 

@@ -101,7 +101,6 @@ export interface DmaDeviceStats {
   aborts: number;
 }
 
-/** A Buffer over the same bytes (for a native compare). */
 const STATUS: Readonly<Record<number, DmaStatus>> = { [TX_OK]: 'ok', [TX_FAULT]: 'fault', [TX_EABT]: 'abort', [TX_BADREQ]: 'bad-request' };
 
 export interface DmaDeviceOptions {

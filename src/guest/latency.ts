@@ -39,7 +39,7 @@ export class LatencyRecorder implements Disposable {
   /** The argument is ignored (it was a sample ring's size); memory is constant anyway. */
   constructor(_capacity?: number) {}
 
-  /** Records one sample in milliseconds (performance.now() differences). */
+  /** Records one sample in milliseconds (a difference of the clock the guest is given). */
   record(ms: number): void {
     const ns = Math.round(ms * 1e6);
     // The histogram refuses values outside [1, HIGHEST_NS]; a sample still counts, clamped.

@@ -50,6 +50,7 @@ export interface XlCfgFile {
  * at the process's.
  */
 export type ThreadPriority = 'hardware-first' | 'equal';
+/** The choices, the default first. */
 export const THREAD_PRIORITIES: readonly ThreadPriority[] = ['hardware-first', 'equal'];
 
 /**
@@ -57,6 +58,7 @@ export const THREAD_PRIORITIES: readonly ThreadPriority[] = ['hardware-first', '
  * or 'dedicated': a host CPU of its own, the guests and Xen on the others (src/runtime/priority.ts).
  */
 export type SmmuCpu = 'shared' | 'dedicated';
+/** The choices, the default first. */
 export const SMMU_CPUS: readonly SmmuCpu[] = ['shared', 'dedicated'];
 
 export interface SystemOptions {
@@ -150,6 +152,13 @@ export const DEFAULT_GUEST_TIMEOUT_MS = 30_000;
 
 const KNOWN_SYSTEM_KEYS = ['memory', 'xen', 'domains', 'smmu', 'guestTimeoutMs', 'sim', 'priority', 'smmuCpu'];
 const KNOWN_DOMAIN_KEYS = ['name', 'memory', 'vcpus', 'viommu', 'devices', 'cap'];
+
+/** Option `option`: one of `known` (absent: the first). */
+function choice<T extends string>(v: unknown, known: readonly T[], option: string): T {
+  const x = v ?? known[0];
+  if (!known.includes(x as T)) throw bad(`${option} must be ${known.map((k) => `"${k}"`).join(' or ')}, got ${JSON.stringify(x)}`, { option, known });
+  return x as T;
+}
 
 function bad(message: string, details?: Record<string, unknown>): VsmmuError {
   return new VsmmuError('EVSMMU_BADOPTIONS', message, details);
@@ -336,14 +345,8 @@ export function normaliseOptions(options: unknown): SystemConfig {
   const features = checkSmmuFeatures(featureOpts);
   const guestTimeoutMs = checkGuestTimeout(o['guestTimeoutMs']);
   const sim = o['sim'] === false ? null : o['sim'] === undefined ? simFromEnv(process.env['VSMMU_SIM']) : checkSimOptions(o['sim']);
-  const priority = o['priority'] ?? 'hardware-first';
-  if (!THREAD_PRIORITIES.includes(priority as ThreadPriority)) {
-    throw bad(`priority must be ${THREAD_PRIORITIES.map((p) => `"${p}"`).join(' or ')}, got ${JSON.stringify(priority)}`, { option: 'priority', known: THREAD_PRIORITIES });
-  }
-  const smmuCpu = o['smmuCpu'] ?? 'shared';
-  if (!SMMU_CPUS.includes(smmuCpu as SmmuCpu)) {
-    throw bad(`smmuCpu must be ${SMMU_CPUS.map((p) => `"${p}"`).join(' or ')}, got ${JSON.stringify(smmuCpu)}`, { option: 'smmuCpu', known: SMMU_CPUS });
-  }
+  const priority = choice(o['priority'], THREAD_PRIORITIES, 'priority');
+  const smmuCpu = choice(o['smmuCpu'], SMMU_CPUS, 'smmuCpu');
 
   const list = o['domains'] ?? [];
   if (!Array.isArray(list)) throw bad('domains must be an array of domain objects or xl.cfg texts');
@@ -371,5 +374,5 @@ export function normaliseOptions(options: unknown): SystemConfig {
     const table = strtab >= MiB ? `, ${strtab / MiB} MiB of it the stream table for smmu.sidBits = ${features.sidBits}` : '';
     throw new VsmmuError('EVSMMU_NOMEM', `the domains need ${ram / MiB} MiB of RAM but host memory is ${memory / MiB} MiB (Xen keeps ${Math.ceil(xenOwn / MiB)} MiB for itself${table}): raise memory, shrink the domains${table === '' ? '' : ' or lower smmu.sidBits'}`, { ram, memory, xen: xenOwn });
   }
-  return { memory, cmdline, domains, hostTree: host.tree, smmu: featureOpts as Partial<SmmuFeatures>, iotlbEntries, guestTimeoutMs, sim, profile, priority: priority as ThreadPriority, smmuCpu: smmuCpu as SmmuCpu, warnings };
+  return { memory, cmdline, domains, hostTree: host.tree, smmu: featureOpts as Partial<SmmuFeatures>, iotlbEntries, guestTimeoutMs, sim, profile, priority, smmuCpu, warnings };
 }

@@ -742,7 +742,7 @@ export class VSmmuV3 {
     const series = this.profile.evtqFull === 'gerror';
     if (((r[SLOT.CR0ACK] ?? 0) & CR0.EVENTQEN) === 0) {
       this.stats.eventsDropped++;
-      if (series) this.raiseGerror(GERROR.EVENTQ_ABT_ERR); // §4.1: any failure toggles EVTQ_ABT_ERR
+      if (series) this.raiseGerror(GERROR.EVENTQ_ABT_ERR); // §4.1: each failure toggles EVTQ_ABT_ERR
       return false;
     }
     const log2 = this.evtqLog2();
